@@ -1,0 +1,147 @@
+"""Typed probe failures. Library errors (dnspython, httpx, ssl) are mapped here, at one boundary.
+
+The tree::
+
+    ProbeError                      reason
+    ├── DnsError
+    │   ├── DnsTimeout              dns_timeout
+    │   ├── DnsServfail             dns_servfail
+    │   ├── DnsNxdomain             dns_nxdomain
+    │   ├── DnsRefused              dns_refused
+    │   ├── DnsNoAnswer             dns_no_answer
+    │   ├── DnsMalformed            dns_malformed
+    │   └── DnsTransportError       dns_transport
+    └── HttpError
+        ├── ConnectError            connect_error
+        ├── TlsError                tls_error
+        ├── ProbeTimeout            timeout
+        ├── HttpStatusError         http_status
+        └── ResponseError           bad_response
+
+``reason`` is a short, bounded string: it becomes the ``reason`` label of
+``routewatch_probe_errors_total`` and the ``reason`` of an ``unknown`` verdict.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+__all__ = [
+    "ConnectError",
+    "DnsError",
+    "DnsMalformed",
+    "DnsNoAnswer",
+    "DnsNxdomain",
+    "DnsRefused",
+    "DnsServfail",
+    "DnsTimeout",
+    "DnsTransportError",
+    "HttpError",
+    "HttpStatusError",
+    "ProbeError",
+    "ProbeTimeout",
+    "ResponseError",
+    "TlsError",
+    "map_http_exception",
+]
+
+
+class ProbeError(Exception):
+    """A measurement that could not be completed; ``reason`` is a bounded label value."""
+
+    reason = "probe_error"
+
+    def __init__(self, message: str, *, target: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.target = target
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.target})" if self.target else self.message
+
+
+class DnsError(ProbeError):
+    reason = "dns_error"
+
+
+class DnsTimeout(DnsError):
+    reason = "dns_timeout"
+
+
+class DnsServfail(DnsError):
+    reason = "dns_servfail"
+
+
+class DnsNxdomain(DnsError):
+    reason = "dns_nxdomain"
+
+
+class DnsRefused(DnsError):
+    reason = "dns_refused"
+
+
+class DnsNoAnswer(DnsError):
+    reason = "dns_no_answer"
+
+
+class DnsMalformed(DnsError):
+    reason = "dns_malformed"
+
+
+class DnsTransportError(DnsError):
+    reason = "dns_transport"
+
+
+class HttpError(ProbeError):
+    reason = "http_error"
+
+
+class ConnectError(HttpError):
+    reason = "connect_error"
+
+
+class TlsError(HttpError):
+    reason = "tls_error"
+
+
+class ProbeTimeout(HttpError):
+    reason = "timeout"
+
+
+class HttpStatusError(HttpError):
+    reason = "http_status"
+
+    def __init__(self, message: str, *, status: int, target: str = "") -> None:
+        super().__init__(message, target=target)
+        self.status = status
+
+
+class ResponseError(HttpError):
+    """The response could not be read or parsed (bad header, body over the limit, bad JSON)."""
+
+    reason = "bad_response"
+
+
+def map_http_exception(exc: BaseException, target: str) -> HttpError:
+    """Map an httpx/httpcore/ssl/OS exception to the typed tree (the one boundary)."""
+    import httpx  # local: keeps this module importable without the HTTP stack
+
+    cause = exc
+    while cause.__cause__ is not None and not isinstance(cause, ssl.SSLError):
+        cause = cause.__cause__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return TlsError(f"certificate verification failed: {cause.verify_message}", target=target)
+    if isinstance(cause, ssl.SSLError):
+        return TlsError(f"TLS handshake failed: {cause.reason or cause}", target=target)
+    if isinstance(exc, httpx.TimeoutException):
+        phase = type(exc).__name__.replace("Timeout", "").lower() or "request"
+        return ProbeTimeout(f"timed out ({phase})", target=target)
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectError(f"connection failed: {exc}", target=target)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return ResponseError(f"protocol error: {exc}", target=target)
+    if isinstance(exc, httpx.TransportError):
+        return ConnectError(f"transport error: {exc}", target=target)
+    if isinstance(exc, OSError):
+        return ConnectError(f"network error: {exc.strerror or exc}", target=target)
+    return HttpError(f"{type(exc).__name__}: {exc}", target=target)
