@@ -98,7 +98,9 @@ class Service(_Strict):
     """The watched application: its latency-routed origin name and CDN name."""
 
     origin_name: str = Field(description="Latency-routed origin name, e.g. global-alb.example.com")
-    cdn_name: str | None = Field(None, description="CloudFront name clients use, e.g. app.example.com")
+    cdn_name: str | None = Field(
+        None, description="CloudFront name clients use, e.g. app.example.com"
+    )
     port: int = Field(443, ge=1, le=65535, description="HTTPS port of the origin and the CDN")
     health_path: str = Field("/health", description="Path answering the app contract")
     region_header: str = Field("x-origin-region", description="Response header naming the region")
@@ -389,7 +391,7 @@ class _LinedDict(dict[Any, Any]):
 
 _LineLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 
@@ -429,7 +431,7 @@ def _clean_message(error: Any) -> str:
 def parse_config(text: str, source: str = "<config>") -> LoadedConfig:
     """Parse and validate YAML text; raise :class:`ConfigError` listing every problem."""
     try:
-        document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        document = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -460,7 +462,8 @@ def load_config(path: str | Path) -> LoadedConfig:
     config = loaded.config
     if config.service.ca_file is not None and not config.service.ca_file.is_absolute():
         # a relative CA path is relative to the config file, so configs can travel with their CA
-        service = config.service.model_copy(update={"ca_file": file.parent / config.service.ca_file})
+        ca_file = file.parent / config.service.ca_file
+        service = config.service.model_copy(update={"ca_file": ca_file})
         config = config.model_copy(update={"service": service})
         loaded = LoadedConfig(config, loaded.source, loaded.warnings)
     return loaded

@@ -126,13 +126,17 @@ def map_http_exception(exc: BaseException, target: str) -> HttpError:
     """Map an httpx/httpcore/ssl/OS exception to the typed tree (the one boundary)."""
     import httpx  # local: keeps this module importable without the HTTP stack
 
-    cause = exc
-    while cause.__cause__ is not None and not isinstance(cause, ssl.SSLError):
-        cause = cause.__cause__
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        return TlsError(f"certificate verification failed: {cause.verify_message}", target=target)
-    if isinstance(cause, ssl.SSLError):
-        return TlsError(f"TLS handshake failed: {cause.reason or cause}", target=target)
+    chain = list(_causes(exc))
+    cert = next((c for c in chain if isinstance(c, ssl.SSLCertVerificationError)), None)
+    if cert is not None:
+        return TlsError(f"certificate verification failed: {cert.verify_message}", target=target)
+    tls = next((c for c in chain if isinstance(c, ssl.SSLError)), None)
+    if tls is not None:
+        return TlsError(f"TLS handshake failed: {tls.reason or tls}", target=target)
+    if any(isinstance(c, ConnectionRefusedError) for c in chain):
+        return ConnectError("connection refused", target=target)
+    if any(isinstance(c, ConnectionResetError) for c in chain):
+        return ConnectError("connection reset by peer", target=target)
     if isinstance(exc, httpx.TimeoutException):
         phase = type(exc).__name__.replace("Timeout", "").lower() or "request"
         return ProbeTimeout(f"timed out ({phase})", target=target)
@@ -145,3 +149,19 @@ def map_http_exception(exc: BaseException, target: str) -> HttpError:
     if isinstance(exc, OSError):
         return ConnectError(f"network error: {exc.strerror or exc}", target=target)
     return HttpError(f"{type(exc).__name__}: {exc}", target=target)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, its causes/contexts and exceptions carried in args (httpcore wraps so)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(seen) < 32:
+        current = todo.pop(0)
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo.extend(c for c in (current.__cause__, current.__context__) if c is not None)
+        todo.extend(a for a in current.args if isinstance(a, BaseException))
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+    return seen

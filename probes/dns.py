@@ -1,0 +1,182 @@
+"""DNS probe: one query through a recursive resolver or at an authoritative server (with ECS).
+
+UDP first, TCP when the answer is truncated. Returns :class:`DnsEvidence`; a failure is kept in
+``evidence.error`` (a :class:`~probes.errors.DnsError`) together with whatever was measured.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass
+
+import dns.asyncquery
+import dns.edns
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+from probes.errors import (
+    DnsError,
+    DnsMalformed,
+    DnsNoAnswer,
+    DnsNxdomain,
+    DnsRefused,
+    DnsServfail,
+    DnsTimeout,
+    DnsTransportError,
+)
+
+__all__ = ["DnsEvidence", "DnsQuery", "probe_dns"]
+
+_MAX_CHAIN = 16  # a longer CNAME chain is a loop or an attack; stop following
+
+
+@dataclass(frozen=True)
+class DnsQuery:
+    """What to ask and whom: ``server`` is an IP address, ``via`` says which role it plays."""
+
+    qname: str
+    server: str
+    port: int = 53
+    via: str = "recursive"  # recursive | authoritative
+    rdtype: str = "A"
+    client_subnet: str | None = None
+    source_address: str | None = None
+    timeout_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class DnsEvidence:
+    qname: str
+    server: str
+    via: str
+    client_subnet: str | None
+    rcode: str | None
+    addresses: tuple[str, ...]
+    cname_chain: tuple[str, ...]
+    ttl: int | None
+    ecs_scope: int | None
+    transport: str
+    duration_seconds: float
+    authoritative_answer: bool = False
+    error: DnsError | None = None
+
+
+def _ecs_option(subnet: str) -> dns.edns.ECSOption:
+    network = ipaddress.ip_network(subnet, strict=False)
+    return dns.edns.ECSOption(str(network.network_address), network.prefixlen)
+
+
+def build_query(query: DnsQuery) -> dns.message.QueryMessage:
+    options: list[dns.edns.Option] = (
+        [_ecs_option(query.client_subnet)] if query.client_subnet else []
+    )
+    message = dns.message.make_query(
+        query.qname, query.rdtype, use_edns=0, payload=1232, options=options
+    )
+    if query.via == "authoritative":
+        message.flags &= ~dns.flags.RD  # an authoritative server does not recurse
+    return message
+
+
+def read_answer(
+    response: dns.message.Message, qname: str, rdtype: str
+) -> tuple[tuple[str, ...], tuple[str, ...], int | None]:
+    """Follow the CNAME chain from ``qname``; return (addresses, chain, minimum TTL)."""
+    wanted = dns.rdatatype.from_text(rdtype)
+    name = dns.name.from_text(qname)
+    chain: list[str] = []
+    ttls: list[int] = []
+    for _ in range(_MAX_CHAIN):
+        final = next(
+            (r for r in response.answer if r.name == name and r.rdtype == wanted), None
+        )
+        if final is not None:
+            ttls.append(final.ttl)
+            return tuple(sorted(r.to_text() for r in final)), tuple(chain), min(ttls)
+        alias = next(
+            (r for r in response.answer
+             if r.name == name and r.rdtype == dns.rdatatype.CNAME), None
+        )
+        if alias is None:
+            break
+        ttls.append(alias.ttl)
+        name = next(iter(alias)).target
+        chain.append(name.to_text(omit_final_dot=True))
+    return (), tuple(chain), min(ttls) if ttls else None
+
+
+def _ecs_scope(response: dns.message.Message) -> int | None:
+    for option in response.options:
+        if isinstance(option, dns.edns.ECSOption):
+            return int(option.scopelen)
+    return None
+
+
+_RCODE_ERRORS: dict[int, type[DnsError]] = {
+    dns.rcode.SERVFAIL: DnsServfail,
+    dns.rcode.NXDOMAIN: DnsNxdomain,
+    dns.rcode.REFUSED: DnsRefused,
+}
+
+
+async def probe_dns(query: DnsQuery) -> DnsEvidence:
+    """Send one query; never raises for a DNS problem (it is in ``evidence.error``)."""
+    target = f"{query.via} {query.server}:{query.port}"
+    started = time.perf_counter()
+    transport = "udp"
+    response: dns.message.Message | None = None
+    error: DnsError | None = None
+    try:
+        response, used_tcp = await dns.asyncquery.udp_with_fallback(
+            build_query(query),
+            query.server,
+            timeout=query.timeout_s,
+            port=query.port,
+            source=query.source_address,
+            ignore_unexpected=True,
+        )
+        transport = "tcp" if used_tcp else "udp"
+    except dns.exception.Timeout:
+        error = DnsTimeout(f"no answer within {query.timeout_s:g} s", target=target)
+    except (dns.exception.FormError, dns.message.ShortHeader, dns.message.TrailingJunk,
+            dns.exception.SyntaxError, dns.name.BadLabelType, ValueError) as exc:
+        error = DnsMalformed(f"malformed DNS response: {exc}", target=target)
+    except dns.exception.DNSException as exc:
+        error = DnsMalformed(f"bad DNS response: {exc}", target=target)
+    except OSError as exc:
+        error = DnsTransportError(f"network error: {exc.strerror or exc}", target=target)
+    duration = time.perf_counter() - started
+
+    if response is None:
+        return DnsEvidence(query.qname, f"{query.server}:{query.port}", query.via,
+                           query.client_subnet, None, (), (), None, None, transport,
+                           duration, error=error)
+    rcode = response.rcode()
+    addresses, chain, ttl = read_answer(response, query.qname, query.rdtype)
+    if rcode in _RCODE_ERRORS:
+        error = _RCODE_ERRORS[rcode](f"{dns.rcode.to_text(rcode)} for {query.qname}",
+                                     target=target)
+    elif rcode != dns.rcode.NOERROR:
+        error = DnsError(f"rcode {dns.rcode.to_text(rcode)} for {query.qname}", target=target)
+    elif not addresses:
+        error = DnsNoAnswer(f"no {query.rdtype} record for {query.qname}", target=target)
+    return DnsEvidence(
+        qname=query.qname,
+        server=f"{query.server}:{query.port}",
+        via=query.via,
+        client_subnet=query.client_subnet,
+        rcode=dns.rcode.to_text(rcode),
+        addresses=addresses,
+        cname_chain=chain,
+        ttl=ttl,
+        ecs_scope=_ecs_scope(response),
+        transport=transport,
+        duration_seconds=duration,
+        authoritative_answer=bool(response.flags & dns.flags.AA),
+        error=error,
+    )

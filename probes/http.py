@@ -1,0 +1,193 @@
+"""HTTP probe: one timed HTTPS request to a given address, as if it were the service name.
+
+Host and TLS SNI are the service name and the certificate is verified against it, while the TCP
+connection goes to the address under test. Every call uses a fresh connection (a new transport) and
+the one shared :class:`ssl.SSLContext` per CA bundle. Phases come from httpcore's ``trace``
+extension: connect, tls, processing (request sent → response headers), transfer (body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import httpx
+
+from probes.errors import HttpError, ProbeTimeout, ResponseError, map_http_exception
+
+__all__ = ["PHASES", "HttpEvidence", "HttpTarget", "probe_http", "ssl_context_for"]
+
+PHASES = ("resolve", "connect", "tls", "processing", "transfer")
+
+# trace event → (phase, edge); the phase lasts from its "started" to its "complete" event
+_TRACE_PHASES = {
+    "connection.connect_tcp": "connect",
+    "connection.start_tls": "tls",
+}
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """``host`` is the name sent as Host and SNI; ``address`` is where the TCP connection goes."""
+
+    host: str
+    address: str
+    port: int = 443
+    path: str = "/health"
+    local_address: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def url(self) -> str:
+        shown = f"[{self.address}]" if ":" in self.address else self.address
+        return f"https://{shown}:{self.port}{self.path}"
+
+
+@dataclass(frozen=True)
+class HttpEvidence:
+    target: HttpTarget
+    status: int | None
+    phases: Mapping[str, float]
+    total_seconds: float
+    peer_address: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    body_truncated: bool = False
+    tls_version: str | None = None
+    error: HttpError | None = None
+    started_at: float = field(default=0.0)
+
+    def header(self, name: str) -> str | None:
+        """First value of a header, case-insensitively."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k == wanted), None)
+
+    def header_values(self, name: str) -> list[str]:
+        wanted = name.lower()
+        return [v for k, v in self.headers if k == wanted]
+
+    @property
+    def first_byte_seconds(self) -> float | None:
+        return self.phases.get("processing")
+
+
+@lru_cache(maxsize=8)
+def ssl_context_for(ca_file: str | None) -> ssl.SSLContext:
+    """One context per CA bundle, shared by every probe (building one costs more than a probe)."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+class _PhaseClock:
+    """Collects httpcore trace events as perf_counter timestamps."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {}
+
+    async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
+        self.marks.setdefault(event, time.perf_counter())
+
+    def span(self, start: str, end: str) -> float | None:
+        if start in self.marks and end in self.marks:
+            return max(0.0, self.marks[end] - self.marks[start])
+        return None
+
+    def phases(self) -> dict[str, float]:
+        found: dict[str, float] = {"resolve": 0.0}
+        for prefix, phase in _TRACE_PHASES.items():
+            span = self.span(f"{prefix}.started", f"{prefix}.complete")
+            if span is not None:
+                found[phase] = span
+        processing = self.span("http11.send_request_headers.started",
+                               "http11.receive_response_headers.complete")
+        if processing is not None:
+            found["processing"] = processing
+        transfer = self.span("http11.receive_response_headers.complete",
+                             "http11.receive_response_body.complete")
+        if transfer is None:
+            transfer = self.span("http11.receive_response_headers.complete", "body.end")
+        if transfer is not None:
+            found["transfer"] = transfer
+        return found
+
+
+async def probe_http(
+    target: HttpTarget,
+    *,
+    ssl_context: ssl.SSLContext,
+    connect_timeout_s: float = 3.0,
+    request_timeout_s: float = 5.0,
+    body_limit_bytes: int = 65536,
+) -> HttpEvidence:
+    """One GET on a fresh connection; a failure is in ``evidence.error``, with partial phases."""
+    clock = _PhaseClock()
+    ipaddress.ip_address(target.address)  # a name here would bypass the address under test
+    transport = httpx.AsyncHTTPTransport(
+        verify=ssl_context, local_address=target.local_address, retries=0
+    )
+    timeout = httpx.Timeout(request_timeout_s, connect=connect_timeout_s)
+    host_header = target.host if target.port == 443 else f"{target.host}:{target.port}"
+    headers = {"host": host_header, "user-agent": "routewatch/0.1", **dict(target.headers)}
+    extensions = {"sni_hostname": target.host, "trace": clock}
+    started_wall = time.time()
+    started = time.perf_counter()
+    status: int | None = None
+    response_headers: tuple[tuple[str, str], ...] = ()
+    body = bytearray()
+    truncated = False
+    peer: str | None = None
+    tls_version: str | None = None
+    error: HttpError | None = None
+    try:
+        async with (
+            asyncio.timeout(request_timeout_s),
+            httpx.AsyncClient(transport=transport, timeout=timeout) as client,
+            client.stream("GET", target.url, headers=headers, extensions=extensions) as response,
+        ):
+            status = response.status_code
+            response_headers = tuple(
+                (k.decode("latin-1").lower(), v.decode("latin-1"))
+                for k, v in response.headers.raw
+            )
+            stream = response.extensions.get("network_stream")
+            if stream is not None:
+                server_addr = stream.get_extra_info("server_addr")
+                peer = str(server_addr[0]) if server_addr else None
+                ssl_object = stream.get_extra_info("ssl_object")
+                tls_version = ssl_object.version() if ssl_object is not None else None
+            async for chunk in response.aiter_raw():
+                room = body_limit_bytes - len(body)
+                if len(chunk) > room:
+                    body.extend(chunk[:room])
+                    truncated = True
+                    break
+                body.extend(chunk)
+            clock.marks.setdefault("body.end", time.perf_counter())
+    except TimeoutError:
+        error = ProbeTimeout(f"no complete answer within {request_timeout_s:g} s",
+                             target=target.url)
+    except httpx.DecodingError as exc:
+        error = ResponseError(f"undecodable response: {exc}", target=target.url)
+    except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+        error = map_http_exception(exc, target.url)
+    total = time.perf_counter() - started
+    return HttpEvidence(
+        target=target,
+        status=status,
+        phases=clock.phases(),
+        total_seconds=total,
+        peer_address=peer,
+        headers=response_headers,
+        body=bytes(body),
+        body_truncated=truncated,
+        tls_version=tls_version,
+        error=error,
+        started_at=started_wall,
+    )
