@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -92,6 +93,22 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ValueError(f"port {text!r} is not between 1 and 65535")
     return int(text)
+
+
+def _region_name(name: str) -> str:
+    if not _REGION_NAME.match(name):
+        raise ValueError(f"{name!r} is not an AWS region name such as eu-west-1")
+    return name
+
+
+def _vantage_name(name: str) -> str:
+    if not _LABEL_NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid name (lower case letters, digits, - and _)")
+    return name
+
+
+RegionName = Annotated[str, AfterValidator(_region_name)]
+VantageName = Annotated[str, AfterValidator(_vantage_name)]
 
 
 class Service(_Strict):
@@ -285,8 +302,8 @@ class Config(_Strict):
     """The whole configuration file."""
 
     service: Service
-    regions: dict[str, Region] = Field(min_length=1)
-    vantage_points: dict[str, VantagePoint] = Field(min_length=1)
+    regions: dict[RegionName, Region] = Field(min_length=1)
+    vantage_points: dict[VantageName, VantagePoint] = Field(min_length=1)
     authoritative: tuple[str, ...] = Field(
         (), description="The zone's authoritative name servers, address[:port]"
     )
@@ -299,24 +316,6 @@ class Config(_Strict):
     alarms: AlarmSettings = AlarmSettings()
 
     _auth = field_validator("authoritative")(lambda v: tuple(_endpoint(x, 53) for x in v))
-
-    @field_validator("regions")
-    @classmethod
-    def _region_names(cls, value: dict[str, Region]) -> dict[str, Region]:
-        for name in value:
-            if not _REGION_NAME.match(name):
-                raise ValueError(f"{name!r} is not an AWS region name such as eu-west-1")
-        return value
-
-    @field_validator("vantage_points")
-    @classmethod
-    def _vantage_names(cls, value: dict[str, VantagePoint]) -> dict[str, VantagePoint]:
-        for name in value:
-            if not _LABEL_NAME.match(name):
-                raise ValueError(
-                    f"{name!r} is not a valid vantage point name (lower case, digits, - and _)"
-                )
-        return value
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -412,6 +411,8 @@ def _line_of(document: Any, loc: tuple[int | str, ...]) -> int | None:
 def _format_loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a bad mapping key: the key is already there
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
@@ -422,10 +423,15 @@ def _clean_message(error: Any) -> str:
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
+    if kind == "too_short":
+        return "must not be empty"
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     return message
+
+
+_CROSS_REFERENCE = re.compile(r"^([A-Za-z0-9_.-]+): (.*)$", re.DOTALL)
 
 
 def parse_config(text: str, source: str = "<config>") -> LoadedConfig:
@@ -445,8 +451,13 @@ def parse_config(text: str, source: str = "<config>") -> LoadedConfig:
         problems = []
         for error in exc.errors():
             loc = tuple(error["loc"])
-            problems.append(ConfigProblem(_format_loc(loc), _clean_message(error),
-                                          _line_of(document, loc)))
+            message = _clean_message(error)
+            cross = _CROSS_REFERENCE.match(message) if not loc else None
+            if cross:  # a whole-file check names its key path in the message
+                loc = tuple(cross.group(1).split("."))
+                message = cross.group(2)
+            problems.append(ConfigProblem(_format_loc(loc), message, _line_of(document, loc)))
+        problems.sort(key=lambda p: p.line or 0)
         raise ConfigError(source, problems) from None
     return LoadedConfig(config, source, tuple(production_warnings(config)))
 

@@ -1,4 +1,4 @@
-"""Shared CLI helpers: exit codes and error printing."""
+"""Shared CLI helpers: error printing with the check's exit codes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from typing import NoReturn
 import click
 
 from monitor.config import ConfigError
+from monitor.report import EXIT_ERROR, EXIT_OK, EXIT_ROUTING_PROBLEM
 
-EXIT_OK = 0
-EXIT_ROUTING_PROBLEM = 1
-EXIT_ERROR = 2
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_ROUTING_PROBLEM", "fail", "fail_config"]
 
 
 def fail_config(exc: ConfigError) -> NoReturn:

@@ -1,0 +1,110 @@
+"""``routewatch check``: one round, a table for people or ``--json`` for machines.
+
+Exit codes: 0 every path ok (failover warns; ``--strict`` makes it 1), 1 a path is misrouted or
+unknown, 2 the check could not run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from monitor.attribution import IpRangesError, load_ip_ranges
+from monitor.cli.output import EXIT_ERROR, fail, fail_config
+from monitor.cli.render import render_round
+from monitor.config import Config, ConfigError, LoadedConfig, load_config
+from monitor.model import RoundResult
+from monitor.report import exit_code, round_document
+from monitor.round import run_round
+
+__all__ = ["check", "config_source", "execute_round"]
+
+
+@contextlib.contextmanager
+def config_source(config_file: str | None, lab: str | None) -> Iterator[LoadedConfig]:
+    """The configuration to probe: a file, or a lab world started for the duration."""
+    if (config_file is None) == (lab is None):
+        fail("give exactly one of --config FILE or --lab NAME|FILE")
+    if config_file is not None:
+        try:
+            yield load_config(config_file)
+        except ConfigError as exc:
+            fail_config(exc)
+        return
+    assert lab is not None
+    from monitor.lab import ScenarioError, load_scenario, start_lab
+
+    try:
+        scenario = load_scenario(lab)
+    except ScenarioError as exc:
+        fail(str(exc))
+    with start_lab(scenario) as world:
+        yield load_config(world.config_path)
+
+
+def execute_round(config: Config, *, vantage_points: tuple[str, ...] = (),
+                  show_progress: bool = True) -> RoundResult:
+    """Run one round with a progress bar on stderr (when it is a terminal)."""
+    try:
+        ip_ranges = load_ip_ranges(config.ip_ranges)
+    except IpRangesError as exc:
+        fail(f"ip_ranges: {exc}")
+    unknown = [v for v in vantage_points if v not in config.vantage_points]
+    if unknown:
+        fail(f"unknown vantage point(s): {', '.join(unknown)} "
+             f"(configured: {', '.join(config.vantage_points)})")
+    names = list(vantage_points) or None
+    console = Console(stderr=True)
+    if not show_progress or not console.is_terminal:
+        return asyncio.run(run_round(config, vantage_points=names, ip_ranges=ip_ranges))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks = {name: progress.add_task(f"probing from {name}", total=None)
+                 for name in (names or list(config.vantage_points))}
+
+        def advance(vantage: str, done: int, planned: int) -> None:
+            progress.update(tasks[vantage], completed=done, total=planned)
+
+        return asyncio.run(run_round(config, vantage_points=names, ip_ranges=ip_ranges,
+                                     progress=advance))
+
+
+@click.command("check")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Configuration file.")
+@click.option("--lab", metavar="NAME|FILE",
+              help="Run against a lab scenario (built-in name or file), started for this check.")
+@click.option("--vantage", "vantage_points", multiple=True, metavar="NAME",
+              help="Only these vantage points (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the round as JSON on stdout.")
+@click.option("--strict", is_flag=True, help="Treat failover as a problem (exit 1).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the JSON document to this file.")
+def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, ...],
+          as_json: bool, strict: bool, output: Path | None) -> None:
+    """Run one probe round and judge every path (exit 0 ok, 1 routing problem, 2 error)."""
+    with config_source(config_file, lab) as loaded:
+        for warning in loaded.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        result = execute_round(loaded.config, vantage_points=vantage_points,
+                               show_progress=not as_json)
+    document = round_document(result, strict=strict)
+    if output is not None:
+        output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        json.dump(document, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        render_round(result, Console())
+    if exit_code(result, strict=strict) == EXIT_ERROR:
+        click.echo("error: no region could be measured from any vantage point", err=True)
+    raise SystemExit(exit_code(result, strict=strict))

@@ -1,0 +1,85 @@
+"""Configuration loading: every invalid fixture gives exactly its recorded messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ConfigError, load_config, parse_config
+
+CONFIGS = Path(__file__).parent / "config"
+INVALID = sorted(CONFIGS.glob("invalid-*.yaml"))
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.mark.parametrize("fixture", INVALID, ids=lambda p: p.stem)
+def test_invalid_config_gives_its_exact_messages(fixture: Path) -> None:
+    expected = fixture.with_suffix(".expected").read_text().splitlines()
+    with pytest.raises(ConfigError) as caught:
+        load_config(fixture)
+    assert [str(p) for p in caught.value.problems] == expected
+
+
+def test_every_invalid_fixture_has_its_expected_messages() -> None:
+    assert len(INVALID) >= 6
+    for fixture in INVALID:
+        assert fixture.with_suffix(".expected").exists(), fixture
+
+
+@pytest.mark.parametrize("fixture", INVALID[:3], ids=lambda p: p.stem)
+def test_cli_validate_exits_2_without_traceback(fixture: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "monitor.cli", "config", "validate", str(fixture)],
+                         capture_output=True, text=True, cwd=ROOT, check=False)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert run.stderr.splitlines()[1:] == [
+        f"  {line}" for line in fixture.with_suffix(".expected").read_text().splitlines()]
+
+
+def test_example_config_is_valid_and_warning_free() -> None:
+    loaded = load_config(ROOT / "examples" / "two-regions.yaml")
+    assert set(loaded.config.regions) == {"us-east-1", "eu-west-1"}
+    assert loaded.config.service.origin_name == "global-alb.example.com"
+    assert loaded.warnings == ()
+
+
+def test_underscore_host_name_warns_about_certificates() -> None:
+    text = (CONFIGS / "valid-minimal.yaml").read_text().replace("global-alb", "global_alb")
+    loaded = parse_config(text)
+    assert len(loaded.warnings) == 1
+    assert "global_alb.example.com" in loaded.warnings[0]
+    assert "no certificate" in loaded.warnings[0]
+    assert "'global-alb.example.com'" in loaded.warnings[0]
+
+
+def test_defaults_and_normalisation() -> None:
+    config = parse_config((CONFIGS / "valid-minimal.yaml").read_text()).config
+    assert config.vantage_points["here"].resolver == "127.0.0.53:53"
+    assert config.probe.samples == 3
+    assert config.tolerance.absolute_ms == 10.0
+    assert config.service.region_header == "x-origin-region"
+
+
+def test_relative_ca_file_is_relative_to_the_config(tmp_path: Path) -> None:
+    text = (CONFIGS / "valid-minimal.yaml").read_text().replace(
+        "{origin_name: global-alb.example.com}",
+        "{origin_name: global-alb.example.com, ca_file: ca.pem}")
+    (tmp_path / "c.yaml").write_text(text)
+    assert load_config(tmp_path / "c.yaml").config.service.ca_file == tmp_path / "ca.pem"
+
+
+def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_schema_is_json_schema_with_forbidden_extras() -> None:
+    run = subprocess.run([sys.executable, "-m", "monitor.cli", "config", "schema"],
+                         capture_output=True, text=True, cwd=ROOT, check=True)
+    schema = json.loads(run.stdout)
+    assert schema["additionalProperties"] is False
+    assert {"service", "regions", "vantage_points"} <= set(schema["required"])
