@@ -9,29 +9,23 @@ per-round deadline cancels whatever is still running and judges what was measure
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from monitor.attribution import IpRanges, RegionDirectory, attribute
-from monitor.baseline import BaselineSamples, measure_baseline, summarise_region
+from monitor.attribution import IpRanges, RegionDirectory
+from monitor.baseline import measure_baseline, summarise_region
 from monitor.config import Config, VantagePoint, split_endpoint
+from monitor.evidence import PathInputs, VantageEvidence
 from monitor.geo import airport_location, nearest_region
-from monitor.model import (
-    ErrorRecord,
-    Path,
-    PathResult,
-    RegionLatency,
-    RoundResult,
-    VantageRound,
-)
+from monitor.model import ErrorRecord, RoundResult, RoutingState, VantageRound
 from monitor.pacing import Pacer
-from monitor.verdict import judge, judge_unknown
+from monitor.paths import PATH_JUDGES
+from probes.cdn import CdnTarget, probe_cdn
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
-from probes.http import HttpEvidence, HttpTarget, probe_http, ssl_context_for
+from probes.http import HttpTarget, probe_http, ssl_context_for
 
 __all__ = ["Progress", "RoundContext", "run_round", "run_round_sync"]
 
@@ -54,18 +48,6 @@ class RoundContext:
         ca = str(config.service.ca_file) if config.service.ca_file else None
         return cls(config, ssl_context_for(ca), Pacer(config.probe.pace_ms / 1000.0),
                    ip_ranges, progress)
-
-
-@dataclass
-class VantageEvidence:
-    """Evidence gathered so far for one vantage point; filled in as measurements land."""
-
-    recursive: DnsEvidence | None = None
-    authoritative: DnsEvidence | None = None
-    alb_answers: dict[str, DnsEvidence] = field(default_factory=dict)
-    baseline: BaselineSamples = field(default_factory=dict)
-    origin: HttpEvidence | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def nominal_closest(vantage: VantagePoint, regions: Sequence[str]) -> str | None:
@@ -125,6 +107,8 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
              asyncio.create_task(_baseline(context, vantage, evidence, tick))]
     if config.authoritative:
         tasks.append(asyncio.create_task(_resolve_authoritative(context, vantage, evidence, tick)))
+    if config.service.cdn_name:
+        tasks.append(asyncio.create_task(_request_cdn(context, vantage, evidence, tick)))
     _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
     for task in pending:
         task.cancel()
@@ -135,7 +119,8 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
 
 
 def _planned_checks(config: Config) -> int:
-    return 2 + len(config.regions) * config.probe.samples + (1 if config.authoritative else 0)
+    return (2 + len(config.regions) * config.probe.samples + (1 if config.authoritative else 0)
+            + (1 if config.service.cdn_name else 0))
 
 
 def _dns_query(context: RoundContext, vantage: VantagePoint, qname: str, *,
@@ -211,6 +196,33 @@ async def _baseline(context: RoundContext, vantage: VantagePoint, evidence: Vant
                            into=evidence.baseline, on_sample=tick)
 
 
+async def _request_cdn(context: RoundContext, vantage: VantagePoint, evidence: VantageEvidence,
+                      tick: Callable[[], None]) -> None:
+    config = context.config
+    assert config.service.cdn_name is not None
+    host, port = split_endpoint(vantage.resolver, 53)
+    await context.pacer.slot()
+    evidence.cdn = await probe_cdn(
+        CdnTarget(
+            cdn_name=config.service.cdn_name,
+            resolver=host,
+            resolver_port=port,
+            port=config.service.port,
+            path=config.cdn.path,
+            region_header=config.service.region_header,
+            cache_bust=config.cdn.cache_bust,
+            observe_hit=config.cdn.observe_hit,
+            local_address=vantage.source_address,
+            dns_timeout_s=config.probe.dns_timeout_s,
+        ),
+        ssl_context=context.ssl_context,
+        connect_timeout_s=config.probe.connect_timeout_s,
+        request_timeout_s=config.probe.request_timeout_s,
+        body_limit_bytes=config.probe.body_limit_bytes,
+    )
+    tick()
+
+
 # --- judging -------------------------------------------------------------------------------------
 
 
@@ -233,26 +245,25 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
         summarise_region(region, evidence.baseline.get(region, []), config, finished=not timed_out)
         for region in config.regions
     )
-    directory = region_directory(context, evidence)
-    nominal = nominal_closest(vantage, list(config.regions))
     errors: list[ErrorRecord] = []
-    paths = [
-        judge_dns_path(evidence, regions, directory, context, nominal, errors, timed_out),
-        judge_origin_path(evidence, regions, directory, context, nominal, errors, timed_out),
-    ]
+    inputs = PathInputs(config, name, vantage, evidence, regions,
+                        region_directory(context, evidence),
+                        nominal_closest(vantage, list(config.regions)), errors)
+    paths = tuple(p for judge_path in PATH_JUDGES.values()
+                  if (p := judge_path(inputs)) is not None)
     for region in regions:
         if not region.healthy and region.reason:
             errors.append(ErrorRecord("baseline", region.reason,
                                       f"{region.region}: {region.message}"))
-    success = not timed_out and all(p.verdict.state != "unknown" for p in paths)
+    success = not timed_out and all(p.verdict.state != RoutingState.UNKNOWN for p in paths)
     dns_doc = {
         kind: _dns_summary(answer)
         for kind, answer in (("recursive", evidence.recursive),
                              ("authoritative", evidence.authoritative))
         if answer is not None
     }
-    return VantageRound(name, started_wall, duration, regions, tuple(paths), tuple(errors),
-                        dns_doc, success)
+    return VantageRound(name, started_wall, duration, regions, paths, tuple(errors), dns_doc,
+                        success)
 
 
 def _dns_summary(answer: DnsEvidence) -> dict[str, Any]:
@@ -268,123 +279,3 @@ def _dns_summary(answer: DnsEvidence) -> dict[str, Any]:
         "duration_seconds": answer.duration_seconds,
         "error": answer.error.reason if answer.error else None,
     }
-
-
-def judge_dns_path(evidence: VantageEvidence, regions: Sequence[RegionLatency],
-                   directory: RegionDirectory, context: RoundContext, nominal: str | None,
-                   errors: list[ErrorRecord], timed_out: bool) -> PathResult:
-    answer = evidence.recursive
-    if answer is None:
-        verdict = judge_unknown("deadline", "no DNS answer before the round deadline")
-        errors.append(ErrorRecord("dns", "deadline", verdict.detail))
-        return PathResult(Path.DNS, verdict)
-    latency = answer.duration_seconds
-    if answer.error is not None:
-        errors.append(ErrorRecord("dns", answer.error.reason, str(answer.error)))
-        return PathResult(Path.DNS, judge_unknown(answer.error.reason, str(answer.error)),
-                          latency_seconds=latency, extra={"rcode": answer.rcode})
-    attribution = attribute(directory, addresses=answer.addresses)
-    verdict = judge(attribution.region, regions, context.config.tolerance,
-                    nominal_closest=nominal)
-    if attribution.region is None:
-        verdict = judge_unknown("unattributed",
-                                f"no region owns {', '.join(answer.addresses)}",
-                                expected=verdict.expected_region)
-    notes = list(attribution.conflicts)
-    extra: dict[str, Any] = {"addresses": list(answer.addresses), "ttl": answer.ttl}
-    authoritative = evidence.authoritative
-    if authoritative is not None and authoritative.error is None:
-        ecs_region = attribute(directory, addresses=authoritative.addresses).region
-        extra["ecs_region"] = ecs_region
-        if ecs_region != attribution.region:
-            notes.append(
-                f"the authoritative answer for subnet {authoritative.client_subnet} is "
-                f"{ecs_region}, the resolver answered {attribution.region}")
-    elif authoritative is not None and authoritative.error is not None:
-        errors.append(ErrorRecord("dns", authoritative.error.reason, str(authoritative.error)))
-    return PathResult(Path.DNS, verdict, attribution, latency,
-                      {"resolve": latency}, answer.addresses[0], None, tuple(notes), extra)
-
-
-def judge_origin_path(evidence: VantageEvidence, regions: Sequence[RegionLatency],
-                      directory: RegionDirectory, context: RoundContext, nominal: str | None,
-                      errors: list[ErrorRecord], timed_out: bool) -> PathResult:
-    config = context.config
-    dns_answer = evidence.recursive
-    if dns_answer is not None and dns_answer.error is not None:
-        return PathResult(Path.ORIGIN, judge_unknown(
-            dns_answer.error.reason, f"origin not requested: {dns_answer.error}"))
-    response = evidence.origin
-    if response is None:
-        verdict = judge_unknown("deadline", "no origin answer before the round deadline")
-        errors.append(ErrorRecord("origin", "deadline", verdict.detail))
-        return PathResult(Path.ORIGIN, verdict)
-    phases = dict(response.phases)
-    if dns_answer is not None:
-        phases["resolve"] = dns_answer.duration_seconds
-    address = response.target.address
-    if response.error is not None:
-        errors.append(ErrorRecord("origin", response.error.reason, str(response.error)))
-        attribution = attribute(directory, addresses=[address])
-        failed = judge_unknown(response.error.reason, str(response.error),
-                               served=attribution.region)
-        return PathResult(Path.ORIGIN, failed, attribution, None, phases, address)
-    health = parse_health(response.body)
-    notes: list[str] = []
-    if health.problem:
-        notes.append(health.problem)
-    attribution = attribute(
-        directory,
-        header_region=response.header(config.service.region_header),
-        body_region=health.region,
-        addresses=[response.peer_address or address],
-    )
-    notes.extend(attribution.conflicts)
-    verdict = judge(attribution.region, regions, config.tolerance, nominal_closest=nominal)
-    if attribution.region is None:
-        verdict = judge_unknown(
-            "unattributed",
-            f"no {config.service.region_header} header and no region owns {address}",
-            expected=verdict.expected_region)
-    if response.status is not None and response.status >= 400:
-        notes.append(f"origin answered HTTP {response.status}")
-        errors.append(ErrorRecord("origin", "http_status", f"HTTP {response.status}"))
-    extra: dict[str, Any] = {}
-    if health.dynamodb_region is not None:
-        extra["dynamodb_region"] = health.dynamodb_region
-        extra["data_path_local"] = health.dynamodb_region == attribution.region
-        if health.dynamodb_read_ms is not None:
-            extra["dynamodb_read_seconds"] = health.dynamodb_read_ms / 1000.0
-        if not extra["data_path_local"]:
-            notes.append(f"data path leaves the serving region: {attribution.region} reads "
-                         f"DynamoDB in {health.dynamodb_region}")
-    return PathResult(Path.ORIGIN, verdict, attribution, response.first_byte_seconds, phases,
-                      response.peer_address or address, response.status, tuple(notes), extra)
-
-
-@dataclass(frozen=True)
-class HealthDocument:
-    region: str | None = None
-    dynamodb_region: str | None = None
-    dynamodb_read_ms: float | None = None
-    problem: str | None = None
-
-
-def parse_health(body: bytes) -> HealthDocument:
-    """The app contract's health JSON; anything unexpected becomes a problem note, never a crash."""
-    if not body:
-        return HealthDocument()
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return HealthDocument(problem=f"health body is not JSON ({exc.__class__.__name__})")
-    if not isinstance(document, Mapping):
-        return HealthDocument(problem="health body is not a JSON object")
-
-    def text(key: str) -> str | None:
-        value = document.get(key)
-        return value if isinstance(value, str) and value else None
-
-    read_ms = document.get("dynamodb_read_ms")
-    number = float(read_ms) if isinstance(read_ms, int | float) and read_ms >= 0 else None
-    return HealthDocument(text("region"), text("dynamodb_region"), number)

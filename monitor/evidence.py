@@ -1,0 +1,46 @@
+"""Evidence of one vantage point's round, as gathered, and what every path judge reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.attribution import RegionDirectory
+from monitor.baseline import BaselineSamples
+from monitor.config import Config, VantagePoint
+from monitor.model import ErrorRecord, RegionLatency
+from probes.cdn import CdnEvidence
+from probes.dns import DnsEvidence
+from probes.http import HttpEvidence
+
+__all__ = ["PathInputs", "VantageEvidence"]
+
+
+@dataclass
+class VantageEvidence:
+    """Filled in as measurements land, so a deadline keeps everything already measured."""
+
+    recursive: DnsEvidence | None = None
+    authoritative: DnsEvidence | None = None
+    alb_answers: dict[str, DnsEvidence] = field(default_factory=dict)
+    baseline: BaselineSamples = field(default_factory=dict)
+    origin: HttpEvidence | None = None
+    cdn: CdnEvidence | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PathInputs:
+    """Everything a path judge may read; judges are pure functions of this."""
+
+    config: Config
+    vantage_name: str
+    vantage: VantagePoint
+    evidence: VantageEvidence
+    regions: tuple[RegionLatency, ...]
+    directory: RegionDirectory
+    nominal_closest: str | None
+    errors: list[ErrorRecord]  # judges append the probe errors they find
+
+    def region_latency(self, region: str | None) -> float | None:
+        return next((r.latency_seconds for r in self.regions if r.region == region), None)

@@ -1,0 +1,136 @@
+"""The ``cdn`` path: which origin region the CloudFront edge (POP) serving us reaches.
+
+Served region = the origin's region header passed through the edge. Expected region = the
+configured region closest to the POP: pinned in ``cdn.pop_regions``, else the nearest by
+great-circle distance from the POP's airport (its first three letters), skipping regions that
+failed this vantage point's baseline. A penalty is given only when the POP is in the vantage
+point's own metro (within :data:`SAME_METRO_KM` of its ``location``): then this vantage point's
+baseline row stands in for the edge's, which is measured, not guessed. Otherwise it stays empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from monitor.attribution import attribute
+from monitor.evidence import PathInputs
+from monitor.geo import REGION_LOCATIONS, airport_location, great_circle_km
+from monitor.model import ErrorRecord, Path, PathResult, RoutingState, RoutingVerdict
+from monitor.verdict import allowed_penalty, judge_unknown
+
+__all__ = ["SAME_METRO_KM", "judge_cdn", "pop_region_ranking"]
+
+SAME_METRO_KM = 300.0
+
+
+def pop_region_ranking(pop: str, regions: Sequence[str],
+                       pinned: Mapping[str, str]) -> tuple[str, ...] | None:
+    """Configured regions from closest to farthest for a POP; None when its airport is unknown.
+
+    A pin (full code, else its three-letter prefix) puts that region first.
+    """
+    airport = pop[:3]
+    pin = pinned.get(pop) or pinned.get(airport)
+    place = airport_location(airport)
+    if place is None:
+        return (pin,) if pin else None
+    ranked = sorted((great_circle_km(place, REGION_LOCATIONS[r]), r)
+                    for r in regions if r in REGION_LOCATIONS)
+    order = [r for _, r in ranked]
+    if pin:
+        order = [pin, *[r for r in order if r != pin]]
+    return tuple(order) or None
+
+
+def _same_metro(pop: str, location: str | None) -> bool:
+    if location is None:
+        return False
+    a, b = airport_location(pop[:3]), airport_location(location)
+    return a is not None and b is not None and great_circle_km(a, b) <= SAME_METRO_KM
+
+
+def judge_cdn(inputs: PathInputs) -> PathResult | None:
+    config = inputs.config
+    if config.service.cdn_name is None:
+        return None
+    cdn = inputs.evidence.cdn
+    if cdn is None:
+        verdict = judge_unknown("deadline", "no CDN answer before the round deadline")
+        inputs.errors.append(ErrorRecord("cdn", "deadline", verdict.detail))
+        return PathResult(Path.CDN, verdict)
+    if cdn.dns.error is not None:
+        inputs.errors.append(ErrorRecord("cdn", cdn.dns.error.reason, str(cdn.dns.error)))
+        return PathResult(Path.CDN, judge_unknown(cdn.dns.error.reason,
+                                                  f"CDN name: {cdn.dns.error}"))
+    first = cdn.first
+    assert first is not None
+    edge = first.target.address
+    phases = {**first.phases, "resolve": cdn.dns.duration_seconds}
+    if first.error is not None:
+        inputs.errors.append(ErrorRecord("cdn", first.error.reason, str(first.error)))
+        return PathResult(Path.CDN, judge_unknown(first.error.reason,
+                                                  f"edge {edge}: {first.error}"),
+                          phases=phases, address=edge)
+    headers = cdn.first_headers
+    assert headers is not None
+    notes = [f"{p.reason}: {p.message}" for p in headers.problems]
+    for problem in headers.problems:
+        inputs.errors.append(ErrorRecord("cdn", problem.reason, problem.message))
+    extra: dict[str, Any] = {
+        "pop": headers.pop,
+        "cache": headers.cache,
+        "cache_repeat": cdn.repeat_headers.cache if cdn.repeat_headers else None,
+        "server_timing": dict(headers.server_timing),
+        "edge_address": edge,
+        "request_id": headers.request_id,
+    }
+    base = PathResult(Path.CDN, judge_unknown("unknown", ""), None, first.first_byte_seconds,
+                      phases, edge, first.status, tuple(notes), extra)
+
+    def unknown(reason: str, detail: str, **kw: str | None) -> PathResult:
+        return PathResult(Path.CDN, judge_unknown(reason, detail, **kw), base.attribution,
+                          base.latency_seconds, phases, edge, first.status, tuple(notes), extra)
+
+    if headers.pop is None:
+        return unknown("pop_missing", f"edge {edge} sent no x-amz-cf-pop header")
+    if headers.pop == "other":
+        return unknown("pop_invalid", f"{headers.pop_raw!r} is not a POP code")
+    ranking = pop_region_ranking(headers.pop, list(config.regions), config.cdn.pop_regions)
+    if ranking is None:
+        return unknown("unknown_pop", f"POP {headers.pop}: airport {headers.pop[:3]} is unknown "
+                       f"(pin it in cdn.pop_regions)")
+    attribution = attribute(inputs.directory, header_region=headers.origin_region)
+    healthy = {r.region for r in inputs.regions if r.healthy}
+    expected = next((r for r in ranking if r in healthy), None)
+    served = attribution.region
+    if served is None:
+        return unknown("unattributed", f"the edge passed no {config.service.region_header} "
+                       "header through", expected=expected)
+    if expected is None:
+        return unknown("no_healthy_region", "no configured region is healthy from here",
+                       served=served)
+    penalty = None
+    if _same_metro(headers.pop, inputs.vantage.location):
+        served_latency = inputs.region_latency(served)
+        expected_latency = inputs.region_latency(expected)
+        if served_latency is not None and expected_latency is not None:
+            penalty = served_latency - expected_latency
+    detail = f"POP {headers.pop} reached {served}"
+    if served == expected:
+        state = RoutingState.OK if ranking[0] == expected else RoutingState.FAILOVER
+        reason = None if state is RoutingState.OK else "closest_region_down"
+        if state is RoutingState.FAILOVER:
+            detail += f"; {ranking[0]} (closest to the POP) is down"
+        verdict = RoutingVerdict(state, served, expected, penalty, reason, detail)
+    else:
+        expected_latency = inputs.region_latency(expected)
+        tolerated = (penalty is not None and expected_latency is not None
+                     and penalty <= allowed_penalty(config.tolerance, expected_latency))
+        verdict = RoutingVerdict(
+            RoutingState.OK if tolerated else RoutingState.MISROUTED, served, expected, penalty,
+            None if tolerated else "edge_origin_region",
+            detail + f", {expected} is closer to it" + (" (within tolerance)" if tolerated else ""))
+    notes.extend(attribution.conflicts)
+    return PathResult(Path.CDN, verdict, attribution, first.first_byte_seconds, phases, edge,
+                      first.status, tuple(notes), extra)

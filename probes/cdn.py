@@ -1,0 +1,265 @@
+"""CDN probe: request the CloudFront name as a client would and read what the edge tells.
+
+The name is resolved through the vantage point's resolver; the request is cache-busted (a unique
+query string) so the edge must go to the origin, and optionally repeated to observe a hit. Headers
+are parsed robustly: case-insensitive, several ``Server-Timing`` headers merged, unknown metrics
+kept but not interpreted, malformed entries reported as :class:`HeaderProblem` (never raised),
+POP codes validated (anything else is ``other``).
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from probes.dns import DnsEvidence, DnsQuery, probe_dns
+from probes.errors import ProbeError
+from probes.http import HttpEvidence, HttpTarget, probe_http
+
+__all__ = [
+    "CdnEvidence",
+    "CdnHeaders",
+    "CdnTarget",
+    "HeaderProblem",
+    "parse_cdn_headers",
+    "parse_server_timing",
+    "pop_code",
+    "probe_cdn",
+]
+
+POP_CODE = re.compile(r"^[A-Z]{3}\d{1,3}(-[A-Z0-9]{1,3})?$")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_X_CACHE = {
+    "hit": "hit", "miss": "miss", "refreshhit": "refresh_hit", "error": "error",
+    "limitexceeded": "limit_exceeded", "redirect": "redirect",
+    "functiongeneratedresponse": "function", "capacityexceeded": "capacity_exceeded",
+}
+_SERVER_TIMING_CACHE = {"cdn-cache-hit": "hit", "cdn-cache-miss": "miss",
+                        "cdn-cache-refresh": "refresh_hit"}
+MAX_SERVER_TIMING_ENTRIES = 64  # more is not CloudFront: stop parsing, report it
+
+
+@dataclass(frozen=True)
+class HeaderProblem:
+    """A header that could not be understood; ``reason`` is a bounded label value."""
+
+    reason: str  # server_timing_malformed | pop_missing | pop_invalid | x_cache_unknown
+    message: str
+
+
+@dataclass(frozen=True)
+class ServerTimingEntry:
+    name: str
+    duration_seconds: float | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class CdnHeaders:
+    pop: str | None  # a valid POP code, "other" for anything else, None when absent
+    pop_raw: str | None
+    cache: str | None  # hit | miss | refresh_hit | error | ... | other
+    request_id: str | None
+    origin_region: str | None
+    server_timing: dict[str, float] = field(default_factory=dict)  # seconds, by metric
+    server_timing_desc: dict[str, str] = field(default_factory=dict)
+    problems: tuple[HeaderProblem, ...] = ()
+
+
+def pop_code(value: str | None) -> str | None:
+    """A validated POP code, ``other`` for anything else (keeps label values bounded)."""
+    if value is None:
+        return None
+    text = value.strip().upper()
+    return text if POP_CODE.match(text) else "other"
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\" and quoted:
+            current.append(char)
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+            current.append(char)
+        elif char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def parse_server_timing(
+    values: Sequence[str],
+) -> tuple[list[ServerTimingEntry], list[HeaderProblem]]:
+    """Parse one or more ``Server-Timing`` header values (RFC: W3C Server Timing)."""
+    entries: list[ServerTimingEntry] = []
+    problems: list[HeaderProblem] = []
+    raw_entries = [e for value in values for e in _split_outside_quotes(value, ",")]
+    if len(raw_entries) > MAX_SERVER_TIMING_ENTRIES:
+        problems.append(HeaderProblem("server_timing_malformed",
+                                      f"{len(raw_entries)} Server-Timing entries; read the first "
+                                      f"{MAX_SERVER_TIMING_ENTRIES}"))
+        raw_entries = raw_entries[:MAX_SERVER_TIMING_ENTRIES]
+    for raw in raw_entries:
+        if not raw.strip():
+            continue
+        name, *params = (p.strip() for p in _split_outside_quotes(raw, ";"))
+        if not _TOKEN.match(name):
+            problems.append(HeaderProblem("server_timing_malformed",
+                                          f"bad Server-Timing metric name {name[:40]!r}"))
+            continue
+        duration: float | None = None
+        description: str | None = None
+        for param in params:
+            key, has_value, value = param.partition("=")
+            key = key.strip().lower()
+            if key == "dur" and has_value:
+                try:
+                    duration = float(_unquote(value))
+                except ValueError:
+                    problems.append(HeaderProblem(
+                        "server_timing_malformed", f"{name}: dur={value[:20]!r} is not a number"))
+                    continue
+                if duration < 0 or duration != duration or duration == float("inf"):
+                    problems.append(HeaderProblem("server_timing_malformed",
+                                                  f"{name}: dur={value[:20]!r} is out of range"))
+                    duration = None
+            elif key == "desc" and has_value:
+                description = _unquote(value)[:200]
+            elif not key:
+                problems.append(HeaderProblem("server_timing_malformed",
+                                              f"{name}: empty parameter"))
+        entries.append(ServerTimingEntry(name.lower(), None if duration is None
+                                         else duration / 1000.0, description))
+    return entries, problems
+
+
+def parse_cdn_headers(headers: Sequence[tuple[str, str]], region_header: str) -> CdnHeaders:
+    """Read CloudFront's headers (names compared case-insensitively)."""
+
+    def values(name: str) -> list[str]:
+        wanted = name.lower()
+        return [v for k, v in headers if k.lower() == wanted]
+
+    def first(name: str) -> str | None:
+        found = values(name)
+        return found[0].strip() if found else None
+
+    problems: list[HeaderProblem] = []
+    entries, timing_problems = parse_server_timing(values("server-timing"))
+    problems.extend(timing_problems)
+    timing = {e.name: e.duration_seconds for e in entries if e.duration_seconds is not None}
+    desc = {e.name: e.description for e in entries if e.description is not None}
+
+    pop_raw = first("x-amz-cf-pop") or desc.get("cdn-pop")
+    pop = pop_code(pop_raw)
+    if pop_raw is None:
+        problems.append(HeaderProblem("pop_missing", "no x-amz-cf-pop header"))
+    elif pop == "other":
+        problems.append(HeaderProblem("pop_invalid", f"{pop_raw[:40]!r} is not a POP code"))
+
+    cache: str | None = None
+    x_cache = first("x-cache")
+    if x_cache is not None:
+        word = x_cache.split(" from ")[0].strip().lower()
+        cache = _X_CACHE.get(word, "other")
+        if cache == "other":
+            problems.append(HeaderProblem("x_cache_unknown", f"x-cache {x_cache[:40]!r}"))
+    else:
+        cache = next((v for k, v in _SERVER_TIMING_CACHE.items()
+                      if any(e.name == k for e in entries)), None)
+    return CdnHeaders(
+        pop=pop,
+        pop_raw=pop_raw,
+        cache=cache,
+        request_id=first("x-amz-cf-id") or desc.get("cdn-rid"),
+        origin_region=first(region_header),
+        server_timing=timing,
+        server_timing_desc=desc,
+        problems=tuple(problems),
+    )
+
+
+@dataclass(frozen=True)
+class CdnTarget:
+    cdn_name: str
+    resolver: str
+    resolver_port: int = 53
+    port: int = 443
+    path: str = "/health"
+    region_header: str = "x-origin-region"
+    cache_bust: bool = True
+    observe_hit: bool = True
+    local_address: str | None = None
+    dns_timeout_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class CdnEvidence:
+    target: CdnTarget
+    dns: DnsEvidence
+    first: HttpEvidence | None = None
+    first_headers: CdnHeaders | None = None
+    repeat: HttpEvidence | None = None
+    repeat_headers: CdnHeaders | None = None
+
+    @property
+    def error(self) -> ProbeError | None:
+        if self.dns.error is not None:
+            return self.dns.error
+        return self.first.error if self.first is not None else None
+
+
+async def probe_cdn(
+    target: CdnTarget,
+    *,
+    ssl_context: ssl.SSLContext,
+    connect_timeout_s: float = 3.0,
+    request_timeout_s: float = 5.0,
+    body_limit_bytes: int = 65536,
+) -> CdnEvidence:
+    """Resolve the CDN name, request it (cache-busted), and optionally once more for a hit."""
+    dns_answer = await probe_dns(DnsQuery(
+        qname=target.cdn_name, server=target.resolver, port=target.resolver_port,
+        source_address=target.local_address, timeout_s=target.dns_timeout_s))
+    if dns_answer.error is not None or not dns_answer.addresses:
+        return CdnEvidence(target, dns_answer)
+    path = target.path
+    if target.cache_bust:
+        path += ("&" if "?" in path else "?") + f"routewatch={uuid.uuid4().hex}"
+    request = HttpTarget(host=target.cdn_name, address=dns_answer.addresses[0], port=target.port,
+                         path=path, local_address=target.local_address)
+
+    async def fetch() -> tuple[HttpEvidence, CdnHeaders | None]:
+        evidence = await probe_http(request, ssl_context=ssl_context,
+                                    connect_timeout_s=connect_timeout_s,
+                                    request_timeout_s=request_timeout_s,
+                                    body_limit_bytes=body_limit_bytes)
+        headers = (parse_cdn_headers(evidence.headers, target.region_header)
+                   if evidence.status is not None else None)
+        return evidence, headers
+
+    first, first_headers = await fetch()
+    if first.error is not None or not target.observe_hit:
+        return CdnEvidence(target, dns_answer, first, first_headers)
+    repeat, repeat_headers = await fetch()
+    return CdnEvidence(target, dns_answer, first, first_headers, repeat, repeat_headers)
