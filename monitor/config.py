@@ -244,7 +244,7 @@ class ProbeSettings(_Strict):
     request_timeout_s: float = Field(5.0, gt=0, le=120)
     round_deadline_s: float = Field(15.0, gt=0, le=600, description="Hard limit for one round")
     pace_ms: float = Field(
-        5.0, ge=0, le=1000, description="Gap between check starts (bursts distort timings)"
+        10.0, ge=0, le=1000, description="Gap between check starts (bursts distort timings)"
     )
     body_limit_bytes: int = Field(65536, ge=0, le=16 * 1024 * 1024)
     estimator: Estimator = Estimator.FIRST_BYTE

@@ -39,15 +39,22 @@ class RoundContext:
     config: Config
     ssl_context: ssl.SSLContext
     pacer: Pacer
+    nominal: dict[str, str | None]
     ip_ranges: IpRanges | None = None
     progress: Progress | None = None
 
     @classmethod
     def build(cls, config: Config, *, ip_ranges: IpRanges | None = None,
               progress: Progress | None = None) -> RoundContext:
+        """Everything that blocks (CA bundle, airport table) happens here, before any probe
+        starts: a 0.2 s stall while other vantage points measure adds 0.2 s to their samples."""
         ca = str(config.service.ca_file) if config.service.ca_file else None
+        nominal = {name: nominal_closest(vantage, list(config.regions))
+                   for name, vantage in config.vantage_points.items()}
+        if config.service.cdn_name:
+            airport_location("IAD")  # loads the airport table the cdn judge needs
         return cls(config, ssl_context_for(ca), Pacer(config.probe.pace_ms / 1000.0),
-                   ip_ranges, progress)
+                   nominal, ip_ranges, progress)
 
 
 def nominal_closest(vantage: VantagePoint, regions: Sequence[str]) -> str | None:
@@ -248,7 +255,7 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
     errors: list[ErrorRecord] = []
     inputs = PathInputs(config, name, vantage, evidence, regions,
                         region_directory(context, evidence),
-                        nominal_closest(vantage, list(config.regions)), errors)
+                        context.nominal[name], errors)
     paths = tuple(p for judge_path in PATH_JUDGES.values()
                   if (p := judge_path(inputs)) is not None)
     for region in regions:

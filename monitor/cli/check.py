@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from monitor.attribution import IpRangesError, load_ip_ranges
 from monitor.cli.output import EXIT_ERROR, fail, fail_config
-from monitor.cli.render import render_round
+from monitor.cli.render import console_for_stdout, render_round
 from monitor.config import Config, ConfigError, LoadedConfig, load_config
 from monitor.model import RoundResult
 from monitor.report import exit_code, round_document
@@ -104,7 +104,7 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
         json.dump(document, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        render_round(result, Console())
+        render_round(result, console_for_stdout())
     if exit_code(result, strict=strict) == EXIT_ERROR:
         click.echo("error: no region could be measured from any vantage point", err=True)
     raise SystemExit(exit_code(result, strict=strict))

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.panel import Panel
 
 from monitor.cli.check import execute_round
-from monitor.cli.render import render_round
+from monitor.cli.render import console_for_stdout, render_round
 from monitor.config import load_config
 from monitor.model import Path, RoundResult, RoutingState
 
@@ -57,7 +56,7 @@ def demo(scenario: str) -> None:
     """Start a simulated multi-region world, check it, and explain what was found."""
     from monitor.lab import ScenarioError, load_scenario, start_lab
 
-    console = Console()
+    console = console_for_stdout()
     try:
         world_scenario = load_scenario(scenario)
     except ScenarioError as exc:

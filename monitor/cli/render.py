@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -25,36 +26,43 @@ def _latency_of(regions: tuple[RegionLatency, ...], region: str | None) -> float
     return next((r.latency_seconds for r in regions if r.region == region), None)
 
 
-def _path_row(path: PathResult, vantage: VantageRound) -> list[Text | str]:
+def _region_cell(vantage: VantageRound, region: str | None) -> Text:
+    if region is None:
+        return Text("?", style="dim")
+    cell = Text(region)
+    latency = _latency_of(vantage.regions, region)
+    cell.append(f" {latency * 1000:.0f}ms" if latency is not None else " —", style="dim")
+    return cell
+
+
+def _why(path: PathResult) -> Text:
     verdict = path.verdict
-    extra = path.extra
-    via = ""
-    if "pop" in extra:
-        via = f"{extra.get('pop') or '?'} {extra.get('cache') or ''}".strip()
-    why = verdict.reason or ""
-    detail = verdict.detail if verdict.state != RoutingState.OK else ""
-    return [
-        path.path.value,
-        Text(verdict.state.value, style=STATE_STYLE[verdict.state]),
-        verdict.served_region or "?",
-        ms(_latency_of(vantage.regions, verdict.served_region)),
-        verdict.expected_region or "?",
-        ms(_latency_of(vantage.regions, verdict.expected_region)),
-        ms(verdict.penalty_seconds) if verdict.penalty_seconds else "—",
-        ms(path.latency_seconds),
-        via,
-        Text(f"{why}: {detail}" if why and detail else why or detail, style="dim"),
-    ]
+    parts: list[str] = []
+    if path.path.value == "cdn" and path.extra.get("pop"):
+        cache = "→".join(c for c in (path.extra.get("cache"), path.extra.get("cache_repeat")) if c)
+        parts.append(f"{path.extra['pop']} {cache}".strip())
+    if verdict.state is not RoutingState.OK or verdict.served_region != verdict.expected_region:
+        parts.append(f"{verdict.reason}: {verdict.detail}" if verdict.reason else verdict.detail)
+    return Text("; ".join(p for p in parts if p), style="dim")
 
 
 def vantage_table(vantage: VantageRound) -> Group:
-    table = Table(title=f"[bold]{vantage.vantage}[/] — {vantage.duration_seconds:.2f} s",
-                  title_justify="left", expand=False, pad_edge=False)
-    for column in ("path", "state", "served", "its latency", "closest", "its latency",
-                   "penalty", "measured", "edge", "why"):
-        table.add_column(column, no_wrap=column not in ("why",))
+    table = Table(title=f"[bold]{vantage.vantage}[/] [dim]({vantage.duration_seconds:.2f} s)[/]",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
+    table.add_column("path", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("served", no_wrap=True)
+    table.add_column("closest", no_wrap=True)
+    table.add_column("penalty", no_wrap=True, justify="right")
+    table.add_column("why", overflow="fold", min_width=20)
     for path in vantage.paths:
-        table.add_row(*_path_row(path, vantage))
+        verdict = path.verdict
+        table.add_row(path.path.value,
+                      Text(verdict.state.value, style=STATE_STYLE[verdict.state]),
+                      _region_cell(vantage, verdict.served_region),
+                      _region_cell(vantage, verdict.expected_region),
+                      ms(verdict.penalty_seconds) if verdict.penalty_seconds else "—",
+                      _why(path))
     regions = Text("regions: ")
     for index, region in enumerate(sorted(vantage.regions,
                                           key=lambda r: r.latency_seconds or float("inf"))):
@@ -67,6 +75,12 @@ def vantage_table(vantage: VantageRound) -> Group:
     notes = [Text(f"  ! {path.path.value}: {note}", style="yellow")
              for path in vantage.paths for note in path.notes]
     return Group(table, regions, *notes, Text(""))
+
+
+def console_for_stdout() -> Console:
+    """A terminal gets its own width; a pipe or a CI log gets 120 columns rather than 80."""
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
 
 
 def render_round(result: RoundResult, console: Console) -> None:
