@@ -37,5 +37,9 @@ unit: $(STAMP) system-deps
 
 test: lint typecheck unit
 
+# The probe's Lambda package for arm64 (pip --platform, no Docker); CONFIG=FILE bundles a config.
+lambda-zip: $(STAMP)
+	$(BIN)/python deploy/build_lambda_zip.py $(if $(CONFIG),--config $(CONFIG))
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,237 @@
+"""AWS access at one boundary: lazily created boto3 clients and botocore errors mapped to types.
+
+boto3 is imported only when a client is first asked for, so the Lambda handler (which needs no
+AWS API: its metrics are EMF on stdout) and every command that does not talk to AWS start fast.
+
+The error tree (``reason`` is a bounded label value)::
+
+    AwsError                        reason
+    ├── AwsCredentialsError         aws_credentials
+    ├── AwsAccessDenied             aws_access_denied
+    ├── AwsThrottled                aws_throttled
+    ├── AwsNotFound                 aws_not_found
+    ├── AwsInvalidRequest           aws_invalid_request
+    ├── AwsTimeout                  aws_timeout
+    ├── AwsUnreachable              aws_unreachable
+    └── AwsServiceError             aws_error
+
+Every error says where it came from: service, operation and region.
+
+``endpoint_url`` (or the standard ``AWS_ENDPOINT_URL`` variable, which botocore reads itself)
+points the clients at a stand-in such as ``moto_server``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_route53 import Route53Client
+
+__all__ = [
+    "AwsAccessDenied",
+    "AwsCredentialsError",
+    "AwsError",
+    "AwsInvalidRequest",
+    "AwsNotFound",
+    "AwsServiceError",
+    "AwsThrottled",
+    "AwsTimeout",
+    "AwsUnreachable",
+    "aws_errors",
+    "cloudwatch_client",
+    "lambda_client",
+    "map_aws_error",
+    "route53_client",
+]
+
+RetryMode = Literal["legacy", "standard", "adaptive"]
+
+
+class AwsError(Exception):
+    """An AWS call that failed; says which service, operation and region, and AWS's error code."""
+
+    reason = "aws_error"
+
+    def __init__(self, message: str, *, service: str, operation: str, region: str | None,
+                 code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.service = service
+        self.operation = operation
+        self.region = region
+        self.code = code
+
+    @property
+    def where(self) -> str:
+        return f"{self.service}.{self.operation} in {self.region or 'the default region'}"
+
+    def __str__(self) -> str:
+        code = f"{self.code}: " if self.code else ""
+        return f"{self.where}: {code}{self.message}"
+
+
+class AwsCredentialsError(AwsError):
+    reason = "aws_credentials"
+
+
+class AwsAccessDenied(AwsError):
+    reason = "aws_access_denied"
+
+
+class AwsThrottled(AwsError):
+    reason = "aws_throttled"
+
+
+class AwsNotFound(AwsError):
+    reason = "aws_not_found"
+
+
+class AwsInvalidRequest(AwsError):
+    reason = "aws_invalid_request"
+
+
+class AwsTimeout(AwsError):
+    reason = "aws_timeout"
+
+
+class AwsUnreachable(AwsError):
+    reason = "aws_unreachable"
+
+
+class AwsServiceError(AwsError):
+    reason = "aws_error"
+
+
+_CODES: dict[str, type[AwsError]] = {
+    **dict.fromkeys(("AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+                     "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken",
+                     "ExpiredTokenException", "InvalidSignatureException",
+                     "SignatureDoesNotMatch", "AuthFailure"), AwsAccessDenied),
+    **dict.fromkeys(("Throttling", "ThrottlingException", "ThrottledException",
+                     "TooManyRequestsException", "RequestLimitExceeded", "PriorRequestNotComplete",
+                     "LimitExceededException", "RequestThrottled"), AwsThrottled),
+    **dict.fromkeys(("ResourceNotFoundException", "ResourceNotFound", "NoSuchHostedZone",
+                     "NotFound", "NoSuchEntity"), AwsNotFound),
+    **dict.fromkeys(("ValidationError", "ValidationException", "InvalidParameterValue",
+                     "InvalidParameterCombination", "InvalidParameterValueException",
+                     "MissingParameter", "InvalidInput", "InvalidRequestContentException",
+                     "RequestTooLargeException", "InvalidFormat"), AwsInvalidRequest),
+}
+
+
+def map_aws_error(exc: BaseException, *, service: str, operation: str,
+                  region: str | None) -> AwsError:
+    """Map a botocore exception to the typed tree (the one boundary)."""
+    from botocore import exceptions as bx
+
+    def where(kind: type[AwsError], message: str, code: str | None = None) -> AwsError:
+        return kind(message, service=service, operation=operation, region=region, code=code)
+
+    if isinstance(exc, AwsError):
+        return exc
+    if isinstance(exc, bx.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or "")
+        message = str(error.get("Message") or exc)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        kind = _CODES.get(code)
+        if kind is None:
+            kind = AwsThrottled if status == 429 else AwsServiceError
+        return where(kind, message, code or None)
+    if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError
+                  | bx.CredentialRetrievalError | bx.UnknownCredentialError):
+        return where(AwsCredentialsError, f"no usable AWS credentials ({exc})")
+    if isinstance(exc, bx.ParamValidationError):
+        return where(AwsInvalidRequest, str(exc).strip())
+    if isinstance(exc, bx.ReadTimeoutError | bx.ConnectTimeoutError):
+        return where(AwsTimeout, f"timed out ({exc})")
+    if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError
+                  | bx.ProxyConnectionError):
+        return where(AwsUnreachable, f"cannot reach the endpoint ({exc})")
+    if isinstance(exc, bx.NoRegionError):
+        return where(AwsInvalidRequest, "no region given and no default region configured")
+    if isinstance(exc, bx.BotoCoreError | OSError):
+        return where(AwsServiceError, f"{type(exc).__name__}: {exc}")
+    raise TypeError(f"not an AWS error: {exc!r}") from exc
+
+
+@contextlib.contextmanager
+def aws_errors(service: str, operation: str, region: str | None) -> Iterator[None]:
+    """Re-raise botocore errors inside the block as :class:`AwsError` (``raise ... from``)."""
+    from botocore import exceptions as bx
+
+    try:
+        yield
+    except (bx.BotoCoreError, bx.ClientError) as exc:
+        raise map_aws_error(exc, service=service, operation=operation, region=region) from exc
+
+
+# --- clients -------------------------------------------------------------------------------------
+
+_session_lock = threading.Lock()
+_session: Any = None
+
+
+def _boto_session() -> Any:
+    """One boto3 session per process: sessions are not thread-safe, so clients are made under a
+    lock (the clients themselves are)."""
+    global _session
+    if _session is None:
+        import boto3.session
+
+        _session = boto3.session.Session()
+    return _session
+
+
+def _client(service: str, region: str | None, *, endpoint_url: str | None, retry_mode: RetryMode,
+            max_attempts: int, connect_timeout_s: float, read_timeout_s: float) -> Any:
+    from botocore.config import Config as BotoConfig
+
+    boto_config = BotoConfig(
+        retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+        connect_timeout=connect_timeout_s,
+        read_timeout=read_timeout_s,
+        user_agent_extra="routewatch",
+    )
+    with _session_lock, aws_errors(service, "create_client", region):
+        return _boto_session().client(service, region_name=region, endpoint_url=endpoint_url,
+                                      config=boto_config)
+
+
+def cloudwatch_client(region: str | None, *, endpoint_url: str | None = None,
+                      retry_mode: RetryMode = "adaptive", max_attempts: int = 5,
+                      connect_timeout_s: float = 5.0,
+                      read_timeout_s: float = 10.0) -> CloudWatchClient:
+    """A CloudWatch client; adaptive retries back off (client-side rate limit) when throttled."""
+    client: CloudWatchClient = _client(
+        "cloudwatch", region, endpoint_url=endpoint_url, retry_mode=retry_mode,
+        max_attempts=max_attempts, connect_timeout_s=connect_timeout_s,
+        read_timeout_s=read_timeout_s)
+    return client
+
+
+def lambda_client(region: str | None, *, read_timeout_s: float, endpoint_url: str | None = None,
+                  max_attempts: int = 1, connect_timeout_s: float = 5.0) -> LambdaClient:
+    """A Lambda client for synchronous invokes: the read timeout bounds the wait for the
+    function's answer, and by default nothing is retried (a retried probe round doubles the
+    wait and the answer would be stale anyway)."""
+    client: LambdaClient = _client(
+        "lambda", region, endpoint_url=endpoint_url, retry_mode="standard",
+        max_attempts=max_attempts, connect_timeout_s=min(connect_timeout_s, read_timeout_s),
+        read_timeout_s=read_timeout_s)
+    return client
+
+
+def route53_client(*, endpoint_url: str | None = None, max_attempts: int = 5,
+                   read_timeout_s: float = 10.0) -> Route53Client:
+    """A Route 53 client (a global service, signed for us-east-1)."""
+    client: Route53Client = _client(
+        "route53", "us-east-1", endpoint_url=endpoint_url, retry_mode="standard",
+        max_attempts=max_attempts, connect_timeout_s=5.0, read_timeout_s=read_timeout_s)
+    return client
