@@ -22,7 +22,15 @@ from monitor.cli.output import EXIT_ERROR, fail, fail_config
 from monitor.cli.render import console_for_stdout, render_round
 from monitor.config import Config, ConfigError, LoadedConfig, load_config
 from monitor.model import RoundResult
-from monitor.report import exit_code, round_document
+from monitor.remote import (
+    RegionFailure,
+    failure_document,
+    failure_lines,
+    remote_exit_code,
+    run_remote,
+    stderr_progress,
+)
+from monitor.report import round_document
 from monitor.round import run_round
 
 __all__ = ["check", "config_source", "execute_round"]
@@ -53,6 +61,13 @@ def config_source(config_file: str | None, lab: str | None) -> Iterator[LoadedCo
 def execute_round(config: Config, *, vantage_points: tuple[str, ...] = (),
                   show_progress: bool = True) -> RoundResult:
     """Run one round with a progress bar on stderr (when it is a terminal)."""
+    return asyncio.run(round_with_progress(config, vantage_points=vantage_points,
+                                           show_progress=show_progress))
+
+
+async def round_with_progress(config: Config, *, vantage_points: tuple[str, ...] = (),
+                              show_progress: bool = True) -> RoundResult:
+    """The round of :func:`execute_round`, as a coroutine (so remote invokes can run beside)."""
     try:
         ip_ranges = load_ip_ranges(config.ip_ranges)
     except IpRangesError as exc:
@@ -64,7 +79,7 @@ def execute_round(config: Config, *, vantage_points: tuple[str, ...] = (),
     names = list(vantage_points) or None
     console = Console(stderr=True)
     if not show_progress or not console.is_terminal:
-        return asyncio.run(run_round(config, vantage_points=names, ip_ranges=ip_ranges))
+        return await run_round(config, vantage_points=names, ip_ranges=ip_ranges)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
@@ -74,8 +89,8 @@ def execute_round(config: Config, *, vantage_points: tuple[str, ...] = (),
         def advance(vantage: str, done: int, planned: int) -> None:
             progress.update(tasks[vantage], completed=done, total=planned)
 
-        return asyncio.run(run_round(config, vantage_points=names, ip_ranges=ip_ranges,
-                                     progress=advance))
+        return await run_round(config, vantage_points=names, ip_ranges=ip_ranges,
+                               progress=advance)
 
 
 @click.command("check")
@@ -89,15 +104,32 @@ def execute_round(config: Config, *, vantage_points: tuple[str, ...] = (),
 @click.option("--strict", is_flag=True, help="Treat failover as a problem (exit 1).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the JSON document to this file.")
+@click.option("--remote", is_flag=True,
+              help="Also invoke the probe deployed in every configured region (Lambda, "
+                   "alarms.function_name) and merge their rounds with the local one.")
+@click.option("--remote-timeout", type=click.FloatRange(1, 900), default=30.0, show_default=True,
+              help="Seconds to wait for each regional probe.")
+@click.option("--endpoint-url", hidden=True, help="AWS endpoint (tests: a moto server).")
 def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, ...],
-          as_json: bool, strict: bool, output: Path | None) -> None:
+          as_json: bool, strict: bool, output: Path | None, remote: bool,
+          remote_timeout: float, endpoint_url: str | None) -> None:
     """Run one probe round and judge every path (exit 0 ok, 1 routing problem, 2 error)."""
+    failures: list[RegionFailure] = []
     with config_source(config_file, lab) as loaded:
+        config = loaded.config
         for warning in loaded.warnings:
             click.echo(f"warning: {warning}", err=True)
-        result = execute_round(loaded.config, vantage_points=vantage_points,
-                               show_progress=not as_json)
+        if remote:
+            result, failures = asyncio.run(_remote_round(config, vantage_points, remote_timeout,
+                                                         endpoint_url, quiet=as_json))
+        else:
+            result = execute_round(config, vantage_points=vantage_points,
+                                   show_progress=not as_json)
     document = round_document(result, strict=strict)
+    code = remote_exit_code(result, failures, strict=strict)
+    if remote:
+        document["remote_failures"] = failure_document(failures)
+        document["exit_code"] = code
     if output is not None:
         output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     if as_json:
@@ -105,6 +137,21 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
         sys.stdout.write("\n")
     else:
         render_round(result, console_for_stdout())
-    if exit_code(result, strict=strict) == EXIT_ERROR:
+        for line in failure_lines(failures):
+            click.secho(f"remote {line}", fg="red", err=True)
+    if code == EXIT_ERROR:
         click.echo("error: no region could be measured from any vantage point", err=True)
-    raise SystemExit(exit_code(result, strict=strict))
+    raise SystemExit(code)
+
+
+async def _remote_round(config: Config, vantage_points: tuple[str, ...], timeout_s: float,
+                        endpoint_url: str | None, *, quiet: bool
+                        ) -> tuple[RoundResult, list[RegionFailure]]:
+    """The local round (vantage points that run nowhere else) beside every regional probe; a
+    regional round replaces the local vantage point of the same name."""
+    local_names = vantage_points or tuple(
+        name for name, vantage in config.vantage_points.items() if vantage.region is None)
+    local = (round_with_progress(config, vantage_points=local_names, show_progress=not quiet)
+             if local_names else None)
+    return await run_remote(config, local, timeout_s, endpoint_url=endpoint_url,
+                            progress=None if quiet else stderr_progress)
