@@ -1,0 +1,59 @@
+"""The lab: a simulated multi-region world on loopback, speaking the real protocols.
+
+Regions are HTTPS origins behind delay proxies that apply a latency matrix per client address;
+an authoritative DNS server gives latency-policy answers per source address or ECS subnet with
+health-based failover; faults switch at run time. The world runs in a child process, never on
+the caller's event loop. See ``_addresses`` for the address plan.
+
+    with start_lab("misrouted") as lab:
+        run a check with lab.config_path; lab.set_faults([...]) to change the world
+"""
+
+from __future__ import annotations
+
+from monitor.lab._addresses import (
+    CONTROL_ADDRESS,
+    DEFAULT_CONTROL_PORT,
+    DNS_ADDRESS,
+    edge_address,
+    region_address,
+    vantage_address,
+)
+from monitor.lab._control import LabControlError, control_request
+from monitor.lab._handle import LabError, LabHandle, start_lab
+from monitor.lab._scenario import (
+    EdgeSpec,
+    Fault,
+    FaultKind,
+    RegionSpec,
+    Scenario,
+    ScenarioError,
+    VantageSpec,
+    builtin_scenarios,
+    load_scenario,
+    parse_scenario,
+)
+
+__all__ = [
+    "CONTROL_ADDRESS",
+    "DEFAULT_CONTROL_PORT",
+    "DNS_ADDRESS",
+    "EdgeSpec",
+    "Fault",
+    "FaultKind",
+    "LabControlError",
+    "LabError",
+    "LabHandle",
+    "RegionSpec",
+    "Scenario",
+    "ScenarioError",
+    "VantageSpec",
+    "builtin_scenarios",
+    "control_request",
+    "edge_address",
+    "load_scenario",
+    "parse_scenario",
+    "region_address",
+    "start_lab",
+    "vantage_address",
+]

@@ -1,0 +1,61 @@
+"""The routewatch configuration for a running lab world (what `routewatch check` reads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor.lab._addresses import region_address, vantage_address
+from monitor.lab._scenario import Scenario
+
+__all__ = ["lab_config", "write_config"]
+
+
+def lab_config(scenario: Scenario, *, https_port: int, dns: str, ca_file: Path) -> dict[str, Any]:
+    """A config document for the world: its names, port, CA, addresses and resolvers."""
+    service = scenario.service
+    vantage_points: dict[str, Any] = {}
+    subnets = scenario.client_subnets()
+    for j, (name, vantage) in enumerate(scenario.vantage_points.items(), start=1):
+        entry: dict[str, Any] = {
+            "resolver": dns,  # the lab's DNS answers a vantage point's own address like ECS
+            "client_subnet": subnets[name],
+            "source_address": vantage_address(j),
+        }
+        if vantage.location is not None:
+            entry["location"] = vantage.location
+        if vantage.region is not None:
+            entry["region"] = vantage.region
+        vantage_points[name] = entry
+    document: dict[str, Any] = {
+        "service": {
+            "origin_name": service.origin_name,
+            # a world without edges has no CDN: leave the name out so no cdn path is probed
+            **({"cdn_name": service.cdn_name} if scenario.edges else {}),
+            "port": https_port,
+            "health_path": service.health_path,
+            "region_header": service.region_header,
+            "ca_file": str(ca_file),
+        },
+        "regions": {name: {"addresses": [region_address(i)]}
+                    for i, name in enumerate(scenario.regions, start=1)},
+        "vantage_points": vantage_points,
+        "authoritative": [dns],
+    }
+    if scenario.probe is not None:
+        document["probe"] = scenario.probe.model_dump(mode="json", exclude_unset=True)
+    if scenario.tolerance is not None:
+        document["tolerance"] = scenario.tolerance.model_dump(mode="json", exclude_unset=True)
+    return document
+
+
+def write_config(path: Path, document: dict[str, Any], scenario: Scenario) -> None:
+    """Write the config atomically, with a header saying where it comes from."""
+    header = (f"# routewatch config written by `routewatch lab` for scenario "
+              f"{scenario.name or 'unnamed'}; valid while that lab world runs.\n")
+    text = header + yaml.safe_dump(document, sort_keys=False)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,208 @@
+"""Start a lab world in a child process and control it from the caller."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import multiprocessing
+import os
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from monitor.lab._config_writer import lab_config, write_config
+from monitor.lab._control import LabControlError, control_request
+from monitor.lab._scenario import Fault, Scenario, ScenarioError, load_scenario
+from monitor.lab._world import run_world
+
+__all__ = ["LabError", "LabHandle", "start_lab"]
+
+_STOP_TIMEOUT_S = 5.0
+_live_handles: weakref.WeakSet[LabHandle] = weakref.WeakSet()
+
+
+class LabError(Exception):
+    """The lab could not start, or refused a run-time change; ``errors`` lists why."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class LabHandle:
+    """A running lab world (its own process). Use as a context manager, or call :meth:`stop`.
+
+    ``config_path`` is a routewatch config for this world; ``ca_path`` the CA its certificates
+    chain to. ``regions`` / ``vantage_points`` / ``edges`` map names to loopback addresses.
+    """
+
+    def __init__(self, scenario: Scenario, process: multiprocessing.process.BaseProcess,
+                 conn: Any, info: dict[str, Any], config_path: Path, ca_path: Path,
+                 config_dict: dict[str, Any], workdir: Path, owns_workdir: bool) -> None:
+        self.scenario = scenario
+        self.process = process
+        self._conn = conn
+        self.config_path = config_path
+        self.ca_path = ca_path
+        self.config_dict = config_dict
+        self.workdir = workdir
+        self._owns_workdir = owns_workdir
+        self.https_port: int = info["https_port"]
+        self.dns_address: str = info["dns"]
+        self.control_address: str = info["control"]
+        self.regions: dict[str, str] = info["regions"]
+        self.vantage_points: dict[str, str] = info["vantage_points"]
+        self.edges: dict[str, str] = info["edges"]
+        self._stopped = False
+
+    @property
+    def dns_host(self) -> str:
+        return self.dns_address.rpartition(":")[0]
+
+    @property
+    def dns_port(self) -> int:
+        return int(self.dns_address.rpartition(":")[2])
+
+    @property
+    def running(self) -> bool:
+        return not self._stopped and self.process.is_alive()
+
+    # --- faults ----------------------------------------------------------------------------------
+
+    def faults(self) -> list[Fault]:
+        """The faults active now."""
+        document = self._control("GET", None)
+        return [Fault.model_validate(f) for f in document["faults"]]
+
+    def set_faults(self, faults: list[Fault | dict[str, Any]]) -> list[Fault]:
+        """Replace the active faults; returns once the world applies them."""
+        checked = self._check(faults)
+        document = self._control("PUT", [f.as_dict() for f in checked])
+        return [Fault.model_validate(f) for f in document["faults"]]
+
+    def add_fault(self, fault: Fault | dict[str, Any]) -> list[Fault]:
+        """Add one fault to the active ones."""
+        checked = self._check([fault])
+        document = self._control("POST", checked[0].as_dict())
+        return [Fault.model_validate(f) for f in document["faults"]]
+
+    def clear_faults(self) -> None:
+        self._control("DELETE", None)
+
+    def reset_faults(self) -> list[Fault]:
+        """Back to the scenario's own faults."""
+        return self.set_faults(list(self.scenario.faults))
+
+    def _check(self, faults: list[Fault | dict[str, Any]]) -> list[Fault]:
+        try:
+            return self.scenario.check_faults(faults)
+        except ScenarioError as exc:
+            raise LabError([str(p) for p in exc.problems]) from None
+
+    def _control(self, method: str, body: Any) -> Any:
+        if not self.running:
+            raise LabError(["the lab world is not running"])
+        try:
+            return control_request(self.control_address, method, "/faults", body)
+        except LabControlError as exc:
+            raise LabError(exc.errors) from None
+
+    # --- life cycle ------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop the world and wait for its process; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        with contextlib.suppress(OSError, ValueError):
+            self._conn.send("stop")
+        self.process.join(_STOP_TIMEOUT_S)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(_STOP_TIMEOUT_S)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(_STOP_TIMEOUT_S)
+        self._conn.close()
+        if self._owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        _live_handles.discard(self)
+
+    def __enter__(self) -> LabHandle:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<LabHandle {self.scenario.name or 'unnamed'} {state} pid={self.process.pid}>"
+
+
+def start_lab(scenario: Scenario | str | Path, *, workdir: Path | None = None,
+              config_path: Path | None = None, control_port: int = 0,
+              start_timeout_s: float = 30.0) -> LabHandle:
+    """Start a world for ``scenario`` (a Scenario, a built-in name or a YAML path) in a child
+    process; return once every server listens and the config is written.
+
+    The config goes to ``config_path`` (default ``workdir/routewatch-lab.yaml``), the CA beside
+    it as ``<stem>-ca.pem``. Without ``workdir`` a temporary one is made and removed at stop.
+    ``control_port`` 0 picks a free port for the control endpoint (a taken port falls back too).
+    The world is a ``spawn`` child process: as with any multiprocessing, a script calling this
+    must do so under ``if __name__ == "__main__":``. Raises :class:`ScenarioError` for a bad
+    scenario and :class:`LabError` when the world cannot start.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    owns_workdir = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="routewatch-lab-")) if workdir is None else workdir
+    work.mkdir(parents=True, exist_ok=True)
+    config_file = (config_path or work / "routewatch-lab.yaml").absolute()
+    ca_file = config_file.with_name(f"{config_file.stem}-ca.pem")
+
+    context = multiprocessing.get_context("spawn")
+    parent_conn, child_conn = context.Pipe(duplex=True)
+    process = context.Process(
+        target=run_world, name=f"routewatch-lab-{scenario.name or 'world'}", daemon=True,
+        args=(child_conn, scenario.model_dump(mode="json"), str(ca_file), control_port,
+              os.getpid()),
+    )
+    process.start()
+    child_conn.close()
+    try:
+        if not parent_conn.poll(start_timeout_s):
+            raise LabError([f"the lab world did not start within {start_timeout_s:g} s"])
+        message = parent_conn.recv()
+    except (EOFError, OSError):
+        message = {"error": f"the lab world exited during start-up (code {process.exitcode})"}
+    except LabError as exc:
+        message = {"error": str(exc)}
+    if "ready" not in message:
+        process.terminate()
+        process.join(_STOP_TIMEOUT_S)
+        parent_conn.close()
+        if owns_workdir:
+            shutil.rmtree(work, ignore_errors=True)
+        raise LabError([message.get("error", "the lab world failed to start")])
+    info = message["ready"]
+    document = lab_config(scenario, https_port=info["https_port"], dns=info["dns"],
+                          ca_file=ca_file)
+    handle = LabHandle(scenario, process, parent_conn, info, config_file, ca_file, document,
+                       work, owns_workdir)
+    _live_handles.add(handle)
+    try:
+        write_config(config_file, document, scenario)
+    except OSError as exc:
+        handle.stop()
+        raise LabError([f"cannot write the config {config_file}: {exc.strerror}"]) from None
+    return handle
+
+
+@atexit.register
+def _stop_all() -> None:
+    for handle in list(_live_handles):
+        handle.stop()

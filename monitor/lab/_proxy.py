@@ -1,0 +1,316 @@
+"""The delay proxy: a TCP relay in front of a server that holds every chunk, each way, for the
+one-way delay of the client's round trip, so TLS handshakes and first bytes pay the injected
+latency. Chunks are scheduled by due time (a constant delay per connection keeps them in order),
+never by sleeping after each read, so throughput is not serialised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Literal
+
+__all__ = ["ConnectionPolicy", "DelayProxy"]
+
+_HIGH_WATER = 1 << 20  # bytes held in one direction before the sender is paused
+_LOW_WATER = 1 << 18
+_BLACKHOLE_HOLD_S = 120.0  # a blackholed connection is dropped after this, so nothing leaks
+_EARLY_S = 20e-6  # flush chunks due this close to now rather than waking again
+# an idle VM CPU takes ~0.25 ms to wake: wake this much early, then spin to the due time
+_WAKE_AHEAD_S = 300e-6
+
+_Marker = Literal["eof", "close"]
+
+
+class ConnectionPolicy:
+    """What the proxy does with one accepted connection, decided at accept time."""
+
+    __slots__ = ("blackhole", "delay_s")
+
+    def __init__(self, delay_s: float, *, blackhole: bool = False) -> None:
+        self.delay_s = delay_s
+        self.blackhole = blackhole
+
+
+class _Direction:
+    """One direction of a relayed connection: chunks leave ``delay_s`` after they arrived."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay_s: float) -> None:
+        self._loop = loop
+        self._delay_s = delay_s
+        self._queue: deque[tuple[float, bytes | _Marker]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._pending = 0
+        self._dest_paused = False
+        self.source: asyncio.Transport | None = None
+        self.dest: asyncio.Transport | None = None
+        self.finished = False  # the close marker went out
+        self.dest_read_eof = False  # the peer behind ``dest`` has sent its EOF
+        self.eof_written = False
+
+    def push(self, item: bytes | _Marker) -> None:
+        if self.finished:
+            return
+        self._queue.append((self._loop.time() + self._delay_s, item))
+        if isinstance(item, bytes):
+            self._pending += len(item)
+        self._arm()
+        self._update_source()
+
+    def attach(self, dest: asyncio.Transport) -> None:
+        self.dest = dest
+        self._arm()
+
+    def set_dest_paused(self, paused: bool) -> None:
+        self._dest_paused = paused
+        self._update_source()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
+        self.finished = True
+
+    def _arm(self) -> None:
+        if self._timer is None and self._queue and self.dest is not None:
+            self._timer = self._loop.call_at(self._queue[0][0] - _WAKE_AHEAD_S, self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        dest = self.dest
+        if dest is None:
+            return
+        due = self._queue[0][0] if self._queue else 0.0
+        now = time.monotonic()  # the loop's clock
+        if due - now > _WAKE_AHEAD_S:  # woken early for another reason: wait again
+            self._arm()
+            return
+        while now < due:  # bounded by _WAKE_AHEAD_S
+            now = time.monotonic()
+        limit = now + _EARLY_S
+        while self._queue and self._queue[0][0] <= limit:
+            _, item = self._queue.popleft()
+            if item == "close":
+                self.finished = True
+                self._queue.clear()
+                dest.close()
+                return
+            if item == "eof":
+                self.eof_written = True
+                if self.dest_read_eof:  # both ways are done: a half-open socket would leak
+                    self.finished = True
+                    self._queue.clear()
+                    dest.close()
+                    return
+                self._write_eof(dest)
+                continue
+            assert isinstance(item, bytes)
+            self._pending -= len(item)
+            if not dest.is_closing():
+                dest.write(item)
+        self._arm()
+        self._update_source()
+
+    @staticmethod
+    def _write_eof(dest: asyncio.Transport) -> None:
+        if dest.is_closing():
+            return
+        try:
+            if dest.can_write_eof():
+                dest.write_eof()
+            else:
+                dest.close()
+        except OSError:
+            dest.abort()  # the peer is already gone
+
+    def _update_source(self) -> None:
+        source = self.source
+        if source is None or source.is_closing():
+            return
+        hold = self._dest_paused or self._pending > _HIGH_WATER
+        if hold and source.is_reading():
+            source.pause_reading()
+        elif not hold and self._pending < _LOW_WATER and not source.is_reading():
+            source.resume_reading()
+
+
+class _Relay:
+    """One proxied connection: client side, upstream side and the two directions between them."""
+
+    def __init__(self, proxy: DelayProxy, delay_s: float) -> None:
+        loop = proxy.loop
+        self.proxy = proxy
+        self.upward = _Direction(loop, delay_s)
+        self.downward = _Direction(loop, delay_s)
+        self.client: asyncio.Transport | None = None
+        self.upstream: asyncio.Transport | None = None
+        self.connect_task: asyncio.Task[None] | None = None
+
+    def abort(self) -> None:
+        self.upward.cancel()
+        self.downward.cancel()
+        if self.connect_task is not None:
+            self.connect_task.cancel()
+        for transport in (self.client, self.upstream):
+            if transport is not None:
+                transport.abort()
+
+    def side_lost(self) -> None:
+        client_gone = self.client is None or self.client.is_closing()
+        upstream_gone = self.upstream is None or self.upstream.is_closing()
+        if client_gone and upstream_gone and self.connect_task is None:
+            self.proxy.relays.discard(self)
+
+
+class _ClientSide(asyncio.Protocol):
+    def __init__(self, proxy: DelayProxy) -> None:
+        self._proxy = proxy
+        self._relay: _Relay | None = None
+        self._sink_timer: asyncio.TimerHandle | None = None
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        proxy = self._proxy
+        peer = transport.get_extra_info("peername")
+        if not proxy.admit():
+            transport.abort()  # the world's select() loop must stay below FD_SETSIZE
+            return
+        policy = proxy.policy(peer[0] if peer else "")
+        if policy is None:
+            transport.abort()
+            return
+        if policy.blackhole:
+            proxy.sinks.add(transport)
+            self._sink_timer = proxy.loop.call_later(_BLACKHOLE_HOLD_S, transport.abort)
+            return
+        relay = _Relay(proxy, policy.delay_s)
+        relay.client = transport
+        relay.upward.source = transport
+        relay.downward.attach(transport)
+        proxy.relays.add(relay)
+        self._relay = relay
+        relay.connect_task = proxy.loop.create_task(self._connect(relay))
+
+    async def _connect(self, relay: _Relay) -> None:
+        proxy = self._proxy
+        try:
+            transport, _ = await proxy.loop.create_connection(
+                lambda: _UpstreamSide(relay), proxy.upstream_host, proxy.upstream_port
+            )
+        except OSError:
+            if relay.client is not None:
+                relay.client.abort()
+            return
+        finally:
+            relay.connect_task = None
+        assert isinstance(transport, asyncio.Transport)
+        relay.upstream = transport
+        relay.downward.source = transport
+        relay.upward.attach(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._relay is not None:
+            self._relay.upward.push(data)
+
+    def eof_received(self) -> bool:
+        if self._relay is None:
+            return False
+        self._relay.upward.push("eof")
+        self._relay.downward.dest_read_eof = True
+        return not self._relay.downward.eof_written  # stay half-open only while needed
+
+    def pause_writing(self) -> None:
+        if self._relay is not None:
+            self._relay.downward.set_dest_paused(True)
+
+    def resume_writing(self) -> None:
+        if self._relay is not None:
+            self._relay.downward.set_dest_paused(False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._sink_timer is not None:
+            self._sink_timer.cancel()
+        if self._transport is not None:
+            self._proxy.sinks.discard(self._transport)
+        if self._relay is not None:
+            self._relay.upward.push("close")
+            self._relay.side_lost()
+
+
+class _UpstreamSide(asyncio.Protocol):
+    def __init__(self, relay: _Relay) -> None:
+        self._relay = relay
+
+    def data_received(self, data: bytes) -> None:
+        self._relay.downward.push(data)
+
+    def eof_received(self) -> bool:
+        self._relay.downward.push("eof")
+        self._relay.upward.dest_read_eof = True
+        return not self._relay.upward.eof_written
+
+    def pause_writing(self) -> None:
+        self._relay.upward.set_dest_paused(True)
+
+    def resume_writing(self) -> None:
+        self._relay.upward.set_dest_paused(False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._relay.downward.push("close")
+        self._relay.side_lost()
+
+
+class DelayProxy:
+    """Listens on a public address; relays each connection to ``upstream`` with its delay.
+
+    ``policy(client_address)`` decides per connection: the one-way delay, a blackhole, or
+    None to refuse (reset) the connection; ``admit()`` False resets it too (a budget of open
+    connections shared by the world).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, address: str, upstream_host: str,
+                 upstream_port: int, policy: Callable[[str], ConnectionPolicy | None],
+                 *, admit: Callable[[], bool] = lambda: True) -> None:
+        self.loop = loop
+        self.address = address
+        self.upstream_host = upstream_host
+        self.upstream_port = upstream_port
+        self.policy = policy
+        self.admit = admit
+        self.relays: set[_Relay] = set()
+        self.sinks: set[asyncio.Transport] = set()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    async def listen(self, port: int) -> int:
+        """Start listening on ``port`` (0: a free one); return the port."""
+        if self._server is None:
+            self._server = await self.loop.create_server(
+                lambda: _ClientSide(self), self.address, port, backlog=256
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    def close_listener(self) -> None:
+        """Stop accepting (new connections are refused) and drop every open connection."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self.drop_connections()
+
+    def drop_connections(self) -> None:
+        for relay in list(self.relays):
+            relay.abort()
+        self.relays.clear()
+        for sink in list(self.sinks):
+            sink.abort()
+        self.sinks.clear()

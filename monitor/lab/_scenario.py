@@ -1,0 +1,468 @@
+"""Lab scenarios: the simulated world as YAML, validated by pydantic v2 (unknown keys rejected).
+
+A scenario names the regions, the vantage points with their round trip to every region, the
+faults active at start and optional settings copied into the written routewatch config.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+# the config's own YAML loader and message formatting, so scenario errors read like config errors
+from monitor.config import (
+    ConfigError,
+    ConfigProblem,
+    ProbeSettings,
+    Tolerance,
+    _clean_message,
+    _format_loc,
+    _line_of,
+    _LineLoader,
+)
+
+__all__ = [
+    "EdgeSpec",
+    "Fault",
+    "FaultKind",
+    "LabService",
+    "RegionSpec",
+    "Scenario",
+    "ScenarioError",
+    "VantageSpec",
+    "builtin_scenarios",
+    "load_scenario",
+    "parse_scenario",
+]
+
+MAX_REGIONS = 200  # each gets 127.20.<i>.1; the octet bounds the count
+MAX_VANTAGE_POINTS = 200
+MAX_EDGES = 200
+MAX_RTT_MS = 2000.0
+
+_REGION_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_LABEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)+"
+                        r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?$")
+_IATA = re.compile(r"^[A-Za-z]{3}$")
+_POP_CODE = re.compile(r"^[A-Z]{3}\d{1,3}(-[A-Z0-9]{1,3})?$")
+_SCENARIO_DIR = "scenarios"
+
+
+class ScenarioError(ConfigError):
+    """A scenario that cannot be used; ``problems`` lists every mistake (key path, line)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _iata(value: str | None) -> str | None:
+    if value is not None and not _IATA.match(value):
+        raise ValueError(f"{value!r} is not a three-letter IATA airport code")
+    return None if value is None else value.upper()
+
+
+class LabService(_Strict):
+    """The names the lab's world serves (certificate, DNS zone, app contract)."""
+
+    origin_name: str = "global-alb.example.com"
+    cdn_name: str = "app.example.com"
+    health_path: str = "/health"
+    region_header: str = "x-origin-region"
+
+    @field_validator("origin_name", "cdn_name")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        value = value.rstrip(".").lower()
+        if not _HOST_NAME.match(value):
+            raise ValueError(f"{value!r} is not a DNS host name with at least two labels")
+        return value
+
+    @field_validator("health_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c in value for c in " ?#"):
+            raise ValueError("must start with '/' and hold no space, '?' or '#'")
+        return value
+
+    @field_validator("region_header")
+    @classmethod
+    def _header(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9-]+", value):
+            raise ValueError(f"{value!r} is not a valid HTTP header name")
+        return value.lower()
+
+
+class RegionSpec(_Strict):
+    """One region's origin: what its health JSON says and how long the app takes."""
+
+    dynamodb_read_ms: float = Field(2.5, ge=0, le=10000)
+    processing_ms: float = Field(0.0, ge=0, le=10000, description="App time before answering")
+
+
+class VantageSpec(_Strict):
+    """A place probes run from: its round trip (ms) to every region."""
+
+    latency_ms: dict[str, float]
+    location: str | None = None
+    region: str | None = None
+    client_subnet: str | None = Field(None, description="Default 198.18.<j>.0/24")
+
+    _location = field_validator("location")(_iata)
+
+    @field_validator("latency_ms")
+    @classmethod
+    def _rtts(cls, value: dict[str, float]) -> dict[str, float]:
+        for region, rtt in value.items():
+            if not 0 <= rtt <= MAX_RTT_MS:
+                raise ValueError(f"{region}: {rtt} ms is not between 0 and {MAX_RTT_MS:g} ms")
+        return value
+
+    @field_validator("client_subnet")
+    @classmethod
+    def _subnet(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a subnet such as 198.18.1.0/24") from None
+        if network.version != 4:
+            raise ValueError("the lab uses IPv4 client subnets")
+        return str(network)
+
+
+class EdgeSpec(_Strict):
+    """A CloudFront-like edge (POP): its code, location and round trip (ms) to every region."""
+
+    pop: str
+    latency_ms: dict[str, float]
+    location: str | None = Field(None, description="IATA code; default: the POP's first letters")
+    vantage_latency_ms: dict[str, float] = Field(
+        default_factory=dict, description="Round trip from vantage points to this edge"
+    )
+
+    @field_validator("pop")
+    @classmethod
+    def _pop(cls, value: str) -> str:
+        if not _POP_CODE.match(value):
+            raise ValueError(f"{value!r} is not a POP code such as FRA56-P1")
+        return value
+
+    _location = field_validator("location")(_iata)
+
+    @field_validator("latency_ms", "vantage_latency_ms")
+    @classmethod
+    def _rtts(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, rtt in value.items():
+            if not 0 <= rtt <= MAX_RTT_MS:
+                raise ValueError(f"{name}: {rtt} ms is not between 0 and {MAX_RTT_MS:g} ms")
+        return value
+
+
+class FaultKind(StrEnum):
+    MISROUTE = "misroute"
+    REGION_DOWN = "region_down"
+    BLACKHOLE = "blackhole"
+    SLOW = "slow"
+    HTTP_5XX = "http_5xx"
+    DNS_SERVFAIL = "dns_servfail"
+    DNS_TIMEOUT = "dns_timeout"
+    DNS_GARBAGE = "dns_garbage"
+    DNS_TRUNCATE = "dns_truncate"
+    HEADER_MISMATCH = "header_mismatch"
+    DYNAMODB_REMOTE = "dynamodb_remote"
+    EDGE_DOWN = "edge_down"
+    EDGE_STALE_ORIGIN = "edge_stale_origin"
+
+
+# kind → (required fields, optional fields); any other field set is a mistake
+_FAULT_FIELDS: dict[FaultKind, tuple[frozenset[str], frozenset[str]]] = {
+    FaultKind.MISROUTE: (frozenset({"vantage", "answer"}), frozenset()),
+    FaultKind.REGION_DOWN: (frozenset({"region"}), frozenset({"dns_healthy"})),
+    FaultKind.BLACKHOLE: (frozenset({"region"}), frozenset({"dns_healthy"})),
+    FaultKind.SLOW: (frozenset({"region", "extra_ms"}), frozenset({"vantage"})),
+    FaultKind.HTTP_5XX: (frozenset({"region"}), frozenset({"status", "dns_healthy"})),
+    FaultKind.DNS_SERVFAIL: (frozenset(), frozenset({"vantage"})),
+    FaultKind.DNS_TIMEOUT: (frozenset(), frozenset({"vantage"})),
+    FaultKind.DNS_GARBAGE: (frozenset(), frozenset({"vantage"})),
+    FaultKind.DNS_TRUNCATE: (frozenset(), frozenset({"vantage"})),
+    FaultKind.HEADER_MISMATCH: (frozenset({"region", "claims"}), frozenset()),
+    FaultKind.DYNAMODB_REMOTE: (frozenset({"region", "dynamodb_region"}), frozenset({"read_ms"})),
+    FaultKind.EDGE_DOWN: (frozenset({"edge"}), frozenset()),
+    FaultKind.EDGE_STALE_ORIGIN: (frozenset({"edge"}), frozenset({"answer"})),
+}
+
+
+class Fault(_Strict):
+    """One fault of the world, switchable at run time.
+
+    ``misroute`` (vantage, answer): the DNS answers ``answer`` for that vantage point (or edge)
+    while it is healthy. ``region_down`` (region): its listener is closed (connection refused).
+    ``blackhole`` (region): TCP is accepted, nothing is forwarded or answered. Both also fail the
+    region's DNS health check unless ``dns_healthy: true``. ``slow`` (region, extra_ms, optional
+    vantage): extra round-trip time. ``http_5xx`` (region, status=503, dns_healthy): the origin
+    answers an error. ``dns_servfail`` / ``dns_timeout`` / ``dns_garbage`` / ``dns_truncate``
+    (optional vantage): SERVFAIL, no answer, malformed bytes, or TC over UDP.
+    ``header_mismatch`` (region, claims): the origin claims to be another region.
+    ``dynamodb_remote`` (region, dynamodb_region, read_ms): the data path leaves the region.
+    ``edge_down`` (edge): the edge's listener is closed. ``edge_stale_origin`` (edge, optional
+    answer): the edge keeps using a region it resolved earlier (``answer``, default: the region
+    it resolved when the fault started) and resolves no more.
+    """
+
+    kind: FaultKind
+    region: str | None = None
+    vantage: str | None = None
+    edge: str | None = None
+    answer: str | None = None
+    extra_ms: float | None = Field(None, ge=0, le=MAX_RTT_MS)
+    status: int | None = Field(None, ge=500, le=599)
+    dns_healthy: bool | None = None
+    claims: str | None = None
+    dynamodb_region: str | None = None
+    read_ms: float | None = Field(None, ge=0, le=10000)
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> Fault:
+        required, optional = _FAULT_FIELDS[self.kind]
+        given = {name for name in self.model_fields_set if getattr(self, name) is not None}
+        given.discard("kind")
+        problems = []
+        missing = sorted(required - given)
+        if missing:
+            problems.append(f"{self.kind} needs {', '.join(missing)}")
+        extra = sorted(given - required - optional)
+        if extra:
+            problems.append(f"{self.kind} takes no {', '.join(extra)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fault as YAML/JSON, with only the keys that were given."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def __str__(self) -> str:
+        fields = ", ".join(f"{k}={v}" for k, v in self.as_dict().items() if k != "kind")
+        return f"{self.kind}({fields})"
+
+
+def _problems(*items: tuple[tuple[int | str, ...], str]) -> PydanticCustomError:
+    """Cross-reference problems, carried whole so each keeps its own key path and line."""
+    summary = "; ".join(f"{_format_loc(loc)}: {msg}" for loc, msg in items)
+    return PydanticCustomError("scenario_references", "{summary}",
+                               {"summary": summary, "problems": list(items)})
+
+
+class Scenario(_Strict):
+    """A simulated world: regions, vantage points (and edges) with round trips, faults."""
+
+    name: str | None = Field(None, description="Default: the file name without .yaml")
+    description: str = Field("", description="One paragraph, shown by `lab list` and the demo")
+    service: LabService = LabService()
+    regions: dict[str, RegionSpec] = Field(min_length=1, max_length=MAX_REGIONS)
+    vantage_points: dict[str, VantageSpec] = Field(min_length=1, max_length=MAX_VANTAGE_POINTS)
+    edges: dict[str, EdgeSpec] = Field(default_factory=dict, max_length=MAX_EDGES)
+    faults: tuple[Fault, ...] = ()
+    probe: ProbeSettings | None = Field(None, description="Copied into the written config")
+    tolerance: Tolerance | None = Field(None, description="Copied into the written config")
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _empty_regions(cls, value: Any) -> Any:
+        # `us-east-1:` with nothing after it is a region with defaults
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _region_names(cls, value: dict[str, RegionSpec]) -> dict[str, RegionSpec]:
+        for name in value:
+            if not _REGION_NAME.match(name):
+                raise ValueError(f"{name!r} is not an AWS region name such as eu-west-1")
+        return value
+
+    @field_validator("vantage_points", "edges")
+    @classmethod
+    def _label_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not _LABEL_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid name (lower case, digits, - and _)")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Scenario:
+        items: list[tuple[tuple[int | str, ...], str]] = []
+        regions = set(self.regions)
+        for name, vantage in self.vantage_points.items():
+            loc: tuple[int | str, ...] = ("vantage_points", name)
+            missing = [r for r in self.regions if r not in vantage.latency_ms]
+            if missing:
+                items.append(((*loc, "latency_ms"), f"no round trip to {', '.join(missing)}"))
+            for region in vantage.latency_ms:
+                if region not in regions:
+                    items.append(((*loc, "latency_ms", region), "not a region of this scenario"))
+            if vantage.region is not None and vantage.region not in regions:
+                items.append(((*loc, "region"), f"{vantage.region!r} is not a region"))
+        subnets: dict[str, str] = {}
+        for name, subnet in self.client_subnets().items():
+            if subnet in subnets:
+                items.append((("vantage_points", name, "client_subnet"),
+                              f"{subnet} is already the subnet of {subnets[subnet]}"))
+            subnets[subnet] = name
+        pops: dict[str, str] = {}
+        for name, edge in self.edges.items():
+            loc = ("edges", name)
+            if name in self.vantage_points:
+                items.append((loc, "an edge cannot share its name with a vantage point"))
+            missing = [r for r in self.regions if r not in edge.latency_ms]
+            if missing:
+                items.append(((*loc, "latency_ms"), f"no round trip to {', '.join(missing)}"))
+            for region in edge.latency_ms:
+                if region not in regions:
+                    items.append(((*loc, "latency_ms", region), "not a region of this scenario"))
+            for seen_from in edge.vantage_latency_ms:
+                if seen_from not in self.vantage_points:
+                    items.append(((*loc, "vantage_latency_ms", seen_from),
+                                  "not a vantage point of this scenario"))
+            if edge.pop in pops:
+                items.append(((*loc, "pop"), f"{edge.pop} is already the POP of {pops[edge.pop]}"))
+            pops[edge.pop] = name
+        for index, fault in enumerate(self.faults):
+            items.extend((("faults", index, *loc), msg) for loc, msg in self.fault_problems(fault))
+        if items:
+            raise _problems(*items)
+        return self
+
+    def fault_problems(self, fault: Fault) -> list[tuple[tuple[str, ...], str]]:
+        """Names a fault gives that this scenario does not have: (key path, message)."""
+        items: list[tuple[tuple[str, ...], str]] = []
+        for key in ("region", "answer", "claims", "dynamodb_region"):
+            value = getattr(fault, key)
+            if value is not None and value not in self.regions:
+                items.append(((key,), f"{value!r} is not a region of this scenario"))
+        if fault.vantage is not None and fault.vantage not in (*self.vantage_points,
+                                                               *self.edges):
+            kinds = "vantage point or edge" if self.edges else "vantage point"
+            items.append((("vantage",), f"{fault.vantage!r} is not a {kinds} of this scenario"))
+        if fault.edge is not None and fault.edge not in self.edges:
+            items.append((("edge",), f"{fault.edge!r} is not an edge of this scenario"))
+        if fault.kind == FaultKind.HEADER_MISMATCH and fault.claims == fault.region:
+            items.append((("claims",), "must name a region other than the serving one"))
+        return items
+
+    def check_faults(self, faults: list[Fault | dict[str, Any]]) -> list[Fault]:
+        """Validate run-time faults against this scenario; raise ScenarioError listing problems."""
+        result: list[Fault] = []
+        problems: list[ConfigProblem] = []
+        for index, item in enumerate(faults):
+            try:
+                fault = item if isinstance(item, Fault) else Fault.model_validate(item)
+            except ValidationError as exc:
+                problems.extend(ConfigProblem(_format_loc(("faults", index, *e["loc"])),
+                                              _clean_message(e)) for e in exc.errors())
+                continue
+            problems.extend(ConfigProblem(_format_loc(("faults", index, *loc)), msg)
+                            for loc, msg in self.fault_problems(fault))
+            result.append(fault)
+        if problems:
+            raise ScenarioError("faults", problems)
+        return result
+
+    def client_subnets(self) -> dict[str, str]:
+        """Vantage point → the client subnet it sends as ECS (default 198.18.<j>.0/24)."""
+        return {name: vantage.client_subnet or f"198.18.{index}.0/24"
+                for index, (name, vantage) in enumerate(self.vantage_points.items(), start=1)}
+
+    def nearest_edge(self, vantage: str) -> str | None:
+        """The edge with the lowest round trip from a vantage point (None: no edge gives one)."""
+        known = {name: edge.vantage_latency_ms[vantage] for name, edge in self.edges.items()
+                 if vantage in edge.vantage_latency_ms}
+        return min(known, key=known.__getitem__) if known else None
+
+    def nearest_region(self, vantage: str) -> str:
+        """The region with the lowest round trip from a vantage point or edge, ties by order."""
+        spec = self.vantage_points.get(vantage) or self.edges[vantage]
+        return min(self.regions, key=lambda r: spec.latency_ms[r])
+
+
+def _format_problems(document: Any, exc: ValidationError) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if error["type"] == "scenario_references":
+            for ref_loc, message in error["ctx"]["problems"]:
+                full = loc + tuple(ref_loc)
+                problems.append(ConfigProblem(_format_loc(full), message,
+                                              _line_of(document, full)))
+            continue
+        problems.append(ConfigProblem(_format_loc(loc), _clean_message(error),
+                                      _line_of(document, loc)))
+    return problems
+
+
+def parse_scenario(text: str, source: str = "<scenario>", name: str | None = None) -> Scenario:
+    """Parse and validate scenario YAML; raise :class:`ScenarioError` listing every problem."""
+    try:
+        document = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(source, [ConfigProblem("", f"invalid YAML: {problem}", line)]) from None
+    if not isinstance(document, dict):
+        raise ScenarioError(source, [ConfigProblem("", "the file must be a mapping of keys", 1)])
+    try:
+        scenario = Scenario.model_validate(document)
+    except ValidationError as exc:
+        raise ScenarioError(source, _format_problems(document, exc)) from None
+    if scenario.name is None and name is not None:
+        scenario = scenario.model_copy(update={"name": name})
+    return scenario
+
+
+def builtin_scenarios() -> list[str]:
+    """Names of the scenarios shipped with the package."""
+    folder = resources.files("monitor.lab").joinpath(_SCENARIO_DIR)
+    return sorted(item.name.removesuffix(".yaml") for item in folder.iterdir()
+                  if item.name.endswith(".yaml"))
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A built-in scenario by name, or a scenario YAML file by path."""
+    text_name = str(name_or_path)
+    path = Path(name_or_path)
+    looks_like_file = isinstance(name_or_path, Path) or "/" in text_name or path.suffix in (
+        ".yaml", ".yml") or path.exists()
+    if not looks_like_file:
+        resource = resources.files("monitor.lab").joinpath(_SCENARIO_DIR, f"{text_name}.yaml")
+        if not resource.is_file():
+            known = ", ".join(builtin_scenarios())
+            raise ScenarioError(text_name, [ConfigProblem(
+                "", f"no built-in scenario {text_name!r} (built-in: {known}) and no such file")])
+        return parse_scenario(resource.read_text(encoding="utf-8"), f"scenario {text_name}",
+                              text_name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        problem = ConfigProblem("", f"cannot read: {exc.strerror}")
+        raise ScenarioError(str(path), [problem]) from None
+    return parse_scenario(text, str(path), path.stem)
