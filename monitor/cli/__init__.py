@@ -14,6 +14,9 @@ COMMANDS: dict[str, str] = {
     "monitor.cli.check": "check",
     "monitor.cli.demo": "demo",
     "monitor.cli.lab": "lab",
+    "monitor.cli.alarms": "alarms",
+    "monitor.cli.dns": "dns",
+    "monitor.cli.serve": "serve",
 }
 
 

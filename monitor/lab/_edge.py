@@ -92,11 +92,13 @@ class EdgeServer:
     """The edge's HTTPS server, on a private address behind its own delay proxy."""
 
     def __init__(self, settings: EdgeSettings, *, server_tls: ssl.SSLContext,
-                 origin_tls: ssl.SSLContext, pinned_address: Callable[[], str | None]) -> None:
+                 origin_tls: ssl.SSLContext, pinned_address: Callable[[], str | None],
+                 header_fault: Callable[[], str | None] = lambda: None) -> None:
         self.settings = settings
         self._server_tls = server_tls
         self._origin_tls = origin_tls
         self._pinned_address = pinned_address  # edge_stale_origin: the address it keeps using
+        self._header_fault = header_fault  # edge_bad_headers: what to break in the answer
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -191,6 +193,14 @@ class EdgeServer:
                ("x-amz-cf-id", rid),
                ("server-timing", ",".join(entries)),
                ("server-timing", f"cdn-downstream-fbl;dur={downstream_ms:.0f}")]
+        broken = self._header_fault()
+        if broken == "no_pop":
+            out = [(k, v) for k, v in out if k != "x-amz-cf-pop"]
+            out = [(k, ",".join(e for e in v.split(",") if not e.startswith("cdn-pop")))
+                   if k == "server-timing" else (k, v) for k, v in out]
+        elif broken == "malformed_server_timing":
+            out = [(k, v) for k, v in out if k != "server-timing"]
+            out.append(("server-timing", "cdn-upstream-fbl;dur=fast,cdn upstream;dur=1"))
         return status, out, body
 
     def _store(self, target: str, fetched: _Fetched, now: float) -> None:

@@ -190,6 +190,14 @@ class FaultKind(StrEnum):
     DYNAMODB_REMOTE = "dynamodb_remote"
     EDGE_DOWN = "edge_down"
     EDGE_STALE_ORIGIN = "edge_stale_origin"
+    EDGE_BAD_HEADERS = "edge_bad_headers"
+
+
+class EdgeHeaderFault(StrEnum):
+    """What ``edge_bad_headers`` breaks in the edge's answers."""
+
+    MALFORMED_SERVER_TIMING = "malformed_server_timing"
+    NO_POP = "no_pop"
 
 
 # kind → (required fields, optional fields); any other field set is a mistake
@@ -207,6 +215,7 @@ _FAULT_FIELDS: dict[FaultKind, tuple[frozenset[str], frozenset[str]]] = {
     FaultKind.DYNAMODB_REMOTE: (frozenset({"region", "dynamodb_region"}), frozenset({"read_ms"})),
     FaultKind.EDGE_DOWN: (frozenset({"edge"}), frozenset()),
     FaultKind.EDGE_STALE_ORIGIN: (frozenset({"edge"}), frozenset({"answer"})),
+    FaultKind.EDGE_BAD_HEADERS: (frozenset({"edge", "headers"}), frozenset()),
 }
 
 
@@ -224,7 +233,9 @@ class Fault(_Strict):
     ``dynamodb_remote`` (region, dynamodb_region, read_ms): the data path leaves the region.
     ``edge_down`` (edge): the edge's listener is closed. ``edge_stale_origin`` (edge, optional
     answer): the edge keeps using a region it resolved earlier (``answer``, default: the region
-    it resolved when the fault started) and resolves no more.
+    it resolved when the fault started) and resolves no more. ``edge_bad_headers`` (edge,
+    headers): the edge sends a malformed ``Server-Timing`` (``malformed_server_timing``) or no POP
+    at all (``no_pop``).
     """
 
     kind: FaultKind
@@ -238,6 +249,7 @@ class Fault(_Strict):
     claims: str | None = None
     dynamodb_region: str | None = None
     read_ms: float | None = Field(None, ge=0, le=10000)
+    headers: EdgeHeaderFault | None = None
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> Fault:

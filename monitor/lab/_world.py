@@ -63,6 +63,7 @@ class FaultState:
     dynamodb: dict[str, tuple[str, float]] = field(default_factory=dict)
     edges_down: frozenset[str] = frozenset()
     stale_edges: dict[str, str | None] = field(default_factory=dict)
+    bad_headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, faults: list[Fault]) -> FaultState:
@@ -72,6 +73,7 @@ class FaultState:
         claims: dict[str, str] = {}
         dynamodb: dict[str, tuple[str, float]] = {}
         stale: dict[str, str | None] = {}
+        bad_headers: dict[str, str] = {}
         for fault in faults:
             kind, region = fault.kind, fault.region or ""
             if kind in (FaultKind.REGION_DOWN, FaultKind.BLACKHOLE, FaultKind.HTTP_5XX):
@@ -94,8 +96,11 @@ class FaultState:
                 edges_down.add(fault.edge or "")
             elif kind == FaultKind.EDGE_STALE_ORIGIN:
                 stale[fault.edge or ""] = fault.answer
+            elif kind == FaultKind.EDGE_BAD_HEADERS:
+                bad_headers[fault.edge or ""] = str(fault.headers)
         return cls(tuple(faults), frozenset(down), frozenset(blackholed), frozenset(unhealthy),
-                   misroute, http_status, claims, dynamodb, frozenset(edges_down), stale)
+                   misroute, http_status, claims, dynamodb, frozenset(edges_down), stale,
+                   bad_headers)
 
     def extra_ms(self, region: str, client: str | None) -> float:
         """Extra round trip from ``slow`` faults for this client to this region."""
@@ -112,6 +117,9 @@ class FaultState:
 
 class World:
     """Every server of one scenario, on the running loop."""
+
+    def _header_fault(self, edge: str) -> str | None:
+        return self.state.bad_headers.get(edge)
 
     def __init__(self, scenario: Scenario, *, ca_path: Path, control_port: int = 0) -> None:
         self.scenario = scenario
@@ -166,7 +174,8 @@ class World:
                 EdgeSettings(name, self.scenario.edges[name].pop, edge_address(k),
                              service.origin_name, 0, DNS_ADDRESS, self.dns.port),
                 server_tls=server_tls, origin_tls=origin_tls,
-                pinned_address=functools.partial(self._stale_pins.get, name))
+                pinned_address=functools.partial(self._stale_pins.get, name),
+                header_fault=functools.partial(self._header_fault, name))
             port = await edge.start(edge_origin_address(k))
             self.edges[name] = edge
             self.edge_proxies[name] = DelayProxy(

@@ -1,0 +1,171 @@
+"""``routewatch serve``: rounds on a schedule, Prometheus ``/metrics`` and ``/healthz``.
+
+Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 2 when it cannot start (bad configuration,
+address in use, unreadable ip-ranges).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from prometheus_client import CollectorRegistry, ProcessCollector
+from pydantic import ValidationError
+
+from monitor.attribution import IpRangesError, load_ip_ranges
+from monitor.cli.output import fail, fail_config
+from monitor.config import ConfigError, LoadedConfig, ServeSettings, load_config
+from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
+from monitor.metrics import SnapshotStore
+from monitor.scheduler import RoundScheduler
+
+__all__ = ["JsonLogFormatter", "configure_logging", "serve"]
+
+log = logging.getLogger("monitor.serve")
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, plus the record's ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            document.update(fields)
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document, default=str)
+
+
+def configure_logging(log_format: str, level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # these log every job run and every request at INFO; keep their warnings (skipped runs)
+    for noisy in ("apscheduler", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+@contextlib.contextmanager
+def _configuration(config_file: str | None,
+                   lab: str | None) -> Iterator[tuple[LoadedConfig, Callable[[], LoadedConfig]]]:
+    """The first configuration and how to load it again on SIGHUP (a file, or a lab world)."""
+    if (config_file is None) == (lab is None):
+        fail("give exactly one of --config FILE or --lab NAME|FILE")
+    if config_file is not None:
+        path = config_file
+        try:
+            loaded = load_config(path)
+        except ConfigError as exc:
+            fail_config(exc)
+        yield loaded, lambda: load_config(path)
+        return
+    assert lab is not None
+    from monitor.lab import ScenarioError, load_scenario, start_lab
+
+    try:
+        scenario = load_scenario(lab)
+    except ScenarioError as exc:
+        fail(str(exc))
+    with start_lab(scenario) as world:
+        config_path = world.config_path
+        log.info("lab world %r is up; its configuration is %s", lab, config_path,
+                 extra={"fields": {"event": "lab", "config_path": str(config_path),
+                                   **_lab_details(world)}})
+        yield load_config(config_path), lambda: load_config(config_path)
+
+
+def _lab_details(world: Any) -> dict[str, Any]:
+    """Whatever the lab handle says about how to reach it (e.g. its fault control endpoint)."""
+    details = {}
+    for name in ("control_address", "dns_address"):
+        value = getattr(world, name, None)
+        if value is not None:
+            details[name] = str(value)
+    return details
+
+
+def _override(loaded: LoadedConfig, serve_settings: dict[str, float]) -> LoadedConfig:
+    """The configuration with command-line overrides of its ``serve`` settings, validated."""
+    if not serve_settings:
+        return loaded
+    config = loaded.config
+    try:
+        settings = ServeSettings.model_validate({**config.serve.model_dump(), **serve_settings})
+    except ValidationError as exc:
+        fail(f"invalid serve settings: {exc}")
+    return replace(loaded, config=config.model_copy(update={"serve": settings}))
+
+
+@click.command("serve")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Configuration file (SIGHUP reloads it).")
+@click.option("--lab", metavar="NAME|FILE",
+              help="Serve against a lab scenario (built-in name or file), started for the "
+                   "duration.")
+@click.option("--listen", metavar="ADDRESS:PORT",
+              help="Where /metrics and /healthz listen (default: serve.listen, 127.0.0.1:9465).")
+@click.option("--interval", type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Override serve.interval_s (seconds between a vantage point's rounds).")
+@click.option("--jitter", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Override serve.jitter_s (random delay added to each round's start).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one object per line, one per round per vantage point.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+def serve(config_file: str | None, lab: str | None, listen: str | None, interval: float | None,
+          jitter: float | None, log_format: str, log_level: str) -> None:
+    """Probe on a schedule and serve Prometheus metrics until SIGTERM or SIGINT."""
+    configure_logging(log_format, log_level)
+    with _configuration(config_file, lab) as (first, load):
+        overrides = {key: value for key, value in (("interval_s", interval), ("jitter_s", jitter))
+                     if value is not None}
+        loaded = _override(first, overrides)
+
+        def reload() -> LoadedConfig:
+            return _override(load(), overrides)
+
+        for warning in loaded.warnings:
+            log.warning("configuration: %s", warning)
+        config = loaded.config
+        try:
+            ip_ranges = load_ip_ranges(config.ip_ranges)
+        except IpRangesError as exc:
+            fail(f"ip_ranges: {exc}")
+        store = SnapshotStore(config)
+        registry = CollectorRegistry()
+        registry.register(RoundCollector(store.current))
+        ProcessCollector(registry=registry)
+        address = listen or config.serve.listen
+        try:
+            server = MetricsServer(registry, lambda: health_report(store.current(), time.time()),
+                                   address)
+            server.start()
+        except (ValueError, OSError) as exc:
+            fail(f"cannot listen on {address}: {exc}")
+        log.info("serving %s/metrics and %s/healthz", server.url, server.url,
+                 extra={"fields": {"event": "listening", "url": server.url}})
+        scheduler = RoundScheduler(loaded, store, reload=reload, ip_ranges=ip_ranges)
+        try:
+            asyncio.run(scheduler.run())
+        finally:
+            server.stop()
