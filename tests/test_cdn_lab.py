@@ -56,12 +56,13 @@ def test_every_edge_reaches_its_closest_region_miss_then_hit(
         assert path.verdict.state is RoutingState.OK, (vantage, path.verdict)
         assert path.extra["pop"] == edge.pop
         assert (path.extra["cache"], path.extra["cache_repeat"]) == ("miss", "hit")
-        closest = min(edge.latency_ms, key=edge.latency_ms.__getitem__)
-        assert path.verdict.served_region == closest
+        ranked = sorted(edge.latency_ms, key=edge.latency_ms.__getitem__)
+        assert path.verdict.served_region == ranked[0]
         fbl = path.extra["server_timing"]["cdn-upstream-fbl"]
-        # the edge's own first byte from the region: one injected round trip (ms precision)
-        assert abs(fbl - edge.latency_ms[closest] / 1000) <= 0.003 + 0.1 * edge.latency_ms[
-            closest] / 1000, (vantage, fbl)
+        # one sample of the edge's first byte from the region: at least the injected round trip,
+        # and less than the next region's (so it tells which region the edge reached)
+        assert 0.9 * edge.latency_ms[ranked[0]] / 1000 <= fbl, (vantage, fbl)
+        assert fbl < edge.latency_ms[ranked[1]] / 1000, (vantage, fbl)
 
 
 def test_upstream_first_byte_grows_with_the_edge_to_region_delay(
@@ -70,11 +71,14 @@ def test_upstream_first_byte_grows_with_the_edge_to_region_delay(
     edge_name = edge_of(handle, "nyc")
     edge = handle.scenario.edges[edge_name]
     closest = min(edge.latency_ms, key=edge.latency_ms.__getitem__)
-    before = cdn_paths(asyncio.run(run_round(config, vantage_points=["nyc"])))["nyc"]
+
+    def upstream_fbl() -> float:  # each round is one sample: take the best of three
+        return min(cdn_paths(asyncio.run(run_round(config, vantage_points=["nyc"])))["nyc"]
+                   .extra["server_timing"]["cdn-upstream-fbl"] for _ in range(3))
+
+    before = upstream_fbl()
     handle.set_faults([{"kind": "slow", "region": closest, "extra_ms": 40, "vantage": edge_name}])
-    after = cdn_paths(asyncio.run(run_round(config, vantage_points=["nyc"])))["nyc"]
-    growth = (after.extra["server_timing"]["cdn-upstream-fbl"]
-              - before.extra["server_timing"]["cdn-upstream-fbl"])
+    growth = upstream_fbl() - before
     assert 0.036 <= growth <= 0.046, growth
 
 
@@ -89,7 +93,8 @@ def test_stale_edge_is_misrouted_naming_both_regions(world: tuple[LabHandle, Con
     assert (path.verdict.served_region, path.verdict.expected_region) == (ranked[1], ranked[0])
     assert path.verdict.reason == "edge_origin_region"
     # the POP shares the vantage point's metro, so its baseline row gives an honest penalty
-    assert path.verdict.penalty_seconds is not None and path.verdict.penalty_seconds > 0.03
+    assert path.verdict.penalty_seconds is not None
+    assert path.verdict.penalty_seconds > 0.03
 
 
 @pytest.mark.parametrize(("headers", "reason"), [

@@ -47,7 +47,8 @@ async def test_answer_depends_on_the_source_address(world: tuple[LabHandle, Conf
         assert answer.error is None, answer.error
         assert answer.addresses == (region_address(region_index(config, closest)),)
         assert answer.rcode == "NOERROR"
-        assert answer.ttl is not None and answer.ttl > 0
+        assert answer.ttl is not None
+        assert answer.ttl > 0
         assert answer.transport == "udp"
         assert answer.duration_seconds > 0
 
