@@ -20,7 +20,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -116,6 +116,10 @@ def _round_message(result: VantageRound, entry: VantageSnapshot | None) -> str:
             + (": " + ", ".join(parts) if parts else ""))
 
 
+RoundExporter = Callable[[VantageRound], object]
+"""Called with every published round (e.g. CloudWatch PutMetricData); must not block."""
+
+
 class RoundScheduler:
     """Runs every vantage point's rounds until stopped; publishes each into ``store``."""
 
@@ -127,8 +131,10 @@ class RoundScheduler:
         reload: ConfigLoader | None = None,
         runner: RoundRunner | None = None,
         ip_ranges: IpRanges | None = None,
+        exporters: Sequence[RoundExporter] = (),
     ) -> None:
         self._loaded = loaded
+        self._exporters = tuple(exporters)
         self._store = store
         self._reload = reload
         self._ip_ranges = ip_ranges
@@ -171,6 +177,11 @@ class RoundScheduler:
         entry = self._store.publish(result)
         round_log.info(_round_message(result, entry),
                        extra={"fields": round_log_fields(result, entry)})
+        for export in self._exporters:
+            try:
+                export(result)
+            except Exception:  # an exporter's failure must not stop rounds or other exporters
+                log.exception("%s: exporter %r failed", name, export)
         return entry
 
     # --- jobs ------------------------------------------------------------------------------------

@@ -58,7 +58,8 @@ def problems(text: str) -> list[str]:
     (BASE + "faults:\n  - {kind: flood}\n",
      ["line 6: faults[0].kind: Input should be 'misroute', 'region_down', 'blackhole', 'slow', "
       "'http_5xx', 'dns_servfail', 'dns_timeout', 'dns_garbage', 'dns_truncate', "
-      "'header_mismatch', 'dynamodb_remote', 'edge_down', 'edge_stale_origin' or 'edge_bad_headers'"]),
+      "'header_mismatch', 'dynamodb_remote', 'edge_down', 'edge_stale_origin' or "
+      "'edge_bad_headers'"]),
     (BASE + "probe: {samples: 0}\n",
      ["line 5: probe.samples: Input should be greater than or equal to 1"]),
     ("regions: [us-east-1]\nvantage_points: {}\n",

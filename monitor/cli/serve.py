@@ -23,10 +23,11 @@ from pydantic import ValidationError
 
 from monitor.attribution import IpRangesError, load_ip_ranges
 from monitor.cli.output import fail, fail_config
-from monitor.config import ConfigError, LoadedConfig, ServeSettings, load_config
+from monitor.config import Config, ConfigError, LoadedConfig, ServeSettings, load_config
 from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
 from monitor.metrics import SnapshotStore
-from monitor.scheduler import RoundScheduler
+from monitor.model import RoundResult, VantageRound
+from monitor.scheduler import RoundExporter, RoundScheduler
 
 __all__ = ["JsonLogFormatter", "configure_logging", "serve"]
 
@@ -164,8 +165,27 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
             fail(f"cannot listen on {address}: {exc}")
         log.info("serving %s/metrics and %s/healthz", server.url, server.url,
                  extra={"fields": {"event": "listening", "url": server.url}})
-        scheduler = RoundScheduler(loaded, store, reload=reload, ip_ranges=ip_ranges)
+        exporters, close_exporters = _round_exporters(config)
+        scheduler = RoundScheduler(loaded, store, reload=reload, ip_ranges=ip_ranges,
+                                   exporters=exporters)
         try:
             asyncio.run(scheduler.run())
         finally:
             server.stop()
+            close_exporters()
+
+
+def _round_exporters(config: Config) -> tuple[list[RoundExporter], Callable[[], None]]:
+    """Exporters beside Prometheus: CloudWatch PutMetricData when ``cloudwatch.enabled``."""
+    if not config.cloudwatch.enabled:
+        return [], lambda: None
+    from monitor.exporters.cloudwatch import CloudWatchPublisher
+
+    publisher = CloudWatchPublisher.from_settings(config.cloudwatch, config.regions)
+    publisher.start()
+    log.info("sending rounds to CloudWatch namespace %s", config.cloudwatch.namespace)
+
+    def export(result: VantageRound) -> None:
+        publisher.export(RoundResult((result,), result.started_at, result.duration_seconds))
+
+    return [export], publisher.close
