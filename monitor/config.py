@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "AlarmSettings",
@@ -319,16 +320,20 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
+        problems: list[tuple[tuple[int | str, ...], str]] = []
         for name, vantage in self.vantage_points.items():
             if vantage.region is not None and vantage.region not in self.regions:
-                raise ValueError(
-                    f"vantage_points.{name}.region: {vantage.region!r} is not a configured region"
-                )
+                problems.append((("vantage_points", name, "region"),
+                                 f"{vantage.region!r} is not a configured region"))
         for pop, region in self.cdn.pop_regions.items():
             if region not in self.regions:
-                raise ValueError(f"cdn.pop_regions.{pop}: {region!r} is not a configured region")
+                problems.append((("cdn", "pop_regions", pop),
+                                 f"{region!r} is not a configured region"))
             if not re.fullmatch(r"[A-Z]{3}", pop) and not _POP_CODE.match(pop):
-                raise ValueError(f"cdn.pop_regions: {pop!r} is not a POP code such as FRA56-P1")
+                problems.append((("cdn", "pop_regions", pop),
+                                 f"{pop!r} is not a POP code such as FRA56-P1"))
+        if problems:
+            raise reference_error(*problems)
         return self
 
 
@@ -393,8 +398,20 @@ _LineLoader.add_constructor(
     _construct_mapping,
 )
 
+KeyPath = tuple[int | str, ...]
+_REFERENCES = "references"
 
-def _line_of(document: Any, loc: tuple[int | str, ...]) -> int | None:
+
+def reference_error(*problems: tuple[KeyPath, str]) -> PydanticCustomError:
+    """A whole-file check's problems, raised from a model validator; each keeps its key path
+    (and so its line) in :func:`validation_problems`."""
+    summary = "; ".join(f"{format_key_path(loc)}: {msg}" for loc, msg in problems)
+    return PydanticCustomError(_REFERENCES, "{summary}",
+                               {"summary": summary, "problems": list(problems)})
+
+
+def line_of(document: Any, loc: KeyPath) -> int | None:
+    """The line of the deepest key of ``loc`` found in a document read by :func:`yaml_document`."""
     line = None
     node = document
     for part in loc:
@@ -408,7 +425,8 @@ def _line_of(document: Any, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def _format_loc(loc: tuple[int | str, ...]) -> str:
+def format_key_path(loc: KeyPath) -> str:
+    """``('faults', 0, 'kind')`` → ``faults[0].kind``."""
     out = ""
     for part in loc:
         if part == "[key]":  # pydantic's marker for a bad mapping key: the key is already there
@@ -417,7 +435,8 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _clean_message(error: Any) -> str:
+def clean_message(error: Any) -> str:
+    """A pydantic error message in this project's words."""
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key"
@@ -431,34 +450,47 @@ def _clean_message(error: Any) -> str:
     return message
 
 
-_CROSS_REFERENCE = re.compile(r"^([A-Za-z0-9_.-]+): (.*)$", re.DOTALL)
+def validation_problems(document: Any, exc: ValidationError,
+                        prefix: KeyPath = ()) -> list[ConfigProblem]:
+    """One :class:`ConfigProblem` per mistake, with key path and line, sorted by line."""
+    problems: list[ConfigProblem] = []
+    for error in exc.errors():
+        loc = prefix + tuple(error["loc"])
+        if error["type"] == _REFERENCES:
+            for ref_loc, message in error["ctx"]["problems"]:
+                full = loc + tuple(ref_loc)
+                problems.append(ConfigProblem(format_key_path(full), message,
+                                              line_of(document, full)))
+            continue
+        problems.append(ConfigProblem(format_key_path(loc), clean_message(error),
+                                      line_of(document, loc)))
+    problems.sort(key=lambda p: p.line or 0)
+    return problems
 
 
-def parse_config(text: str, source: str = "<config>") -> LoadedConfig:
-    """Parse and validate YAML text; raise :class:`ConfigError` listing every problem."""
+def yaml_document(text: str, source: str,
+                  error: type[ConfigError] = ConfigError) -> dict[Any, Any]:
+    """Parse YAML into a mapping that remembers where each key is; raise ``error`` if it is not
+    YAML or not a mapping."""
     try:
         document = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, [ConfigProblem("", f"invalid YAML: {problem}", line)]) from None
+        raise error(source, [ConfigProblem("", f"invalid YAML: {problem}", line)]) from None
     if not isinstance(document, dict):
-        raise ConfigError(source, [ConfigProblem("", "the file must be a mapping of keys", 1)])
+        raise error(source, [ConfigProblem("", "the file must be a mapping of keys", 1)])
+    return document
+
+
+def parse_config(text: str, source: str = "<config>") -> LoadedConfig:
+    """Parse and validate YAML text; raise :class:`ConfigError` listing every problem."""
+    document = yaml_document(text, source)
     try:
         config = Config.model_validate(document)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            message = _clean_message(error)
-            cross = _CROSS_REFERENCE.match(message) if not loc else None
-            if cross:  # a whole-file check names its key path in the message
-                loc = tuple(cross.group(1).split("."))
-                message = cross.group(2)
-            problems.append(ConfigProblem(_format_loc(loc), message, _line_of(document, loc)))
-        problems.sort(key=lambda p: p.line or 0)
-        raise ConfigError(source, problems) from None
+        raise ConfigError(source, validation_problems(document, exc)) from None
     return LoadedConfig(config, source, tuple(production_warnings(config)))
 
 

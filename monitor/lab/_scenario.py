@@ -13,7 +13,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,7 +21,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 # the config's own YAML loader and message formatting, so scenario errors read like config errors
 from monitor.config import (
@@ -30,10 +28,11 @@ from monitor.config import (
     ConfigProblem,
     ProbeSettings,
     Tolerance,
-    _clean_message,
-    _format_loc,
-    _line_of,
-    _LineLoader,
+    clean_message,
+    format_key_path,
+    reference_error,
+    validation_problems,
+    yaml_document,
 )
 
 __all__ = [
@@ -276,13 +275,6 @@ class Fault(_Strict):
         return f"{self.kind}({fields})"
 
 
-def _problems(*items: tuple[tuple[int | str, ...], str]) -> PydanticCustomError:
-    """Cross-reference problems, carried whole so each keeps its own key path and line."""
-    summary = "; ".join(f"{_format_loc(loc)}: {msg}" for loc, msg in items)
-    return PydanticCustomError("scenario_references", "{summary}",
-                               {"summary": summary, "problems": list(items)})
-
-
 class Scenario(_Strict):
     """A simulated world: regions, vantage points (and edges) with round trips, faults."""
 
@@ -361,7 +353,7 @@ class Scenario(_Strict):
         for index, fault in enumerate(self.faults):
             items.extend((("faults", index, *loc), msg) for loc, msg in self.fault_problems(fault))
         if items:
-            raise _problems(*items)
+            raise reference_error(*items)
         return self
 
     def fault_problems(self, fault: Fault) -> list[tuple[tuple[str, ...], str]]:
@@ -389,10 +381,10 @@ class Scenario(_Strict):
             try:
                 fault = item if isinstance(item, Fault) else Fault.model_validate(item)
             except ValidationError as exc:
-                problems.extend(ConfigProblem(_format_loc(("faults", index, *e["loc"])),
-                                              _clean_message(e)) for e in exc.errors())
+                problems.extend(ConfigProblem(format_key_path(("faults", index, *e["loc"])),
+                                              clean_message(e)) for e in exc.errors())
                 continue
-            problems.extend(ConfigProblem(_format_loc(("faults", index, *loc)), msg)
+            problems.extend(ConfigProblem(format_key_path(("faults", index, *loc)), msg)
                             for loc, msg in self.fault_problems(fault))
             result.append(fault)
         if problems:
@@ -416,36 +408,13 @@ class Scenario(_Strict):
         return min(self.regions, key=lambda r: spec.latency_ms[r])
 
 
-def _format_problems(document: Any, exc: ValidationError) -> list[ConfigProblem]:
-    problems: list[ConfigProblem] = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        if error["type"] == "scenario_references":
-            for ref_loc, message in error["ctx"]["problems"]:
-                full = loc + tuple(ref_loc)
-                problems.append(ConfigProblem(_format_loc(full), message,
-                                              _line_of(document, full)))
-            continue
-        problems.append(ConfigProblem(_format_loc(loc), _clean_message(error),
-                                      _line_of(document, loc)))
-    return problems
-
-
 def parse_scenario(text: str, source: str = "<scenario>", name: str | None = None) -> Scenario:
     """Parse and validate scenario YAML; raise :class:`ScenarioError` listing every problem."""
-    try:
-        document = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(source, [ConfigProblem("", f"invalid YAML: {problem}", line)]) from None
-    if not isinstance(document, dict):
-        raise ScenarioError(source, [ConfigProblem("", "the file must be a mapping of keys", 1)])
+    document = yaml_document(text, source, ScenarioError)
     try:
         scenario = Scenario.model_validate(document)
     except ValidationError as exc:
-        raise ScenarioError(source, _format_problems(document, exc)) from None
+        raise ScenarioError(source, validation_problems(document, exc)) from None
     if scenario.name is None and name is not None:
         scenario = scenario.model_copy(update={"name": name})
     return scenario
