@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/routewatch demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor probes tests bench
+	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -38,6 +38,13 @@ def explain(result: RoundResult) -> str:
                 problems += 1
                 sentences.append(f"From {vantage.vantage}, the {path.path.value} path could not "
                                  f"be judged ({verdict.reason}).")
+        dns, cdn = vantage.path(Path.DNS), vantage.path(Path.CDN)
+        if (dns is not None and cdn is not None and dns.verdict.state is RoutingState.MISROUTED
+                and cdn.verdict.state is RoutingState.OK):
+            sentences.append(
+                f"Yet {vantage.vantage}'s CloudFront edge {cdn.extra.get('pop')} reaches "
+                f"{cdn.verdict.served_region}, the right region: edges resolve the origin from "
+                f"their own location, so only clients that bypass the CDN pay.")
     ok = sum(p.verdict.state is RoutingState.OK for v in result.vantage_points for p in v.paths)
     total = sum(len(v.paths) for v in result.vantage_points)
     opening = (f"routewatch measured every region from {len(result.vantage_points)} vantage "
