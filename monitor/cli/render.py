@@ -40,7 +40,9 @@ def _why(path: PathResult) -> Text:
     parts: list[str] = []
     if path.path.value == "cdn" and path.extra.get("pop"):
         cache = "→".join(c for c in (path.extra.get("cache"), path.extra.get("cache_repeat")) if c)
-        parts.append(f"{path.extra['pop']} {cache}".strip())
+        upstream = (path.extra.get("server_timing") or {}).get("cdn-upstream-fbl")
+        fbl = f", upstream fbl {ms(upstream)}" if upstream is not None else ""
+        parts.append(f"{path.extra['pop']} {cache}{fbl}".strip())
     if verdict.state is not RoutingState.OK or verdict.served_region != verdict.expected_region:
         parts.append(f"{verdict.reason}: {verdict.detail}" if verdict.reason else verdict.detail)
     return Text("; ".join(p for p in parts if p), style="dim")
