@@ -91,12 +91,18 @@ def test_origin_implements_the_app_contract(healthy: LabHandle) -> None:
 def test_delay_proxy_recovers_the_injected_round_trip(healthy: LabHandle, vantage: str,
                                                       region: str) -> None:
     rtt = healthy.scenario.vantage_points[vantage].latency_ms[region]
-    handshakes, first_bytes = [], []
-    for _ in range(4):
+    handshakes: list[float] = []
+    first_bytes: list[float] = []
+    # noise only adds time, so the minimum converges on the truth: 4 samples, up to 12 when the
+    # shared machine is busy
+    for attempt in range(12):
         tls, handshake = tls_connect(healthy, region, healthy.vantage_points[vantage])
         with tls:
             first_bytes.append(get(tls)[3])
         handshakes.append(handshake)
+        if attempt >= 3 and all(abs(min(s) - rtt) <= accuracy_ms(rtt)
+                                for s in (handshakes, first_bytes)):
+            break
     # TLS 1.3: the handshake costs one round trip (plus crypto), a request another
     assert abs(min(handshakes) - rtt) <= accuracy_ms(rtt), handshakes
     assert abs(min(first_bytes) - rtt) <= accuracy_ms(rtt), first_bytes
