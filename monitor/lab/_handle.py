@@ -5,9 +5,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import multiprocessing
+import multiprocessing.process
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import weakref
 from pathlib import Path
 from types import TracebackType
@@ -143,6 +146,20 @@ class LabHandle:
         return f"<LabHandle {self.scenario.name or 'unnamed'} {state} pid={self.process.pid}>"
 
 
+def _start_ignoring_ctrl_c(process: multiprocessing.process.BaseProcess) -> None:
+    """Start the child with SIGINT ignored from its first instruction (an ignored disposition
+    survives exec): Ctrl-C is for the parent, which stops the world; otherwise a Ctrl-C during
+    the child's imports prints a traceback from it."""
+    if threading.current_thread() is not threading.main_thread():
+        process.start()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def start_lab(scenario: Scenario | str | Path, *, workdir: Path | None = None,
               config_path: Path | None = None, control_port: int = 0,
               start_timeout_s: float = 30.0) -> LabHandle:
@@ -171,7 +188,7 @@ def start_lab(scenario: Scenario | str | Path, *, workdir: Path | None = None,
         args=(child_conn, scenario.model_dump(mode="json"), str(ca_file), control_port,
               os.getpid()),
     )
-    process.start()
+    _start_ignoring_ctrl_c(process)
     child_conn.close()
     try:
         if not parent_conn.poll(start_timeout_s):
