@@ -37,6 +37,11 @@ unit: $(STAMP) system-deps
 
 test: lint typecheck unit
 
+# Accuracy and CPU cost of routewatch's probe beside curl and blackbox_exporter, on a lab world
+# (~2 minutes; figures in BENCHMARKS.md). Skips a tool that is not installed.
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/accuracy.py
+
 # The probe's Lambda package for arm64 (pip --platform, no Docker); CONFIG=FILE bundles a config.
 lambda-zip: $(STAMP)
 	$(BIN)/python deploy/build_lambda_zip.py $(if $(CONFIG),--config $(CONFIG))
