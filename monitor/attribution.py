@@ -143,6 +143,7 @@ def attribute(
     for other, other_source in claimed[1:]:
         if other != region:
             conflicts.append(f"{source.split()[0]} says {region}, {other_source} says {other}")
+    disputed = bool(conflicts)
     if region not in directory.regions:
         conflicts.append(f"{source.split()[0]} names {region!r}, which is not a configured region")
-    return Attribution(region, source.split()[0], tuple(dict.fromkeys(conflicts)))
+    return Attribution(region, source.split()[0], tuple(dict.fromkeys(conflicts)), disputed)

@@ -20,6 +20,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -119,7 +121,7 @@ class Service(_Strict):
     cdn_name: str | None = Field(
         None, description="CloudFront name clients use, e.g. app.example.com"
     )
-    port: int = Field(443, ge=1, le=65535, description="HTTPS port of the origin and the CDN")
+    port: StrictInt = Field(443, ge=1, le=65535, description="HTTPS port of the origin and the CDN")
     health_path: str = Field("/health", description="Path answering the app contract")
     region_header: str = Field("x-origin-region", description="Response header naming the region")
     ca_file: Path | None = Field(
@@ -150,7 +152,7 @@ class Region(_Strict):
 
     alb_name: str | None = Field(None, description="The region's own ALB DNS name")
     addresses: tuple[str, ...] = Field((), description="The region's ALB addresses")
-    port: int | None = Field(None, ge=1, le=65535, description="Overrides service.port")
+    port: StrictInt | None = Field(None, ge=1, le=65535, description="Overrides service.port")
 
     @field_validator("alb_name")
     @classmethod
@@ -212,9 +214,15 @@ class VantagePoint(_Strict):
     @field_validator("location")
     @classmethod
     def _location(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z]{3}", value):
+        if value is None:
+            return None
+        if not re.fullmatch(r"[A-Za-z]{3}", value):
             raise ValueError(f"{value!r} is not a three-letter IATA airport code")
-        return None if value is None else value.upper()
+        from monitor.geo import airport_location  # the airport table loads only when needed
+
+        if airport_location(value) is None:
+            raise ValueError(f"{value.upper()!r} is not a known IATA airport code")
+        return value.upper()
 
 
 class Estimator(StrEnum):
@@ -234,20 +242,22 @@ class Estimator(StrEnum):
 class Tolerance(_Strict):
     """A worse region within tolerance is not a misroute: penalty ≤ max(absolute, relative×best)."""
 
-    absolute_ms: float = Field(10.0, ge=0)
-    relative: float = Field(0.25, ge=0, le=10)
+    absolute_ms: StrictFloat = Field(10.0, ge=0)
+    relative: StrictFloat = Field(0.25, ge=0, le=10)
 
 
 class ProbeSettings(_Strict):
-    samples: int = Field(3, ge=1, le=50, description="Baseline samples per region")
-    dns_timeout_s: float = Field(2.0, gt=0, le=60)
-    connect_timeout_s: float = Field(3.0, gt=0, le=60)
-    request_timeout_s: float = Field(5.0, gt=0, le=120)
-    round_deadline_s: float = Field(15.0, gt=0, le=600, description="Hard limit for one round")
-    pace_ms: float = Field(
+    samples: StrictInt = Field(3, ge=1, le=50, description="Baseline samples per region")
+    dns_timeout_s: StrictFloat = Field(2.0, gt=0, le=60)
+    connect_timeout_s: StrictFloat = Field(3.0, gt=0, le=60)
+    request_timeout_s: StrictFloat = Field(5.0, gt=0, le=120)
+    round_deadline_s: StrictFloat = Field(
+        15.0, gt=0, le=600, description="Hard limit for one round"
+    )
+    pace_ms: StrictFloat = Field(
         10.0, ge=0, le=1000, description="Gap between check starts (bursts distort timings)"
     )
-    body_limit_bytes: int = Field(65536, ge=0, le=16 * 1024 * 1024)
+    body_limit_bytes: StrictInt = Field(65536, ge=0, le=16 * 1024 * 1024)
     estimator: Estimator = Estimator.FIRST_BYTE
 
     @model_validator(mode="after")
@@ -263,7 +273,7 @@ class IpRangesSettings(_Strict):
     file: Path | None = None
     url: str | None = None
     cache_dir: Path | None = None
-    max_age_hours: float = Field(24.0, gt=0)
+    max_age_hours: StrictFloat = Field(24.0, gt=0)
 
 
 class CdnSettings(_Strict):
@@ -276,10 +286,12 @@ class CdnSettings(_Strict):
 
 
 class ServeSettings(_Strict):
-    interval_s: float = Field(60.0, ge=1, le=86400)
-    jitter_s: float = Field(5.0, ge=0, le=3600)
-    misfire_grace_s: float = Field(30.0, ge=0)
-    hysteresis_rounds: int = Field(3, ge=1, le=100, description="Rounds that must agree to flip")
+    interval_s: StrictFloat = Field(60.0, ge=1, le=86400)
+    jitter_s: StrictFloat = Field(5.0, ge=0, le=3600)
+    misfire_grace_s: StrictFloat = Field(30.0, ge=0)
+    hysteresis_rounds: StrictInt = Field(
+        3, ge=1, le=100, description="Rounds that must agree to flip"
+    )
     listen: str = Field("127.0.0.1:9465")
 
 
@@ -287,14 +299,14 @@ class CloudWatchSettings(_Strict):
     enabled: bool = False
     namespace: str = "RouteWatch"
     region: str | None = None
-    buffer_limit: int = Field(10000, ge=1)
+    buffer_limit: StrictInt = Field(10000, ge=1)
 
 
 class AlarmSettings(_Strict):
     sns_topic_arn: str | None = None
-    misrouted_datapoints: int = Field(3, ge=1)
-    misrouted_evaluation_periods: int = Field(5, ge=1)
-    period_s: int = Field(60, ge=10)
+    misrouted_datapoints: StrictInt = Field(3, ge=1)
+    misrouted_evaluation_periods: StrictInt = Field(5, ge=1)
+    period_s: StrictInt = Field(60, ge=10)
     function_name: str = Field("routewatch-probe", description="Lambda name in each region")
     hosted_zone_id: str | None = None
 
@@ -494,14 +506,23 @@ def parse_config(text: str, source: str = "<config>") -> LoadedConfig:
     return LoadedConfig(config, source, tuple(production_warnings(config)))
 
 
+def read_text_file(path: Path, error: type[ConfigError] = ConfigError) -> str:
+    """A file's UTF-8 text; raise ``error`` naming the file when it cannot be read or is not
+    text (a directory, a binary file)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(str(path), [ConfigProblem("", f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise error(str(path), [ConfigProblem(
+            "", f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})")],
+        ) from None
+
+
 def load_config(path: str | Path) -> LoadedConfig:
     """Read and validate a configuration file."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(file), [ConfigProblem("", f"cannot read: {exc.strerror}")]) from None
-    loaded = parse_config(text, str(file))
+    loaded = parse_config(read_text_file(file), str(file))
     config = loaded.config
     if config.service.ca_file is not None and not config.service.ca_file.is_absolute():
         # a relative CA path is relative to the config file, so configs can travel with their CA
@@ -512,12 +533,20 @@ def load_config(path: str | Path) -> LoadedConfig:
     return loaded
 
 
+def local_vantage_points(config: Config, aws_region: str | None = None) -> list[str]:
+    """The vantage points that run on this machine: those without a ``region`` (a laptop, a CI
+    runner, a server), plus the one whose ``region`` is the region this runs in, if any. A
+    vantage point with a ``region`` elsewhere is a regional probe: measuring it from here would
+    label this machine's numbers with its name."""
+    return [name for name, vantage in config.vantage_points.items()
+            if vantage.region is None or vantage.region == aws_region]
+
+
 def production_warnings(config: Config) -> list[str]:
     """Legal settings that will fail in production."""
     warnings = []
     names = {"service.origin_name": config.service.origin_name,
              "service.cdn_name": config.service.cdn_name}
-    names.update({f"regions.{r}.alb_name": reg.alb_name for r, reg in config.regions.items()})
     for key, name in names.items():
         if name and "_" in name:
             warnings.append(
@@ -525,6 +554,12 @@ def production_warnings(config: Config) -> list[str]:
                 f"for it, so HTTPS to it (e.g. from CloudFront) fails; use "
                 f"{name.replace('_', '-')!r}"
             )
+    from monitor.geo import REGION_LOCATIONS
+
+    for region in config.regions:
+        if region not in REGION_LOCATIONS:
+            warnings.append(f"regions.{region}: not an AWS region routewatch knows (a typo?); "
+                            f"distance rules (cdn, location) cannot use it")
     for name, vantage in config.vantage_points.items():
         if vantage.client_subnet is None and config.authoritative:
             warnings.append(

@@ -51,8 +51,9 @@ class Attribution:
     """Which region answered, from which evidence; disagreeing evidence is kept in ``conflicts``."""
 
     region: str | None
-    source: str  # header | alb_address | ip_ranges | none
+    source: str  # header | health_json | alb_address | ip_ranges | none
     conflicts: tuple[str, ...] = ()
+    disputed: bool = False  # two sources name different regions: which one answered is unclear
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ def path_document(path: PathResult) -> dict[str, Any]:
             "region": attribution.region,
             "source": attribution.source,
             "conflicts": list(attribution.conflicts),
+            "disputed": attribution.disputed,
         },
         "notes": list(path.notes),
     }
@@ -147,7 +148,8 @@ def _path_from(document: dict[str, Any], where: str) -> PathResult:
         if isinstance(attribution_doc, dict):
             attribution = Attribution(attribution_doc.get("region"),
                                       str(attribution_doc.get("source", "none")),
-                                      tuple(attribution_doc.get("conflicts", ())))
+                                      tuple(attribution_doc.get("conflicts", ())),
+                                      bool(attribution_doc.get("disputed", False)))
         verdict = RoutingVerdict(
             RoutingState(document["state"]), document.get("served_region"),
             document.get("expected_region"), document.get("penalty_seconds"),

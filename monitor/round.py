@@ -9,6 +9,7 @@ per-round deadline cancels whatever is still running and judges what was measure
 from __future__ import annotations
 
 import asyncio
+import gc
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from monitor.pacing import Pacer
 from monitor.paths import PATH_JUDGES
 from probes.cdn import CdnTarget, probe_cdn
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
-from probes.http import HttpTarget, probe_http, ssl_context_for
+from probes.http import HttpTarget, probe_http, ssl_context_for, warm_up
 
 __all__ = ["Progress", "RoundContext", "run_round", "run_round_sync"]
 
@@ -53,6 +54,8 @@ class RoundContext:
                    for name, vantage in config.vantage_points.items()}
         if config.service.cdn_name:
             airport_location("IAD")  # loads the airport table the cdn judge needs
+        warm_up()
+        gc.collect()  # a full collection now, not in the middle of someone's first byte
         return cls(config, ssl_context_for(ca), Pacer(config.probe.pace_ms / 1000.0),
                    nominal, ip_ranges, progress)
 

@@ -127,19 +127,21 @@ def map_http_exception(exc: BaseException, target: str) -> HttpError:
     import httpx  # local: keeps this module importable without the HTTP stack
 
     chain = list(_causes(exc))
+    if isinstance(exc, httpx.TimeoutException) or any(isinstance(c, TimeoutError)
+                                                        for c in chain):
+        phase = type(exc).__name__.replace("Timeout", "").lower() or "request"
+        return ProbeTimeout(f"timed out ({phase})", target=target)
     cert = next((c for c in chain if isinstance(c, ssl.SSLCertVerificationError)), None)
     if cert is not None:
         return TlsError(f"certificate verification failed: {cert.verify_message}", target=target)
-    tls = next((c for c in chain if isinstance(c, ssl.SSLError)), None)
+    tls = next((c for c in chain if isinstance(c, ssl.SSLError)
+                and not isinstance(c, ssl.SSLWantReadError | ssl.SSLWantWriteError)), None)
     if tls is not None:
         return TlsError(f"TLS handshake failed: {tls.reason or tls}", target=target)
     if any(isinstance(c, ConnectionRefusedError) for c in chain):
         return ConnectError("connection refused", target=target)
     if any(isinstance(c, ConnectionResetError) for c in chain):
         return ConnectError("connection reset by peer", target=target)
-    if isinstance(exc, httpx.TimeoutException):
-        phase = type(exc).__name__.replace("Timeout", "").lower() or "request"
-        return ProbeTimeout(f"timed out ({phase})", target=target)
     if isinstance(exc, httpx.ConnectError):
         return ConnectError(f"connection failed: {exc}", target=target)
     if isinstance(exc, httpx.RemoteProtocolError):

@@ -21,7 +21,7 @@ import httpx
 
 from probes.errors import HttpError, ProbeTimeout, ResponseError, map_http_exception
 
-__all__ = ["PHASES", "HttpEvidence", "HttpTarget", "probe_http", "ssl_context_for"]
+__all__ = ["PHASES", "HttpEvidence", "HttpTarget", "probe_http", "ssl_context_for", "warm_up"]
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 
@@ -75,6 +75,16 @@ class HttpEvidence:
     @property
     def first_byte_seconds(self) -> float | None:
         return self.phases.get("processing")
+
+
+def warm_up() -> None:
+    """Import now what httpx imports on its first request (httpcore, h11, anyio's asyncio
+    backend: ~0.1 s), so that cost never lands inside a measurement."""
+    import anyio._backends._asyncio  # noqa: F401
+    import h11  # noqa: F401
+    import httpcore  # noqa: F401
+
+    httpx.AsyncHTTPTransport()
 
 
 @lru_cache(maxsize=8)

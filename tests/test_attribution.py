@@ -58,6 +58,9 @@ def test_header_and_address_that_disagree_are_reported(directory: RegionDirector
     found = attribute(directory, header_region="eu-west-1", addresses=["127.20.1.1"])
     assert found.region == "eu-west-1"
     assert found.conflicts == ("header says eu-west-1, alb_address 127.20.1.1 says us-east-1",)
+    assert found.disputed
+    assert not attribute(directory, header_region="eu-west-1",
+                         addresses=["127.20.2.1"]).disputed
 
 
 def test_unconfigured_region_in_header_is_reported(directory: RegionDirectory) -> None:

@@ -83,3 +83,10 @@ def test_schema_is_json_schema_with_forbidden_extras() -> None:
     schema = json.loads(run.stdout)
     assert schema["additionalProperties"] is False
     assert {"service", "regions", "vantage_points"} <= set(schema["required"])
+
+
+def test_unknown_region_name_warns() -> None:
+    text = (CONFIGS / "valid-minimal.yaml").read_text().replace("us-east-1", "us-eest-1")
+    warnings = parse_config(text).warnings
+    assert warnings == ("regions.us-eest-1: not an AWS region routewatch knows (a typo?); "
+                        "distance rules (cdn, location) cannot use it",)

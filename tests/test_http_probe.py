@@ -117,3 +117,23 @@ def test_target_must_be_an_address() -> None:
     with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 address"):
         asyncio.run(probe_http(HttpTarget(NAME, "example.com"),
                                ssl_context=ssl_context_for(None)))
+
+
+def test_a_timeout_with_an_ssl_want_read_inside_is_a_timeout() -> None:
+    """A blackholed TLS handshake: httpx's ConnectTimeout carries SSLWantReadError as context."""
+    import ssl
+
+    import httpx
+
+    from probes.errors import map_http_exception
+
+    try:
+        try:
+            raise ssl.SSLWantReadError(2, "The operation did not complete (read)")
+        except ssl.SSLWantReadError:
+            raise httpx.ConnectTimeout("handshake timed out") from None
+    except httpx.ConnectTimeout as exc:
+        exc.__context__ = ssl.SSLWantReadError(2, "The operation did not complete (read)")
+        mapped = map_http_exception(exc, "https://127.20.3.1/health")
+    assert isinstance(mapped, ProbeTimeout)
+    assert mapped.reason == "timeout"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +18,10 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from monitor.attribution import IpRangesError, load_ip_ranges
+from monitor.attribution import IpRanges, IpRangesError, load_ip_ranges
 from monitor.cli.output import EXIT_ERROR, fail, fail_config
-from monitor.cli.render import console_for_stdout, render_round
-from monitor.config import Config, ConfigError, LoadedConfig, load_config
+from monitor.cli.render import console_for_stdout, failover_warnings, render_round
+from monitor.config import Config, ConfigError, LoadedConfig, load_config, local_vantage_points
 from monitor.model import RoundResult
 from monitor.remote import (
     RegionFailure,
@@ -58,33 +59,48 @@ def config_source(config_file: str | None, lab: str | None) -> Iterator[LoadedCo
         yield load_config(world.config_path)
 
 
-def execute_round(config: Config, *, vantage_points: tuple[str, ...] = (),
-                  show_progress: bool = True) -> RoundResult:
-    """Run one round with a progress bar on stderr (when it is a terminal)."""
-    return asyncio.run(round_with_progress(config, vantage_points=vantage_points,
-                                           show_progress=show_progress))
-
-
-async def round_with_progress(config: Config, *, vantage_points: tuple[str, ...] = (),
-                              show_progress: bool = True) -> RoundResult:
-    """The round of :func:`execute_round`, as a coroutine (so remote invokes can run beside)."""
-    try:
-        ip_ranges = load_ip_ranges(config.ip_ranges)
-    except IpRangesError as exc:
-        fail(f"ip_ranges: {exc}")
-    unknown = [v for v in vantage_points if v not in config.vantage_points]
+def plan_vantage_points(config: Config, requested: tuple[str, ...]) -> list[str]:
+    """The vantage points a local round probes: the requested ones, else those that run here
+    (see :func:`~monitor.config.local_vantage_points`); exit 2 when that is none."""
+    unknown = [v for v in requested if v not in config.vantage_points]
     if unknown:
         fail(f"unknown vantage point(s): {', '.join(unknown)} "
              f"(configured: {', '.join(config.vantage_points)})")
-    names = list(vantage_points) or None
+    names = list(requested) or local_vantage_points(config, os.environ.get("AWS_REGION"))
+    if not names:
+        fail("every vantage point runs in an AWS region (its `region` is set): ask those probes "
+             "with --remote, or measure one from here with --vantage NAME")
+    return names
+
+
+def ip_ranges_or_warn(config: Config) -> IpRanges | None:
+    """AWS ip-ranges are fallback evidence: when they cannot be had, say so and go on."""
+    try:
+        return load_ip_ranges(config.ip_ranges)
+    except IpRangesError as exc:
+        click.echo(f"warning: ip_ranges: {exc} (attributing by header and ALB addresses only)",
+                   err=True)
+        return None
+
+
+def execute_round(config: Config, *, vantage_points: tuple[str, ...] = (),
+                  show_progress: bool = True) -> RoundResult:
+    """Run one round with a progress bar on stderr (when it is a terminal)."""
+    return asyncio.run(round_with_progress(
+        config, plan_vantage_points(config, vantage_points), show_progress=show_progress))
+
+
+async def round_with_progress(config: Config, names: list[str], *,
+                              show_progress: bool = True) -> RoundResult:
+    """One round from ``names``, as a coroutine (so remote invokes can run beside it)."""
+    ip_ranges = ip_ranges_or_warn(config)
     console = Console(stderr=True)
     if not show_progress or not console.is_terminal:
         return await run_round(config, vantage_points=names, ip_ranges=ip_ranges)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        tasks = {name: progress.add_task(f"probing from {name}", total=None)
-                 for name in (names or list(config.vantage_points))}
+        tasks = {name: progress.add_task(f"probing from {name}", total=None) for name in names}
 
         def advance(vantage: str, done: int, planned: int) -> None:
             progress.update(tasks[vantage], completed=done, total=planned)
@@ -115,6 +131,8 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
           remote_timeout: float, endpoint_url: str | None) -> None:
     """Run one probe round and judge every path (exit 0 ok, 1 routing problem, 2 error)."""
     failures: list[RegionFailure] = []
+    if output is not None and not output.parent.is_dir():
+        fail(f"--output {output}: directory {output.parent} does not exist")
     with config_source(config_file, lab) as loaded:
         config = loaded.config
         for warning in loaded.warnings:
@@ -130,8 +148,6 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
     if remote:
         document["remote_failures"] = failure_document(failures)
         document["exit_code"] = code
-    if output is not None:
-        output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     if as_json:
         json.dump(document, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -139,6 +155,13 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
         render_round(result, console_for_stdout())
         for line in failure_lines(failures):
             click.secho(f"remote {line}", fg="red", err=True)
+    for warning in failover_warnings(result):
+        click.secho(warning, fg="yellow", err=True)
+    if output is not None:
+        try:
+            output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            fail(f"--output {output}: cannot write: {exc.strerror}")
     if code == EXIT_ERROR:
         click.echo("error: no region could be measured from any vantage point", err=True)
     raise SystemExit(code)
@@ -149,9 +172,9 @@ async def _remote_round(config: Config, vantage_points: tuple[str, ...], timeout
                         ) -> tuple[RoundResult, list[RegionFailure]]:
     """The local round (vantage points that run nowhere else) beside every regional probe; a
     regional round replaces the local vantage point of the same name."""
-    local_names = vantage_points or tuple(
-        name for name, vantage in config.vantage_points.items() if vantage.region is None)
-    local = (round_with_progress(config, vantage_points=local_names, show_progress=not quiet)
+    local_names = (plan_vantage_points(config, vantage_points) if vantage_points
+                   else local_vantage_points(config, os.environ.get("AWS_REGION")))
+    local = (round_with_progress(config, local_names, show_progress=not quiet)
              if local_names else None)
     return await run_remote(config, local, timeout_s, endpoint_url=endpoint_url,
                             progress=None if quiet else stderr_progress)

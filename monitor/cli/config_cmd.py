@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from monitor.cli.output import fail_config
+from monitor.cli.output import fail_config, plural
 from monitor.config import ConfigError, config_schema, load_config
 
 
@@ -27,9 +27,8 @@ def validate(file: str) -> None:
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     cfg = loaded.config
-    click.echo(
-        f"{file}: ok ({len(cfg.regions)} regions, {len(cfg.vantage_points)} vantage points)"
-    )
+    click.echo(f"{file}: ok ({plural(len(cfg.regions), 'region')}, "
+               f"{plural(len(cfg.vantage_points), 'vantage point')})")
 
 
 @config.command("schema")

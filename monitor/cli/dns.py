@@ -160,6 +160,8 @@ def sweep_command(config_file: str | None, lab: str | None, subnets_file: Path |
             subnets = parse_subnets(subnets_file.read_text(encoding="utf-8"), str(subnets_file))
         except OSError as exc:
             fail(f"{subnets_file}: cannot read: {exc.strerror}")
+        except UnicodeDecodeError:
+            fail(f"{subnets_file}: not UTF-8 text")
         except SubnetsFileError as exc:
             fail(str(exc))
     with config_source(config_file, lab) as loaded:

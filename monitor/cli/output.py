@@ -9,7 +9,7 @@ import click
 from monitor.config import ConfigError
 from monitor.report import EXIT_ERROR, EXIT_OK, EXIT_ROUTING_PROBLEM
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_ROUTING_PROBLEM", "fail", "fail_config"]
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_ROUTING_PROBLEM", "fail", "fail_config", "plural"]
 
 
 def fail_config(exc: ConfigError) -> NoReturn:
@@ -18,6 +18,10 @@ def fail_config(exc: ConfigError) -> NoReturn:
     for problem in exc.problems:
         click.echo(f"  {problem}", err=True)
     raise SystemExit(EXIT_ERROR)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def fail(message: str) -> NoReturn:

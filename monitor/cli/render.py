@@ -7,6 +7,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from monitor.cli.output import plural
 from monitor.model import PathResult, RegionLatency, RoundResult, RoutingState, VantageRound
 from monitor.report import state_counts
 
@@ -26,46 +27,50 @@ def _latency_of(regions: tuple[RegionLatency, ...], region: str | None) -> float
     return next((r.latency_seconds for r in regions if r.region == region), None)
 
 
-def _region_cell(vantage: VantageRound, region: str | None) -> Text:
+def _region_cell(vantage: VantageRound, path: PathResult, region: str | None) -> Text:
     if region is None:
         return Text("?", style="dim")
     cell = Text(region)
-    latency = _latency_of(vantage.regions, region)
-    cell.append(f" {latency * 1000:.0f}ms" if latency is not None else " —", style="dim")
+    # the cdn's regions are seen from the edge: this vantage point's latency to them is only
+    # shown where it stands in honestly (the same metro, i.e. when a penalty was given)
+    if path.path.value != "cdn" or path.verdict.penalty_seconds is not None:
+        cell.append(f" {ms(_latency_of(vantage.regions, region))}", style="dim")
     return cell
 
 
-def _why(path: PathResult) -> Text:
+def _explanations(path: PathResult) -> list[Text]:
+    """Lines under the table: what the edge said, why a path is not plainly ok, and notes."""
     verdict = path.verdict
-    parts: list[str] = []
-    if path.path.value == "cdn" and path.extra.get("pop"):
+    lines: list[Text] = []
+    name = path.path.value
+    if name == "cdn" and path.extra.get("pop"):
         cache = "→".join(c for c in (path.extra.get("cache"), path.extra.get("cache_repeat")) if c)
         upstream = (path.extra.get("server_timing") or {}).get("cdn-upstream-fbl")
-        fbl = f", upstream fbl {ms(upstream)}" if upstream is not None else ""
-        parts.append(f"{path.extra['pop']} {cache}{fbl}".strip())
+        fbl = f", upstream first byte {ms(upstream)}" if upstream is not None else ""
+        lines.append(Text(f"  {name}: edge {path.extra['pop']}, {cache}{fbl}", style="dim"))
     if verdict.state is not RoutingState.OK or verdict.served_region != verdict.expected_region:
-        parts.append(f"{verdict.reason}: {verdict.detail}" if verdict.reason else verdict.detail)
-    return Text("; ".join(p for p in parts if p), style="dim")
+        why = f"{verdict.reason}: {verdict.detail}" if verdict.reason else verdict.detail
+        lines.append(Text(f"  {name}: {why}", style=STATE_STYLE[verdict.state]))
+    lines.extend(Text(f"  {name}: ! {note}", style="yellow") for note in path.notes)
+    return lines
 
 
 def vantage_table(vantage: VantageRound) -> Group:
     table = Table(title=f"[bold]{vantage.vantage}[/] [dim]({vantage.duration_seconds:.2f} s)[/]",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
-    table.add_column("path", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("served", no_wrap=True)
-    table.add_column("closest", no_wrap=True)
-    table.add_column("penalty", no_wrap=True, justify="right")
-    table.add_column("why", overflow="fold", min_width=20)
+    table.add_column("path", no_wrap=True, min_width=6)
+    table.add_column("state", no_wrap=True, min_width=9)
+    table.add_column("served", min_width=18)
+    table.add_column("closest", min_width=18)
+    table.add_column("penalty", no_wrap=True, justify="right", min_width=8)
     for path in vantage.paths:
         verdict = path.verdict
         table.add_row(path.path.value,
                       Text(verdict.state.value, style=STATE_STYLE[verdict.state]),
-                      _region_cell(vantage, verdict.served_region),
-                      _region_cell(vantage, verdict.expected_region),
-                      ms(verdict.penalty_seconds) if verdict.penalty_seconds else "—",
-                      _why(path))
-    regions = Text("regions: ")
+                      _region_cell(vantage, path, verdict.served_region),
+                      _region_cell(vantage, path, verdict.expected_region),
+                      ms(verdict.penalty_seconds) if verdict.penalty_seconds else "—")
+    regions = Text("  regions: ")
     for index, region in enumerate(sorted(vantage.regions,
                                           key=lambda r: r.latency_seconds or float("inf"))):
         if index:
@@ -74,9 +79,8 @@ def vantage_table(vantage: VantageRound) -> Group:
             regions.append(f"{region.region} {ms(region.latency_seconds)}", style="green")
         else:
             regions.append(f"{region.region} down ({region.reason})", style="red")
-    notes = [Text(f"  ! {path.path.value}: {note}", style="yellow")
-             for path in vantage.paths for note in path.notes]
-    return Group(table, regions, *notes, Text(""))
+    lines = [line for path in vantage.paths for line in _explanations(path)]
+    return Group(table, regions, *lines, Text(""))
 
 
 def console_for_stdout() -> Console:
@@ -89,11 +93,18 @@ def render_round(result: RoundResult, console: Console) -> None:
     for vantage in result.vantage_points:
         console.print(vantage_table(vantage))
     counts = state_counts(result)
-    summary = Text(f"{len(result.vantage_points)} vantage points, "
-                   f"{sum(counts.values())} paths in {result.duration_seconds:.2f} s: ")
+    summary = Text(f"{plural(len(result.vantage_points), 'vantage point')}, "
+                   f"{plural(sum(counts.values()), 'path')} in {result.duration_seconds:.2f} s: ")
     for index, state in enumerate(RoutingState):
         if index:
             summary.append(", ")
         summary.append(f"{counts[state.value]} {state.value}",
                        style=STATE_STYLE[state] if counts[state.value] else "")
     console.print(summary)
+
+
+def failover_warnings(result: RoundResult) -> list[str]:
+    """One line per path that failed over (exit 0 unless --strict, but worth saying)."""
+    return [f"warning: {v.vantage} {p.path.value} failed over: {p.verdict.detail}"
+            for v in result.vantage_points for p in v.paths
+            if p.verdict.state is RoutingState.FAILOVER]

@@ -30,6 +30,7 @@ from monitor.config import (
     Tolerance,
     clean_message,
     format_key_path,
+    read_text_file,
     reference_error,
     validation_problems,
     yaml_document,
@@ -441,9 +442,4 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
                 "", f"no built-in scenario {text_name!r} (built-in: {known}) and no such file")])
         return parse_scenario(resource.read_text(encoding="utf-8"), f"scenario {text_name}",
                               text_name)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        problem = ConfigProblem("", f"cannot read: {exc.strerror}")
-        raise ScenarioError(str(path), [problem]) from None
-    return parse_scenario(text, str(path), path.stem)
+    return parse_scenario(read_text_file(path, ScenarioError), str(path), path.stem)

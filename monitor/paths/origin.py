@@ -81,6 +81,9 @@ def judge_origin(inputs: PathInputs) -> PathResult:
             "unattributed",
             f"no {config.service.region_header} header and no region owns {address}",
             expected=verdict.expected_region)
+    elif attribution.disputed:  # a wrong header is an app bug, not a routing penalty
+        verdict = judge_unknown("evidence_conflict", "; ".join(attribution.conflicts),
+                                expected=verdict.expected_region)
     if response.status is not None and response.status >= 400:
         notes.append(f"origin answered HTTP {response.status}")
         inputs.errors.append(ErrorRecord("origin", "http_status", f"HTTP {response.status}"))
