@@ -10,7 +10,8 @@ Per vantage point (the ``Probe`` dimension), on the metrics of :mod:`monitor.exp
 * ``unhealthy``: ``UnhealthyRegions`` ≥ 1 in M of N periods: a region cannot be reached directly.
 
 The other alarms treat missing data as not breaching: silence is the stale alarm's business.
-Every alarm notifies ``alarms.sns_topic_arn`` (when set) on ALARM and on OK.
+Every alarm notifies ``alarms.sns_topic_arn`` (when set) on ALARM and on OK; without it the alarms
+change state but notify nobody (:func:`no_actions_warning` says so).
 
 :func:`plan` compares the wanted alarms with what ``DescribeAlarms`` returns; :func:`apply` makes
 only the changes the plan lists, so a second run changes nothing. ``deploy/template.yaml`` defines
@@ -42,7 +43,9 @@ __all__ = [
     "apply",
     "desired_alarms",
     "existing_alarms",
+    "no_actions_warning",
     "plan",
+    "topic_region_warning",
 ]
 
 NAME_PREFIX = "routewatch-"
@@ -76,6 +79,13 @@ ALARM_KINDS: dict[str, AlarmKind] = {k.kind: k for k in (
               1.0, "notBreaching", True, "a region cannot be measured healthy"),
 )}
 
+_COMPARISON_SYMBOLS = {
+    "GreaterThanOrEqualToThreshold": ">=",
+    "GreaterThanThreshold": ">",
+    "LessThanThreshold": "<",
+    "LessThanOrEqualToThreshold": "<=",
+}
+
 # the fields of an alarm that apply compares and sets
 _COMPARED = ("AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",
              "InsufficientDataActions", "MetricName", "Namespace", "Statistic", "Dimensions",
@@ -103,6 +113,17 @@ class AlarmSpec:
     comparison: str
     treat_missing_data: str
     actions: tuple[str, ...] = ()
+
+    def rule(self) -> str:
+        """When the alarm fires and whom it tells, in one line (for ``alarms plan``)."""
+        dimensions = " ".join(f"{n}={v}" for n, v in self.dimensions)
+        comparison = _COMPARISON_SYMBOLS.get(self.comparison, self.comparison)
+        notify = (", ".join(self.actions) + " on ALARM and OK") if self.actions \
+            else "nobody (no actions)"
+        return (f"{self.statistic}({self.namespace}/{self.metric} {dimensions}) "
+                f"{comparison} {self.threshold:g} in {self.datapoints_to_alarm} of "
+                f"{self.evaluation_periods} periods of {self.period_s} s; "
+                f"missing data: {self.treat_missing_data}; notify: {notify}")
 
     def put_request(self) -> PutMetricAlarmInputTypeDef:
         request: PutMetricAlarmInputTypeDef = {
@@ -288,6 +309,17 @@ def apply(client: CloudWatchClient, alarm_plan: AlarmPlan, region: str | None) -
         with aws_errors("cloudwatch", "DeleteAlarms", region):
             client.delete_alarms(AlarmNames=deletions[start:start + 100])
     return alarm_plan
+
+
+def no_actions_warning(config: Config) -> str | None:
+    """Alarms without an SNS topic change state in the console and tell no one."""
+    if config.alarms.sns_topic_arn:
+        return None
+    return ("alarms.sns_topic_arn is not set: the alarms will have no actions and notify nobody "
+            "when they fire. Set it in the configuration, e.g.\n"
+            "  alarms:\n"
+            "    sns_topic_arn: arn:aws:sns:<alarm region>:<account id>:<topic>\n"
+            "(a topic in the alarms' own region)")
 
 
 def topic_region_warning(config: Config, region: str | None) -> str | None:

@@ -15,7 +15,9 @@ The error tree (``reason`` is a bounded label value)::
     ├── AwsUnreachable              aws_unreachable
     └── AwsServiceError             aws_error
 
-Every error says where it came from: service, operation and region.
+Every error says where it came from: service, operation and region. A client that cannot even be
+made (an endpoint that is not a URL, a region that is not an AWS region name) is an
+:class:`AwsInvalidRequest` from operation ``create_client``.
 
 ``endpoint_url`` (or the standard ``AWS_ENDPOINT_URL`` variable, which botocore reads itself)
 points the clients at a stand-in such as ``moto_server``.
@@ -24,6 +26,7 @@ points the clients at a stand-in such as ``moto_server``.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,6 +54,9 @@ __all__ = [
 ]
 
 RetryMode = Literal["legacy", "standard", "adaptive"]
+
+# eu-west-1, us-gov-west-1, cn-northwest-1, us-isob-east-1, ap-southeast-5 ...
+_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
 class AwsError(Exception):
@@ -199,9 +205,26 @@ def _client(service: str, region: str | None, *, endpoint_url: str | None, retry
         read_timeout=read_timeout_s,
         user_agent_extra="routewatch",
     )
+    def invalid(message: str, where: str | None = region) -> AwsInvalidRequest:
+        return AwsInvalidRequest(message, service=service, operation="create_client",
+                                 region=where)
+
+    if region is not None and not _AWS_REGION.match(region):
+        raise invalid(f"{region!r} is not an AWS region name such as eu-west-1")
     with _session_lock, aws_errors(service, "create_client", region):
-        return _boto_session().client(service, region_name=region, endpoint_url=endpoint_url,
-                                      config=boto_config)
+        try:
+            client = _boto_session().client(service, region_name=region,
+                                            endpoint_url=endpoint_url, config=boto_config)
+        except ValueError as exc:  # botocore's own check of endpoint_url
+            if endpoint_url is not None and "endpoint" in str(exc).lower():
+                raise invalid(f"{endpoint_url!r} is not an endpoint URL (give a full URL "
+                              f"such as http://127.0.0.1:5000)") from exc
+            raise invalid(str(exc)) from exc
+    resolved = client.meta.region_name  # from AWS_DEFAULT_REGION or ~/.aws/config when not given
+    if region is None and resolved is not None and not _AWS_REGION.match(resolved):
+        raise invalid(f"the default region {resolved!r} (AWS_DEFAULT_REGION or ~/.aws/config) "
+                      f"is not an AWS region name such as eu-west-1", resolved)
+    return client
 
 
 def cloudwatch_client(region: str | None, *, endpoint_url: str | None = None,

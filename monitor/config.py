@@ -368,6 +368,8 @@ class ConfigProblem:
 class ConfigError(Exception):
     """A configuration that cannot be used; ``problems`` lists every mistake found."""
 
+    what = "configuration"  # the kind of file, for messages
+
     def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
         self.source = source
         self.problems = problems

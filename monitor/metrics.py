@@ -25,6 +25,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from monitor import __version__
 from monitor.config import Config
 from monitor.hysteresis import Hysteresis, observe_paths
 from monitor.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
@@ -137,6 +138,8 @@ METRICS: tuple[MetricSpec, ...] = (
            "absent when the request failed."),
     _gauge("http_phase_seconds", "seconds", ("probe", "path", "phase"),
            "Duration of each phase of the path's HTTP request; 0 for phases that did not happen."),
+    _gauge("http_status_code", "status code", ("probe", "path"),
+           "HTTP status code of the path's response; absent when no response came."),
     _gauge("served_region", "boolean", ("probe", "path", "region"),
            "1 for the region that answered on the path this round, 0 for the others (all 0 when "
            "it could not be told)."),
@@ -176,6 +179,8 @@ METRICS: tuple[MetricSpec, ...] = (
            "configuration is still in use."),
     _gauge("config_last_reload_success_timestamp_seconds", "unix seconds", (),
            "When the configuration was last loaded successfully."),
+    _gauge("build_info", "info", ("version",),
+           "Always 1; the version label is the running routewatch's version."),
 )
 
 _BY_NAME = {spec.name: spec for spec in METRICS}
@@ -357,6 +362,14 @@ def _seconds(value: Any) -> float | None:
     return float(value) if math.isfinite(value) and value >= 0 else None
 
 
+def _status_code(found: PathResult | None) -> int | None:
+    """The response's status; None when the request got no response (or a nonsense one)."""
+    status = found.status if found is not None else None
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 999:
+        return None
+    return status
+
+
 def _dns_lookups(result: VantageRound) -> dict[str, float]:
     """Lookup durations by resolver role from the round's DNS evidence (0 when not measured)."""
     found = dict.fromkeys(DNS_RESOLVERS, 0.0)
@@ -436,6 +449,10 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
         for phase in HTTP_PHASES:
             yield Sample(metric("http_phase_seconds"), (probe, path.value, phase),
                          _seconds(phases.get(phase)) or 0.0)
+    for path in http_paths:
+        status = _status_code(results[path])
+        if status is not None:
+            yield Sample(metric("http_status_code"), (probe, path.value), float(status))
     for path in space.paths:
         served = bounded_region(verdicts[path].served_region, space.regions)
         yield from _one_hot(metric("served_region"), (probe, path.value), served, regions)
@@ -503,6 +520,7 @@ def snapshot_samples(snapshot: Snapshot) -> dict[MetricSpec, list[Sample]]:
         grouped[metric("config_last_reload_success_timestamp_seconds")].append(
             Sample(metric("config_last_reload_success_timestamp_seconds"), (),
                    snapshot.reload_success_at))
+    grouped[metric("build_info")].append(Sample(metric("build_info"), (__version__,), 1.0))
     for name in space.vantage_points:
         entry = snapshot.vantage.get(name)
         if entry is not None:
@@ -523,6 +541,7 @@ LABELS: dict[str, str] = {
     "request": ", ".join(CDN_REQUESTS),
     "pop": "a CloudFront POP code such as FRA56-P1, or other",
     "reason": "a typed error reason such as timeout or dns_servfail, or other",
+    "version": "routewatch's version (monitor.__version__)",
 }
 """Every label and the values it can take (docs/metrics.md)."""
 

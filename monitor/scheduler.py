@@ -1,11 +1,12 @@
 """Continuous rounds for ``routewatch serve``: one APScheduler job per vantage point.
 
 Each vantage point's job runs :func:`~monitor.round.run_round` for that vantage point alone, on an
-interval with jitter, ``max_instances=1`` (a slow round makes the next one be skipped, never
-overlap), ``coalesce`` (a backlog of missed runs becomes one run) and a misfire grace time. A slow,
-failed or crashing round of one vantage point never stops the others: every round is bounded by
-the round deadline (plus a margin), and whatever it ends with is published to the
-:class:`~monitor.metrics.SnapshotStore` as that vantage point's latest round.
+interval with jitter (at most half the interval: :func:`effective_jitter`), ``max_instances=1`` (a
+slow round makes the next one be skipped, never overlap), ``coalesce`` (a backlog of missed runs
+becomes one run) and a misfire grace time. A slow, failed or crashing round of one vantage point
+never stops the others: every round is bounded by the round deadline (plus a margin), and whatever
+it ends with is published to the :class:`~monitor.metrics.SnapshotStore` as that vantage point's
+latest round.
 
 Signals (installed by :meth:`RoundScheduler.run`): SIGTERM and SIGINT stop cleanly, letting
 in-flight rounds finish until their deadline and cancelling them then (a second signal cancels
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,16 +30,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.attribution import IpRanges, IpRangesError, load_ip_ranges
-from monitor.config import Config, ConfigError, LoadedConfig
+from monitor.config import Config, ConfigError, LoadedConfig, ServeSettings, local_vantage_points
 from monitor.metrics import SnapshotStore, VantageSnapshot
 from monitor.model import ErrorRecord, VantageRound
 from monitor.round import run_round
 
 __all__ = [
     "DEADLINE_MARGIN_S",
+    "MAX_JITTER_FRACTION",
     "ConfigLoader",
     "RoundRunner",
     "RoundScheduler",
+    "effective_jitter",
     "failed_round",
     "round_log_fields",
 ]
@@ -47,6 +51,17 @@ round_log = logging.getLogger("monitor.rounds")
 
 DEADLINE_MARGIN_S = 2.0
 """run_round enforces the round deadline itself; this margin is the scheduler's own backstop."""
+
+MAX_JITTER_FRACTION = 0.5
+"""The jitter is clamped to this fraction of the interval: APScheduler adds it to every fire time,
+so a longer jitter stretches the real interval past what ``/healthz`` and the stale alert (both
+3 intervals) allow; at half, two rounds are at most 1.5 intervals apart."""
+
+
+def effective_jitter(serve: ServeSettings) -> float:
+    """The jitter the scheduler really uses: ``serve.jitter_s``, at most half the interval."""
+    return min(serve.jitter_s, serve.interval_s * MAX_JITTER_FRACTION)
+
 
 RoundRunner = Callable[[Config, str], Awaitable[VantageRound]]
 """Runs one vantage point's round: ``await runner(config, vantage_point_name)``."""
@@ -120,6 +135,12 @@ RoundExporter = Callable[[VantageRound], object]
 """Called with every published round (e.g. CloudWatch PutMetricData); must not block."""
 
 
+def probed_here(config: Config) -> list[str]:
+    """The vantage points this process probes: those that run here (no ``region``, or this
+    machine's ``AWS_REGION``); a regional probe's numbers must come from its region."""
+    return local_vantage_points(config, os.environ.get("AWS_REGION"))
+
+
 class RoundScheduler:
     """Runs every vantage point's rounds until stopped; publishes each into ``store``."""
 
@@ -143,6 +164,7 @@ class RoundScheduler:
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._stopping: asyncio.Event | None = None
         self._stop_requests = 0
+        self._clamp_logged: tuple[float, float] | None = None
         self.reloads = 0
 
     @property
@@ -197,7 +219,21 @@ class RoundScheduler:
     def _trigger(self, config: Config, start: datetime) -> IntervalTrigger:
         serve = config.serve
         return IntervalTrigger(seconds=serve.interval_s, start_date=start,
-                               jitter=serve.jitter_s or None, timezone=UTC)
+                               jitter=effective_jitter(serve) or None, timezone=UTC)
+
+    def _log_jitter_clamp(self, serve: ServeSettings) -> None:
+        """Say once per (interval, jitter) setting that the jitter was clamped, not per job."""
+        jitter = effective_jitter(serve)
+        setting = (serve.interval_s, serve.jitter_s)
+        if jitter == serve.jitter_s or setting == self._clamp_logged:
+            return
+        self._clamp_logged = setting
+        log.warning("serve.jitter_s %g s is more than half the interval (%g s): using %g s, so "
+                    "rounds stay about one interval apart", serve.jitter_s, serve.interval_s,
+                    jitter, extra={"fields": {"event": "jitter_clamped",
+                                              "jitter_s": serve.jitter_s,
+                                              "interval_s": serve.interval_s,
+                                              "effective_jitter_s": jitter}})
 
     def _add_jobs(self, config: Config, names: list[str]) -> None:
         """Start the vantage points' first rounds spread out: bursts distort the timings."""
@@ -213,13 +249,15 @@ class RoundScheduler:
             )
 
     def _sync_jobs(self, old: Config, new: Config) -> None:
-        removed = [n for n in old.vantage_points if n not in new.vantage_points]
-        added = [n for n in new.vantage_points if n not in old.vantage_points]
+        old_names, new_names = probed_here(old), probed_here(new)
+        removed = [n for n in old_names if n not in new_names]
+        added = [n for n in new_names if n not in old_names]
         for name in removed:
             with contextlib.suppress(Exception):
                 self._scheduler.remove_job(name)
         if old.serve != new.serve:
-            kept = [n for n in new.vantage_points if n in old.vantage_points]
+            self._log_jitter_clamp(new.serve)
+            kept = [n for n in new_names if n in old_names]
             for index, name in enumerate(kept):
                 start = datetime.now(UTC) + timedelta(seconds=new.serve.interval_s
                                                       + index * min(1.0, new.serve.interval_s))
@@ -266,6 +304,9 @@ class RoundScheduler:
         self._ip_ranges = ip_ranges
         self._store.reconfigure(new)
         self._sync_jobs(old, new)
+        if not probed_here(new):
+            log.warning("no vantage point of the new configuration runs here (all have a "
+                        "region other than this machine's AWS_REGION): nothing is probed")
         self.reloads += 1
         log.info("configuration reloaded from %s (%d regions, %d vantage points)",
                  loaded.source, len(new.regions), len(new.vantage_points),
@@ -307,10 +348,12 @@ class RoundScheduler:
         installed = self._install_signals(loop) if install_signals else []
         try:
             self._scheduler.start()
-            self._add_jobs(self.config, list(self.config.vantage_points))
-            log.info("scheduling %d vantage points every %.0f s (jitter %.0f s, hysteresis %d "
-                     "rounds)", len(self.config.vantage_points), self.config.serve.interval_s,
-                     self.config.serve.jitter_s, self.config.serve.hysteresis_rounds)
+            serve = self.config.serve
+            self._log_jitter_clamp(serve)
+            self._add_jobs(self.config, probed_here(self.config))
+            log.info("scheduling %d vantage points every %g s (jitter %g s, hysteresis %d "
+                     "rounds)", len(probed_here(self.config)), serve.interval_s,
+                     effective_jitter(serve), serve.hysteresis_rounds)
             await self._stopping.wait()
             log.info("stopping: no new rounds; %d in flight", len(self._running))
             self._scheduler.pause()

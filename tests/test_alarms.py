@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from e2e.moto_server import MotoServer, moto_server  # noqa: F401 - the fixture
 
 from monitor.alarms import (
@@ -18,6 +18,7 @@ from monitor.alarms import (
     apply,
     desired_alarms,
     existing_alarms,
+    no_actions_warning,
     plan,
     topic_region_warning,
 )
@@ -154,7 +155,10 @@ def test_cli_plan_then_apply_twice(moto_server: MotoServer, tmp_path: Path) -> N
 
     planned = runner.invoke(main, ["alarms", "plan", *args])
     assert planned.exit_code == 0, planned.output
-    assert "+ create    routewatch-laptop-cdn-misrouted" in planned.output
+    assert "+ create    routewatch-laptop-cdn-misrouted\n      Maximum(RouteWatch/Misrouted " \
+        "Probe=laptop Path=cdn) >= 1 in 3 of 5 periods of 60 s; missing data: notBreaching; " \
+        f"notify: {TOPIC} on ALARM and OK\n" in planned.stdout
+    assert planned.stderr == ""
     assert "16 to create, 0 unchanged" in planned.output
 
     applied = runner.invoke(main, ["alarms", "apply", *args])
@@ -177,3 +181,65 @@ def test_cli_reports_an_unreachable_endpoint_with_where(tmp_path: Path) -> None:
                                      "AWS_MAX_ATTEMPTS": "1"})
     assert result.exit_code == 2
     assert "cloudwatch.DescribeAlarms in eu-west-1: cannot reach the endpoint" in result.output
+
+
+def test_each_alarm_says_its_metric_threshold_m_of_n_missing_data_and_actions() -> None:
+    specs = {s.name: s for s in desired_alarms(config())}
+    assert specs["routewatch-laptop-origin-misrouted"].rule() == (
+        "Maximum(RouteWatch/Misrouted Probe=laptop Path=origin) >= 1 in 3 of 5 periods of 60 s; "
+        f"missing data: notBreaching; notify: {TOPIC} on ALARM and OK")
+    assert specs["routewatch-laptop-stale"].rule() == (
+        "SampleCount(RouteWatch/RoundCompleted Probe=laptop) < 1 in 3 of 3 periods of 60 s; "
+        f"missing data: breaching; notify: {TOPIC} on ALARM and OK")
+    silent = desired_alarms(config(CONFIG_TEXT.replace(f"  sns_topic_arn: {TOPIC}\n", "")))
+    assert silent[0].rule().endswith("notify: nobody (no actions)")
+
+
+def test_no_topic_is_warned_about() -> None:
+    assert no_actions_warning(config()) is None
+    warning = no_actions_warning(config(CONFIG_TEXT.replace(f"  sns_topic_arn: {TOPIC}\n", "")))
+    assert warning is not None
+    assert "alarms.sns_topic_arn is not set" in warning
+    assert "no actions" in warning
+
+
+def _cli(tmp_path: Path, text: str, *args: str) -> Result:
+    file = tmp_path / "routewatch.yaml"
+    file.write_text(text, encoding="utf-8")
+    return CliRunner().invoke(main, ["alarms", *args, "--config", str(file)],
+                              env={"AWS_ACCESS_KEY_ID": "testing",
+                                   "AWS_SECRET_ACCESS_KEY": "testing",
+                                   "AWS_MAX_ATTEMPTS": "1"})
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_cli_warns_on_stderr_that_alarms_without_a_topic_notify_nobody(
+        tmp_path: Path, command: str) -> None:
+    text = CONFIG_TEXT.replace(f"  sns_topic_arn: {TOPIC}\n", "")
+    result = _cli(tmp_path, text, command, "--endpoint-url", "http://127.0.0.1:9")
+    assert "warning: alarms.sns_topic_arn is not set: the alarms will have no actions" \
+        in result.stderr
+    assert "sns_topic_arn: arn:aws:sns:" in result.stderr
+    assert "warning" not in result.stdout
+    with_topic = _cli(tmp_path, CONFIG_TEXT, command, "--endpoint-url", "http://127.0.0.1:9")
+    assert "sns_topic_arn is not set" not in with_topic.stderr
+
+
+def test_cli_an_endpoint_that_is_not_a_url_is_a_clear_error_with_exit_2(tmp_path: Path) -> None:
+    result = _cli(tmp_path, CONFIG_TEXT, "plan", "--endpoint-url", "notaurl")
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert result.stderr.splitlines()[-1] == (
+        "error: cloudwatch.create_client in eu-west-1: 'notaurl' is not an endpoint URL "
+        "(give a full URL such as http://127.0.0.1:5000)")
+
+
+def test_cli_a_region_that_is_not_an_aws_region_is_a_clear_error_with_exit_2(
+        tmp_path: Path) -> None:
+    result = _cli(tmp_path, CONFIG_TEXT, "plan", "--region", "mars-1",
+                  "--endpoint-url", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "error: cloudwatch.create_client in mars-1: 'mars-1' is not an AWS region name such as "
+        "eu-west-1")

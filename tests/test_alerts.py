@@ -53,7 +53,7 @@ def test_every_alert_has_for_severity_annotations_and_a_runbook_section() -> Non
                 if line.startswith("## ")}
     required = {"RoutewatchRoutingMisrouted", "RoutewatchRoutingUnknown", "RoutewatchProbeStale",
                 "RoutewatchRegionUnhealthy", "RoutewatchCdnOriginMisrouted",
-                "RoutewatchDataPathNotRegionLocal"}
+                "RoutewatchDataPathNotRegionLocal", "RoutewatchConfigReloadFailed"}
     assert required <= {rule["alert"] for rule in alerts()}
     for rule in alerts():
         name = rule["alert"]
@@ -88,3 +88,11 @@ def test_each_alert_is_shown_firing_and_not_firing() -> None:
     names = {rule["alert"] for rule in alerts()}
     assert names <= fired, f"never shown firing: {names - fired}"
     assert names <= quiet, f"never shown staying quiet: {names - quiet}"
+
+
+def test_a_failed_reload_alerts_on_the_reload_gauge() -> None:
+    rule = next(r for r in alerts() if r["alert"] == "RoutewatchConfigReloadFailed")
+    assert rule["expr"].strip() == "routewatch_config_last_reload_successful == 0"
+    assert rule["labels"]["severity"] == "warning"
+    assert "routewatch_config_last_reload_success_timestamp_seconds" in \
+        rule["annotations"]["description"]

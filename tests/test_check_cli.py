@@ -103,3 +103,10 @@ def test_binary_config_is_a_clear_error(tmp_path: Path) -> None:
         assert run.returncode == 2, args
         assert "not UTF-8 text" in run.stderr
         assert "Traceback" not in run.stderr
+
+
+def test_a_config_given_as_a_lab_scenario_is_named_as_such() -> None:
+    run = cli("check", "--lab", "examples/two-regions.yaml")
+    assert run.returncode == 2
+    assert "this is a routewatch configuration, not a lab scenario" in run.stderr
+    assert "--config" in run.stderr

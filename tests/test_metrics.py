@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor import __version__
 from monitor.config import Config, parse_config
 from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
 from monitor.metrics import (
@@ -65,16 +66,17 @@ def make_round(vantage: str = "nyc", *, state: RoutingState = RoutingState.OK,
                latency: float = 0.008, errors: tuple[ErrorRecord, ...] = (),
                cdn_extra: dict[str, object] | None = None,
                origin_extra: dict[str, object] | None = None,
-               started_at: float = 1000.0) -> VantageRound:
+               started_at: float = 1000.0, origin_status: int | None = 200,
+               cdn_status: int | None = 200) -> VantageRound:
     """A complete round; ``latency`` sets every timing so a test can tell rounds apart."""
     judged = verdict(state, served, expected, penalty)
     attribution = Attribution(served, "header")
     phases = {phase: latency for phase in HTTP_PHASES}
     paths = (
         PathResult(Path.DNS, judged, attribution, latency, {"resolve": latency}),
-        PathResult(Path.ORIGIN, judged, attribution, latency, phases,
+        PathResult(Path.ORIGIN, judged, attribution, latency, phases, status=origin_status,
                    extra=origin_extra or {}),
-        PathResult(Path.CDN, judged, attribution, latency, phases,
+        PathResult(Path.CDN, judged, attribution, latency, phases, status=cdn_status,
                    extra=cdn_extra if cdn_extra is not None else {
                        "pop": "IAD89-C1", "cache": "miss", "cache_repeat": "hit",
                        "server_timing": {"cdn-upstream-fbl": latency,
@@ -299,6 +301,27 @@ def test_removed_vantage_point_vanishes_and_others_keep_history(store: SnapshotS
     assert value(got, "rounds_total", probe="dub") == 2
     assert store.publish(make_round("nyc")) is None  # a round in flight when nyc was removed
     assert series(scrape(store), "round_success", probe="nyc") == {}
+
+
+def test_http_status_of_origin_and_cdn_is_exported_and_absent_without_a_response(
+        store: SnapshotStore) -> None:
+    store.publish(make_round(origin_status=503, cdn_status=200))
+    store.publish(make_round("dub", origin_status=None))
+    got = scrape(store)
+    assert value(got, "http_status_code", probe="nyc", path="origin") == 503
+    assert value(got, "http_status_code", probe="nyc", path="cdn") == 200
+    assert series(got, "http_status_code", probe="nyc", path="dns") == {}
+    assert series(got, "http_status_code", probe="dub", path="origin") == {}
+    assert value(got, "http_status_code", probe="dub", path="cdn") == 200
+    store.publish(failed_round())
+    assert series(scrape(store), "http_status_code", probe="nyc") == {}
+
+
+def test_build_info_carries_the_version(store: SnapshotStore) -> None:
+    got = scrape(store)  # before any round too
+    assert series(got, "build_info") == {(("version", __version__),): 1.0}
+    text = generate_latest(_registry(store)).decode()
+    assert f'routewatch_build_info{{version="{__version__}"}} 1.0' in text
 
 
 def test_failed_reload_is_exported(store: SnapshotStore) -> None:

@@ -12,7 +12,7 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import scheduler as scheduler_module
-from monitor.config import Config, LoadedConfig, load_config, parse_config
+from monitor.config import Config, LoadedConfig, ServeSettings, load_config, parse_config
 from monitor.metrics import SnapshotStore, VantageSnapshot
 from monitor.model import (
     Attribution,
@@ -23,7 +23,7 @@ from monitor.model import (
     VantageRound,
 )
 from monitor.model import Path as RoutePath
-from monitor.scheduler import RoundScheduler
+from monitor.scheduler import RoundScheduler, effective_jitter
 
 CONFIG_YAML = """
 service: {origin_name: global-alb.example.com}
@@ -290,3 +290,61 @@ async def test_reload_reschedules_when_serve_settings_change(tmp_path: Path) -> 
         assert job.max_instances == 1
         assert job.coalesce is True
     assert store.current().space.interval_s == 30
+
+
+def test_jitter_is_at_most_half_the_interval() -> None:
+    def serve(interval: float, jitter: float) -> ServeSettings:
+        return ServeSettings(interval_s=interval, jitter_s=jitter)
+
+    assert effective_jitter(serve(1, 5)) == 0.5
+    assert effective_jitter(serve(60, 5)) == 5
+    assert effective_jitter(serve(10, 5)) == 5
+    assert effective_jitter(serve(10, 0)) == 0
+
+
+async def test_a_jitter_longer_than_the_interval_is_clamped_and_said_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    text = CONFIG_YAML.replace("jitter_s: 0", "jitter_s: 5")
+
+    async def runner(config: Config, name: str) -> VantageRound:
+        return ok_round(config, name)
+
+    store = SnapshotStore(loaded(text).config)
+    scheduler = RoundScheduler(loaded(text), store, runner=runner)
+    with caplog.at_level(logging.INFO, "monitor.scheduler"):
+        task = asyncio.create_task(scheduler.run(install_signals=False))
+        jobs = []
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            jobs = [scheduler._scheduler.get_job(name) for name in ("nyc", "dub")]
+            if all(jobs):
+                break
+        scheduler.request_stop()
+        await task
+    for job in jobs:
+        assert job is not None
+        assert job.trigger.jitter == 0.5
+    messages = [r.getMessage() for r in caplog.records if r.name == "monitor.scheduler"]
+    clamped = [m for m in messages if "more than half the interval" in m]
+    assert clamped == ["serve.jitter_s 5 s is more than half the interval (1 s): using 0.5 s, "
+                       "so rounds stay about one interval apart"]
+    assert any("every 1 s (jitter 0.5 s" in m for m in messages), messages
+
+
+async def test_regional_vantage_points_are_not_probed_from_here(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    text = CONFIG_YAML.replace("dub: {resolver: 127.0.0.53}",
+                               "dub: {resolver: 127.0.0.53, region: eu-west-1}")
+    probed: Counter[str] = Counter()
+
+    async def runner(config: Config, name: str) -> VantageRound:
+        probed[name] += 1
+        return ok_round(config, name)
+
+    store = SnapshotStore(loaded(text).config)
+    scheduler = RoundScheduler(loaded(text), store, runner=runner)
+    await run_until(scheduler, lambda: probed["nyc"] >= 2)
+    assert probed["dub"] == 0
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")  # on a machine in eu-west-1 it is local
+    assert scheduler_module.probed_here(loaded(text).config) == ["nyc", "dub"]

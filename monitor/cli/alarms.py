@@ -15,6 +15,7 @@ from monitor.alarms import (
     AlarmPlan,
     desired_alarms,
     existing_alarms,
+    no_actions_warning,
     plan,
     topic_region_warning,
 )
@@ -53,6 +54,9 @@ def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...],
     unknown = [v for v in vantage_points if v not in config.vantage_points]
     if unknown:
         fail(f"unknown vantage point(s): {', '.join(unknown)}")
+    silent = no_actions_warning(config)
+    if silent:
+        click.echo(f"warning: {silent}", err=True)
     target = region or config.cloudwatch.region
     hint = "" if target else " (give --region or set cloudwatch.region)"
     try:
@@ -81,6 +85,8 @@ def plan_command(config_file: str, region: str | None, vantage_points: tuple[str
     click.echo(f"alarms in {target}:")
     for change in alarm_plan.changes:
         click.echo(f"  {change.describe()}")
+        if change.spec is not None:
+            click.echo(f"      {change.spec.rule()}")
     click.echo(alarm_plan.summary())
 
 

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -21,6 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from monitor.attribution import IpRanges, IpRangesError, load_ip_ranges
 from monitor.cli.output import EXIT_ERROR, fail, fail_config
 from monitor.cli.render import console_for_stdout, failover_warnings, render_round
+
+if TYPE_CHECKING:
+    from monitor.lab import Scenario
 from monitor.config import Config, ConfigError, LoadedConfig, load_config, local_vantage_points
 from monitor.model import RoundResult
 from monitor.remote import (
@@ -49,14 +53,21 @@ def config_source(config_file: str | None, lab: str | None) -> Iterator[LoadedCo
             fail_config(exc)
         return
     assert lab is not None
-    from monitor.lab import ScenarioError, load_scenario, start_lab
+    from monitor.lab import start_lab
+
+    with start_lab(scenario_or_fail(lab)) as world:
+        yield load_config(world.config_path)
+
+
+def scenario_or_fail(name_or_path: str) -> Scenario:
+    """A built-in scenario or a scenario file; every problem printed and exit 2 otherwise
+    (including a routewatch config given where a scenario belongs)."""
+    from monitor.lab import ScenarioError, load_lab_scenario
 
     try:
-        scenario = load_scenario(lab)
+        return load_lab_scenario(name_or_path)
     except ScenarioError as exc:
-        fail(str(exc))
-    with start_lab(scenario) as world:
-        yield load_config(world.config_path)
+        fail_config(exc)
 
 
 def plan_vantage_points(config: Config, requested: tuple[str, ...]) -> list[str]:

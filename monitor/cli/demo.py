@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.panel import Panel
 
-from monitor.cli.check import execute_round
+from monitor.cli.check import execute_round, scenario_or_fail
 from monitor.cli.render import console_for_stdout, render_round
 from monitor.config import load_config
 from monitor.model import Path, RoundResult, RoutingState
@@ -61,13 +61,10 @@ def explain(result: RoundResult) -> str:
               help="Lab scenario to run.")
 def demo(scenario: str) -> None:
     """Start a simulated multi-region world, check it, and explain what was found."""
-    from monitor.lab import ScenarioError, load_scenario, start_lab
+    from monitor.lab import start_lab
 
     console = console_for_stdout()
-    try:
-        world_scenario = load_scenario(scenario)
-    except ScenarioError as exc:
-        raise click.ClickException(str(exc)) from None
+    world_scenario = scenario_or_fail(scenario)
     console.print(Panel.fit(
         world_scenario.description or "A simulated multi-region world on loopback.",
         title=f"routewatch demo — scenario {scenario!r}"))

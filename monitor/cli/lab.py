@@ -11,11 +11,15 @@ from typing import Any, NoReturn
 
 import click
 import yaml
+from pydantic import ValidationError
 
 from monitor.cli.output import EXIT_ERROR, fail
+from monitor.config import ConfigProblem, clean_message, format_key_path
 from monitor.lab import (
     CONTROL_ADDRESS,
     DEFAULT_CONTROL_PORT,
+    Fault,
+    FaultKind,
     LabControlError,
     LabError,
     LabHandle,
@@ -24,6 +28,7 @@ from monitor.lab import (
     builtin_scenarios,
     control_request,
     load_scenario,
+    one_fault_errors,
     start_lab,
 )
 
@@ -31,6 +36,8 @@ _DEFAULT_CONTROL = f"{CONTROL_ADDRESS}:{DEFAULT_CONTROL_PORT}"
 
 
 def _fail_scenario(exc: ScenarioError) -> NoReturn:
+    if len(exc.problems) == 1 and not exc.problems[0].path:
+        fail(str(exc))  # one plain statement about the whole file, e.g. "this is a config"
     click.echo(f"error: invalid scenario {exc.source}:", err=True)
     for problem in exc.problems:
         click.echo(f"  {problem}", err=True)
@@ -70,11 +77,12 @@ def list_scenarios() -> None:
                                       f"(a free one if taken).")
 def up(scenario_name: str, write_config: Path | None, control_port: int) -> None:
     """Run a world in the foreground until Ctrl-C or SIGTERM."""
-    scenario = _load(scenario_name)
     if write_config is not None and not write_config.parent.is_dir():
         fail(f"--write-config: directory {write_config.parent} does not exist")
     try:
-        handle = start_lab(scenario, config_path=write_config, control_port=control_port)
+        handle = start_lab(scenario_name, config_path=write_config, control_port=control_port)
+    except ScenarioError as exc:
+        _fail_scenario(exc)
     except LabError as exc:
         fail(f"the lab did not start: {exc}")
     with handle:
@@ -133,16 +141,21 @@ _control_option = click.option(
     help="The world's control endpoint, as printed by `lab up`.")
 
 
+def _fail_errors(errors: list[str]) -> NoReturn:
+    click.echo("error: the lab refused the change:" if len(errors) > 1
+               else f"error: {errors[0]}", err=True)
+    if len(errors) > 1:
+        for error in errors:
+            click.echo(f"  {error}", err=True)
+    raise SystemExit(EXIT_ERROR)
+
+
 def _request(control: str, method: str, body: Any = None) -> list[dict[str, Any]]:
     try:
         document = control_request(control, method, "/faults", body)
     except LabControlError as exc:
-        click.echo("error: the lab refused the change:" if len(exc.errors) > 1
-                   else f"error: {exc.errors[0]}", err=True)
-        if len(exc.errors) > 1:
-            for error in exc.errors:
-                click.echo(f"  {error}", err=True)
-        raise SystemExit(EXIT_ERROR) from None
+        # the world numbers an added fault after the active ones; the user gave just this one
+        _fail_errors(one_fault_errors(exc.errors) if isinstance(body, dict) else exc.errors)
     faults: list[dict[str, Any]] = document["faults"]
     return faults
 
@@ -166,12 +179,26 @@ def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, Any]:
     return fault
 
 
+def _checked(fault: dict[str, Any]) -> dict[str, Any]:
+    """The fault as the world takes it; what is wrong with it whatever the scenario, said
+    before asking the world (which only adds what the scenario has: regions, vantage points)."""
+    kinds = ", ".join(kind.value for kind in FaultKind)
+    if fault["kind"] not in {kind.value for kind in FaultKind}:
+        fail(f"kind: {fault['kind']!r} is not a fault kind (one of {kinds})")
+    try:
+        return Fault.model_validate(fault).as_dict()
+    except ValidationError as exc:
+        problems = [ConfigProblem(format_key_path(e["loc"]), clean_message(e))
+                    for e in exc.errors()]
+        _fail_errors([str(problem) for problem in problems])
+
+
 @fault.command("add")
 @_control_option
 @click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
 def fault_add(control: str, pairs: tuple[str, ...]) -> None:
     """Add one fault, e.g. `kind=misroute vantage=dub answer=us-east-1`."""
-    _show(_request(control, "POST", _parse_pairs(pairs)))
+    _show(_request(control, "POST", _checked(_parse_pairs(pairs))))
 
 
 @fault.command("clear")

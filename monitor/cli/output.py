@@ -13,8 +13,8 @@ __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_ROUTING_PROBLEM", "fail", "fail_config
 
 
 def fail_config(exc: ConfigError) -> NoReturn:
-    """Print every problem of a bad configuration, one per line, and exit 2."""
-    click.echo(f"error: invalid configuration {exc.source}:", err=True)
+    """Print every problem of a bad configuration (or scenario), one per line, and exit 2."""
+    click.echo(f"error: invalid {exc.what} {exc.source}:", err=True)
     for problem in exc.problems:
         click.echo(f"  {problem}", err=True)
     raise SystemExit(EXIT_ERROR)

@@ -27,7 +27,7 @@ from monitor.config import Config, ConfigError, LoadedConfig, ServeSettings, loa
 from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
 from monitor.metrics import SnapshotStore
 from monitor.model import RoundResult, VantageRound
-from monitor.scheduler import RoundExporter, RoundScheduler
+from monitor.scheduler import RoundExporter, RoundScheduler, probed_here
 
 __all__ = ["JsonLogFormatter", "configure_logging", "serve"]
 
@@ -81,13 +81,10 @@ def _configuration(config_file: str | None,
         yield loaded, lambda: load_config(path)
         return
     assert lab is not None
-    from monitor.lab import ScenarioError, load_scenario, start_lab
+    from monitor.cli.check import scenario_or_fail
+    from monitor.lab import start_lab
 
-    try:
-        scenario = load_scenario(lab)
-    except ScenarioError as exc:
-        fail(str(exc))
-    with start_lab(scenario) as world:
+    with start_lab(scenario_or_fail(lab)) as world:
         config_path = world.config_path
         log.info("lab world %r is up; its configuration is %s", lab, config_path,
                  extra={"fields": {"event": "lab", "config_path": str(config_path),
@@ -128,7 +125,8 @@ def _override(loaded: LoadedConfig, serve_settings: dict[str, float]) -> LoadedC
 @click.option("--interval", type=click.FloatRange(min=1), metavar="SECONDS",
               help="Override serve.interval_s (seconds between a vantage point's rounds).")
 @click.option("--jitter", type=click.FloatRange(min=0), metavar="SECONDS",
-              help="Override serve.jitter_s (random delay added to each round's start).")
+              help="Override serve.jitter_s (random delay added to each round's start; at "
+                   "most half the interval is used).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="json: one object per line, one per round per vantage point.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
@@ -148,6 +146,9 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
         for warning in loaded.warnings:
             log.warning("configuration: %s", warning)
         config = loaded.config
+        if not probed_here(config):
+            fail("every vantage point runs in an AWS region (its `region` is set): serve probes "
+                 "only vantage points that run here; run it there, or drop `region`")
         try:
             ip_ranges = load_ip_ranges(config.ip_ranges)
         except IpRangesError as exc:

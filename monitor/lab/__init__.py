@@ -19,8 +19,14 @@ from monitor.lab._addresses import (
     region_address,
     vantage_address,
 )
-from monitor.lab._control import LabControlError, control_request
-from monitor.lab._handle import LabError, LabHandle, start_lab
+from monitor.lab._control import LabControlError, control_request, one_fault_errors
+from monitor.lab._handle import (
+    LabError,
+    LabHandle,
+    load_lab_scenario,
+    looks_like_routewatch_config,
+    start_lab,
+)
 from monitor.lab._scenario import (
     EdgeSpec,
     Fault,
@@ -51,7 +57,10 @@ __all__ = [
     "builtin_scenarios",
     "control_request",
     "edge_address",
+    "load_lab_scenario",
     "load_scenario",
+    "looks_like_routewatch_config",
+    "one_fault_errors",
     "parse_scenario",
     "region_address",
     "start_lab",

@@ -7,7 +7,10 @@ changed at run time, also from another shell (``routewatch lab fault ...``).
     DELETE /faults                              clear
     GET    /world    → addresses, ports, scenario name
 
-Errors answer 400 with {"errors": ["faults[0].region: ...", ...]}.
+Errors answer 400 with {"errors": ["faults[0].region: ...", ...]}, indexed into the list the
+world validated: for POST that is the active faults followed by the new ones, so a client adding
+one fault drops the index (:func:`one_fault_errors`) rather than show the user a number they never
+wrote.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from monitor.lab._http import MAX_HEAD_BYTES, BadRequest, read_request, render_response
 
-__all__ = ["ControlServer", "LabControlError", "control_request"]
+__all__ = ["ControlServer", "LabControlError", "control_request", "one_fault_errors"]
+
+_FAULT_INDEX = re.compile(r"^faults\[\d+\](\.|: )?")
 
 _IDLE_TIMEOUT_S = 10.0
 
@@ -34,6 +40,12 @@ class LabControlError(Exception):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
+
+
+def one_fault_errors(errors: list[str]) -> list[str]:
+    """Errors about the one fault a request added, without the ``faults[N]`` of the world's list:
+    ``faults[1].region: ...`` → ``region: ...``."""
+    return [_FAULT_INDEX.sub("", error) or error for error in errors]
 
 
 class ControlServer:

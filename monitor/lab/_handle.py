@@ -16,12 +16,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import yaml
+
+from monitor.config import ConfigProblem
 from monitor.lab._config_writer import lab_config, write_config
-from monitor.lab._control import LabControlError, control_request
+from monitor.lab._control import LabControlError, control_request, one_fault_errors
 from monitor.lab._scenario import Fault, Scenario, ScenarioError, load_scenario
 from monitor.lab._world import run_world
 
-__all__ = ["LabError", "LabHandle", "start_lab"]
+__all__ = ["LabError", "LabHandle", "load_lab_scenario", "looks_like_routewatch_config",
+           "start_lab"]
+
+# top-level keys only a routewatch configuration has, and region / vantage point keys likewise
+_CONFIG_ONLY_KEYS = frozenset({"authoritative", "ip_ranges", "cdn", "serve", "cloudwatch",
+                               "alarms"})
+_CONFIG_REGION_KEYS = frozenset({"addresses", "alb_name"})
+_CONFIG_VANTAGE_KEYS = frozenset({"resolver"})
 
 _STOP_TIMEOUT_S = 5.0
 _live_handles: weakref.WeakSet[LabHandle] = weakref.WeakSet()
@@ -87,9 +97,12 @@ class LabHandle:
         return [Fault.model_validate(f) for f in document["faults"]]
 
     def add_fault(self, fault: Fault | dict[str, Any]) -> list[Fault]:
-        """Add one fault to the active ones."""
-        checked = self._check([fault])
-        document = self._control("POST", checked[0].as_dict())
+        """Add one fault to the active ones; errors name its keys without a list index."""
+        try:
+            checked = self._check([fault])
+            document = self._control("POST", checked[0].as_dict())
+        except LabError as exc:
+            raise LabError(one_fault_errors(exc.errors)) from None
         return [Fault.model_validate(f) for f in document["faults"]]
 
     def clear_faults(self) -> None:
@@ -146,6 +159,44 @@ class LabHandle:
         return f"<LabHandle {self.scenario.name or 'unnamed'} {state} pid={self.process.pid}>"
 
 
+def looks_like_routewatch_config(document: Any) -> bool:
+    """Whether a YAML document is a routewatch configuration rather than a lab scenario: it has
+    a key only configurations have, or regions with ``addresses``/``alb_name``, or vantage points
+    with a ``resolver``."""
+    if not isinstance(document, dict):
+        return False
+    if _CONFIG_ONLY_KEYS & set(document):
+        return True
+
+    def entries(key: str) -> list[dict[str, Any]]:
+        found = document.get(key)
+        if not isinstance(found, dict):
+            return []
+        return [entry for entry in found.values() if isinstance(entry, dict)]
+
+    return any(_CONFIG_REGION_KEYS & set(entry) for entry in entries("regions")) or any(
+        _CONFIG_VANTAGE_KEYS & set(entry) for entry in entries("vantage_points"))
+
+
+def load_lab_scenario(name_or_path: str | Path) -> Scenario:
+    """:func:`load_scenario`, except that a routewatch configuration given where a scenario
+    belongs is one plain problem (use ``--config``) instead of every key it does not share."""
+    try:
+        return load_scenario(name_or_path)
+    except ScenarioError as exc:
+        try:
+            document = yaml.safe_load(Path(name_or_path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            raise exc from None
+        if not looks_like_routewatch_config(document):
+            raise
+        raise ScenarioError(str(name_or_path), [ConfigProblem(
+            "", f"this is a routewatch configuration, not a lab scenario: give it with --config "
+                f"(e.g. routewatch check --config {name_or_path}); a scenario is a built-in name "
+                f"(routewatch lab list) or a file with regions and vantage_points with their "
+                f"latency_ms")]) from None
+
+
 def _start_ignoring_ctrl_c(process: multiprocessing.process.BaseProcess) -> None:
     """Start the child with SIGINT ignored from its first instruction (an ignored disposition
     survives exec): Ctrl-C is for the parent, which stops the world; otherwise a Ctrl-C during
@@ -171,10 +222,11 @@ def start_lab(scenario: Scenario | str | Path, *, workdir: Path | None = None,
     ``control_port`` 0 picks a free port for the control endpoint (a taken port falls back too).
     The world is a ``spawn`` child process: as with any multiprocessing, a script calling this
     must do so under ``if __name__ == "__main__":``. Raises :class:`ScenarioError` for a bad
-    scenario and :class:`LabError` when the world cannot start.
+    scenario (a routewatch configuration given instead is said so plainly) and :class:`LabError`
+    when the world cannot start.
     """
     if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
+        scenario = load_lab_scenario(scenario)
     owns_workdir = workdir is None
     work = Path(tempfile.mkdtemp(prefix="routewatch-lab-")) if workdir is None else workdir
     work.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,8 @@ _SCENARIO_DIR = "scenarios"
 class ScenarioError(ConfigError):
     """A scenario that cannot be used; ``problems`` lists every mistake (key path, line)."""
 
+    what = "lab scenario"
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
