@@ -27,12 +27,16 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
-from monitor.lab._http import MAX_HEAD_BYTES, BadRequest, read_request, render_response
+from monitor.lab._http import (
+    MAX_HEAD_BYTES,
+    BadRequest,
+    HttpRequest,
+    Response,
+    serve_connection,
+)
 
 __all__ = ["EdgeServer", "EdgeSettings"]
 
-_IDLE_TIMEOUT_S = 15.0
-_MAX_REQUESTS_PER_CONNECTION = 1000
 _MAX_CACHE_ENTRIES = 1000
 _MAX_ORIGIN_BODY = 1 << 20
 _UPSTREAM_TIMEOUT_S = 10.0
@@ -128,27 +132,12 @@ class EdgeServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
-            for _ in range(_MAX_REQUESTS_PER_CONNECTION):
-                try:
-                    request = await read_request(reader, _IDLE_TIMEOUT_S)
-                except (BadRequest, TimeoutError):
-                    writer.write(render_response(400, [], b"bad request\n", keep_alive=False))
-                    break
-                if request is None:
-                    break
-                received = time.perf_counter()
-                status, headers, body = await self._answer(request.method, request.target,
-                                                           received)
-                writer.write(render_response(status, headers, body,
-                                             keep_alive=request.keep_alive))
-                await writer.drain()
-                if not request.keep_alive:
-                    break
-        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
-            pass
+            await serve_connection(reader, writer, self._respond_to)
         finally:
             self._writers.discard(writer)
-            writer.close()
+
+    async def _respond_to(self, request: HttpRequest) -> Response:
+        return await self._answer(request.method, request.target, time.perf_counter())
 
     async def _answer(self, method: str, target: str,
                       received: float) -> tuple[int, list[tuple[str, str]], bytes]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-__all__ = ["HttpRequest", "read_request", "render_response"]
+__all__ = ["HttpRequest", "Response", "read_request", "render_response", "serve_connection"]
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_BODY_BYTES = 256 * 1024
@@ -78,3 +80,32 @@ def render_response(status: int, headers: list[tuple[str, str]], body: bytes,
     lines.append(f"content-length: {len(body)}")
     lines.append("connection: keep-alive" if keep_alive else "connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+Response = tuple[int, list[tuple[str, str]], bytes]
+IDLE_TIMEOUT_S = 15.0
+MAX_REQUESTS_PER_CONNECTION = 1000
+
+
+async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                           answer: Callable[[HttpRequest], Awaitable[Response]]) -> None:
+    """One client connection of a lab server: read requests (bounded in size, count and idle
+    time), answer each with ``answer``, honour keep-alive; a broken peer just ends it."""
+    try:
+        for _ in range(MAX_REQUESTS_PER_CONNECTION):
+            try:
+                request = await read_request(reader, IDLE_TIMEOUT_S)
+            except (BadRequest, TimeoutError):
+                writer.write(render_response(400, [], b"bad request\n", keep_alive=False))
+                break
+            if request is None:
+                break
+            status, headers, body = await answer(request)
+            writer.write(render_response(status, headers, body, keep_alive=request.keep_alive))
+            await writer.drain()
+            if not request.keep_alive:
+                break
+    except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        writer.close()

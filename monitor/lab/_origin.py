@@ -8,12 +8,10 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from monitor.lab._http import MAX_HEAD_BYTES, BadRequest, read_request, render_response
+from monitor.lab._http import MAX_HEAD_BYTES, HttpRequest, Response, serve_connection
 
 __all__ = ["OriginBehaviour", "OriginServer"]
 
-_IDLE_TIMEOUT_S = 15.0
-_MAX_REQUESTS_PER_CONNECTION = 1000
 
 
 @dataclass(frozen=True)
@@ -59,28 +57,15 @@ class OriginServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
-            for _ in range(_MAX_REQUESTS_PER_CONNECTION):
-                try:
-                    request = await read_request(reader, _IDLE_TIMEOUT_S)
-                except (BadRequest, TimeoutError):
-                    writer.write(render_response(400, [], b"bad request\n", keep_alive=False))
-                    break
-                if request is None:
-                    break
-                behaviour = self._behaviour()
-                if behaviour.processing_ms > 0:
-                    await asyncio.sleep(behaviour.processing_ms / 1000)
-                status, headers, body = self._answer(request.path, request.method, behaviour)
-                keep_alive = request.keep_alive
-                writer.write(render_response(status, headers, body, keep_alive=keep_alive))
-                await writer.drain()
-                if not keep_alive:
-                    break
-        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
-            pass
+            await serve_connection(reader, writer, self._respond)
         finally:
             self._writers.discard(writer)
-            writer.close()
+
+    async def _respond(self, request: HttpRequest) -> Response:
+        behaviour = self._behaviour()
+        if behaviour.processing_ms > 0:
+            await asyncio.sleep(behaviour.processing_ms / 1000)
+        return self._answer(request.path, request.method, behaviour)
 
     def _answer(self, path: str, method: str,
                 behaviour: OriginBehaviour) -> tuple[int, list[tuple[str, str]], bytes]:
