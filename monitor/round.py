@@ -9,7 +9,9 @@ per-round deadline cancels whatever is still running and judges what was measure
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
+import logging
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -28,7 +30,9 @@ from probes.cdn import CdnTarget, probe_cdn
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
 from probes.http import HttpTarget, probe_http, ssl_context_for, warm_up
 
-__all__ = ["Progress", "RoundContext", "run_round", "run_round_sync"]
+__all__ = ["Progress", "RoundContext", "run_round"]
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (vantage point, checks done, checks planned)
 
@@ -91,10 +95,6 @@ async def run_round(
     return RoundResult(tuple(rounds), started_wall, time.perf_counter() - started)
 
 
-def run_round_sync(config: Config, **kwargs: Any) -> RoundResult:
-    return asyncio.run(run_round(config, **kwargs))
-
-
 async def run_vantage(context: RoundContext, name: str) -> VantageRound:
     """One vantage point's round, bounded by the round deadline."""
     config = context.config
@@ -119,13 +119,21 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
         tasks.append(asyncio.create_task(_resolve_authoritative(context, vantage, evidence, tick)))
     if config.service.cdn_name:
         tasks.append(asyncio.create_task(_request_cdn(context, vantage, evidence, tick)))
-    _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+    done_tasks, pending = await asyncio.wait(tasks,
+                                             timeout=max(0.0, deadline - loop.time()))
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    timed_out = bool(pending)
-    return judge_vantage(context, name, evidence, started_wall,
-                         time.perf_counter() - started, timed_out=timed_out)
+    crashes = []
+    for task in done_tasks:
+        if (exc := task.exception()) is not None:  # a bug, not a measurement: keep the rest
+            log.error("%s: measurement crashed", name, exc_info=exc)
+            crashes.append(ErrorRecord("round", "internal_error", f"{type(exc).__name__}: {exc}"))
+    result = judge_vantage(context, name, evidence, started_wall,
+                           time.perf_counter() - started, timed_out=bool(pending))
+    if crashes:
+        result = dataclasses.replace(result, errors=(*result.errors, *crashes), success=False)
+    return result
 
 
 def _planned_checks(config: Config) -> int:

@@ -289,3 +289,17 @@ def test_round_document_round_trips(world: LabHandle, healthy_config: Config) ->
     document = json.loads(json.dumps(round_document(result)))
     again = round_from_document(document)
     assert round_document(again)["vantage_points"] == document["vantage_points"]
+
+
+def test_a_crashing_measurement_is_recorded_and_the_rest_judged(
+        world: LabHandle, healthy_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    import monitor.round as round_module
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("bug in the authoritative query")
+
+    monkeypatch.setattr(round_module, "_resolve_authoritative", broken)
+    v = asyncio.run(run_round(healthy_config, vantage_points=["nyc"])).vantage_points[0]
+    assert not v.success
+    assert [(e.path, e.reason) for e in v.errors] == [("round", "internal_error")]
+    assert states(v)["dns"] is RoutingState.OK  # everything else was still measured and judged
