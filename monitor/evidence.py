@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from monitor.attribution import RegionDirectory
 from monitor.baseline import BaselineSamples
 from monitor.config import Config, VantagePoint
-from monitor.model import ErrorRecord, RegionLatency
+from monitor.model import ErrorRecord, RegionLatency, latency_of
 from probes.cdn import CdnEvidence
 from probes.dns import DnsEvidence
 from probes.http import HttpEvidence
@@ -26,7 +25,6 @@ class VantageEvidence:
     baseline: BaselineSamples = field(default_factory=dict)
     origin: HttpEvidence | None = None
     cdn: CdnEvidence | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -43,4 +41,4 @@ class PathInputs:
     errors: list[ErrorRecord]  # judges append the probe errors they find
 
     def region_latency(self, region: str | None) -> float | None:
-        return next((r.latency_seconds for r in self.regions if r.region == region), None)
+        return latency_of(self.regions, region)

@@ -16,6 +16,7 @@ __all__ = [
     "RoutingState",
     "RoutingVerdict",
     "VantageRound",
+    "latency_of",
 ]
 
 
@@ -44,6 +45,11 @@ class RegionLatency:
     samples_seconds: tuple[float, ...] = ()
     reason: str | None = None
     message: str | None = None
+
+
+def latency_of(regions: tuple[RegionLatency, ...], region: str | None) -> float | None:
+    """A region's measured round trip in one latency-matrix row (None: unmeasured, unknown)."""
+    return next((r.latency_seconds for r in regions if r.region == region), None)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.cli.output import plural
-from monitor.model import PathResult, RegionLatency, RoundResult, RoutingState, VantageRound
+from monitor.model import PathResult, RoundResult, RoutingState, VantageRound, latency_of
 from monitor.report import state_counts
 
 STATE_STYLE = {
@@ -23,10 +23,6 @@ def ms(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
-def _latency_of(regions: tuple[RegionLatency, ...], region: str | None) -> float | None:
-    return next((r.latency_seconds for r in regions if r.region == region), None)
-
-
 def _region_cell(vantage: VantageRound, path: PathResult, region: str | None) -> Text:
     if region is None:
         return Text("?", style="dim")
@@ -34,7 +30,7 @@ def _region_cell(vantage: VantageRound, path: PathResult, region: str | None) ->
     # the cdn's regions are seen from the edge: this vantage point's latency to them is only
     # shown where it stands in honestly (the same metro, i.e. when a penalty was given)
     if path.path.value != "cdn" or path.verdict.penalty_seconds is not None:
-        cell.append(f" {ms(_latency_of(vantage.regions, region))}", style="dim")
+        cell.append(f" {ms(latency_of(vantage.regions, region))}", style="dim")
     return cell
 
 

@@ -16,8 +16,16 @@ from typing import Any
 from monitor.attribution import attribute
 from monitor.evidence import PathInputs
 from monitor.geo import REGION_LOCATIONS, airport_location, great_circle_km
-from monitor.model import ErrorRecord, Path, PathResult, RoutingState, RoutingVerdict
+from monitor.model import (
+    Attribution,
+    ErrorRecord,
+    Path,
+    PathResult,
+    RoutingState,
+    RoutingVerdict,
+)
 from monitor.verdict import allowed_penalty, judge_unknown
+from probes.cdn import CdnHeaders
 
 __all__ = ["SAME_METRO_KM", "judge_cdn", "pop_region_ranking"]
 
@@ -85,31 +93,37 @@ def judge_cdn(inputs: PathInputs) -> PathResult | None:
         "edge_address": edge,
         "request_id": headers.request_id,
     }
-    base = PathResult(Path.CDN, judge_unknown("unknown", ""), None, first.first_byte_seconds,
-                      phases, edge, first.status, tuple(notes), extra)
+    attribution, verdict = _cdn_verdict(inputs, headers, edge)
+    if attribution is not None:
+        notes.extend(attribution.conflicts)
+    return PathResult(Path.CDN, verdict, attribution, first.first_byte_seconds, phases, edge,
+                      first.status, tuple(notes), extra)
 
-    def unknown(reason: str, detail: str, **kw: str | None) -> PathResult:
-        return PathResult(Path.CDN, judge_unknown(reason, detail, **kw), base.attribution,
-                          base.latency_seconds, phases, edge, first.status, tuple(notes), extra)
 
+def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders,
+                 edge: str) -> tuple[Attribution | None, RoutingVerdict]:
+    """The verdict from the edge's headers and this vantage point's baseline (pure)."""
+    config = inputs.config
     if headers.pop is None:
-        return unknown("pop_missing", f"edge {edge} sent no x-amz-cf-pop header")
+        return None, judge_unknown("pop_missing", f"edge {edge} sent no x-amz-cf-pop header")
     if headers.pop == "other":
-        return unknown("pop_invalid", f"{headers.pop_raw!r} is not a POP code")
+        return None, judge_unknown("pop_invalid", f"{headers.pop_raw!r} is not a POP code")
     ranking = pop_region_ranking(headers.pop, list(config.regions), config.cdn.pop_regions)
     if ranking is None:
-        return unknown("unknown_pop", f"POP {headers.pop}: airport {headers.pop[:3]} is unknown "
-                       f"(pin it in cdn.pop_regions)")
+        return None, judge_unknown(
+            "unknown_pop", f"POP {headers.pop}: airport {headers.pop[:3]} is unknown "
+            f"(pin it in cdn.pop_regions)")
     attribution = attribute(inputs.directory, header_region=headers.origin_region)
     healthy = {r.region for r in inputs.regions if r.healthy}
     expected = next((r for r in ranking if r in healthy), None)
     served = attribution.region
     if served is None:
-        return unknown("unattributed", f"the edge passed no {config.service.region_header} "
-                       "header through", expected=expected)
+        return None, judge_unknown("unattributed", f"the edge passed no "
+                                   f"{config.service.region_header} header through",
+                                   expected=expected)
     if expected is None:
-        return unknown("no_healthy_region", "no configured region is healthy from here",
-                       served=served)
+        return None, judge_unknown("no_healthy_region",
+                                   "no configured region is healthy from here", served=served)
     penalty = None
     if _same_metro(headers.pop, inputs.vantage.location):
         served_latency = inputs.region_latency(served)
@@ -131,6 +145,4 @@ def judge_cdn(inputs: PathInputs) -> PathResult | None:
             RoutingState.OK if tolerated else RoutingState.MISROUTED, served, expected, penalty,
             None if tolerated else "edge_origin_region",
             detail + f", {expected} is closer to it" + (" (within tolerance)" if tolerated else ""))
-    notes.extend(attribution.conflicts)
-    return PathResult(Path.CDN, verdict, attribution, first.first_byte_seconds, phases, edge,
-                      first.status, tuple(notes), extra)
+    return attribution, verdict
