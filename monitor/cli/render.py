@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.cli.output import plural
-from monitor.model import PathResult, RoundResult, RoutingState, VantageRound, latency_of
+from monitor.model import Path, PathResult, RoundResult, RoutingState, VantageRound, latency_of
 from monitor.report import state_counts
 
 STATE_STYLE = {
@@ -29,7 +29,7 @@ def _region_cell(vantage: VantageRound, path: PathResult, region: str | None) ->
     cell = Text(region)
     # the cdn's regions are seen from the edge: this vantage point's latency to them is only
     # shown where it stands in honestly (the same metro, i.e. when a penalty was given)
-    if path.path.value != "cdn" or path.verdict.penalty_seconds is not None:
+    if path.path is not Path.CDN or path.verdict.penalty_seconds is not None:
         cell.append(f" {ms(latency_of(vantage.regions, region))}", style="dim")
     return cell
 
@@ -39,7 +39,7 @@ def _explanations(path: PathResult) -> list[Text]:
     verdict = path.verdict
     lines: list[Text] = []
     name = path.path.value
-    if name == "cdn" and path.extra.get("pop"):
+    if path.path is Path.CDN and path.extra.get("pop"):
         cache = "→".join(c for c in (path.extra.get("cache"), path.extra.get("cache_repeat")) if c)
         upstream = (path.extra.get("server_timing") or {}).get("cdn-upstream-fbl")
         fbl = f", upstream first byte {ms(upstream)}" if upstream is not None else ""
