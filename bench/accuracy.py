@@ -23,7 +23,7 @@ delays by nothing. So each vantage point's module sets ``proxy_url`` to a small 
 address; curl through the same relay measures what the relay adds. The script shows both the
 refusal and what a module without a source address reads.
 
-Then routewatch's whole concurrent round (``monitor.round.run_round``, every vantage point at
+Then routewatch's whole concurrent round (``monitor.round.run.run_round``, every vantage point at
 once, DNS, origin and CDN paths included), R times in this process (warm, as ``serve`` runs
 them), and C times as ``routewatch check --json`` in a fresh process each (cold, as a
 post-deploy check runs): each cell's estimate (the minimum of its samples) against the injected
@@ -70,7 +70,7 @@ import yaml
 
 from monitor.config import load_config
 from monitor.lab import LabHandle, load_scenario, start_lab
-from monitor.round import run_round
+from monitor.round.run import run_round
 from probes.http import HttpTarget, probe_http, ssl_context_for
 
 _IO_TIMEOUT_S = 15.0  # every socket and subprocess here gives up after this

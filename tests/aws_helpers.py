@@ -6,7 +6,7 @@ import math
 import time
 from typing import Any
 
-from monitor.model import (
+from monitor.core.model import (
     Attribution,
     ErrorRecord,
     Path,

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 from e2e.moto_server import MotoServer, moto_server  # noqa: F401 - the fixture
 
-from monitor.alarms import (
+from monitor.aws.alarms import (
     MANAGED_MARKER,
     STALE_PERIODS,
     apply,
@@ -22,7 +22,7 @@ from monitor.alarms import (
     plan,
     topic_region_warning,
 )
-from monitor.aws import cloudwatch_client
+from monitor.aws.clients import cloudwatch_client
 from monitor.cli import main
 from monitor.config import Config, parse_config
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.attribution import (
+from monitor.config import IpRangesSettings
+from monitor.core.attribution import (
     IpRanges,
     IpRangesError,
     RegionDirectory,
     attribute,
     load_ip_ranges,
 )
-from monitor.config import IpRangesSettings
 
 IP_RANGES = {
     "prefixes": [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore import exceptions as bx
 
-from monitor.aws import (
+from monitor.aws.clients import (
     AwsAccessDenied,
     AwsCredentialsError,
     AwsError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.paths.cdn import pop_region_ranking
+from monitor.core.paths.cdn import pop_region_ranking
 from probes.cdn import parse_cdn_headers, parse_server_timing, pop_code
 
 REAL = [  # as CloudFront sends them (two Server-Timing headers are merged)

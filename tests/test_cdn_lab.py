@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Config, load_config
+from monitor.core.model import Path as RoutePath
+from monitor.core.model import PathResult, RoundResult, RoutingState
 from monitor.lab import LabHandle, load_scenario, start_lab
-from monitor.model import Path as RoutePath
-from monitor.model import PathResult, RoundResult, RoutingState
-from monitor.round import run_round
+from monitor.round.run import run_round
 
 ROOT = Path(__file__).parent.parent
 

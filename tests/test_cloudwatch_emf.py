@@ -8,6 +8,7 @@ import json
 import pytest
 from aws_helpers import sample_round, validate_emf
 
+from monitor.core.model import RoundResult
 from monitor.exporters.cloudwatch import (
     CLOUDWATCH_METRICS,
     DIMENSION_NAMES,
@@ -16,7 +17,6 @@ from monitor.exporters.cloudwatch import (
     round_datapoints,
 )
 from monitor.metrics import METRICS
-from monitor.model import RoundResult
 
 REGIONS = ("eu-west-1", "us-east-1", "ap-south-1")
 

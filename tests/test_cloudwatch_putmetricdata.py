@@ -13,7 +13,7 @@ from aws_helpers import sample_round
 from botocore.stub import Stubber
 from e2e.moto_server import MotoServer, moto_server  # noqa: F401 - the fixture
 
-from monitor.aws import cloudwatch_client
+from monitor.aws.clients import cloudwatch_client
 from monitor.config import CloudWatchSettings
 from monitor.exporters.cloudwatch import (
     MAX_VALUES_PER_REQUEST,

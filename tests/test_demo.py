@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from monitor.cli.demo import explain
-from monitor.model import Path as RoutePath
-from monitor.model import (
+from monitor.core.model import Path as RoutePath
+from monitor.core.model import (
     PathResult,
     RegionLatency,
     RoundResult,

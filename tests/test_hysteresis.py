@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.hysteresis import Hysteresis, observe_paths
-from monitor.model import Path, RoutingState
+from monitor.core.hysteresis import Hysteresis, observe_paths
+from monitor.core.model import Path, RoutingState
 
 OK, MIS, UNK, FAIL = (RoutingState.OK, RoutingState.MISROUTED, RoutingState.UNKNOWN,
                       RoutingState.FAILOVER)

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from aws_helpers import sample_round, validate_emf
 
-from monitor import aws_lambda
-from monitor.aws_lambda import VantageNotFound, choose_vantage, handler
+from monitor.aws import lambda_handler as aws_lambda
+from monitor.aws.lambda_handler import VantageNotFound, choose_vantage, handler
 from monitor.config import parse_config
-from monitor.model import RoundResult
-from monitor.report import round_from_document
+from monitor.core.model import RoundResult
+from monitor.core.report import round_from_document
 
 ROOT = Path(__file__).parent.parent
 CONFIG_TEXT = """
@@ -49,7 +49,7 @@ class Absent(importlib.abc.MetaPathFinder):
         return None
 sys.meta_path.insert(0, Absent())
 started = time.perf_counter()
-import monitor.aws_lambda
+import monitor.aws.lambda_handler
 elapsed = time.perf_counter() - started
 print(json.dumps({{"seconds": elapsed,
                   "loaded": sorted(m for m in sys.modules if m.split(".")[0] in
@@ -67,9 +67,9 @@ def test_the_handler_imports_without_boto3_or_what_the_package_leaves_out() -> N
     assert report["loaded"] == []  # not boto3, not botocore: EMF needs neither
     imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines()
                 if line.startswith("import time:")}
-    assert "monitor.aws_lambda" in imported
+    assert "monitor.aws.lambda_handler" in imported
     assert not {m for m in imported if m.split(".")[0] in ("boto3", "botocore")}
-    print(f"cold import of monitor.aws_lambda: {report['seconds'] * 1000:.0f} ms")
+    print(f"cold import of monitor.aws.lambda_handler: {report['seconds'] * 1000:.0f} ms")
 
 
 def test_choose_vantage() -> None:

@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 from aws_helpers import validate_emf
 
-from monitor.aws_lambda import handler
+from monitor.aws.lambda_handler import handler
+from monitor.aws.remote import InvokeAnswer, run_remote
 from monitor.config import load_config
+from monitor.core.model import Path as RoutePath
+from monitor.core.model import RoutingState
+from monitor.core.report import round_from_document
 from monitor.lab import LabHandle, parse_scenario, start_lab
-from monitor.model import Path as RoutePath
-from monitor.model import RoutingState
-from monitor.remote import InvokeAnswer, run_remote
-from monitor.report import round_from_document
-from monitor.round import run_round
+from monitor.round.run import run_round
 
 # Three regional probes (vantage points named after, and running in, their regions) and a
 # laptop; Route 53 sends the eu-west-1 probe's subnet to us-east-1.

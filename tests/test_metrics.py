@@ -14,6 +14,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import __version__
 from monitor.config import Config, parse_config
+from monitor.core.model import (
+    Attribution,
+    ErrorRecord,
+    Path,
+    PathResult,
+    RegionLatency,
+    RoutingState,
+    RoutingVerdict,
+    VantageRound,
+)
 from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
 from monitor.metrics import (
     HTTP_PHASES,
@@ -26,16 +36,6 @@ from monitor.metrics import (
     metric,
     snapshot_samples,
     vantage_samples,
-)
-from monitor.model import (
-    Attribution,
-    ErrorRecord,
-    Path,
-    PathResult,
-    RegionLatency,
-    RoutingState,
-    RoutingVerdict,
-    VantageRound,
 )
 
 CONFIG_YAML = """

@@ -12,7 +12,7 @@ from monitor.metrics import LABELS, METRICS, PREFIX, metrics_table_markdown
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "metrics.md"
 RULES = ROOT / "alerts" / "routewatch.rules.yml"
-BEGIN = "<!-- generated from monitor/metrics.py: python -m monitor.metrics -->\n"
+BEGIN = "<!-- generated from monitor/metrics/__init__.py: python -m monitor.metrics -->\n"
 END = "<!-- end of generated table -->"
 
 

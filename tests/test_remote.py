@@ -19,9 +19,7 @@ import pytest
 from aws_helpers import sample_round
 from e2e.moto_server import MotoServer, moto_server  # noqa: F401 - the fixture
 
-from monitor.config import parse_config
-from monitor.model import RoundResult
-from monitor.remote import (
+from monitor.aws.remote import (
     InvokeAnswer,
     RegionAnswer,
     RegionFailure,
@@ -30,7 +28,9 @@ from monitor.remote import (
     read_answer,
     run_remote,
 )
-from monitor.report import round_document
+from monitor.config import parse_config
+from monitor.core.model import RoundResult
+from monitor.core.report import round_document
 
 CONFIG = parse_config("""
 service: {origin_name: global-alb.example.com}
@@ -110,7 +110,7 @@ def test_failures_say_what_went_wrong() -> None:
 
 
 def test_an_exception_in_one_region_leaves_the_others() -> None:
-    from monitor.aws import AwsNotFound
+    from monitor.aws.clients import AwsNotFound
 
     def invoker(region: str, payload: bytes, timeout_s: float) -> InvokeAnswer:
         if region == "us-east-1":
@@ -146,7 +146,7 @@ def test_a_regional_round_replaces_a_local_one_of_the_same_name() -> None:
 def _zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("monitor/aws_lambda.py", "def handler(event, context): ...\n")
+        archive.writestr("monitor/aws/lambda_handler.py", "def handler(event, context): ...\n")
     return buffer.getvalue()
 
 
@@ -165,7 +165,7 @@ def test_invoke_call_shape_against_moto(moto_server: MotoServer) -> None:  # noq
         client = boto3.client("lambda", region_name=region,
                               endpoint_url=moto_server.endpoint_url)
         client.create_function(FunctionName="routewatch-probe", Runtime="python3.12",
-                               Role=role, Handler="monitor.aws_lambda.handler",
+                               Role=role, Handler="monitor.aws.lambda_handler.handler",
                                Code={"ZipFile": _zip()}, Architectures=["arm64"])
         # moto runs no code: it answers a RequestResponse invoke with the next queued payload
         moto_server.post("/moto-api/static/lambda-simple/response",
@@ -189,7 +189,7 @@ def test_invoke_call_shape_against_moto(moto_server: MotoServer) -> None:  # noq
 
 
 def test_exit_code_counts_a_silent_region_as_a_problem() -> None:
-    from monitor.remote import failure_lines, remote_exit_code
+    from monitor.aws.remote import failure_lines, remote_exit_code
 
     sample = sample_round("eu-west-1", misrouted=False)
     vantage = sample.vantage_points[0]

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Config, load_config
+from monitor.core.model import Path as RoutePath
+from monitor.core.model import RoundResult, RoutingState, VantageRound
+from monitor.core.report import exit_code, round_document
 from monitor.lab import LabHandle, Scenario, load_scenario, start_lab
-from monitor.model import Path as RoutePath
-from monitor.model import RoundResult, RoutingState, VantageRound
-from monitor.report import exit_code, round_document
-from monitor.round import run_round
+from monitor.round.run import run_round
 
 ROOT = Path(__file__).parent.parent
 
@@ -283,7 +283,7 @@ def test_check_cli_nothing_reachable_exits_2(tmp_path: Path) -> None:
 
 
 def test_round_document_round_trips(world: LabHandle, healthy_config: Config) -> None:
-    from monitor.report import round_from_document
+    from monitor.core.report import round_from_document
 
     result = round_of(healthy_config)
     document = json.loads(json.dumps(round_document(result)))
@@ -293,7 +293,7 @@ def test_round_document_round_trips(world: LabHandle, healthy_config: Config) ->
 
 def test_a_crashing_measurement_is_recorded_and_the_rest_judged(
         world: LabHandle, healthy_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    import monitor.round as round_module
+    import monitor.round.run as round_module
 
     async def broken(*args: object) -> None:
         raise RuntimeError("bug in the authoritative query")

@@ -11,10 +11,8 @@ import pytest
 from botocore.stub import ANY, Stubber
 from click.testing import CliRunner
 
-from monitor.aws import AwsNotFound, route53_client
-from monitor.cli import main
-from monitor.config import parse_config
-from monitor.route53 import (
+from monitor.aws.clients import AwsNotFound, route53_client
+from monitor.aws.route53 import (
     SubnetLocation,
     SubnetsFileError,
     ask_route53,
@@ -22,6 +20,8 @@ from monitor.route53 import (
     parse_subnets,
     sweep,
 )
+from monitor.cli import main
+from monitor.config import parse_config
 from probes.dns import DnsEvidence, DnsQuery
 from probes.errors import DnsTimeout
 

@@ -11,10 +11,10 @@ import yaml
 from click.testing import CliRunner
 from conftest import LabWorld
 
+from monitor.aws.route53 import parse_subnets, sweep, vantage_subnets
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.lab import LabHandle
-from monitor.route53 import parse_subnets, sweep, vantage_subnets
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_explain_cli_sets_route53_against_what_the_lab_answers(
     the lab's authoritative DNS with ECS and the vantage points' resolver."""
     from botocore.stub import Stubber
 
-    import monitor.aws
+    import monitor.aws.clients
 
     document = yaml.safe_load(lab.config_path.read_text(encoding="utf-8"))
     document["alarms"] = {"hosted_zone_id": "Z0123456789ABCDEFGHIJ"}
@@ -97,7 +97,7 @@ def test_explain_cli_sets_route53_against_what_the_lab_answers(
     config = load_config(file).config
     address = {region: settings.addresses[0] for region, settings in config.regions.items()}
 
-    client = monitor.aws.route53_client(endpoint_url="http://127.0.0.1:9")
+    client = monitor.aws.clients.route53_client(endpoint_url="http://127.0.0.1:9")
     stub = Stubber(client)
     # Route 53 believes every vantage point gets its nearest region; the lab misroutes dub
     for name in config.vantage_points:
@@ -106,7 +106,7 @@ def test_explain_cli_sets_route53_against_what_the_lab_answers(
             "Nameserver": "ns-1.awsdns-01.org", "RecordName": config.service.origin_name,
             "RecordType": "A", "RecordData": [address[nearest]], "ResponseCode": "NOERROR",
             "Protocol": "UDP"})
-    monkeypatch.setattr(monitor.aws, "route53_client", lambda **kwargs: client)
+    monkeypatch.setattr(monitor.aws.clients, "route53_client", lambda **kwargs: client)
     with stub:
         result = CliRunner().invoke(main, ["dns", "explain", "--config", str(file)])
         stub.assert_no_pending_responses()

@@ -6,10 +6,10 @@ import pytest
 from e2e.moto_server import MotoServer, moto_server  # noqa: F401
 from test_serve_scheduler import CONFIG_YAML, loaded, ok_round, run_until
 
-from monitor.aws import cloudwatch_client
+from monitor.aws.clients import cloudwatch_client
 from monitor.cli.serve import _round_exporters
 from monitor.metrics import SnapshotStore
-from monitor.scheduler import RoundScheduler
+from monitor.serve.scheduler import RoundScheduler
 
 
 @pytest.mark.e2e

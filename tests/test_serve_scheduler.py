@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor import scheduler as scheduler_module
 from monitor.config import Config, LoadedConfig, ServeSettings, load_config, parse_config
-from monitor.metrics import SnapshotStore, VantageSnapshot
-from monitor.model import (
+from monitor.core.model import (
     Attribution,
     PathResult,
     RegionLatency,
@@ -22,8 +20,10 @@ from monitor.model import (
     RoutingVerdict,
     VantageRound,
 )
-from monitor.model import Path as RoutePath
-from monitor.scheduler import RoundScheduler, effective_jitter
+from monitor.core.model import Path as RoutePath
+from monitor.metrics import SnapshotStore, VantageSnapshot
+from monitor.serve import scheduler as scheduler_module
+from monitor.serve.scheduler import RoundScheduler, effective_jitter
 
 CONFIG_YAML = """
 service: {origin_name: global-alb.example.com}
@@ -145,7 +145,7 @@ async def test_a_crashing_round_is_published_as_failed_and_rounds_go_on(
         return original(result)
 
     store.publish = publish  # type: ignore[method-assign]
-    with caplog.at_level(logging.ERROR, "monitor.scheduler"):
+    with caplog.at_level(logging.ERROR, "monitor.serve.scheduler"):
         await run_until(scheduler, lambda: len(seen) >= 2)
     assert seen[:2] == [False, True]
     entry = store.current().vantage["nyc"]
@@ -193,7 +193,7 @@ async def test_reload_keeps_the_old_config_when_the_new_one_is_bad(
             break
 
     path.write_text(CONFIG_YAML.replace("interval_s: 1", "interval_s: 0"))
-    with caplog.at_level(logging.ERROR, "monitor.scheduler"):
+    with caplog.at_level(logging.ERROR, "monitor.serve.scheduler"):
         assert await scheduler.reload() is False
     assert "keeping the previous configuration" in caplog.text
     assert "serve.interval_s" in caplog.text
@@ -311,7 +311,7 @@ async def test_a_jitter_longer_than_the_interval_is_clamped_and_said_once(
 
     store = SnapshotStore(loaded(text).config)
     scheduler = RoundScheduler(loaded(text), store, runner=runner)
-    with caplog.at_level(logging.INFO, "monitor.scheduler"):
+    with caplog.at_level(logging.INFO, "monitor.serve.scheduler"):
         task = asyncio.create_task(scheduler.run(install_signals=False))
         jobs = []
         for _ in range(200):
@@ -324,7 +324,7 @@ async def test_a_jitter_longer_than_the_interval_is_clamped_and_said_once(
     for job in jobs:
         assert job is not None
         assert job.trigger.jitter == 0.5
-    messages = [r.getMessage() for r in caplog.records if r.name == "monitor.scheduler"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "monitor.serve.scheduler"]
     clamped = [m for m in messages if "more than half the interval" in m]
     assert clamped == ["serve.jitter_s 5 s is more than half the interval (1 s): using 0.5 s, "
                        "so rounds stay about one interval apart"]

@@ -1,5 +1,5 @@
 """deploy/template.yaml: cfn-lint passes, the role's actions are exactly the minimal set, the
-runtime is allowed, and its alarms are the ones monitor/alarms.py defines.
+runtime is allowed, and its alarms are the ones monitor/aws/alarms.py defines.
 
 cfn-lint validates a SAM template against SAM's own schemas, which are loose (any Runtime string
 passes, and IAM action names are not checked there). So the function and its schedule are also
@@ -20,7 +20,7 @@ from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 from cfnlint.decode.decode import decode_str
 
-from monitor.alarms import ALARM_KINDS, STALE_PERIODS, desired_alarms
+from monitor.aws.alarms import ALARM_KINDS, STALE_PERIODS, desired_alarms
 from monitor.config import AlarmSettings, CloudWatchSettings, parse_config
 
 ROOT = Path(__file__).parent.parent
@@ -95,7 +95,7 @@ def test_runtime_and_architecture(template: dict[str, Any]) -> None:
     props = function["Properties"]
     assert props["Runtime"] in ALLOWED_RUNTIMES
     assert props["Architectures"] == ["arm64"]
-    assert props["Handler"] == "monitor.aws_lambda.handler"
+    assert props["Handler"] == "monitor.aws.lambda_handler.handler"
     assert props["CodeUri"] == "../build/routewatch-lambda.zip"
     spec = importlib.util.spec_from_file_location("build_lambda_zip",
                                                   ROOT / "deploy" / "build_lambda_zip.py")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from monitor.config import Tolerance
-from monitor.model import RegionLatency, RoutingState
-from monitor.verdict import allowed_penalty, estimate_latency, judge
+from monitor.core.model import RegionLatency, RoutingState
+from monitor.core.verdict import allowed_penalty, estimate_latency, judge
 
 TOL = Tolerance(absolute_ms=10, relative=0.25)
 

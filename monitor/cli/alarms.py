@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from monitor.alarms import (
+from monitor.aws.alarms import (
     AlarmPlan,
     desired_alarms,
     existing_alarms,
@@ -19,7 +19,7 @@ from monitor.alarms import (
     plan,
     topic_region_warning,
 )
-from monitor.alarms import apply as apply_plan
+from monitor.aws.alarms import apply as apply_plan
 from monitor.cli.output import fail, fail_config
 from monitor.config import ConfigError, load_config
 
@@ -45,7 +45,7 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...], prune: bool,
           endpoint_url: str | None) -> tuple[Any, AlarmPlan, str | None]:
-    from monitor.aws import AwsError, cloudwatch_client
+    from monitor.aws.clients import AwsError, cloudwatch_client
 
     try:
         config = load_config(config_file).config
@@ -95,7 +95,7 @@ def plan_command(config_file: str, region: str | None, vantage_points: tuple[str
 def apply_command(config_file: str, region: str | None, vantage_points: tuple[str, ...],
                   prune: bool, endpoint_url: str | None) -> None:
     """Create or update the alarms so they match the configuration (idempotent)."""
-    from monitor.aws import AwsError
+    from monitor.aws.clients import AwsError
 
     client, alarm_plan, target = _plan(config_file, region, vantage_points, prune, endpoint_url)
     click.echo(f"alarms in {target}:")

@@ -19,15 +19,13 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from monitor.attribution import IpRanges, IpRangesError, load_ip_ranges
 from monitor.cli.output import EXIT_ERROR, fail, fail_config
 from monitor.cli.render import console_for_stdout, failover_warnings, render_round
+from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
 
 if TYPE_CHECKING:
     from monitor.lab import Scenario
-from monitor.config import Config, ConfigError, LoadedConfig, load_config, local_vantage_points
-from monitor.model import RoundResult
-from monitor.remote import (
+from monitor.aws.remote import (
     RegionFailure,
     failure_document,
     failure_lines,
@@ -35,8 +33,10 @@ from monitor.remote import (
     run_remote,
     stderr_progress,
 )
-from monitor.report import round_document
-from monitor.round import run_round
+from monitor.config import Config, ConfigError, LoadedConfig, load_config, local_vantage_points
+from monitor.core.model import RoundResult
+from monitor.core.report import round_document
+from monitor.round.run import run_round
 
 __all__ = ["check", "config_source", "execute_round"]
 

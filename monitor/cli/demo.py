@@ -8,7 +8,7 @@ from rich.panel import Panel
 from monitor.cli.check import execute_round, scenario_or_fail
 from monitor.cli.render import console_for_stdout, render_round
 from monitor.config import load_config
-from monitor.model import Path, RoundResult, RoutingState
+from monitor.core.model import Path, RoundResult, RoutingState
 
 __all__ = ["demo", "explain"]
 

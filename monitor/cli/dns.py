@@ -14,8 +14,7 @@ from typing import Any
 
 import click
 
-from monitor.cli.output import EXIT_ERROR, EXIT_OK, EXIT_ROUTING_PROBLEM, fail
-from monitor.route53 import (
+from monitor.aws.route53 import (
     DnsExplanation,
     SubnetLocation,
     SubnetsFileError,
@@ -25,6 +24,7 @@ from monitor.route53 import (
     sweep,
     vantage_subnets,
 )
+from monitor.cli.output import EXIT_ERROR, EXIT_OK, EXIT_ROUTING_PROBLEM, fail
 
 __all__ = ["dns"]
 
@@ -74,7 +74,7 @@ def explain_command(config_file: str | None, lab: str | None, vantage_points: tu
                     as_json: bool, endpoint_url: str | None) -> None:
     """Ask Route 53 (TestDNSAnswer) what it answers each vantage point's client subnet and
     compare with what the probe resolves (needs alarms.hosted_zone_id)."""
-    from monitor.aws import AwsError, route53_client
+    from monitor.aws.clients import AwsError, route53_client
     from monitor.cli.check import config_source
 
     with config_source(config_file, lab) as loaded:

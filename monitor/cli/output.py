@@ -7,7 +7,7 @@ from typing import NoReturn
 import click
 
 from monitor.config import ConfigError
-from monitor.report import EXIT_ERROR, EXIT_OK, EXIT_ROUTING_PROBLEM
+from monitor.core.report import EXIT_ERROR, EXIT_OK, EXIT_ROUTING_PROBLEM
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_ROUTING_PROBLEM", "fail", "fail_config", "plural"]
 

@@ -8,8 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.cli.output import plural
-from monitor.model import Path, PathResult, RoundResult, RoutingState, VantageRound, latency_of
-from monitor.report import state_counts
+from monitor.core.model import Path, PathResult, RoundResult, RoutingState, VantageRound, latency_of
+from monitor.core.report import state_counts
 
 STATE_STYLE = {
     RoutingState.OK: "bold green",

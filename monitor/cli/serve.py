@@ -21,13 +21,13 @@ import click
 from prometheus_client import CollectorRegistry, ProcessCollector
 from pydantic import ValidationError
 
-from monitor.attribution import IpRangesError, load_ip_ranges
 from monitor.cli.output import fail, fail_config
 from monitor.config import Config, ConfigError, LoadedConfig, ServeSettings, load_config
+from monitor.core.attribution import IpRangesError, load_ip_ranges
+from monitor.core.model import RoundResult, VantageRound
 from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
 from monitor.metrics import SnapshotStore
-from monitor.model import RoundResult, VantageRound
-from monitor.scheduler import RoundExporter, RoundScheduler, probed_here
+from monitor.serve.scheduler import RoundExporter, RoundScheduler, probed_here
 
 __all__ = ["JsonLogFormatter", "configure_logging", "serve"]
 

@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from monitor.config import CloudWatchSettings
+from monitor.core.model import RoundResult, RoutingState
 from monitor.metrics import OTHER
-from monitor.model import RoundResult, RoutingState
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -321,7 +321,7 @@ class CloudWatchPublisher:
     def from_settings(cls, settings: CloudWatchSettings, regions: Collection[str], *,
                       endpoint_url: str | None = None) -> CloudWatchPublisher:
         """Build from :class:`~monitor.config.CloudWatchSettings` (client created lazily)."""
-        from monitor.aws import cloudwatch_client
+        from monitor.aws.clients import cloudwatch_client
 
         region = settings.region
         return cls(namespace=settings.namespace, regions=regions,
@@ -374,7 +374,7 @@ class CloudWatchPublisher:
 
     def flush(self) -> FlushOutcome:
         """Send everything buffered now, in batches; never raises for an AWS failure."""
-        from monitor.aws import AwsError, aws_errors
+        from monitor.aws.clients import AwsError, aws_errors
 
         with self._flush_lock:
             points = self._take()

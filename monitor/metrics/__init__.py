@@ -5,9 +5,9 @@ on :data:`METRICS` and :func:`vantage_samples`; ``docs/metrics.md`` documents th
 test keeps the two in step.
 
 Label values are bounded: ``region`` comes from the configuration (anything else is ``other``),
-``state`` from :class:`~monitor.model.RoutingState`, ``phase`` and ``resolver`` from fixed tuples
-here, ``pop`` must look like a CloudFront POP code (else ``other``), ``reason`` like a reason
-identifier (else ``other``).
+``state`` from :class:`~monitor.core.model.RoutingState`, ``phase`` and ``resolver`` from fixed
+tuples here, ``pop`` must look like a CloudFront POP code (else ``other``), ``reason`` like a
+reason identifier (else ``other``).
 
 A :class:`Snapshot` is immutable: the serving side replaces it whole after every round
 (:class:`SnapshotStore`), so a scrape reads one consistent set of rounds.
@@ -27,8 +27,8 @@ from typing import Any
 
 from monitor import __version__
 from monitor.config import Config
-from monitor.hysteresis import Hysteresis, observe_paths
-from monitor.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
+from monitor.core.hysteresis import Hysteresis, observe_paths
+from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
 
 __all__ = [
     "CDN_REQUESTS",

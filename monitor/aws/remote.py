@@ -2,9 +2,9 @@
 
 Each region's function (``alarms.function_name`` in the config) is invoked synchronously
 (``RequestResponse``) in its own thread, all regions concurrently, each bounded by the per-region
-timeout. Their round documents are read back with :func:`~monitor.report.round_from_document` and
-merged with the local round into one :class:`RoundResult`. A region that does not answer in time,
-is not deployed, or fails, becomes a :class:`RegionFailure` line; it never aborts the others.
+timeout. Their round documents are read back with :func:`~monitor.core.report.round_from_document`
+and merged with the local round into one :class:`RoundResult`. A region that does not answer in
+time, is not deployed, or fails, becomes a :class:`RegionFailure` line; it never aborts the others.
 
 Use from the ``check`` command::
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.config import Config
-from monitor.model import RoundResult, VantageRound
-from monitor.report import (
+from monitor.core.model import RoundResult, VantageRound
+from monitor.core.report import (
     EXIT_OK,
     EXIT_ROUTING_PROBLEM,
     DocumentError,
@@ -90,7 +90,7 @@ class RegionAnswer:
 
 def boto3_invoker(function_name: str, *, endpoint_url: str | None = None) -> Invoker:
     """An invoker that calls ``lambda.invoke`` on the function of that name in each region."""
-    from monitor.aws import aws_errors, lambda_client
+    from monitor.aws.clients import aws_errors, lambda_client
 
     def invoke(region: str, payload: bytes, timeout_s: float) -> InvokeAnswer:
         client = lambda_client(region, read_timeout_s=timeout_s, endpoint_url=endpoint_url)
@@ -105,7 +105,7 @@ def boto3_invoker(function_name: str, *, endpoint_url: str | None = None) -> Inv
 
 
 def _failure_from_exception(region: str, exc: BaseException, elapsed: float) -> RegionFailure:
-    from monitor.aws import AwsAccessDenied, AwsError, AwsNotFound, AwsTimeout
+    from monitor.aws.clients import AwsAccessDenied, AwsError, AwsNotFound, AwsTimeout
 
     if isinstance(exc, AwsNotFound):
         return RegionFailure(region, "not_deployed", f"the probe is not deployed there ({exc})",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from monitor.model import Path, RoutingState
+from monitor.core.model import Path, RoutingState
 
 __all__ = ["Hysteresis", "observe_paths"]
 

@@ -218,7 +218,7 @@ class VantagePoint(_Strict):
             return None
         if not re.fullmatch(r"[A-Za-z]{3}", value):
             raise ValueError(f"{value!r} is not a three-letter IATA airport code")
-        from monitor.geo import airport_location  # the airport table loads only when needed
+        from monitor.domain.geo import airport_location  # the airport table loads only when needed
 
         if airport_location(value) is None:
             raise ValueError(f"{value.upper()!r} is not a known IATA airport code")
@@ -556,7 +556,7 @@ def production_warnings(config: Config) -> list[str]:
                 f"for it, so HTTPS to it (e.g. from CloudFront) fails; use "
                 f"{name.replace('_', '-')!r}"
             )
-    from monitor.geo import REGION_LOCATIONS
+    from monitor.domain.geo import REGION_LOCATIONS
 
     for region in config.regions:
         if region not in REGION_LOCATIONS:

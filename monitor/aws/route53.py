@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from monitor.attribution import IpRanges, RegionDirectory
 from monitor.config import Config, split_endpoint
-from monitor.geo import REGION_LOCATIONS, airport_location, great_circle_km, nearest_region
+from monitor.core.attribution import IpRanges, RegionDirectory
+from monitor.domain.geo import REGION_LOCATIONS, airport_location, great_circle_km, nearest_region
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def ask_route53(client: Route53Client, *, hosted_zone_id: str, record_name: str,
                     record_type: str = "A", client_subnet: str | None = None,
                     resolver_ip: str | None = None) -> Route53Answer:
     """Ask Route 53 what it answers a resolver (optionally sending ECS for ``client_subnet``)."""
-    from monitor.aws import aws_errors
+    from monitor.aws.clients import aws_errors
 
     request: dict[str, Any] = {"HostedZoneId": hosted_zone_id, "RecordName": record_name,
                                "RecordType": record_type}

@@ -1,9 +1,9 @@
 """The Lambda handler: one probe round from the vantage point of the function's region.
 
-``handler(event, context)`` runs :func:`~monitor.round.run_round` for one vantage point, prints the
-round's metrics as CloudWatch Embedded Metric Format on stdout (flushed in ``finally``, so a failed
-round still reports ``RoundSuccess=0``) and returns the round as the document ``check --json``
-prints, which is what ``check --remote`` reads back.
+``handler(event, context)`` runs :func:`~monitor.round.run.run_round` for one vantage point, prints
+the round's metrics as CloudWatch Embedded Metric Format on stdout (flushed in ``finally``, so a
+failed round still reports ``RoundSuccess=0``) and returns the round as the document ``check
+--json`` prints, which is what ``check --remote`` reads back.
 
 Which configuration: ``ROUTEWATCH_CONFIG`` (a path), else ``routewatch.yaml`` bundled next to
 the code (``LAMBDA_TASK_ROOT``). Which vantage point, first match wins: the event's
@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from monitor.attribution import IpRanges, IpRangesError, load_ip_ranges
 from monitor.config import Config, load_config
+from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
+from monitor.core.report import round_document
 from monitor.exporters.cloudwatch import Datapoint, EmfEmitter, round_datapoints
-from monitor.report import round_document
-from monitor.round import run_round
+from monitor.round.run import run_round
 
 __all__ = ["VantageNotFound", "choose_vantage", "handler"]
 

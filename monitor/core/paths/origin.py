@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.attribution import attribute
-from monitor.evidence import PathInputs
-from monitor.model import ErrorRecord, Path, PathResult
-from monitor.verdict import judge, judge_unknown
+from monitor.core.attribution import attribute
+from monitor.core.evidence import PathInputs
+from monitor.core.model import ErrorRecord, Path, PathResult
+from monitor.core.verdict import judge, judge_unknown
 
 __all__ = ["HealthDocument", "judge_origin", "parse_health"]
 

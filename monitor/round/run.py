@@ -18,14 +18,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.attribution import IpRanges, RegionDirectory
-from monitor.baseline import measure_baseline, summarise_region
 from monitor.config import Config, VantagePoint, split_endpoint
-from monitor.evidence import PathInputs, VantageEvidence
-from monitor.geo import airport_location, nearest_region
-from monitor.model import ErrorRecord, RoundResult, RoutingState, VantageRound
-from monitor.pacing import Pacer
-from monitor.paths import PATH_JUDGES
+from monitor.core.attribution import IpRanges, RegionDirectory
+from monitor.core.evidence import PathInputs, VantageEvidence
+from monitor.core.model import ErrorRecord, RoundResult, RoutingState, VantageRound
+from monitor.core.paths import PATH_JUDGES
+from monitor.domain.geo import airport_location, nearest_region
+from monitor.round.baseline import measure_baseline, summarise_region
+from monitor.round.pacing import Pacer
 from probes.cdn import CdnTarget, probe_cdn
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
 from probes.http import HttpTarget, probe_http, ssl_context_for, warm_up

@@ -1,8 +1,8 @@
 """Continuous rounds for ``routewatch serve``: one APScheduler job per vantage point.
 
-Each vantage point's job runs :func:`~monitor.round.run_round` for that vantage point alone, on an
-interval with jitter (at most half the interval: :func:`effective_jitter`), ``max_instances=1`` (a
-slow round makes the next one be skipped, never overlap), ``coalesce`` (a backlog of missed runs
+Each vantage point's job runs :func:`~monitor.round.run.run_round` for that vantage point alone, on
+an interval with jitter (at most half the interval: :func:`effective_jitter`), ``max_instances=1``
+(a slow round makes the next one be skipped, never overlap), ``coalesce`` (a backlog of missed runs
 becomes one run) and a misfire grace time. A slow, failed or crashing round of one vantage point
 never stops the others: every round is bounded by the round deadline (plus a margin), and whatever
 it ends with is published to the :class:`~monitor.metrics.SnapshotStore` as that vantage point's
@@ -29,11 +29,11 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.attribution import IpRanges, IpRangesError, load_ip_ranges
 from monitor.config import Config, ConfigError, LoadedConfig, ServeSettings, local_vantage_points
+from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
+from monitor.core.model import ErrorRecord, VantageRound
 from monitor.metrics import SnapshotStore, VantageSnapshot
-from monitor.model import ErrorRecord, VantageRound
-from monitor.round import run_round
+from monitor.round.run import run_round
 
 __all__ = [
     "DEADLINE_MARGIN_S",

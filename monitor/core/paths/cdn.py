@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from monitor.attribution import attribute
-from monitor.evidence import PathInputs
-from monitor.geo import REGION_LOCATIONS, airport_location, great_circle_km
-from monitor.model import (
+from monitor.core.attribution import attribute
+from monitor.core.evidence import PathInputs
+from monitor.core.model import (
     Attribution,
     ErrorRecord,
     Path,
@@ -24,7 +23,8 @@ from monitor.model import (
     RoutingState,
     RoutingVerdict,
 )
-from monitor.verdict import allowed_penalty, judge_unknown
+from monitor.core.verdict import allowed_penalty, judge_unknown
+from monitor.domain.geo import REGION_LOCATIONS, airport_location, great_circle_km
 from probes.cdn import CdnHeaders
 
 __all__ = ["SAME_METRO_KM", "judge_cdn", "pop_region_ranking"]

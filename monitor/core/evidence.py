@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from monitor.attribution import RegionDirectory
-from monitor.baseline import BaselineSamples
 from monitor.config import Config, VantagePoint
-from monitor.model import ErrorRecord, RegionLatency, latency_of
+from monitor.core.attribution import RegionDirectory
+from monitor.core.model import ErrorRecord, RegionLatency, latency_of
+from monitor.round.baseline import BaselineSamples
 from probes.cdn import CdnEvidence
 from probes.dns import DnsEvidence
 from probes.http import HttpEvidence

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.config import IpRangesSettings
-from monitor.model import Attribution
+from monitor.core.model import Attribution
 
 __all__ = ["IpRanges", "IpRangesError", "RegionDirectory", "attribute", "load_ip_ranges"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.attribution import attribute
-from monitor.evidence import PathInputs
-from monitor.model import ErrorRecord, Path, PathResult
-from monitor.verdict import judge, judge_unknown
+from monitor.core.attribution import attribute
+from monitor.core.evidence import PathInputs
+from monitor.core.model import ErrorRecord, Path, PathResult
+from monitor.core.verdict import judge, judge_unknown
 
 
 def judge_dns(inputs: PathInputs) -> PathResult:

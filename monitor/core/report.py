@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor import __version__
-from monitor.model import (
+from monitor.core.model import (
     Attribution,
     ErrorRecord,
     Path,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from monitor.config import Config
-from monitor.model import Path
+from monitor.core.model import Path
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -261,7 +261,7 @@ def _normalise(alarm: Mapping[str, Any]) -> dict[str, Any]:
 
 def existing_alarms(client: CloudWatchClient, region: str | None) -> dict[str, dict[str, Any]]:
     """The metric alarms whose names carry our prefix, by name."""
-    from monitor.aws import aws_errors
+    from monitor.aws.clients import aws_errors
 
     found: dict[str, dict[str, Any]] = {}
     with aws_errors("cloudwatch", "DescribeAlarms", region):
@@ -297,7 +297,7 @@ def plan(desired: Sequence[AlarmSpec], existing: Mapping[str, Mapping[str, Any]]
 
 def apply(client: CloudWatchClient, alarm_plan: AlarmPlan, region: str | None) -> AlarmPlan:
     """Make the plan's changes; returns the plan for reporting. Raises AwsError on failure."""
-    from monitor.aws import aws_errors
+    from monitor.aws.clients import aws_errors
 
     for change in alarm_plan.pending:
         if change.action in ("create", "update"):

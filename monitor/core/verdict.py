@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monitor.config import Estimator, Tolerance
-from monitor.model import RegionLatency, RoutingState, RoutingVerdict
+from monitor.core.model import RegionLatency, RoutingState, RoutingVerdict
 
 __all__ = [
     "allowed_penalty",

@@ -1,0 +1,1 @@
+"""The judging core: the result model, evidence, verdicts, attribution and one judge per path."""

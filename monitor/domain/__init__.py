@@ -1,0 +1,1 @@
+"""Domain vocabulary every layer shares: region and airport locations, name patterns, reasons."""

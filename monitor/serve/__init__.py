@@ -1,0 +1,1 @@
+"""``routewatch serve``: rounds on a schedule, the latest snapshot on ``/metrics``."""
