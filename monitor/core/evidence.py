@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from monitor.config import Config, VantagePoint
 from monitor.core.attribution import RegionDirectory
 from monitor.core.model import ErrorRecord, RegionLatency, latency_of
-from monitor.round.baseline import BaselineSamples
 from probes.cdn import CdnEvidence
 from probes.dns import DnsEvidence
 from probes.http import HttpEvidence
 
-__all__ = ["PathInputs", "VantageEvidence"]
+__all__ = ["BaselineSamples", "PathInputs", "VantageEvidence"]
+
+BaselineSamples = dict[str, list[HttpEvidence]]
+"""Each region's baseline samples, as taken (filled in by the round, read by the judges)."""
 
 
 @dataclass
