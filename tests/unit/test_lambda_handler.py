@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_helpers import sample_round, validate_emf
+from aws_helpers import validate_emf
+from rounds import sample_round
 
 from monitor.aws import lambda_handler as aws_lambda
 from monitor.aws.lambda_handler import VantageNotFound, choose_vantage, handler

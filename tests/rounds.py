@@ -1,0 +1,109 @@
+"""The one builder of hand-made rounds for tests (no probing): when the model changes, this
+module changes, not every test that needs a round."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from monitor.core.model import (
+    Attribution,
+    ErrorRecord,
+    Path,
+    PathResult,
+    RegionLatency,
+    RoundResult,
+    RoutingState,
+    RoutingVerdict,
+    VantageRound,
+)
+from monitor.metrics import HTTP_PHASES
+
+__all__ = ["path_result", "round_of", "sample_round", "vantage_round", "verdict"]
+
+
+def verdict(state: RoutingState = RoutingState.OK, served: str | None = "us-east-1",
+            expected: str | None = "us-east-1", penalty: float | None = 0.0,
+            reason: str | None = None, detail: str = "") -> RoutingVerdict:
+    return RoutingVerdict(state, served, expected, penalty, reason, detail)
+
+
+def path_result(path: Path, judged: RoutingVerdict | None = None, *, latency: float = 0.008,
+                source: str | None = "header", status: int | None = 200,
+                phases: Mapping[str, float] | None = None,
+                extra: Mapping[str, Any] | None = None) -> PathResult:
+    """One path's result; ``source`` None leaves it unattributed, ``latency`` sets its timings."""
+    judged = judged or verdict()
+    attribution = Attribution(judged.served_region, source) if source is not None else None
+    if phases is None:
+        phases = {"resolve": latency} if path is Path.DNS else dict.fromkeys(HTTP_PHASES, latency)
+    if extra is None and path is Path.CDN:
+        extra = {"pop": "IAD89-C1", "cache": "miss", "cache_repeat": "hit",
+                 "server_timing": {"cdn-upstream-fbl": latency, "cdn-upstream-dns": latency}}
+    return PathResult(path, judged, attribution, latency, dict(phases),
+                      status=None if path is Path.DNS else status, extra=dict(extra or {}))
+
+
+def vantage_round(vantage: str = "nyc", *, state: RoutingState = RoutingState.OK,
+                  served: str = "us-east-1", expected: str = "us-east-1", penalty: float = 0.0,
+                  latency: float = 0.008, paths: Sequence[Path | PathResult] = tuple(Path),
+                  regions: Mapping[str, float | None] | None = None,
+                  errors: Sequence[ErrorRecord] = (), started_at: float = 1000.0,
+                  duration: float | None = None, success: bool = True,
+                  origin_status: int | None = 200, cdn_status: int | None = 200,
+                  origin_extra: Mapping[str, Any] | None = None,
+                  cdn_extra: Mapping[str, Any] | None = None) -> VantageRound:
+    """A complete round of one vantage point.
+
+    Every path given as a :class:`Path` gets the same verdict (``state``, ``served``,
+    ``expected``, ``penalty``); a :class:`PathResult` is taken as it is. ``latency`` sets every
+    timing, so a test can tell rounds apart. ``regions`` maps a region to its latency, None for
+    one that did not answer (default: the served region at ``latency``, eu-west-1 ``penalty``
+    later).
+    """
+    judged = verdict(state, served, expected, penalty)
+    extras = {Path.ORIGIN: origin_extra or {}, Path.CDN: cdn_extra}
+    statuses = {Path.ORIGIN: origin_status, Path.CDN: cdn_status}
+    results = tuple(
+        p if isinstance(p, PathResult) else path_result(
+            p, judged, latency=latency, status=statuses.get(p), extra=extras.get(p))
+        for p in paths)
+    if regions is None:
+        regions = {"us-east-1": latency, "eu-west-1": latency + penalty}
+    rows = tuple(RegionLatency(region, seconds, True, (seconds,)) if seconds is not None
+                 else RegionLatency(region, None, False, (), "timeout", "no answer")
+                 for region, seconds in regions.items())
+    dns = {"recursive": {"duration_seconds": latency},
+           "authoritative": {"duration_seconds": latency}} if results else {}
+    return VantageRound(vantage, started_at, latency if duration is None else duration, rows,
+                        results, tuple(errors), dns, success)
+
+
+def round_of(*rounds: VantageRound) -> RoundResult:
+    """The round of several vantage points (started with the first, as long as the longest)."""
+    return RoundResult(rounds, rounds[0].started_at, max(r.duration_seconds for r in rounds))
+
+
+def sample_round(vantage: str = "eu-west-1", *, started_at: float | None = None,
+                 misrouted: bool = True) -> RoundResult:
+    """A round from one vantage point: dns ok, origin misrouted (or ok), cdn unknown naming a
+    region outside the configuration, one region down."""
+    served = "us-east-1" if misrouted else "eu-west-1"
+    origin = verdict(RoutingState.MISROUTED if misrouted else RoutingState.OK, served,
+                     "eu-west-1", 0.075 if misrouted else 0.0)
+    return round_of(vantage_round(
+        vantage,
+        started_at=time.time() if started_at is None else started_at,
+        duration=0.42,
+        regions={"eu-west-1": 0.012, "us-east-1": 0.087, "ap-south-1": None},
+        paths=(
+            path_result(Path.DNS, verdict(served="eu-west-1", expected="eu-west-1"),
+                        latency=0.003, source="alb_address"),
+            path_result(Path.ORIGIN, origin, latency=0.099,
+                        phases={"connect": 0.01, "tls": 0.02}),
+            path_result(Path.CDN, verdict(RoutingState.UNKNOWN, "mars-east-1", None, None,
+                                          "unattributed", "no region"), source=None),
+        ),
+        errors=(ErrorRecord("baseline", "timeout", "ap-south-1: no answer"),),
+    ))
