@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_server import PrometheusServer, free_port, require_binary, shorten_for
+from prometheus_server import PrometheusServer, require_binary, shorten_for
 from serve_process import ServeProcess, wait_until
 
 from monitor.lab import control_request
@@ -33,14 +33,11 @@ def misrouted_alerts(prom: PrometheusServer, state: str | None = None) -> list[d
 def test_injected_misroute_fires_the_alert_and_clearing_it_resolves(tmp_path: Path) -> None:
     require_binary("prometheus", "prometheus")
     rules = shorten_for(RULES, tmp_path / "routewatch.rules.yml", "2s")
-    port = free_port()
-    with ServeProcess(tmp_path / "serve", port, "--lab", "healthy", "--interval", "2",
+    with ServeProcess(tmp_path / "serve", "--lab", "healthy", "--interval", "2",
                       "--jitter", "0") as serve, \
-         PrometheusServer(tmp_path / "prometheus", targets=[f"127.0.0.1:{port}"],
+         PrometheusServer(tmp_path / "prometheus", targets=[serve.url.removeprefix("http://")],
                           rule_files=[rules]) as prom:
-        lab = wait_until(lambda: serve.event("lab"), checks=120, pause=0.25,
-                         what="the lab world")
-        control = lab["control_address"]
+        control = serve.wait_event("lab")[0]["control_address"]
         assert len(prom.rule_groups()) == 3
 
         # healthy first: dub's origin path is ok in Prometheus and nothing is misrouted
