@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import LabWorld
 
 from monitor.config import Config, load_config
 from monitor.core.model import Path as RoutePath
@@ -19,16 +19,10 @@ from monitor.round.run import run_round
 ROOT = Path(__file__).parents[2]
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[tuple[LabHandle, Config]]:
-    with start_lab(load_scenario("healthy")) as world:
-        yield world, load_config(world.config_path).config
-
-
 @pytest.fixture
-def world(lab: tuple[LabHandle, Config]) -> Iterator[tuple[LabHandle, Config]]:
-    yield lab
-    lab[0].clear_faults()
+def world(lab_world: LabWorld) -> tuple[LabHandle, Config]:
+    handle = lab_world("healthy")
+    return handle, load_config(handle.config_path).config
 
 
 def cdn_paths(result: RoundResult) -> dict[str, PathResult]:

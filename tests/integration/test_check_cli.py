@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import LabWorld
 
-from monitor.lab import LabHandle, load_scenario, start_lab
+from monitor.lab import LabHandle
 
 ROOT = Path(__file__).parents[2]
 
@@ -21,10 +21,9 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, cwd=ROOT, timeout=120, check=False)
 
 
-@pytest.fixture(scope="module")
-def world() -> Iterator[LabHandle]:
-    with start_lab(load_scenario("healthy")) as handle:
-        yield handle
+@pytest.fixture
+def world(lab_world: LabWorld) -> LabHandle:
+    return lab_world("healthy")
 
 
 def config_with(world: LabHandle, tmp_path: Path, **changes: object) -> Path:

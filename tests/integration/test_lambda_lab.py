@@ -13,13 +13,13 @@ import asyncio
 import io
 import json
 import threading
-from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_helpers import validate_emf
+from conftest import LabWorld
 
 from monitor.aws.lambda_handler import handler
 from monitor.aws.remote import InvokeAnswer, run_remote
@@ -27,7 +27,7 @@ from monitor.config import load_config
 from monitor.core.model import Path as RoutePath
 from monitor.core.model import RoutingState
 from monitor.core.report import round_from_document
-from monitor.lab import LabHandle, parse_scenario, start_lab
+from monitor.lab import LabHandle, parse_scenario
 from monitor.round.run import run_round
 
 # Three regional probes (vantage points named after, and running in, their regions) and a
@@ -51,10 +51,9 @@ faults:
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[LabHandle]:
-    with start_lab(parse_scenario(SCENARIO, name="regional-probes")) as world:
-        yield world
+@pytest.fixture
+def lab(lab_world: LabWorld) -> LabHandle:
+    return lab_world(parse_scenario(SCENARIO, name="regional-probes"))
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import LabWorld
 
 from monitor.config import Config, load_config
 from monitor.core.model import Path as RoutePath
@@ -39,22 +39,14 @@ def states(v: VantageRound) -> dict[str, RoutingState]:
     return {p.path.value: p.verdict.state for p in v.paths}
 
 
-@pytest.fixture(scope="module")
-def healthy_world() -> Iterator[LabHandle]:
-    with start_lab(load_scenario("healthy")) as world:
-        yield world
+@pytest.fixture
+def world(lab_world: LabWorld) -> LabHandle:
+    return lab_world("healthy")
 
 
 @pytest.fixture
-def world(healthy_world: LabHandle) -> Iterator[LabHandle]:
-    """The healthy world, with whatever faults a test sets removed afterwards."""
-    yield healthy_world
-    healthy_world.clear_faults()
-
-
-@pytest.fixture(scope="module")
-def healthy_config(healthy_world: LabHandle) -> Config:
-    return load_config(healthy_world.config_path).config
+def healthy_config(world: LabHandle) -> Config:
+    return load_config(world.config_path).config
 
 
 def test_healthy_every_path_ok_and_latencies_recover_the_matrix(
@@ -128,11 +120,10 @@ def test_misroute_inside_the_tolerance_is_not_flagged(tmp_path: Path) -> None:
     assert "within tolerance" in dns.verdict.detail
 
 
-def test_region_down_gives_failover_not_misrouted() -> None:
-    with start_lab(load_scenario("region-down")) as world:
-        scenario = world.scenario
-        config = load_config(world.config_path).config
-        result = round_of(config)
+def test_region_down_gives_failover_not_misrouted(lab_world: LabWorld) -> None:
+    world = lab_world("region-down")
+    scenario = world.scenario
+    result = round_of(load_config(world.config_path).config)
     dead = {f.region for f in scenario.faults if f.kind == "region_down"}
     near_dead = [name for name, spec in scenario.vantage_points.items()
                  if min(spec.latency_ms, key=spec.latency_ms.__getitem__) in dead]
