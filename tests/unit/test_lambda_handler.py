@@ -58,6 +58,12 @@ print(json.dumps({{"seconds": elapsed,
 """
 
 
+IMPORT_BUDGET_S = 1.5
+"""A cold import of the handler, in a fresh interpreter: generous enough for a busy shared
+machine (it reads about 0.2 s on an idle one); `make bench` and BENCHMARKS.md track the real
+figure."""
+
+
 def test_the_handler_imports_without_boto3_or_what_the_package_leaves_out() -> None:
     run = subprocess.run(
         [sys.executable, "-X", "importtime", "-c",
@@ -70,7 +76,8 @@ def test_the_handler_imports_without_boto3_or_what_the_package_leaves_out() -> N
                 if line.startswith("import time:")}
     assert "monitor.aws.lambda_handler" in imported
     assert not {m for m in imported if m.split(".")[0] in ("boto3", "botocore")}
-    print(f"cold import of monitor.aws.lambda_handler: {report['seconds'] * 1000:.0f} ms")
+    assert report["seconds"] < IMPORT_BUDGET_S, (
+        f"cold import of monitor.aws.lambda_handler took {report['seconds']:.2f} s")
 
 
 def test_choose_vantage() -> None:
