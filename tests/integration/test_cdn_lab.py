@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LabWorld
+from lab_client import Converged, accuracy_ms, converge, first_byte_ms
 
 from monitor.config import Config, load_config
 from monitor.core.model import Path as RoutePath
@@ -66,14 +67,28 @@ def test_upstream_first_byte_grows_with_the_edge_to_region_delay(
     edge = handle.scenario.edges[edge_name]
     closest = min(edge.latency_ms, key=edge.latency_ms.__getitem__)
 
-    def upstream_fbl() -> float:  # each round is one sample: take the best of three
-        return min(cdn_paths(asyncio.run(run_round(config, vantage_points=["nyc"])))["nyc"]
-                   .extra["server_timing"]["cdn-upstream-fbl"] for _ in range(3))
+    def upstream_fbl() -> float:  # one round, one sample of the edge's first byte (ms)
+        result = asyncio.run(run_round(config, vantage_points=["nyc"]))
+        return float(cdn_paths(result)["nyc"].extra["server_timing"]["cdn-upstream-fbl"]) * 1000
 
-    before = upstream_fbl()
+    def control() -> float:  # a raw client from the edge's address: the same injected trip
+        return first_byte_ms(handle.regions[closest], handle.https_port, handle.edges[edge_name],
+                             config.service.origin_name, handle.ca_path)
+
+    def converged(rtt: float) -> Converged:
+        # Server-Timing durations are whole ms
+        pairs = converge(upstream_fbl, control, expected_excess_ms=0.0,
+                         tolerance_ms=accuracy_ms(rtt) + 1)
+        assert abs(pairs.excess_ms) <= accuracy_ms(rtt) + 1, pairs
+        return pairs
+
+    rtt = edge.latency_ms[closest]
+    before = converged(rtt)
     handle.set_faults([{"kind": "slow", "region": closest, "extra_ms": 40, "vantage": edge_name}])
-    growth = upstream_fbl() - before
-    assert 0.036 <= growth <= 0.046, growth
+    after = converged(rtt + 40)
+    # before, it read the injected trip; after, the 40 ms more that its control reads too
+    assert min(before.readings) >= rtt - 1, before
+    assert min(after.readings) >= rtt + 40 - 1, after
 
 
 def test_stale_edge_is_misrouted_naming_both_regions(world: tuple[LabHandle, Config]) -> None:
