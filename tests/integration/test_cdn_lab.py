@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import LabWorld
-from lab_client import Converged, accuracy_ms, converge, first_byte_ms
+from lab_client import (
+    Converged,
+    accuracy_ms,
+    assert_agrees,
+    calm_check,
+    converge,
+    first_byte_ms,
+    injected_rows,
+)
 
 from monitor.config import Config, load_config
 from monitor.core.model import Path as RoutePath
 from monitor.core.model import PathResult, RoundResult, RoutingState
 from monitor.lab import LabHandle, load_scenario, start_lab
 from monitor.round.run import run_round
-
-ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture
@@ -54,10 +58,9 @@ def test_every_edge_reaches_its_closest_region_miss_then_hit(
         ranked = sorted(edge.latency_ms, key=edge.latency_ms.__getitem__)
         assert path.verdict.served_region == ranked[0]
         fbl = path.extra["server_timing"]["cdn-upstream-fbl"]
-        # one sample of the edge's first byte from the region: at least the injected round trip,
-        # and less than the next region's (so it tells which region the edge reached)
+        # one sample of the edge's first byte from the region: at least the injected round trip
+        # (how close to it: test_upstream_first_byte_grows_with_the_edge_to_region_delay)
         assert 0.9 * edge.latency_ms[ranked[0]] / 1000 <= fbl, (vantage, fbl)
-        assert fbl < edge.latency_ms[ranked[1]] / 1000, (vantage, fbl)
 
 
 def test_upstream_first_byte_grows_with_the_edge_to_region_delay(
@@ -79,7 +82,7 @@ def test_upstream_first_byte_grows_with_the_edge_to_region_delay(
         # Server-Timing durations are whole ms
         pairs = converge(upstream_fbl, control, expected_excess_ms=0.0,
                          tolerance_ms=accuracy_ms(rtt) + 1)
-        assert abs(pairs.excess_ms) <= accuracy_ms(rtt) + 1, pairs
+        assert_agrees(pairs, expected_excess_ms=0, tolerance_ms=accuracy_ms(rtt) + 1)
         return pairs
 
     rtt = edge.latency_ms[closest]
@@ -147,10 +150,9 @@ def test_unknown_pop_code_is_unknown_naming_it(tmp_path: Path) -> None:
     assert "QQQ50-C1" in path.verdict.detail
 
 
-def test_check_shows_the_stale_edge_scenario() -> None:
-    run = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--lab",
-                          "cdn-stale-edge"], capture_output=True, text=True, cwd=ROOT,
-                         timeout=120, check=False)
+def test_check_shows_the_stale_edge_scenario(tmp_path: Path) -> None:
+    run = calm_check(["--lab", "cdn-stale-edge"], injected_rows(load_scenario("cdn-stale-edge")),
+                     tmp_path / "round.json")
     assert run.returncode == 1, run.stderr
     cdn_rows = [line for line in run.stdout.splitlines() if line.strip().startswith("cdn")]
     assert any("misrouted" in row for row in cdn_rows), run.stdout

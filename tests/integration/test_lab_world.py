@@ -19,6 +19,7 @@ from lab_client import (
     UNDELAYED,
     Converged,
     accuracy_ms,
+    assert_agrees,
     converge,
     first_byte_ms,
     get,
@@ -93,26 +94,28 @@ def test_delay_proxy_adds_the_injected_round_trip(
     # TLS 1.3: the handshake costs one round trip (plus crypto), a request another
     rtt = healthy.scenario.vantage_points[vantage].latency_ms[region]
     pairs = injected_round_trip(healthy, region, vantage, rtt, timing)
-    assert abs(pairs.excess_ms - rtt) <= accuracy_ms(rtt), pairs
+    assert_agrees(pairs, expected_excess_ms=rtt, tolerance_ms=accuracy_ms(rtt))
     assert min(pairs.readings) >= rtt, pairs  # never released early
 
 
 def test_unknown_client_addresses_get_no_delay(healthy: LabHandle) -> None:
-    # from 127.0.0.1 the farthest region reads like a region next door does from its neighbour
+    # from 127.0.0.1 the farthest region reads no slower than a region next door does from its
+    # neighbour, 6 ms away (a busy machine only makes that delayed neighbour read slower)
     rtt = healthy.scenario.vantage_points["dub"].latency_ms["eu-west-1"]
-    pairs = converge(lambda: first_byte(healthy, "eu-west-1", healthy.vantage_points["dub"]),
-                     lambda: first_byte(healthy, "ap-southeast-1", UNDELAYED),
-                     expected_excess_ms=rtt, tolerance_ms=accuracy_ms(rtt))
-    assert abs(pairs.excess_ms - rtt) <= accuracy_ms(rtt), pairs
+    pairs = converge(lambda: first_byte(healthy, "ap-southeast-1", UNDELAYED),
+                     lambda: first_byte(healthy, "eu-west-1", healthy.vantage_points["dub"]),
+                     expected_excess_ms=-rtt, tolerance_ms=accuracy_ms(rtt))
+    assert pairs.excess_ms <= -rtt + accuracy_ms(rtt), pairs
 
 
 def test_slow_fault_adds_to_the_round_trip(healthy: LabHandle) -> None:
     healthy.set_faults([{"kind": "slow", "region": "us-east-1", "extra_ms": 30,
                          "vantage": "nyc"}])
     slow = injected_round_trip(healthy, "us-east-1", "nyc", 38, handshake)
-    assert abs(slow.excess_ms - 38) <= accuracy_ms(38), slow
+    assert_agrees(slow, expected_excess_ms=38, tolerance_ms=accuracy_ms(38))
     other = injected_round_trip(healthy, "us-east-1", "dub", 70, handshake)
-    assert abs(other.excess_ms - 70) <= accuracy_ms(70), other  # only nyc is slowed
+    assert_agrees(other, expected_excess_ms=70, tolerance_ms=accuracy_ms(70))  # only nyc
+    assert min(slow.readings) >= 38, slow
 
 
 def test_region_down_refuses_and_comes_back(healthy: LabHandle) -> None:

@@ -7,11 +7,24 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from conftest import LabWorld
-from lab_client import accuracy_ms, converge, first_byte_ms
+from lab_client import (
+    CALM_SLACK_MS,
+    accuracy_ms,
+    assert_agrees,
+    calm,
+    calm_check,
+    converge,
+    disturbed_cells,
+    first_byte_ms,
+    injected_rows,
+    round_rows,
+)
 
 from monitor.config import Config, load_config
 from monitor.core.model import Path as RoutePath
@@ -23,6 +36,7 @@ from monitor.round.run import run_round
 from probes.http import HttpTarget, probe_http, ssl_context_for
 
 ROOT = Path(__file__).parents[2]
+T = TypeVar("T")
 
 
 def round_of(config: Config) -> RoundResult:
@@ -47,8 +61,15 @@ def healthy_config(world: LabHandle) -> Config:
     return load_config(world.config_path).config
 
 
-def ranking(latencies: dict[str, float]) -> list[str]:
+def ranking(latencies: Mapping[str, float]) -> list[str]:
     return sorted(latencies, key=latencies.__getitem__)
+
+
+def calm_round(config: Config, scenario: Scenario, *, attempts: int = 3,
+               slack_ms: float = CALM_SLACK_MS) -> RoundResult:
+    """A round the machine did not disturb beyond ``slack_ms`` (else the test skips)."""
+    return calm(lambda: round_of(config), round_rows, injected_rows(scenario),
+                attempts=attempts, slack_ms=slack_ms)
 
 
 @pytest.mark.parametrize(("vantage", "region"), [
@@ -75,34 +96,20 @@ def test_the_probe_reads_a_cell_as_a_raw_client_does(world: LabHandle, healthy_c
                                  world.ca_path)
 
         pairs = converge(reading, control, expected_excess_ms=0.0, tolerance_ms=accuracy_ms(rtt))
-    assert abs(pairs.excess_ms) <= accuracy_ms(rtt), pairs
+    assert_agrees(pairs, expected_excess_ms=0, tolerance_ms=accuracy_ms(rtt))
     assert min(pairs.readings) >= rtt, pairs
 
 
-def test_healthy_every_path_ok_and_the_matrix_ranks_regions_as_injected(
+def test_healthy_every_path_ok(
         world: LabHandle, healthy_config: Config) -> None:
-    """What holds on a busy machine: no cell reads less than its injected round trip, and in
-    every round whose row ranks the regions as the world does, every path is ok. (How close the
-    round's cells come to the injected round trips is `make bench`'s to say: a busy machine
-    moves a concurrent round's readings by tens of ms, see DESIGN.md.)"""
-    scenario: Scenario = world.scenario
-    ranked: set[str] = set()
-    for _ in range(3):  # a busy machine may disturb a row: up to three rounds for each to rank
-        result = round_of(healthy_config)
-        for v in result.vantage_points:
-            injected = scenario.vantage_points[v.vantage].latency_ms
-            measured = {}
-            for row in v.regions:
-                assert row.healthy, row
-                assert row.latency_seconds is not None
-                assert row.latency_seconds * 1000 >= injected[row.region], (v.vantage, row)
-                measured[row.region] = row.latency_seconds * 1000
-            if ranking(measured) == ranking(injected):
-                ranked.add(v.vantage)
-                assert set(states(v).values()) == {RoutingState.OK}, (v.vantage, states(v))
-        if ranked == set(scenario.vantage_points):
-            break
-    assert ranked == set(scenario.vantage_points)
+    """A round the machine did not disturb judges every path ok. (How close the round's cells come
+    to the injected round trips is `make bench`'s to say; the probe's own accuracy is held
+    against a control above.)"""
+    result = calm_round(healthy_config, world.scenario)  # no cell below its round trip either
+    assert exit_code(result) == 0
+    for v in result.vantage_points:
+        assert all(r.healthy for r in v.regions), v.regions
+        assert set(states(v).values()) == {RoutingState.OK}, (v.vantage, states(v))
 
 
 def test_misroute_is_flagged_with_the_measured_penalty(
@@ -114,7 +121,7 @@ def test_misroute_is_flagged_with_the_measured_penalty(
     ranked = ranking(spec.latency_ms)
     closest, wrong = ranked[0], ranked[1]
     world.set_faults([{"kind": "misroute", "vantage": name, "answer": wrong}])
-    result = round_of(healthy_config)
+    result = calm_round(healthy_config, scenario)
     assert exit_code(result) == 1
     row = {r.region: r.latency_seconds for r in vantage(result, name).regions}
     for path in (RoutePath.DNS, RoutePath.ORIGIN):
@@ -141,7 +148,9 @@ def test_misroute_inside_the_tolerance_is_not_flagged(tmp_path: Path) -> None:
         "faults:\n"
         "  - {kind: misroute, vantage: nyc, answer: us-east-2}\n")
     with start_lab(load_scenario(scenario)) as world:
-        result = round_of(load_config(world.config_path).config)
+        # 5 ms apart: only a round whose cells are within the accuracy bound can tell
+        result = calm_round(load_config(world.config_path).config, world.scenario,
+                            attempts=5, slack_ms=0)
     dns = vantage(result, "nyc").path(RoutePath.DNS)
     assert dns is not None
     assert dns.verdict.state is RoutingState.OK
@@ -210,15 +219,38 @@ def test_blackhole_ends_at_the_deadline_and_judges_the_rest(world: LabHandle,
     config = healthy_config.model_copy(update={"probe": healthy_config.probe.model_copy(
         update={"round_deadline_s": deadline, "request_timeout_s": 1.0,
                 "connect_timeout_s": 0.5})})
-    started = time.perf_counter()
-    result = round_of(config)
-    elapsed = time.perf_counter() - started
-    assert elapsed < deadline + 1.0  # the round cannot outlive its deadline (plus start-up slack)
+    result, elapsed, lag = asyncio.run(timed(run_round(config)))
+    # the round cannot outlive its deadline, plus start-up slack, plus however late this busy
+    # machine ran the event loop meanwhile (measured beside it: the control)
+    assert elapsed < deadline + 1.0 + lag, (elapsed, lag)
     for v in result.vantage_points:
         row = next(r for r in v.regions if r.region == victim)
         assert not row.healthy
         assert row.reason == "timeout", row
-        assert set(states(v).values()) == {RoutingState.OK}, (v.vantage, states(v))
+        calm_row = {v.vantage: round_rows(result)[v.vantage]}
+        if not disturbed_cells(calm_row, injected_rows(scenario)):  # judged on what was measured
+            assert set(states(v).values()) == {RoutingState.OK}, (v.vantage, states(v))
+
+
+async def timed(work: Awaitable[T]) -> tuple[T, float, float]:
+    """``work``'s result, its duration, and the event loop's worst lateness meanwhile (s)."""
+    loop = asyncio.get_running_loop()
+    worst = 0.0
+
+    async def watch() -> None:
+        nonlocal worst
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            worst = max(worst, loop.time() - before - 0.01)
+
+    watcher = asyncio.create_task(watch())
+    started = time.perf_counter()
+    try:
+        result = await work
+    finally:
+        watcher.cancel()
+    return result, time.perf_counter() - started, worst
 
 
 def test_header_and_address_evidence_that_disagree_are_reported(
@@ -259,8 +291,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, cwd=ROOT, timeout=120, check=False)
 
 
-def test_check_cli_json_and_exit_code_on_misrouted_scenario() -> None:
-    run = _cli("check", "--lab", "misrouted", "--json")
+def test_check_cli_json_and_exit_code_on_misrouted_scenario(tmp_path: Path) -> None:
+    run = calm_check(["--lab", "misrouted", "--json"], injected_rows(load_scenario("misrouted")),
+                     tmp_path / "round.json")
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr
     document = json.loads(run.stdout)

@@ -49,19 +49,19 @@ class Absent(importlib.abc.MetaPathFinder):
             raise ImportError(name + " is not in the Lambda package")
         return None
 sys.meta_path.insert(0, Absent())
-started = time.perf_counter()
+started, cpu_started = time.perf_counter(), time.process_time()
 import monitor.aws.lambda_handler
-elapsed = time.perf_counter() - started
-print(json.dumps({{"seconds": elapsed,
+elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+print(json.dumps({{"seconds": elapsed, "cpu_seconds": cpu,
                   "loaded": sorted(m for m in sys.modules if m.split(".")[0] in
                                    ("boto3", "botocore", "s3transfer"))}}))
 """
 
 
 IMPORT_BUDGET_S = 1.5
-"""A cold import of the handler, in a fresh interpreter: generous enough for a busy shared
-machine (it reads about 0.2 s on an idle one); `make bench` and BENCHMARKS.md track the real
-figure."""
+"""The CPU a cold import of the handler may take, in a fresh interpreter (about 0.2 s on an idle
+machine). CPU time, not wall time: on a busy machine the wall clock also counts the time other
+processes had the CPU (4.3 s was seen at load 15 on 2 cores), the process's CPU time does not."""
 
 
 def test_the_handler_imports_without_boto3_or_what_the_package_leaves_out() -> None:
@@ -76,8 +76,9 @@ def test_the_handler_imports_without_boto3_or_what_the_package_leaves_out() -> N
                 if line.startswith("import time:")}
     assert "monitor.aws.lambda_handler" in imported
     assert not {m for m in imported if m.split(".")[0] in ("boto3", "botocore")}
-    assert report["seconds"] < IMPORT_BUDGET_S, (
-        f"cold import of monitor.aws.lambda_handler took {report['seconds']:.2f} s")
+    assert report["cpu_seconds"] < IMPORT_BUDGET_S, (
+        f"a cold import of monitor.aws.lambda_handler took {report['cpu_seconds']:.2f} s of CPU "
+        f"({report['seconds']:.2f} s wall)")
 
 
 def test_choose_vantage() -> None:
