@@ -1,6 +1,7 @@
 """Measurement only: each probe returns frozen evidence and never a verdict.
 
-``probes`` never imports ``monitor``. One function per probe type, listed in :data:`PROBERS`.
+``probes`` never imports ``monitor``. One module per probe type (``dns``, ``http``, ``cdn``), one
+function each; the paths that use them are listed in :data:`monitor.core.paths.PATHS`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,4 @@ from probes.cdn import probe_cdn
 from probes.dns import probe_dns
 from probes.http import probe_http
 
-__all__ = ["PROBERS", "probe_cdn", "probe_dns", "probe_http"]
-
-PROBERS = {"dns": probe_dns, "http": probe_http, "cdn": probe_cdn}
+__all__ = ["probe_cdn", "probe_dns", "probe_http"]

@@ -13,15 +13,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
 from monitor.config import Config
+from monitor.core.evidence import BaselineSamples
 from monitor.core.model import RegionLatency
 from monitor.core.verdict import estimate_latency, phase_for
 from monitor.round.pacing import Pacer
 from probes.http import HttpEvidence, HttpTarget, probe_http
 
 __all__ = ["BaselineSamples", "measure_baseline", "summarise_region"]
-
-BaselineSamples = dict[str, list[HttpEvidence]]
-
 
 def sample_ok(evidence: HttpEvidence) -> bool:
     return evidence.error is None and evidence.status is not None and evidence.status < 500

@@ -31,7 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, ConfigError, LoadedConfig, ServeSettings, local_vantage_points
 from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
-from monitor.core.model import ErrorRecord, VantageRound
+from monitor.core.model import DnsLookups, ErrorRecord, VantageRound
 from monitor.metrics import SnapshotStore, VantageSnapshot
 from monitor.round.run import run_round
 
@@ -74,7 +74,7 @@ def failed_round(name: str, started_at: float, duration: float, reason: str,
                  message: str) -> VantageRound:
     """The round a vantage point publishes when its round could not produce one."""
     return VantageRound(name, started_at, duration, (), (),
-                        (ErrorRecord("round", reason, message),), {}, False)
+                        (ErrorRecord("round", reason, message),), DnsLookups(), False)
 
 
 def round_log_fields(result: VantageRound, entry: VantageSnapshot | None) -> dict[str, Any]:

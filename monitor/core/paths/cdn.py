@@ -11,12 +11,13 @@ baseline row stands in for the edge's, which is measured, not guessed. Otherwise
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
+from monitor.config import Config, VantagePoint, split_endpoint
 from monitor.core.attribution import attribute
-from monitor.core.evidence import PathInputs
+from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
 from monitor.core.model import (
     Attribution,
+    CdnDetails,
     ErrorRecord,
     Path,
     PathResult,
@@ -25,9 +26,11 @@ from monitor.core.model import (
 )
 from monitor.core.verdict import allowed_penalty, judge_unknown
 from monitor.domain.geo import REGION_LOCATIONS, airport_location, great_circle_km
-from probes.cdn import CdnHeaders
+from probes.cdn import CdnHeaders, CdnTarget, probe_cdn
+from probes.errors import DnsNoAnswer, ProbeError, ResponseError
 
-__all__ = ["SAME_METRO_KM", "judge_cdn", "pop_region_ranking"]
+__all__ = ["SAME_METRO_KM", "cdn_enabled", "cdn_planned_checks", "judge_cdn", "measure_cdn",
+           "pop_region_ranking"]
 
 SAME_METRO_KM = 300.0
 
@@ -58,46 +61,82 @@ def _same_metro(pop: str, location: str | None) -> bool:
     return a is not None and b is not None and great_circle_km(a, b) <= SAME_METRO_KM
 
 
-def judge_cdn(inputs: PathInputs) -> PathResult | None:
+def cdn_enabled(config: Config) -> bool:
+    return config.service.cdn_name is not None
+
+
+def cdn_planned_checks(config: Config) -> int:
+    return 1
+
+
+async def measure_cdn(context: MeasureContext, vantage: VantagePoint,
+                      evidence: VantageEvidence, tick: Tick) -> None:
+    """Resolve the CDN name through the vantage point's resolver and request it cache-busted."""
+    config = context.config
+    if config.service.cdn_name is None:
+        return
+    host, port = split_endpoint(vantage.resolver, 53)
+    await context.slot()
+    evidence.cdn = await probe_cdn(
+        CdnTarget(
+            cdn_name=config.service.cdn_name,
+            resolver=host,
+            resolver_port=port,
+            port=config.service.port,
+            path=config.cdn.path,
+            region_header=config.service.region_header,
+            cache_bust=config.cdn.cache_bust,
+            observe_hit=config.cdn.observe_hit,
+            local_address=vantage.source_address,
+            dns_timeout_s=config.probe.dns_timeout_s,
+        ),
+        ssl_context=context.ssl_context,
+        connect_timeout_s=config.probe.connect_timeout_s,
+        request_timeout_s=config.probe.request_timeout_s,
+        body_limit_bytes=config.probe.body_limit_bytes,
+    )
+    tick()
+
+
+def judge_cdn(inputs: PathInputs) -> Judgement | None:
     config = inputs.config
     if config.service.cdn_name is None:
         return None
     cdn = inputs.evidence.cdn
     if cdn is None:
         verdict = judge_unknown("deadline", "no CDN answer before the round deadline")
-        inputs.errors.append(ErrorRecord("cdn", "deadline", verdict.detail))
-        return PathResult(Path.CDN, verdict)
-    if cdn.dns.error is not None:
-        inputs.errors.append(ErrorRecord("cdn", cdn.dns.error.reason, str(cdn.dns.error)))
-        return PathResult(Path.CDN, judge_unknown(cdn.dns.error.reason,
-                                                  f"CDN name: {cdn.dns.error}"))
+        return Judgement(PathResult(Path.CDN, verdict),
+                         (ErrorRecord("cdn", "deadline", verdict.detail),))
     first = cdn.first
-    assert first is not None
+    if cdn.dns.error is not None or first is None:
+        error: ProbeError = cdn.dns.error or DnsNoAnswer(f"no address for {cdn.target.cdn_name}")
+        return Judgement(PathResult(Path.CDN, judge_unknown(error.reason, f"CDN name: {error}")),
+                         (ErrorRecord("cdn", error.reason, str(error)),))
     edge = first.target.address
     phases = {**first.phases, "resolve": cdn.dns.duration_seconds}
-    if first.error is not None:
-        inputs.errors.append(ErrorRecord("cdn", first.error.reason, str(first.error)))
-        return PathResult(Path.CDN, judge_unknown(first.error.reason,
-                                                  f"edge {edge}: {first.error}"),
-                          phases=phases, address=edge)
     headers = cdn.first_headers
-    assert headers is not None
+    if first.error is not None or headers is None:
+        failure: ProbeError = first.error or ResponseError("no response headers",
+                                                           target=first.target.url)
+        return Judgement(PathResult(Path.CDN, judge_unknown(failure.reason,
+                                                            f"edge {edge}: {failure}"),
+                                    phases=phases, address=edge),
+                         (ErrorRecord("cdn", failure.reason, str(failure)),))
     notes = [f"{p.reason}: {p.message}" for p in headers.problems]
-    for problem in headers.problems:
-        inputs.errors.append(ErrorRecord("cdn", problem.reason, problem.message))
-    extra: dict[str, Any] = {
-        "pop": headers.pop,
-        "cache": headers.cache,
-        "cache_repeat": cdn.repeat_headers.cache if cdn.repeat_headers else None,
-        "server_timing": dict(headers.server_timing),
-        "edge_address": edge,
-        "request_id": headers.request_id,
-    }
+    errors = tuple(ErrorRecord("cdn", p.reason, p.message) for p in headers.problems)
+    details = CdnDetails(
+        pop=headers.pop,
+        cache=headers.cache,
+        cache_repeat=cdn.repeat_headers.cache if cdn.repeat_headers else None,
+        server_timing=headers.server_timing,
+        edge_address=edge,
+        request_id=headers.request_id,
+    )
     attribution, verdict = _cdn_verdict(inputs, headers, edge)
     if attribution is not None:
         notes.extend(attribution.conflicts)
-    return PathResult(Path.CDN, verdict, attribution, first.first_byte_seconds, phases, edge,
-                      first.status, tuple(notes), extra)
+    return Judgement(PathResult(Path.CDN, verdict, attribution, first.first_byte_seconds, phases,
+                                edge, first.status, tuple(notes), details), errors)
 
 
 def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders,
