@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from monitor.cli.output import EXIT_ERROR, fail
-from monitor.config import ConfigProblem, clean_message, format_key_path
+from monitor.config.loader import ConfigProblem, clean_message, format_key_path
 from monitor.lab import (
     CONTROL_ADDRESS,
     DEFAULT_CONTROL_PORT,
