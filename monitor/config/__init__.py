@@ -20,11 +20,13 @@ from pydantic import ValidationError
 from monitor.config.loader import (
     ConfigError,
     ConfigProblem,
+    format_key_path,
+    line_of,
     read_text_file,
     validation_problems,
     yaml_document,
 )
-from monitor.config.policy import local_vantage_points, production_warnings
+from monitor.config.policy import file_problems, local_vantage_points, production_warnings
 from monitor.config.schema import (
     AlarmSettings,
     CdnSettings,
@@ -75,28 +77,35 @@ class LoadedConfig:
     warnings: tuple[str, ...] = field(default=())
 
 
-def parse_config(text: str, source: str = "<config>") -> LoadedConfig:
-    """Parse and validate YAML text; raise :class:`ConfigError` listing every problem."""
+def parse_config(text: str, source: str = "<config>", *,
+                 relative_to: Path | None = None) -> LoadedConfig:
+    """Parse and validate YAML text; raise :class:`ConfigError` listing every problem.
+
+    Relative file paths (``service.ca_file``) are resolved against ``relative_to`` (the config
+    file's folder), so configs can travel with their CA; the files named are checked now, not at
+    the first round."""
     document = yaml_document(text, source)
     try:
         config = Config.model_validate(document)
     except ValidationError as exc:
         raise ConfigError(source, validation_problems(document, exc)) from None
+    configured = config
+    if relative_to is not None and config.service.ca_file is not None \
+            and not config.service.ca_file.is_absolute():
+        service = config.service.model_copy(
+            update={"ca_file": relative_to / config.service.ca_file})
+        config = config.model_copy(update={"service": service})
+    problems = [ConfigProblem(format_key_path(loc), message, line_of(document, loc))
+                for loc, message in file_problems(config, configured)]
+    if problems:
+        raise ConfigError(source, problems)
     return LoadedConfig(config, source, tuple(production_warnings(config)))
 
 
 def load_config(path: str | Path) -> LoadedConfig:
     """Read and validate a configuration file."""
     file = Path(path)
-    loaded = parse_config(read_text_file(file), str(file))
-    config = loaded.config
-    if config.service.ca_file is not None and not config.service.ca_file.is_absolute():
-        # a relative CA path is relative to the config file, so configs can travel with their CA
-        ca_file = file.parent / config.service.ca_file
-        service = config.service.model_copy(update={"ca_file": ca_file})
-        config = config.model_copy(update={"service": service})
-        loaded = LoadedConfig(config, loaded.source, loaded.warnings)
-    return loaded
+    return parse_config(read_text_file(file), str(file), relative_to=file.parent)
 
 
 def config_schema() -> dict[str, Any]:

@@ -51,8 +51,34 @@ class ConfigError(Exception):
         super().__init__(f"{source}: " + "; ".join(str(p) for p in problems))
 
 
+MAX_DEPTH = 64  # no routewatch file nests deeper than ~6; a deeper one is a mistake or an attack
+MAX_FILE_BYTES = 1024 * 1024
+
+
 class _LineLoader(yaml.SafeLoader):
-    """A SafeLoader that remembers the line of every mapping key, for error messages."""
+    """A SafeLoader that remembers the line of every mapping key, for error messages, and refuses
+    what would otherwise escape as a traceback: deep nesting, unhashable keys, huge integers."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _construct_int(loader: _LineLoader, node: yaml.ScalarNode) -> int:
+    try:
+        return int(loader.construct_yaml_int(node))
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"integer {str(node.value)[:20]}… is too large", node.start_mark) from None
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -60,6 +86,12 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any,
     lines: dict[Any, int] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value, not a list or a mapping",
+                key_node.start_mark) from None
         if key in mapping:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -79,6 +111,7 @@ _LineLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _construct_mapping,
 )
+_LineLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 KeyPath = tuple[int | str, ...]
 _REFERENCES = "references"
@@ -168,9 +201,14 @@ def yaml_document(text: str, source: str,
 
 def read_text_file(path: Path, error: type[ConfigError] = ConfigError) -> str:
     """A file's UTF-8 text; raise ``error`` naming the file when it cannot be read or is not
-    text (a directory, a binary file)."""
+    text (a directory, a binary file, a device, over :data:`MAX_FILE_BYTES`)."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # bounded: /dev/zero must not hang the load
+        if len(data) > MAX_FILE_BYTES:
+            raise error(str(path), [ConfigProblem(
+                "", f"larger than {MAX_FILE_BYTES // 1024} KiB: not a routewatch file")])
+        return data.decode("utf-8")
     except OSError as exc:
         raise error(str(path), [ConfigProblem("", f"cannot read: {exc.strerror}")]) from None
     except UnicodeDecodeError as exc:

@@ -3,9 +3,39 @@ settings that will bite in production."""
 
 from __future__ import annotations
 
+import ssl
+
+from monitor.config.loader import KeyPath
 from monitor.config.schema import Config
 
-__all__ = ["local_vantage_points", "production_warnings"]
+__all__ = ["file_problems", "local_vantage_points", "production_warnings"]
+
+
+def file_problems(config: Config, configured: Config | None = None) -> list[tuple[KeyPath, str]]:
+    """Files the configuration names that cannot serve: found at load (and on SIGHUP, which
+    then keeps the old configuration), not as a failure in every round. ``configured`` is the
+    configuration as written (paths not yet resolved), for the messages."""
+    problems: list[tuple[KeyPath, str]] = []
+    ca_file = config.service.ca_file
+    written = (configured or config).service.ca_file
+    if ca_file is not None:
+        if not ca_file.is_file():
+            what = "is a directory" if ca_file.is_dir() else "does not exist or is not a file"
+            if written is not None and not written.is_absolute():
+                what += " (relative to the configuration file's folder)"
+            problems.append((("service", "ca_file"), f"{str(written)!r} {what}"))
+        else:
+            try:
+                ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                problems.append((("service", "ca_file"),
+                                 f"{str(written)!r} is not a PEM certificate bundle "
+                                 f"({exc.__class__.__name__})"))
+    ranges = config.ip_ranges.file
+    if ranges is not None and ranges.exists() and not ranges.is_file():
+        # a missing file is only a warning at run time (attribution goes on without it)
+        problems.append((("ip_ranges", "file"), f"{str(ranges)!r} is not a regular file"))
+    return problems
 
 
 def local_vantage_points(config: Config, aws_region: str | None = None) -> list[str]:

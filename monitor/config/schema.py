@@ -68,9 +68,13 @@ def split_endpoint(value: str, default_port: int) -> tuple[str, int]:
     text = value.strip()
     port = default_port
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket:
+            raise ValueError(f"{value!r}: '[' without ']' (give [v6]:port, e.g. [::1]:53)")
         if rest.startswith(":"):
             port = _port(rest[1:])
+        elif rest:
+            raise ValueError(f"{value!r}: expected ':port' after ']'")
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
         port = _port(port_text)
@@ -288,6 +292,14 @@ class IpRangesSettings(_Strict):
     url: str | None = None
     cache_dir: Path | None = None
     max_age_hours: StrictFloat = Field(24.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith("https://"):
+            raise ValueError(f"{value!r} must be an https:// URL (what it serves decides "
+                             f"attribution, so it must not be forgeable on the way)")
+        return value
 
 
 class CdnSettings(_Strict):
