@@ -26,7 +26,7 @@ from monitor.lab import (
     start_lab,
 )
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def test_list_shows_every_builtin_with_its_description() -> None:

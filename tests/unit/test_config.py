@@ -12,9 +12,9 @@ import trustme
 
 from monitor.config import ConfigError, load_config, parse_config
 
-CONFIGS = Path(__file__).parent / "config"
+CONFIGS = Path(__file__).parents[1] / "config"
 INVALID = sorted(CONFIGS.glob("invalid-*.yaml"))
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.mark.parametrize("fixture", INVALID, ids=lambda p: p.stem)
