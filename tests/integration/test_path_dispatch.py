@@ -1,5 +1,5 @@
-"""The path table: every path has one entry, and the round, the metric label space and the alarm
-planner all go through it."""
+"""``run_vantage`` measures and judges through the path table (:data:`monitor.core.paths.PATHS`),
+and counts each planned check once."""
 
 from __future__ import annotations
 
@@ -8,45 +8,11 @@ from collections import defaultdict
 
 from conftest import LabWorld
 
-from monitor.aws.alarms import desired_alarms
-from monitor.config import Config, VantagePoint, load_config, parse_config
+from monitor.config import VantagePoint, load_config
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
 from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict
-from monitor.core.paths import PATHS, PathSpec, always, enabled_paths
-from monitor.metrics import LabelSpace
+from monitor.core.paths import PATHS, PathSpec, always
 from monitor.round.run import run_round
-
-CONFIG = """
-service: {origin_name: global-alb.example.com, cdn_name: app.example.com}
-regions:
-  us-east-1: {addresses: [127.0.10.1]}
-  eu-west-1: {addresses: [127.0.10.2]}
-vantage_points:
-  nyc: {resolver: 127.0.0.53}
-"""
-
-
-def config(text: str = CONFIG) -> Config:
-    return parse_config(text).config
-
-
-def test_every_path_has_exactly_one_entry_in_enum_order() -> None:
-    assert [spec.path for spec in PATHS] == list(Path)
-
-
-def test_the_cdn_path_is_enabled_only_with_a_cdn_name() -> None:
-    with_cdn = config()
-    without = config(CONFIG.replace(", cdn_name: app.example.com", ""))
-    assert enabled_paths(with_cdn) == (Path.DNS, Path.ORIGIN, Path.CDN)
-    assert enabled_paths(without) == (Path.DNS, Path.ORIGIN)
-
-
-def test_metric_labels_and_alarms_follow_the_table() -> None:
-    for text in (CONFIG, CONFIG.replace(", cdn_name: app.example.com", "")):
-        loaded = config(text)
-        assert LabelSpace.from_config(loaded).paths == enabled_paths(loaded)
-        alarm_paths = {a.path for a in desired_alarms(loaded) if a.path is not None}
-        assert alarm_paths == {p.value for p in enabled_paths(loaded)}
 
 
 def test_run_vantage_measures_and_judges_through_the_table(lab_world: LabWorld) -> None:

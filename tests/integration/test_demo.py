@@ -18,7 +18,7 @@ from monitor.core.model import (
 )
 from monitor.core.model import Path as RoutePath
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def _path(path: RoutePath, state: RoutingState, served: str, expected: str,
