@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 import ssl
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
 from probes.errors import ProbeError
@@ -64,9 +65,14 @@ class CdnHeaders:
     cache: str | None  # hit | miss | refresh_hit | error | ... | other
     request_id: str | None
     origin_region: str | None
-    server_timing: dict[str, float] = field(default_factory=dict)  # seconds, by metric
-    server_timing_desc: dict[str, str] = field(default_factory=dict)
+    server_timing: Mapping[str, float] = field(default_factory=dict)  # seconds, by metric
+    server_timing_desc: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[HeaderProblem, ...] = ()
+
+    def __post_init__(self) -> None:  # read-only copies: evidence never changes once taken
+        object.__setattr__(self, "server_timing", MappingProxyType(dict(self.server_timing)))
+        object.__setattr__(self, "server_timing_desc",
+                           MappingProxyType(dict(self.server_timing_desc)))
 
 
 def pop_code(value: str | None) -> str | None:

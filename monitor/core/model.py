@@ -12,6 +12,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
+from probes.dns import Via
+
 __all__ = [
     "Attribution",
     "AttributionSource",
@@ -188,7 +190,7 @@ class ErrorRecord:
     message: str
 
 
-ResolverRole: TypeAlias = Literal["recursive", "authoritative"]
+ResolverRole: TypeAlias = Via
 """Who a DNS query went to: the vantage point's resolver, or the zone's servers with ECS."""
 
 
