@@ -12,7 +12,10 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
+from monitor.domain.reasons import Reason, reason_of
+from probes.cdn import CacheResult
 from probes.dns import Via
+from probes.errors import ProbeError
 
 __all__ = [
     "Attribution",
@@ -68,7 +71,7 @@ class RegionLatency:
     latency_seconds: float | None
     healthy: bool
     samples_seconds: tuple[float, ...] = ()
-    reason: str | None = None
+    reason: Reason | None = None
     message: str | None = None
 
 
@@ -97,7 +100,7 @@ class RoutingVerdict:
     served_region: str | None
     expected_region: str | None
     penalty_seconds: float | None = None
-    reason: str | None = None
+    reason: Reason | None = None  # None when ok
     detail: str = ""
 
 
@@ -151,8 +154,8 @@ class CdnDetails:
     """The ``cdn`` path: what the edge reported (POP, cache results, Server-Timing seconds)."""
 
     pop: str | None
-    cache: str | None
-    cache_repeat: str | None
+    cache: CacheResult | None
+    cache_repeat: CacheResult | None
     server_timing: Mapping[str, float]
     edge_address: str | None
     request_id: str | None
@@ -185,9 +188,16 @@ class PathResult:
 
 @dataclass(frozen=True)
 class ErrorRecord:
+    """A probe error of the round: where it happened (a path, ``baseline`` or ``round``), why."""
+
     path: str
-    reason: str
+    reason: Reason
     message: str
+
+    @classmethod
+    def of(cls, path: str, error: ProbeError) -> ErrorRecord:
+        """The record of a probe's typed error."""
+        return cls(path, reason_of(error.reason), str(error))
 
 
 ResolverRole: TypeAlias = Via

@@ -31,6 +31,8 @@ from monitor.core.model import (
     RoutingVerdict,
     VantageRound,
 )
+from monitor.domain.reasons import Reason, reason_of
+from probes.cdn import CacheResult
 
 __all__ = [
     "EXIT_ERROR",
@@ -231,10 +233,22 @@ def _details_from(path: Path, document: dict[str, Any]) -> PathDetails | None:
                                       _number(document.get("dynamodb_read_seconds"),
                                               "dynamodb_read_seconds")))
     if path is Path.CDN and "pop" in document:
-        return CdnDetails(text("pop"), text("cache"), text("cache_repeat"),
+        return CdnDetails(text("pop"), _cache(document.get("cache"), "cache"),
+                          _cache(document.get("cache_repeat"), "cache_repeat"),
                           _seconds_by_name(document.get("server_timing"), "server_timing"),
                           text("edge_address"), text("request_id"))
     return None
+
+
+def _reason(value: Any) -> Reason | None:
+    return None if value is None else reason_of(str(value))
+
+
+def _cache(value: Any, what: str) -> CacheResult | None:
+    found = _optional(value, str, what)
+    if found is None:
+        return None
+    return next((c for c in get_args(CacheResult) if c == found), "other")
 
 
 def _source(value: Any) -> AttributionSource:
@@ -256,7 +270,7 @@ def _path_from(document: dict[str, Any], where: str) -> PathResult:
         verdict = RoutingVerdict(
             RoutingState(document["state"]), document.get("served_region"),
             document.get("expected_region"), document.get("penalty_seconds"),
-            document.get("reason"), str(document.get("detail", "")))
+            _reason(document.get("reason")), str(document.get("detail", "")))
         path = Path(document["path"])
         return PathResult(path, verdict, attribution,
                           document.get("latency_seconds"),
@@ -302,10 +316,10 @@ def round_from_document(document: Any, source: str = "document") -> RoundResult:
         try:
             regions = tuple(
                 RegionLatency(r["region"], r.get("latency_seconds"), bool(r["healthy"]),
-                              tuple(r.get("samples_seconds") or ()), r.get("reason"),
+                              tuple(r.get("samples_seconds") or ()), _reason(r.get("reason")),
                               r.get("message"))
                 for r in item["regions"])
-            errors = tuple(ErrorRecord(e["path"], e["reason"], e["message"])
+            errors = tuple(ErrorRecord(e["path"], reason_of(e["reason"]), e["message"])
                            for e in item.get("errors", ()))
             rounds.append(VantageRound(
                 str(item["name"]), _timestamp(item["started_at"]),

@@ -39,6 +39,8 @@ from monitor.core.model import (
     VantageRound,
 )
 from monitor.core.paths import PATHS, enabled_paths
+from monitor.domain.patterns import POP_CODE
+from monitor.domain.reasons import Reason, reason_of
 
 __all__ = [
     "CDN_REQUESTS",
@@ -93,8 +95,6 @@ directly at the zone's authoritative servers with ECS."""
 ERROR_PATHS = ("round", "dns", "baseline", "origin", "cdn")
 """``path`` of ``routewatch_probe_errors_total``: where in the round the error happened."""
 
-_POP = re.compile(r"^[A-Z]{3}\d{1,3}(-[A-Z0-9]{1,3})?$")
-_REASON = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 
 class MetricType(StrEnum):
@@ -210,11 +210,12 @@ def bounded_region(region: str | None, regions: tuple[str, ...]) -> str | None:
 
 def bounded_pop(pop: str | None) -> str:
     """A POP code such as ``FRA56-P1``; anything else (or nothing) is ``other``."""
-    return pop if pop is not None and _POP.match(pop) else OTHER
+    return pop if pop is not None and POP_CODE.match(pop) else OTHER
 
 
 def bounded_reason(reason: str) -> str:
-    return reason if _REASON.match(reason) else OTHER
+    """A :class:`~monitor.domain.reasons.Reason` as is, anything else ``other``."""
+    return reason_of(reason).value
 
 
 def _error_path(path: str) -> str:
@@ -280,7 +281,7 @@ def path_verdict(result: VantageRound, path: Path) -> RoutingVerdict:
     found = result.path(path)
     if found is not None:
         return found.verdict
-    reason = "round_failed" if not result.success else "not_probed"
+    reason = Reason.ROUND_FAILED if not result.success else Reason.NOT_PROBED
     return RoutingVerdict(RoutingState.UNKNOWN, None, None, None, reason,
                           f"no {path} result in this round")
 
@@ -553,7 +554,7 @@ LABELS: dict[str, str] = {
     "resolver": ", ".join(DNS_RESOLVERS),
     "request": ", ".join(CDN_REQUESTS),
     "pop": "a CloudFront POP code such as FRA56-P1, or other",
-    "reason": "a typed error reason such as timeout or dns_servfail, or other",
+    "reason": ", ".join(reason.value for reason in Reason),
     "version": "routewatch's version (monitor.__version__)",
 }
 """Every label and the values it can take (docs/metrics.md)."""

@@ -31,6 +31,7 @@ from monitor.core.model import (
 from monitor.core.paths import PATHS, PathSpec
 from monitor.core.paths.dns import dns_query
 from monitor.domain.geo import airport_location, nearest_region
+from monitor.domain.reasons import Reason
 from monitor.round.baseline import measure_baseline, summarise_region
 from monitor.round.pacing import Pacer
 from probes.dns import DnsEvidence, probe_dns
@@ -145,7 +146,8 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
     for task in done_tasks:
         if (exc := task.exception()) is not None:  # a bug, not a measurement: keep the rest
             log.error("%s: measurement crashed", name, exc_info=exc)
-            crashes.append(ErrorRecord("round", "internal_error", f"{type(exc).__name__}: {exc}"))
+            crashes.append(ErrorRecord("round", Reason.INTERNAL_ERROR,
+                                       f"{type(exc).__name__}: {exc}"))
     result = judge_vantage(context, name, evidence, started_wall,
                            time.perf_counter() - started, timed_out=bool(pending))
     if crashes:

@@ -26,6 +26,7 @@ from monitor.core.model import (
 )
 from monitor.core.verdict import allowed_penalty, judge_unknown
 from monitor.domain.geo import REGION_LOCATIONS, airport_location, great_circle_km
+from monitor.domain.reasons import Reason, reason_of
 from probes.cdn import CdnHeaders, CdnTarget, probe_cdn
 from probes.errors import DnsNoAnswer, ProbeError, ResponseError
 
@@ -104,14 +105,14 @@ def judge_cdn(inputs: PathInputs) -> Judgement | None:
         return None
     cdn = inputs.evidence.cdn
     if cdn is None:
-        verdict = judge_unknown("deadline", "no CDN answer before the round deadline")
+        verdict = judge_unknown(Reason.DEADLINE, "no CDN answer before the round deadline")
         return Judgement(PathResult(Path.CDN, verdict),
-                         (ErrorRecord("cdn", "deadline", verdict.detail),))
+                         (ErrorRecord("cdn", Reason.DEADLINE, verdict.detail),))
     first = cdn.first
     if cdn.dns.error is not None or first is None:
         error: ProbeError = cdn.dns.error or DnsNoAnswer(f"no address for {cdn.target.cdn_name}")
         return Judgement(PathResult(Path.CDN, judge_unknown(error.reason, f"CDN name: {error}")),
-                         (ErrorRecord("cdn", error.reason, str(error)),))
+                         (ErrorRecord.of("cdn", error),))
     edge = first.target.address
     phases = {**first.phases, "resolve": cdn.dns.duration_seconds}
     headers = cdn.first_headers
@@ -121,9 +122,9 @@ def judge_cdn(inputs: PathInputs) -> Judgement | None:
         return Judgement(PathResult(Path.CDN, judge_unknown(failure.reason,
                                                             f"edge {edge}: {failure}"),
                                     phases=phases, address=edge),
-                         (ErrorRecord("cdn", failure.reason, str(failure)),))
+                         (ErrorRecord.of("cdn", failure),))
     notes = [f"{p.reason}: {p.message}" for p in headers.problems]
-    errors = tuple(ErrorRecord("cdn", p.reason, p.message) for p in headers.problems)
+    errors = tuple(ErrorRecord("cdn", reason_of(p.reason), p.message) for p in headers.problems)
     details = CdnDetails(
         pop=headers.pop,
         cache=headers.cache,
@@ -144,24 +145,24 @@ def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders,
     """The verdict from the edge's headers and this vantage point's baseline (pure)."""
     config = inputs.config
     if headers.pop is None:
-        return None, judge_unknown("pop_missing", f"edge {edge} sent no x-amz-cf-pop header")
+        return None, judge_unknown(Reason.POP_MISSING, f"edge {edge} sent no x-amz-cf-pop header")
     if headers.pop == "other":
-        return None, judge_unknown("pop_invalid", f"{headers.pop_raw!r} is not a POP code")
+        return None, judge_unknown(Reason.POP_INVALID, f"{headers.pop_raw!r} is not a POP code")
     ranking = pop_region_ranking(headers.pop, list(config.regions), config.cdn.pop_regions)
     if ranking is None:
         return None, judge_unknown(
-            "unknown_pop", f"POP {headers.pop}: airport {headers.pop[:3]} is unknown "
+            Reason.UNKNOWN_POP, f"POP {headers.pop}: airport {headers.pop[:3]} is unknown "
             f"(pin it in cdn.pop_regions)")
     attribution = attribute(inputs.directory, header_region=headers.origin_region)
     healthy = {r.region for r in inputs.regions if r.healthy}
     expected = next((r for r in ranking if r in healthy), None)
     served = attribution.region
     if served is None:
-        return None, judge_unknown("unattributed", f"the edge passed no "
+        return None, judge_unknown(Reason.UNATTRIBUTED, f"the edge passed no "
                                    f"{config.service.region_header} header through",
                                    expected=expected)
     if expected is None:
-        return None, judge_unknown("no_healthy_region",
+        return None, judge_unknown(Reason.NO_HEALTHY_REGION,
                                    "no configured region is healthy from here", served=served)
     penalty = None
     if _same_metro(headers.pop, inputs.vantage.location):
@@ -172,7 +173,7 @@ def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders,
     detail = f"POP {headers.pop} reached {served}"
     if served == expected:
         state = RoutingState.OK if ranking[0] == expected else RoutingState.FAILOVER
-        reason = None if state is RoutingState.OK else "closest_region_down"
+        reason = None if state is RoutingState.OK else Reason.CLOSEST_REGION_DOWN
         if state is RoutingState.FAILOVER:
             detail += f"; {ranking[0]} (closest to the POP) is down"
         verdict = RoutingVerdict(state, served, expected, penalty, reason, detail)
@@ -182,6 +183,6 @@ def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders,
                      and penalty <= allowed_penalty(config.tolerance, expected_latency))
         verdict = RoutingVerdict(
             RoutingState.OK if tolerated else RoutingState.MISROUTED, served, expected, penalty,
-            None if tolerated else "edge_origin_region",
+            None if tolerated else Reason.EDGE_ORIGIN_REGION,
             detail + f", {expected} is closer to it" + (" (within tolerance)" if tolerated else ""))
     return attribution, verdict

@@ -13,6 +13,7 @@ from monitor.core.attribution import attribute
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
 from monitor.core.model import DnsDetails, DnsFailureDetails, ErrorRecord, Path, PathResult
 from monitor.core.verdict import judge, judge_unknown
+from monitor.domain.reasons import Reason
 from probes.dns import DnsQuery, probe_dns
 
 __all__ = ["dns_planned_checks", "dns_query", "judge_dns", "measure_dns"]
@@ -73,21 +74,22 @@ async def measure_dns(context: MeasureContext, vantage: VantagePoint,
 def judge_dns(inputs: PathInputs) -> Judgement:
     answer = inputs.evidence.recursive
     if answer is None:
-        verdict = judge_unknown("deadline", "no DNS answer before the round deadline")
+        verdict = judge_unknown(Reason.DEADLINE, "no DNS answer before the round deadline")
         return Judgement(PathResult(Path.DNS, verdict),
-                         (ErrorRecord("dns", "deadline", verdict.detail),))
+                         (ErrorRecord("dns", Reason.DEADLINE, verdict.detail),))
     latency = answer.duration_seconds
     if answer.error is not None:
         return Judgement(
             PathResult(Path.DNS, judge_unknown(answer.error.reason, str(answer.error)),
                        latency_seconds=latency, phases={"resolve": latency},
                        details=DnsFailureDetails(answer.rcode)),
-            (ErrorRecord("dns", answer.error.reason, str(answer.error)),))
+            (ErrorRecord.of("dns", answer.error),))
     attribution = attribute(inputs.directory, addresses=answer.addresses)
     verdict = judge(attribution.region, inputs.regions, inputs.config.tolerance,
                     nominal_closest=inputs.nominal_closest)
     if attribution.region is None:
-        verdict = judge_unknown("unattributed", f"no region owns {', '.join(answer.addresses)}",
+        verdict = judge_unknown(Reason.UNATTRIBUTED,
+                                f"no region owns {', '.join(answer.addresses)}",
                                 expected=verdict.expected_region)
     notes = list(attribution.conflicts)
     errors: list[ErrorRecord] = []
@@ -100,7 +102,7 @@ def judge_dns(inputs: PathInputs) -> Judgement:
             notes.append(f"the authoritative answer for subnet {authoritative.client_subnet} is "
                          f"{ecs_region}; the resolver answered {attribution.region}")
     elif authoritative is not None and authoritative.error is not None:
-        errors.append(ErrorRecord("dns", authoritative.error.reason, str(authoritative.error)))
+        errors.append(ErrorRecord.of("dns", authoritative.error))
         notes.append(f"authoritative query failed: {authoritative.error}")
     return Judgement(PathResult(Path.DNS, verdict, attribution, latency, {"resolve": latency},
                                 answer.addresses[0], None, tuple(notes), details), tuple(errors))

@@ -15,6 +15,7 @@ from monitor.core.attribution import attribute
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
 from monitor.core.model import DataPath, ErrorRecord, OriginDetails, Path, PathResult
 from monitor.core.verdict import judge, judge_unknown
+from monitor.domain.reasons import Reason
 from probes.http import HttpTarget, probe_http
 
 __all__ = ["HealthDocument", "judge_origin", "measure_origin", "origin_planned_checks",
@@ -86,9 +87,9 @@ def judge_origin(inputs: PathInputs) -> Judgement:
             dns_answer.error.reason, f"origin not requested: {dns_answer.error}")))
     response = inputs.evidence.origin
     if response is None:
-        verdict = judge_unknown("deadline", "no origin answer before the round deadline")
+        verdict = judge_unknown(Reason.DEADLINE, "no origin answer before the round deadline")
         return Judgement(PathResult(Path.ORIGIN, verdict),
-                         (ErrorRecord("origin", "deadline", verdict.detail),))
+                         (ErrorRecord("origin", Reason.DEADLINE, verdict.detail),))
     phases = dict(response.phases)
     if dns_answer is not None:
         phases["resolve"] = dns_answer.duration_seconds
@@ -98,7 +99,7 @@ def judge_origin(inputs: PathInputs) -> Judgement:
         failed = judge_unknown(response.error.reason, str(response.error),
                                served=attribution.region)
         return Judgement(PathResult(Path.ORIGIN, failed, attribution, None, phases, address),
-                         (ErrorRecord("origin", response.error.reason, str(response.error)),))
+                         (ErrorRecord.of("origin", response.error),))
     health = parse_health(response.body)
     notes = [health.problem] if health.problem else []
     errors: list[ErrorRecord] = []
@@ -113,15 +114,15 @@ def judge_origin(inputs: PathInputs) -> Judgement:
                     nominal_closest=inputs.nominal_closest)
     if attribution.region is None:
         verdict = judge_unknown(
-            "unattributed",
+            Reason.UNATTRIBUTED,
             f"no {config.service.region_header} header and no region owns {address}",
             expected=verdict.expected_region)
     elif attribution.disputed:  # a wrong header is an app bug, not a routing penalty
-        verdict = judge_unknown("evidence_conflict", "; ".join(attribution.conflicts),
+        verdict = judge_unknown(Reason.EVIDENCE_CONFLICT, "; ".join(attribution.conflicts),
                                 expected=verdict.expected_region)
     if response.status is not None and response.status >= 400:
         notes.append(f"origin answered HTTP {response.status}")
-        errors.append(ErrorRecord("origin", "http_status", f"HTTP {response.status}"))
+        errors.append(ErrorRecord("origin", Reason.HTTP_STATUS, f"HTTP {response.status}"))
     data_path = None
     if health.dynamodb_region is not None:
         read_seconds = (None if health.dynamodb_read_ms is None
