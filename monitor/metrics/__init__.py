@@ -554,7 +554,7 @@ LABELS: dict[str, str] = {
     "resolver": ", ".join(DNS_RESOLVERS),
     "request": ", ".join(CDN_REQUESTS),
     "pop": "a CloudFront POP code such as FRA56-P1, or other",
-    "reason": ", ".join(reason.value for reason in Reason),
+    "reason": "a reason of docs/runbook.md#reasons: " + ", ".join(r.value for r in Reason),
     "version": "routewatch's version (monitor.__version__)",
 }
 """Every label and the values it can take (docs/metrics.md)."""
@@ -567,7 +567,3 @@ def metrics_table_markdown() -> str:
         labels = ", ".join(f"`{label}`" for label in spec.labels) or "—"
         lines.append(f"| `{spec.name}` | {spec.type} | {spec.unit} | {labels} | {spec.help} |")
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(metrics_table_markdown(), end="")
