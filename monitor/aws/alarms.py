@@ -301,8 +301,7 @@ def apply(client: CloudWatchClient, alarm_plan: AlarmPlan, region: str | None) -
     from monitor.aws.clients import aws_errors
 
     for change in alarm_plan.pending:
-        if change.action in ("create", "update"):
-            assert change.spec is not None
+        if change.action in ("create", "update") and change.spec is not None:
             with aws_errors("cloudwatch", "PutMetricAlarm", region):
                 client.put_metric_alarm(**change.spec.put_request())
     deletions = [c.name for c in alarm_plan.pending if c.action == "delete"]

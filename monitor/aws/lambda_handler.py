@@ -29,6 +29,7 @@ from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
 from monitor.core.report import round_document
 from monitor.exporters.cloudwatch import Datapoint, EmfEmitter, round_datapoints
 from monitor.round.run import run_round
+from probes.errors import RoutewatchError
 
 __all__ = ["VantageNotFound", "choose_vantage", "handler"]
 
@@ -43,7 +44,7 @@ _configs: dict[str, tuple[float, Config]] = {}
 _ip_ranges: dict[str, IpRanges | None] = {}
 
 
-class VantageNotFound(LookupError):
+class VantageNotFound(RoutewatchError, LookupError):
     """No vantage point of the configuration belongs to this function."""
 
 

@@ -142,7 +142,8 @@ def round_datapoints(result: RoundResult, regions: Collection[str]) -> list[Data
 
         def add(name: str, value: float, *dims: tuple[str, str], at: float = at) -> None:
             expected = CLOUDWATCH_METRICS[name].dimensions
-            assert tuple(d for d, _ in dims) == expected, (name, dims)
+            if tuple(d for d, _ in dims) != expected:
+                raise ValueError(f"{name}: dimensions {dims} are not {expected}")
             points.append(Datapoint(name, float(value), dims, at))
 
         probe = ("Probe", vantage.vantage)
@@ -400,7 +401,8 @@ class CloudWatchPublisher:
 
     def _get_client(self) -> CloudWatchClient:
         if self._client is None:
-            assert self._client_factory is not None
+            if self._client_factory is None:
+                raise RuntimeError("no CloudWatch client and no factory to make one")
             self._client = self._client_factory()
         return self._client
 
