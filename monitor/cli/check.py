@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,6 +132,8 @@ async def round_with_progress(config: Config, names: list[str], *,
 @click.option("--strict", is_flag=True, help="Treat failover as a problem (exit 1).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the JSON document to this file.")
+@click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the routing page (self-contained HTML) to this file.")
 @click.option("--remote", is_flag=True,
               help="Also invoke the probe deployed in every configured region (Lambda, "
                    "alarms.function_name) and merge their rounds with the local one.")
@@ -138,12 +141,13 @@ async def round_with_progress(config: Config, names: list[str], *,
               help="Seconds to wait for each regional probe.")
 @click.option("--endpoint-url", hidden=True, help="AWS endpoint (tests: a moto server).")
 def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, ...],
-          as_json: bool, strict: bool, output: Path | None, remote: bool,
+          as_json: bool, strict: bool, output: Path | None, html: Path | None, remote: bool,
           remote_timeout: float, endpoint_url: str | None) -> None:
     """Run one probe round and judge every path (exit 0 ok, 1 routing problem, 2 error)."""
     failures: list[RegionFailure] = []
-    if output is not None and not output.parent.is_dir():
-        fail(f"--output {output}: directory {output.parent} does not exist")
+    for option, target in (("--output", output), ("--html", html)):
+        if target is not None and not target.parent.is_dir():
+            fail(f"{option} {target}: directory {target.parent} does not exist")
     with config_source(config_file, lab) as loaded:
         config = loaded.config
         for warning in loaded.warnings:
@@ -173,6 +177,13 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
             output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             fail(f"--output {output}: cannot write: {exc.strerror}")
+    if html is not None:
+        from monitor.page import render_page
+
+        try:
+            html.write_text(render_page(document, now=time.time()), encoding="utf-8")
+        except OSError as exc:
+            fail(f"--html {html}: cannot write: {exc.strerror}")
     if code == EXIT_ERROR:
         click.echo("error: no region could be measured from any vantage point", err=True)
     raise SystemExit(code)

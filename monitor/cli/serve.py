@@ -27,6 +27,7 @@ from monitor.core.attribution import IpRangesError, load_ip_ranges
 from monitor.core.model import RoundResult, VantageRound
 from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
 from monitor.metrics import SnapshotStore
+from monitor.page.live import LivePage
 from monitor.serve.scheduler import RoundExporter, RoundScheduler, probed_here
 
 __all__ = ["JsonLogFormatter", "configure_logging", "serve"]
@@ -160,11 +161,12 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
         address = listen or config.serve.listen
         try:
             server = MetricsServer(registry, lambda: health_report(store.current(), time.time()),
-                                   address)
+                                   address, page=LivePage(store.current).body)
             server.start()
         except (ValueError, OSError) as exc:
             fail(f"cannot listen on {address}: {exc}")
-        log.info("serving %s/metrics and %s/healthz", server.url, server.url,
+        log.info("serving %s/ (routing page), %s/metrics and %s/healthz", server.url,
+                 server.url, server.url,
                  extra={"fields": {"event": "listening", "url": server.url}})
         exporters, close_exporters = _round_exporters(config)
         scheduler = RoundScheduler(loaded, store, reload=reload, ip_ranges=ip_ranges,
