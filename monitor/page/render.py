@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,7 +66,7 @@ def format_ms(seconds: float | None) -> str:
 
 def format_age(seconds: float) -> str:
     """As the live script formats it (keep the two in step)."""
-    whole = max(0, round(seconds))
+    whole = max(0, math.floor(seconds + 0.5))  # Math.round, not round-half-even
     if whole < 120:
         return f"{whole} s"
     if whole < 7200:
