@@ -243,7 +243,8 @@ def _header(view: PageView, now: float, live: LiveOptions | None) -> str:
         worst = next((s for s in ("misrouted", "unknown", "failover") if counts.get(s)), "unknown")
         text = []
         if problems:
-            text.append(f"{problems} path{'s' if problems != 1 else ''} not ok")
+            total = sum(len(v.paths) for v in view.vantage_points)
+            text.append(f"{problems} of {total} path{'s' if total != 1 else ''} not ok")
         if failed:
             text.append(f"{len(failed)} round{'s' if len(failed) != 1 else ''} failed")
         if view.remote_failures:
@@ -322,7 +323,7 @@ def _chips(vantage: VantageView, region: str) -> str:
     return f'<div class="chips">{"".join(chips)}</div>' if chips else ""
 
 
-def _cell(vantage: VantageView, cell: RegionCell | None, region: str) -> str:
+def _cell(vantage: VantageView, cell: RegionCell | None, region: str, closest: bool) -> str:
     where = f'data-vantage="{_e(vantage.name)}" data-region="{_e(region)}"'
     chips = _chips(vantage, region)
     if cell is None:
@@ -332,7 +333,6 @@ def _cell(vantage: VantageView, cell: RegionCell | None, region: str) -> str:
         return (f'<td class="cell down" {where} title="{_e(why)}">'
                 f'<span class="rtt">✗ down</span><br><small>{_e(cell.reason or "")}</small>'
                 f"{chips}</td>")
-    closest = vantage.closest_region == region
     mark = (f'<span class="mark" title="closest region">{CLOSEST_MARKER}'
             '<span class="word"> closest</span></span>'
             if closest else "")
@@ -347,7 +347,9 @@ def _matrix(view: PageView, now: float, live: LiveOptions | None) -> str:
     rows = []
     for vantage in view.vantage_points:
         failed = "" if vantage.success else ' <span class="state st-unknown">? round failed</span>'
-        cells = "".join(_cell(vantage, vantage.cell(r), r) for r in regions)
+        by_region = {c.region: c for c in vantage.regions}
+        closest = vantage.closest_region
+        cells = "".join(_cell(vantage, by_region.get(r), r, r == closest) for r in regions)
         rows.append(f'<tr data-vantage="{_e(vantage.name)}"><th scope="row">{_e(vantage.name)}'
                     f"{failed}<br>{_age(vantage.finished_at, now, live)}</th>{cells}</tr>")
     bands = "".join(f'<span><span class="swatch band-{i}"></span>{_e(label)}</span>'
@@ -418,14 +420,13 @@ def _vantage_card(vantage: VantageView, now: float, live: LiveOptions | None) ->
         evidence.extend(_evidence(path))
     evidence.extend(f"{STALE_MARKER} {where}: {reason}: {message}"
                     for where, reason, message in vantage.errors)
-    problem = any(p.state != "ok" for p in vantage.paths) or not vantage.success
     failed = "" if vantage.success else '<span class="state st-unknown">? round failed</span>'
     items = "".join(f'<li class="{"warn" if e.startswith(STALE_MARKER) else ""}">{_e(e)}</li>'
                     for e in evidence)
     table = ('<div class="scroll"><table class="paths"><thead><tr><th>path</th><th>state</th>'
              "<th>served</th><th>expected</th><th>penalty</th></tr></thead>"
              f"<tbody>{''.join(rows)}</tbody></table></div>") if rows else ""
-    return (f'<section class="vantage{" problem" if problem else ""}" '
+    return (f'<section class="vantage{" problem" if vantage.has_problem else ""}" '
             f'data-vantage="{_e(vantage.name)}"><h3>{_e(vantage.name)} {failed}'
             f"{_age(vantage.finished_at, now, live)}"
             f'<span class="meta">round took {vantage.duration_seconds:.2f} s</span></h3>'
@@ -435,8 +436,10 @@ def _vantage_card(vantage: VantageView, now: float, live: LiveOptions | None) ->
 def _vantages(view: PageView, now: float, live: LiveOptions | None) -> str:
     if not view.vantage_points:
         return ""
-    cards = "".join(_vantage_card(v, now, live) for v in view.vantage_points)
-    return f'<h2>Paths per vantage point</h2><div class="vantages">{cards}</div>'
+    ordered = sorted(view.vantage_points, key=lambda v: not v.has_problem)  # problems first
+    cards = "".join(_vantage_card(v, now, live) for v in ordered)
+    return (f'<h2>Paths per vantage point <span class="meta">problems first</span></h2>'
+            f'<div class="vantages">{cards}</div>')
 
 
 def _footer(view: PageView) -> str:

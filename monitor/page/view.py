@@ -80,6 +80,11 @@ class VantageView:
     paths: tuple[PathView, ...]
     errors: tuple[tuple[str, str, str], ...] = ()  # (where, reason, message)
 
+    @property
+    def has_problem(self) -> bool:
+        """The round failed or a path is not ``ok``."""
+        return not self.success or any(p.state != "ok" for p in self.paths)
+
     def cell(self, region: str) -> RegionCell | None:
         return next((c for c in self.regions if c.region == region), None)
 
