@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from page_dom import cells, misrouted_paths, parse_html
-
-ROOT = Path(__file__).parent.parent
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120, check=False)
+from test_check_cli import cli
 
 
 def test_html_into_a_missing_directory_fails_before_probing() -> None:
