@@ -83,12 +83,16 @@ def state_code() -> str:
 
 
 def _query(expr: str, ref: str = "A", legend: str | None = None, *,
-           instant: bool = False) -> prometheus_query.Dataquery:
+           instant: bool = False, table: bool = False) -> prometheus_query.Dataquery:
+    """A query over the dashboard's range, or only its latest value (``instant``), as series or
+    as one table row per series (``table``, for transformations; implies instant)."""
     query = prometheus_query.Dataquery().expr(expr).ref_id(ref).datasource(_DS)
     if legend is not None:
         query = query.legend_format(legend)
-    if instant:
-        query = query.instant().format(prometheus_model.PromQueryFormat.TABLE)
+    if instant or table:
+        query = query.instant()
+    if table:
+        query = query.format(prometheus_model.PromQueryFormat.TABLE)
     return query
 
 
@@ -143,11 +147,11 @@ def _routing(grid: Grid) -> None:
     ]
     grid.add(
         table.Panel()
-        .with_target(_query(f"max by (probe, path, served) ({served})", "A", instant=True))
-        .with_target(_query(f"max by (probe, path, expected) ({expected})", "B", instant=True))
+        .with_target(_query(f"max by (probe, path, served) ({served})", "A", table=True))
+        .with_target(_query(f"max by (probe, path, expected) ({expected})", "B", table=True))
         .with_target(_query(f"max by (probe, path) ({series('routing_penalty_seconds')})", "C",
-                            instant=True))
-        .with_target(_query(state_code(), "D", instant=True))
+                            table=True))
+        .with_target(_query(state_code(), "D", table=True))
         .with_transformation(_transform("merge"))
         .with_transformation(_transform(
             "organize",
@@ -200,7 +204,7 @@ def _latency_matrix_expr() -> str:
 def _latency(grid: Grid) -> None:
     grid.row("Latency")
     grid.add(
-        table.Panel().with_target(_query(_latency_matrix_expr(), instant=True))
+        table.Panel().with_target(_query(_latency_matrix_expr(), table=True))
         .with_transformation(_transform("groupingToMatrix", columnField="region",
                                         rowField="vantage", valueField="Value"))
         .thresholds(thresholds("green", *_LATENCY_STEPS))
@@ -248,7 +252,7 @@ def _dns_http(grid: Grid) -> None:
     request = f'label_join({series("http_phase_seconds")}, "request", " · ", "probe", "path")'
     phase_order = {"request\\phase": 0} | {phase: i + 1 for i, phase in enumerate(HTTP_PHASES)}
     grid.add(
-        barchart.Panel().with_target(_query(request, instant=True))
+        barchart.Panel().with_target(_query(request, table=True))
         .with_transformation(_transform("groupingToMatrix", columnField="phase",
                                         rowField="request", valueField="Value"))
         .with_transformation(_transform("organize", indexByName=phase_order))
