@@ -22,7 +22,7 @@ from monitor.config import parse_config
 from monitor.core.model import RoundResult
 from monitor.core.report import round_from_document
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 CONFIG_TEXT = """
 service: {origin_name: global-alb.example.com, cdn_name: app.example.com}
 regions:
