@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_server import PrometheusServer, free_port, require_binary
+from prometheus_server import PrometheusServer, require_binary
 from serve_process import ServeProcess, wait_until
 
 from monitor.core.model import RoutingState
@@ -62,31 +62,41 @@ def label_values(prom: PrometheusServer, query: str) -> list[str]:
     return values
 
 
+def _query_everything(serve: ServeProcess, prom: PrometheusServer,
+                      queries: list[tuple[str, str]]) -> tuple[dict[str, list[dict[str, Any]]],
+                                                             list[str], list[str]]:
+    """Wait for the demo world in Prometheus, add the faults, wait for their effect, then run
+    every query (and the variables' label_values lookups)."""
+    lab = wait_until(lambda: serve.event("lab"), checks=240, pause=0.25, what="the lab world")
+    wait_until(lambda: prom.query(
+        'routewatch_routing_state{probe="fra",path="cdn",state="ok"} == 1'),
+        checks=240, pause=0.5, what="fra's first rounds in Prometheus")
+    control_request(lab["control_address"], "POST", "/faults", FAULTS)
+    wait_until(lambda: prom.query(
+        'routewatch_routing_state{probe="fra",path="cdn",state="misrouted"} == 1')
+        and prom.query('routewatch_probe_errors_total{probe="fra"}'),
+        checks=240, pause=0.5, what="fra's cdn path to flip to misrouted, with errors")
+
+    results: dict[str, list[dict[str, Any]]] = {}
+    for where, expr in queries:
+        results[where] = prom.query(expand(expr))
+    document = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    variables = {v["name"]: v for v in document["templating"]["list"]}
+    probes = label_values(prom, variables["probe"]["query"])
+    regions = label_values(prom, variables["region"]["query"])
+    return results, probes, regions
+
+
 def test_every_dashboard_query_returns_series_from_a_real_prometheus(tmp_path: Path) -> None:
     require_binary("prometheus", "prometheus")
     queries = dashboard_queries()
-    port = free_port()
-    with ServeProcess(tmp_path / "serve", port, "--lab", "demo", "--interval", "2",
-                      "--jitter", "0") as serve, \
-         PrometheusServer(tmp_path / "prometheus", targets=[f"127.0.0.1:{port}"]) as prom:
-        lab = wait_until(lambda: serve.event("lab"), checks=240, pause=0.25,
-                         what="the lab world")
-        wait_until(lambda: prom.query(
-            'routewatch_routing_state{probe="fra",path="cdn",state="ok"} == 1'),
-            checks=240, pause=0.5, what="fra's first rounds in Prometheus")
-        control_request(lab["control_address"], "POST", "/faults", FAULTS)
-        wait_until(lambda: prom.query(
-            'routewatch_routing_state{probe="fra",path="cdn",state="misrouted"} == 1')
-            and prom.query('routewatch_probe_errors_total{probe="fra"}'),
-            checks=240, pause=0.5, what="fra's cdn path to flip to misrouted, with errors")
-
-        results: dict[str, list[dict[str, Any]]] = {}
-        for where, expr in queries:
-            results[where] = prom.query(expand(expr))
-        document = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-        variables = {v["name"]: v for v in document["templating"]["list"]}
-        probes = label_values(prom, variables["probe"]["query"])
-        regions = label_values(prom, variables["region"]["query"])
+    with ServeProcess(tmp_path / "serve", 0, "--lab", "demo", "--interval", "2",
+                      "--jitter", "0") as serve:
+        listening = wait_until(lambda: serve.event("listening"), checks=240, pause=0.25,
+                               what="serve listening (on a port the kernel chose)")
+        target = listening["url"].removeprefix("http://")
+        with PrometheusServer(tmp_path / "prometheus", targets=[target]) as prom:
+            results, probes, regions = _query_everything(serve, prom, queries)
     assert serve.process.returncode == 0
 
     empty = [f"{where}: {expand(expr)}" for where, expr in queries if not results[where]]
