@@ -25,8 +25,11 @@ from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
 
 if TYPE_CHECKING:
     from monitor.lab import Scenario
+from monitor.aws.clients import AwsError
 from monitor.aws.remote import (
+    Invoker,
     RegionFailure,
+    boto3_invoker,
     failure_document,
     failure_lines,
     remote_exit_code,
@@ -149,8 +152,12 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
         for warning in loaded.warnings:
             click.echo(f"warning: {warning}", err=True)
         if remote:
+            try:
+                invoker = boto3_invoker(config.alarms.function_name, endpoint_url=endpoint_url)
+            except AwsError as exc:
+                fail(str(exc))
             result, failures = asyncio.run(_remote_round(config, vantage_points, remote_timeout,
-                                                         endpoint_url, quiet=as_json))
+                                                         invoker, quiet=as_json))
         else:
             result = execute_round(config, vantage_points=vantage_points,
                                    show_progress=not as_json)
@@ -179,7 +186,7 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
 
 
 async def _remote_round(config: Config, vantage_points: tuple[str, ...], timeout_s: float,
-                        endpoint_url: str | None, *, quiet: bool
+                        invoker: Invoker, *, quiet: bool
                         ) -> tuple[RoundResult, list[RegionFailure]]:
     """The local round (vantage points that run nowhere else) beside every regional probe; a
     regional round replaces the local vantage point of the same name."""
@@ -187,5 +194,5 @@ async def _remote_round(config: Config, vantage_points: tuple[str, ...], timeout
                    else local_vantage_points(config, os.environ.get("AWS_REGION")))
     local = (round_with_progress(config, local_names, show_progress=not quiet)
              if local_names else None)
-    return await run_remote(config, local, timeout_s, endpoint_url=endpoint_url,
+    return await run_remote(config, local, timeout_s, invoker=invoker,
                             progress=None if quiet else stderr_progress)

@@ -26,7 +26,9 @@ def test_version_is_read_from_the_package() -> None:
 
 
 def test_license_file_is_the_apache_2_text_pyproject_declares() -> None:
-    assert _pyproject()["project"]["license"] == {"text": "Apache-2.0"}
+    project = _pyproject()["project"]
+    assert project["license"] == "Apache-2.0"
+    assert project["license-files"] == ["LICENSE"]
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert "Apache License" in text
     assert "Version 2.0, January 2004" in text
