@@ -17,8 +17,11 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from monitor.aws.clients import AwsError
 from monitor.aws.remote import (
+    Invoker,
     RegionFailure,
+    boto3_invoker,
     failure_document,
     failure_lines,
     remote_exit_code,
@@ -108,8 +111,12 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
         for warning in loaded.warnings:
             click.echo(f"warning: {warning}", err=True)
         if remote:
+            try:
+                invoker = boto3_invoker(config.alarms.function_name, endpoint_url=endpoint_url)
+            except AwsError as exc:
+                fail(str(exc))
             result, failures = asyncio.run(_remote_round(config, vantage_points, remote_timeout,
-                                                         endpoint_url, quiet=as_json))
+                                                         invoker, quiet=as_json))
         else:
             result = execute_round(config, vantage_points=vantage_points,
                                    show_progress=not as_json)
@@ -145,7 +152,7 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
 
 
 async def _remote_round(config: Config, vantage_points: tuple[str, ...], timeout_s: float,
-                        endpoint_url: str | None, *, quiet: bool
+                        invoker: Invoker, *, quiet: bool
                         ) -> tuple[RoundResult, list[RegionFailure]]:
     """The local round (vantage points that run nowhere else) beside every regional probe; a
     regional round replaces the local vantage point of the same name."""
@@ -153,5 +160,5 @@ async def _remote_round(config: Config, vantage_points: tuple[str, ...], timeout
                    else local_vantage_points(config, os.environ.get("AWS_REGION")))
     local = (round_with_progress(config, local_names, show_progress=not quiet)
              if local_names else None)
-    return await run_remote(config, local, timeout_s, endpoint_url=endpoint_url,
+    return await run_remote(config, local, timeout_s, invoker=invoker,
                             progress=None if quiet else stderr_progress)
