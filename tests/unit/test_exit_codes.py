@@ -12,17 +12,8 @@ from monitor.cli import main
 from monitor.cli.errors import CliError, error_lines, exit_code_for
 from monitor.config import ConfigError
 from monitor.config.loader import ConfigProblem
-from monitor.core.model import (
-    Path as RoutePath,
-)
-from monitor.core.model import (
-    PathResult,
-    RegionLatency,
-    RoundResult,
-    RoutingState,
-    RoutingVerdict,
-    VantageRound,
-)
+from monitor.core import model
+from monitor.core.model import RoutingState
 from monitor.core.report import (
     EXIT_ERROR,
     EXIT_NOTHING_MEASURED,
@@ -37,12 +28,12 @@ from probes.errors import DnsTimeout, RoutewatchError
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def a_round(state: RoutingState, *, healthy: bool = True) -> RoundResult:
-    verdict = RoutingVerdict(state, "eu-west-1", "eu-west-1", 0.0)
-    vantage = VantageRound("dub", 0.0, 0.1, (RegionLatency("eu-west-1", 0.01 if healthy else None,
-                                                           healthy),),
-                           (PathResult(RoutePath.DNS, verdict),))
-    return RoundResult((vantage,), 0.0, 0.1)
+def a_round(state: RoutingState, *, healthy: bool = True) -> model.RoundResult:
+    verdict = model.RoutingVerdict(state, "eu-west-1", "eu-west-1", 0.0)
+    row = model.RegionLatency("eu-west-1", 0.01 if healthy else None, healthy)
+    vantage = model.VantageRound("dub", 0.0, 0.1, (row,),
+                                 (model.PathResult(model.Path.DNS, verdict),))
+    return model.RoundResult((vantage,), 0.0, 0.1)
 
 
 @pytest.mark.parametrize(("state", "healthy", "strict", "code"), [
