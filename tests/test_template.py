@@ -155,15 +155,16 @@ service: {origin_name: global-alb.example.com, cdn_name: app.example.com}
 regions: {eu-west-1: {addresses: [192.0.2.10]}}
 vantage_points: {eu-west-1: {resolver: 192.0.2.53, region: eu-west-1}}
 """).config
-    wanted = {spec.name.removeprefix("routewatch-eu-west-1-"): spec
-              for spec in desired_alarms(config)}
     parameters = template["Parameters"]
     defaults = {"MisroutedEvaluationPeriods": parameters["MisroutedEvaluationPeriods"]["Default"],
                 "MisroutedDatapoints": parameters["MisroutedDatapoints"]["Default"]}
     assert defaults == {"MisroutedEvaluationPeriods": AlarmSettings().misrouted_evaluation_periods,
                         "MisroutedDatapoints": AlarmSettings().misrouted_datapoints}
+    # the stack's rounds come from its schedule, aligned to the minute like CloudWatch's periods
     period = template["Mappings"]["Schedule"][parameters["ScheduleMinutes"]["Default"]][
         "PeriodSeconds"]
+    wanted = {spec.name.removeprefix("routewatch-eu-west-1-"): spec
+              for spec in desired_alarms(config, period_s=period)}
     probe = {"Fn::If": ["ProbeNamedAfterRegion", {"Ref": "AWS::Region"},
                         {"Ref": "VantagePoint"}]}
     found = {}
