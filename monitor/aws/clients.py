@@ -46,6 +46,7 @@ __all__ = [
     "AwsThrottled",
     "AwsTimeout",
     "AwsUnreachable",
+    "aws_error_reasons",
     "aws_errors",
     "cloudwatch_client",
     "lambda_client",
@@ -112,6 +113,17 @@ class AwsUnreachable(AwsError):
 
 class AwsServiceError(AwsError):
     reason = "aws_error"
+
+
+def aws_error_reasons() -> tuple[str, ...]:
+    """Every ``reason`` of the tree, sorted (label values known before any error happens)."""
+    reasons = {AwsError.reason}
+    pending = list(AwsError.__subclasses__())
+    while pending:  # bounded by the class tree
+        kind = pending.pop()
+        reasons.add(kind.reason)
+        pending.extend(kind.__subclasses__())
+    return tuple(sorted(reasons))
 
 
 _CODES: dict[str, type[AwsError]] = {

@@ -166,7 +166,7 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
             fail(f"cannot listen on {address}: {exc}")
         log.info("serving %s/metrics and %s/healthz", server.url, server.url,
                  extra={"fields": {"event": "listening", "url": server.url}})
-        exporters, close_exporters = _round_exporters(config)
+        exporters, close_exporters = _round_exporters(config, store)
         scheduler = RoundScheduler(loaded, store, reload=reload, ip_ranges=ip_ranges,
                                    exporters=exporters)
         try:
@@ -176,13 +176,16 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
             close_exporters()
 
 
-def _round_exporters(config: Config) -> tuple[list[RoundExporter], Callable[[], None]]:
-    """Exporters beside Prometheus: CloudWatch PutMetricData when ``cloudwatch.enabled``."""
+def _round_exporters(config: Config, store: SnapshotStore | None = None,
+                     ) -> tuple[list[RoundExporter], Callable[[], None]]:
+    """Exporters beside Prometheus: CloudWatch PutMetricData when ``cloudwatch.enabled`` (its
+    failures are counted into ``store``, so ``/metrics`` shows them)."""
     if not config.cloudwatch.enabled:
         return [], lambda: None
     from monitor.exporters.cloudwatch import CloudWatchPublisher
 
-    publisher = CloudWatchPublisher.from_settings(config.cloudwatch, config.regions)
+    publisher = CloudWatchPublisher.from_settings(config.cloudwatch, config.regions,
+                                                  counters=store.count if store else None)
     publisher.start()
     log.info("sending rounds to CloudWatch namespace %s", config.cloudwatch.namespace)
 
