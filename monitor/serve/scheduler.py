@@ -32,6 +32,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.config import Config, ConfigError, LoadedConfig, ServeSettings, local_vantage_points
 from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
 from monitor.core.model import ErrorRecord, VantageRound
+from monitor.exporters.evidence_log import log_round_evidence
 from monitor.metrics import SnapshotStore, VantageSnapshot
 from monitor.round.run import run_round
 
@@ -199,6 +200,7 @@ class RoundScheduler:
         entry = self._store.publish(result)
         round_log.info(_round_message(result, entry),
                        extra={"fields": round_log_fields(result, entry)})
+        log_round_evidence(result)
         for export in self._exporters:
             try:
                 export(result)

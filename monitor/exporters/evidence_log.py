@@ -1,0 +1,206 @@
+"""Evidence a person can read after the fact: one flat record per path per round.
+
+A scheduled Lambda round returns its document to nobody, and metrics say *that* a path was
+misrouted, not *why*. So every round writes, per path, the verdict and the evidence it rests on::
+
+    {"event": "routewatch_path", "evidence_version": 1, "vantage": "eu-west-1", "path": "origin",
+     "round_started_at": "2026-11-27T03:11:02.120+00:00", "state": "misrouted",
+     "served_region": "us-east-1", "expected_region": "eu-west-1", "penalty_seconds": 0.0634,
+     "reason": "slower_region", "detail": "us-east-1 answered, eu-west-1 is 63.4 ms closer",
+     "address": "203.0.113.7", "pop": null, "attribution": "header"}
+
+One formatter, two writers: the Lambda handler prints :func:`evidence_line` on stdout (CloudWatch
+Logs stores each line as an event and Logs Insights discovers its fields; the saved query
+``routewatch-misrouted-paths`` of ``deploy/template.yaml`` reads them), and ``serve`` logs
+:func:`log_round_evidence` records, which ``--log-format json`` writes as the same keys on one JSON
+line. :func:`parse_evidence` reads a line (or a parsed log event) back into the verdict.
+
+Fields are flat (Logs Insights filters on top-level keys), the path's own fields are read through
+the small accessors below, and ``penalty_seconds`` is in seconds like the ``--json`` document.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
+
+__all__ = [
+    "EVENT",
+    "EVIDENCE_VERSION",
+    "EvidenceError",
+    "PathEvidence",
+    "evidence_line",
+    "log_round_evidence",
+    "parse_evidence",
+    "path_evidence",
+    "round_evidence",
+    "write_round_evidence",
+]
+
+EVENT = "routewatch_path"
+"""The ``event`` of every record: what a query filters on."""
+EVIDENCE_VERSION = 1
+
+evidence_log = logging.getLogger("monitor.evidence")
+
+
+class EvidenceError(ValueError):
+    """A line that is not an evidence record of this version; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class PathEvidence:
+    """One path's verdict in one round, with where it was measured from and what answered."""
+
+    vantage: str
+    path: Path
+    round_started_at: float
+    verdict: RoutingVerdict
+    address: str | None
+    pop: str | None
+    attribution: str | None
+
+    def record(self) -> dict[str, Any]:
+        """The flat record (JSON-ready, keys in reading order)."""
+        verdict = self.verdict
+        return {
+            "event": EVENT,
+            "evidence_version": EVIDENCE_VERSION,
+            "vantage": self.vantage,
+            "path": self.path.value,
+            "round_started_at": datetime.fromtimestamp(self.round_started_at, UTC).isoformat(
+                timespec="milliseconds"),
+            "state": verdict.state.value,
+            "served_region": verdict.served_region,
+            "expected_region": verdict.expected_region,
+            "penalty_seconds": verdict.penalty_seconds,
+            "reason": verdict.reason,
+            "detail": verdict.detail,
+            "address": self.address,
+            "pop": self.pop,
+            "attribution": self.attribution,
+        }
+
+    def message(self) -> str:
+        """The record in one readable line (``serve``'s text logs)."""
+        verdict = self.verdict
+        text = f"{self.vantage} {self.path.value} {verdict.state.value}"
+        if verdict.served_region:
+            text += f": served by {verdict.served_region}"
+        if verdict.expected_region and verdict.expected_region != verdict.served_region:
+            text += f", expected {verdict.expected_region}"
+        if verdict.penalty_seconds:
+            text += f" (+{verdict.penalty_seconds * 1000:.1f} ms)"
+        if verdict.reason:
+            text += f"; {verdict.reason}"
+        if verdict.detail:
+            text += f": {verdict.detail}"
+        where = ", ".join(f"{k} {v}" for k, v in (("address", self.address), ("pop", self.pop))
+                          if v)
+        return text + (f" [{where}]" if where else "")
+
+
+# --- reading a path (the only places that know where these fields live) -------------------------
+
+
+def _pop(result: PathResult) -> str | None:
+    pop = result.extra.get("pop")
+    return pop if isinstance(pop, str) else None
+
+
+def _attribution(result: PathResult) -> str | None:
+    return result.attribution.source if result.attribution is not None else None
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def path_evidence(vantage: VantageRound, result: PathResult) -> PathEvidence:
+    """The evidence record of one path of a vantage point's round."""
+    return PathEvidence(vantage.vantage, result.path, vantage.started_at, result.verdict,
+                        result.address, _pop(result), _attribution(result))
+
+
+def round_evidence(vantage: VantageRound) -> Iterator[PathEvidence]:
+    """One record per judged path, in the round's order."""
+    for result in vantage.paths:
+        yield path_evidence(vantage, result)
+
+
+def evidence_line(evidence: PathEvidence) -> str:
+    """One JSON line (no newline): what the Lambda handler prints."""
+    return json.dumps(evidence.record(), separators=(",", ":"), ensure_ascii=False)
+
+
+def write_round_evidence(vantage: VantageRound, out: TextIO | None = None) -> int:
+    """Print one JSON line per path (the Lambda handler; ``out`` defaults to stdout, read at
+    call time); returns how many."""
+    stream = out if out is not None else sys.stdout
+    lines = [evidence_line(evidence) for evidence in round_evidence(vantage)]
+    for line in lines:
+        stream.write(line + "\n")
+    stream.flush()
+    return len(lines)
+
+
+def log_round_evidence(vantage: VantageRound, logger: logging.Logger = evidence_log) -> None:
+    """Log one record per path (``serve``); the JSON log formatter writes its ``fields``."""
+    for evidence in round_evidence(vantage):
+        logger.info(evidence.message(), extra={"fields": evidence.record()})
+
+
+# --- reading back --------------------------------------------------------------------------------
+
+
+def _text(record: Mapping[str, Any], key: str) -> str | None:
+    value = record.get(key)
+    if value is not None and not isinstance(value, str):
+        raise EvidenceError(f"{key}: expected a string, not {value!r}")
+    return value
+
+
+def _required(record: Mapping[str, Any], key: str) -> str:
+    value = _text(record, key)
+    if value is None:
+        raise EvidenceError(f"{key} is missing")
+    return value
+
+
+def parse_evidence(line: str | Mapping[str, Any]) -> PathEvidence:
+    """A record (a JSON line, or a log event already parsed, e.g. ``serve``'s JSON log line with
+    its extra keys) back into the path's evidence and verdict."""
+    if isinstance(line, str):
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise EvidenceError(f"not JSON: {exc}") from None
+    else:
+        record = line
+    if not isinstance(record, Mapping) or record.get("event") != EVENT:
+        raise EvidenceError(f"not a {EVENT} record")
+    if record.get("evidence_version") != EVIDENCE_VERSION:
+        raise EvidenceError(f"evidence_version {record.get('evidence_version')!r}: "
+                            f"this routewatch reads version {EVIDENCE_VERSION}")
+    try:
+        path = Path(_required(record, "path"))
+        state = RoutingState(_required(record, "state"))
+        started = datetime.fromisoformat(_required(record, "round_started_at"))
+    except ValueError as exc:
+        raise EvidenceError(str(exc)) from None
+    penalty = record.get("penalty_seconds")
+    if penalty is not None and (isinstance(penalty, bool) or not isinstance(penalty, int | float)):
+        raise EvidenceError(f"penalty_seconds: expected a number, not {penalty!r}")
+    verdict = RoutingVerdict(state, _text(record, "served_region"),
+                             _text(record, "expected_region"),
+                             None if penalty is None else float(penalty),
+                             _text(record, "reason"), _text(record, "detail") or "")
+    return PathEvidence(_required(record, "vantage"), path,
+                        started.timestamp(), verdict, _text(record, "address"),
+                        _text(record, "pop"), _text(record, "attribution"))
