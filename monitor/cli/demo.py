@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 from rich.panel import Panel
 
-from monitor.cli.check import execute_round, scenario_or_fail
+from monitor.cli.check import execute_round
+from monitor.cli.options import scenario_or_fail
 from monitor.cli.render import console_for_stdout, render_round
 from monitor.config import load_config
 from monitor.core.model import Path, RoundResult, RoutingState

@@ -11,7 +11,6 @@ answered even while the event loop is busy with rounds (or stuck on a blackholed
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import socket
 import threading
@@ -25,6 +24,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from monitor.config import split_listen
 from monitor.metrics import METRICS, MetricSpec, MetricType, Snapshot, snapshot_samples
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "MetricsServer",
     "RoundCollector",
     "health_report",
-    "parse_listen",
 ]
 
 STALE_INTERVALS = 3
@@ -94,26 +93,6 @@ def health_report(snapshot: Snapshot, now: float) -> HealthReport:
     })
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port`` → (address, port); a bare ``:port`` means 127.0.0.1."""
-    text = listen.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.removeprefix(":")
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if not sep:
-            raise ValueError(f"{listen!r}: give host:port, e.g. 127.0.0.1:9465")
-    host = host or "127.0.0.1"
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{listen!r}: {host!r} is not an IP address") from None
-    if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
-        raise ValueError(f"{listen!r}: {port_text!r} is not a port")
-    return host, int(port_text)
-
-
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes are not worth a log line each."""
@@ -141,7 +120,7 @@ class MetricsServer:
                  listen: str = "127.0.0.1:9465") -> None:
         self._metrics_app = make_wsgi_app(registry)
         self._health = health
-        self._host, self._port = parse_listen(listen)
+        self._host, self._port = split_listen(listen)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 

@@ -23,11 +23,10 @@ from pydantic import (
 )
 
 # the config's own YAML loader and message formatting, so scenario errors read like config errors
-from monitor.config import (
+from monitor.config import ProbeSettings, Tolerance
+from monitor.config.loader import (
     ConfigError,
     ConfigProblem,
-    ProbeSettings,
-    Tolerance,
     clean_message,
     format_key_path,
     read_text_file,

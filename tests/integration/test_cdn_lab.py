@@ -16,7 +16,7 @@ from monitor.core.model import PathResult, RoundResult, RoutingState
 from monitor.lab import LabHandle, load_scenario, start_lab
 from monitor.round.run import run_round
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from monitor.core.report import round_from_document
 from monitor.exporters.evidence_log import EVENT as EVIDENCE_EVENT
 from monitor.exporters.evidence_log import parse_evidence
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 CONFIG_TEXT = """
 service: {origin_name: global-alb.example.com, cdn_name: app.example.com}
 regions:

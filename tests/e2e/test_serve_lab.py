@@ -89,7 +89,7 @@ def data_path_leaves_the_region(serve: Serve) -> None:
 
 def test_a_blackholed_region_does_not_stall_serving(tmp_path: Path) -> None:
     scenario = yaml.safe_load(
-        (Path(__file__).parent.parent / "monitor/lab/scenarios/blackhole.yaml").read_text())
+        (Path(__file__).parents[2] / "monitor/lab/scenarios/blackhole.yaml").read_text())
     deadline = 3.0
     # requests may wait as long as the round: only the round deadline ends them
     scenario["probe"] = {"connect_timeout_s": deadline, "request_timeout_s": deadline,

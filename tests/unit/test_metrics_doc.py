@@ -9,7 +9,7 @@ import yaml
 
 from monitor.metrics import LABELS, METRICS, PREFIX, metrics_table_markdown
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "metrics.md"
 RULES = ROOT / "alerts" / "routewatch.rules.yml"
 BEGIN = "<!-- generated from monitor/metrics/__init__.py: python -m monitor.metrics -->\n"

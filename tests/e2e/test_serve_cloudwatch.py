@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from e2e.moto_server import MotoServer, moto_server  # noqa: F401
-from test_serve_scheduler import CONFIG_YAML, loaded, ok_round, run_until
+from unit.test_serve_scheduler import CONFIG_YAML, loaded, ok_round, run_until
 
 from monitor.aws.clients import cloudwatch_client
 from monitor.cli.serve import _round_exporters

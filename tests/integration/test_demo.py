@@ -17,7 +17,7 @@ from monitor.core.model import (
     VantageRound,
 )
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def _path(path: RoutePath, state: RoutingState, served: str, expected: str,

@@ -13,7 +13,7 @@ import yaml
 
 from monitor.lab import LabHandle, load_scenario, start_lab
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -23,7 +23,7 @@ from cfnlint.decode.decode import decode_str
 from monitor.aws.alarms import ALARM_KINDS, STALE_PERIODS, desired_alarms
 from monitor.config import AlarmSettings, CloudWatchSettings, parse_config
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 TEMPLATE = ROOT / "deploy" / "template.yaml"
 ALLOWED_RUNTIMES = {"python3.12", "python3.13"}
 PROBE_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}

@@ -12,7 +12,7 @@ from e2e.moto_server import DUMMY_CREDENTIALS, MotoServer, moto_server  # noqa: 
 
 from monitor.lab import load_scenario
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def test_remote_regions_without_a_probe_are_reported_and_the_local_round_kept(

@@ -19,7 +19,7 @@ from monitor.core.report import exit_code, round_document
 from monitor.lab import LabHandle, Scenario, load_scenario, start_lab
 from monitor.round.run import run_round
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def accuracy(injected_ms: float) -> float:

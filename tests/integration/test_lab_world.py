@@ -215,7 +215,7 @@ def test_world_dies_with_its_parent(tmp_path: Path) -> None:
         "    print(lab.process.pid, flush=True)\n"
         "    time.sleep(60)\n", encoding="utf-8")
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).parent.parent)
+                              cwd=Path(__file__).parents[2])
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
