@@ -38,7 +38,7 @@ from monitor.exporters.evidence_log import (
 from monitor.metrics import SnapshotStore
 from monitor.serve.scheduler import RoundScheduler
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {"event", "evidence_version", "vantage", "path", "round_started_at", "state",
           "served_region", "expected_region", "penalty_seconds", "reason", "detail", "address",
           "pop", "attribution"}
