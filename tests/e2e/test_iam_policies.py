@@ -25,9 +25,9 @@ from botocore.client import BaseClient
 from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 from click.testing import CliRunner
+from conftest import LabWorld
 from e2e.moto_server import MotoServer, moto_server  # noqa: F401 - the fixture
 
-from conftest import LabWorld
 from monitor.aws.alarms import apply, desired_alarms, plan
 from monitor.aws.clients import cloudwatch_client, lambda_client, route53_client
 from monitor.cli import main
@@ -117,8 +117,8 @@ def calls_by_command(moto_server: MotoServer, lab_world: LabWorld,  # noqa: F811
     applied = []
     run("alarms apply", lambda: applied.append(run_cli(
         "alarms", "apply", "--prune", "--config", str(alarms_file), "--endpoint-url", endpoint)))
-    assert "to update" in applied[0].output and "to delete" in applied[0].output, \
-        applied[0].output
+    assert "to update" in applied[0].output, applied[0].output
+    assert "to delete" in applied[0].output, applied[0].output
     run("dns explain", lambda: run_cli("dns", "explain", "--config", str(lab),
                                        "--endpoint-url", endpoint))
     run("check --remote", lambda: run_cli("check", "--config", str(lab), "--remote", "--json",
