@@ -202,3 +202,18 @@ vantage_points: {eu-west-1: {resolver: 192.0.2.53, region: eu-west-1}}
         assert dims == [("Probe", probe)] + ([("Path", spec.path)] if spec.path else [])
         topic = {"Fn::If": ["HasTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
         assert props["AlarmActions"] == topic == props["OKActions"]
+
+
+def test_the_summary_alarm_is_any_of_the_stack_alarms_and_notifies_nobody(
+        template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    alarms = {name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    [summary] = [r["Properties"] for r in resources.values()
+                 if r["Type"] == "AWS::CloudWatch::CompositeAlarm"]
+    rule = summary["AlarmRule"]["Fn::Sub"]
+    terms = [term.strip() for term in rule.split(" OR ")]
+    assert sorted(terms) == sorted(f'ALARM("${{{name}}}")' for name in alarms)
+    assert summary["ActionsEnabled"] is False
+    assert "AlarmActions" not in summary
+    assert template["Outputs"]["SummaryAlarmArn"]["Value"] == {
+        "Fn::GetAtt": ["SummaryAlarm", "Arn"]}
