@@ -3,20 +3,21 @@
 A scheduled Lambda round returns its document to nobody, and metrics say *that* a path was
 misrouted, not *why*. So every round writes, per path, the verdict and the evidence it rests on::
 
-    {"event": "routewatch_path", "evidence_version": 1, "vantage": "eu-west-1", "path": "origin",
-     "round_started_at": "2026-11-27T03:11:02.120+00:00", "state": "misrouted",
+    {"event": "routewatch_path", "evidence_version": 1, "vantage": "eu-west-1",
+     "round_started_at": "2026-11-27T03:11:02.120+00:00", "path": "origin", "state": "misrouted",
      "served_region": "us-east-1", "expected_region": "eu-west-1", "penalty_seconds": 0.0634,
      "reason": "slower_region", "detail": "us-east-1 answered, eu-west-1 is 63.4 ms closer",
      "address": "203.0.113.7", "pop": null, "attribution": "header"}
 
 One formatter, two writers: the Lambda handler prints :func:`evidence_line` on stdout (CloudWatch
 Logs stores each line as an event and Logs Insights discovers its fields; the saved query
-``routewatch-misrouted-paths`` of ``deploy/template.yaml`` reads them), and ``serve`` logs
+``routewatch/<stack>/paths-not-ok`` of ``deploy/template.yaml`` reads them), and ``serve`` logs
 :func:`log_round_evidence` records, which ``--log-format json`` writes as the same keys on one JSON
 line. :func:`parse_evidence` reads a line (or a parsed log event) back into the verdict.
 
-Fields are flat (Logs Insights filters on top-level keys), the path's own fields are read through
-the small accessors below, and ``penalty_seconds`` is in seconds like the ``--json`` document.
+Fields are flat (Logs Insights filters on top-level keys) and taken from the ``--json`` document's
+path entry (:func:`monitor.core.report.path_document`), so they mean what they mean there
+(``penalty_seconds`` in seconds, ``pop`` the cdn path's edge).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
+from monitor.core.report import path_document
 
 __all__ = [
     "EVENT",
@@ -37,6 +39,7 @@ __all__ = [
     "EvidenceError",
     "PathEvidence",
     "evidence_line",
+    "evidence_message",
     "log_round_evidence",
     "parse_evidence",
     "path_evidence",
@@ -57,7 +60,8 @@ class EvidenceError(ValueError):
 
 @dataclass(frozen=True)
 class PathEvidence:
-    """One path's verdict in one round, with where it was measured from and what answered."""
+    """One path's verdict in one round, with where it was measured from and what answered (a
+    record read back by :func:`parse_evidence`)."""
 
     vantage: str
     path: Path
@@ -67,83 +71,60 @@ class PathEvidence:
     pop: str | None
     attribution: str | None
 
-    def record(self) -> dict[str, Any]:
-        """The flat record (JSON-ready, keys in reading order)."""
-        verdict = self.verdict
-        return {
-            "event": EVENT,
-            "evidence_version": EVIDENCE_VERSION,
-            "vantage": self.vantage,
-            "path": self.path.value,
-            "round_started_at": datetime.fromtimestamp(self.round_started_at, UTC).isoformat(
-                timespec="milliseconds"),
-            "state": verdict.state.value,
-            "served_region": verdict.served_region,
-            "expected_region": verdict.expected_region,
-            "penalty_seconds": verdict.penalty_seconds,
-            "reason": verdict.reason,
-            "detail": verdict.detail,
-            "address": self.address,
-            "pop": self.pop,
-            "attribution": self.attribution,
-        }
 
-    def message(self) -> str:
-        """The record in one readable line (``serve``'s text logs)."""
-        verdict = self.verdict
-        text = f"{self.vantage} {self.path.value} {verdict.state.value}"
-        if verdict.served_region:
-            text += f": served by {verdict.served_region}"
-        if verdict.expected_region and verdict.expected_region != verdict.served_region:
-            text += f", expected {verdict.expected_region}"
-        if verdict.penalty_seconds:
-            text += f" (+{verdict.penalty_seconds * 1000:.1f} ms)"
-        if verdict.reason:
-            text += f"; {verdict.reason}"
-        if verdict.detail:
-            text += f": {verdict.detail}"
-        where = ", ".join(f"{k} {v}" for k, v in (("address", self.address), ("pop", self.pop))
-                          if v)
-        return text + (f" [{where}]" if where else "")
+_FROM_PATH_DOCUMENT = ("path", "state", "served_region", "expected_region", "penalty_seconds",
+                       "reason", "detail", "address")
+"""The record's keys taken as they are from the ``--json`` document's path entry."""
 
 
-# --- reading a path (the only places that know where these fields live) -------------------------
+def path_evidence(vantage: VantageRound, result: PathResult) -> dict[str, Any]:
+    """The flat record of one path of a vantage point's round (JSON-ready, in reading order),
+    built from the same path entry as the ``--json`` document."""
+    document = path_document(result)
+    attribution = document.get("attribution")
+    pop = document.get("pop")
+    return {
+        "event": EVENT,
+        "evidence_version": EVIDENCE_VERSION,
+        "vantage": vantage.vantage,
+        "round_started_at": datetime.fromtimestamp(vantage.started_at, UTC).isoformat(
+            timespec="milliseconds"),
+        **{key: document.get(key) for key in _FROM_PATH_DOCUMENT},
+        "pop": pop if isinstance(pop, str) else None,
+        "attribution": attribution.get("source") if isinstance(attribution, Mapping) else None,
+    }
 
 
-def _pop(result: PathResult) -> str | None:
-    pop = result.extra.get("pop")
-    return pop if isinstance(pop, str) else None
+def evidence_message(record: Mapping[str, Any]) -> str:
+    """A record in one readable line (``serve``'s text logs)."""
+    served, expected = record.get("served_region"), record.get("expected_region")
+    penalty = record.get("penalty_seconds")
+    parts = [f"{record.get('vantage')} {record.get('path')} {record.get('state')}",
+             f": served by {served}" if served else "",
+             f", expected {expected}" if expected and expected != served else "",
+             f" (+{penalty * 1000:.1f} ms)" if isinstance(penalty, float) and penalty else "",
+             f"; {record['reason']}" if record.get("reason") else "",
+             f": {record['detail']}" if record.get("detail") else ""]
+    where = ", ".join(f"{key} {record[key]}" for key in ("address", "pop") if record.get(key))
+    return "".join(parts) + (f" [{where}]" if where else "")
 
 
-def _attribution(result: PathResult) -> str | None:
-    return result.attribution.source if result.attribution is not None else None
-
-
-# --- writing -------------------------------------------------------------------------------------
-
-
-def path_evidence(vantage: VantageRound, result: PathResult) -> PathEvidence:
-    """The evidence record of one path of a vantage point's round."""
-    return PathEvidence(vantage.vantage, result.path, vantage.started_at, result.verdict,
-                        result.address, _pop(result), _attribution(result))
-
-
-def round_evidence(vantage: VantageRound) -> Iterator[PathEvidence]:
+def round_evidence(vantage: VantageRound) -> Iterator[dict[str, Any]]:
     """One record per judged path, in the round's order."""
     for result in vantage.paths:
         yield path_evidence(vantage, result)
 
 
-def evidence_line(evidence: PathEvidence) -> str:
+def evidence_line(record: Mapping[str, Any]) -> str:
     """One JSON line (no newline): what the Lambda handler prints."""
-    return json.dumps(evidence.record(), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
 
 
 def write_round_evidence(vantage: VantageRound, out: TextIO | None = None) -> int:
     """Print one JSON line per path (the Lambda handler; ``out`` defaults to stdout, read at
     call time); returns how many."""
     stream = out if out is not None else sys.stdout
-    lines = [evidence_line(evidence) for evidence in round_evidence(vantage)]
+    lines = [evidence_line(record) for record in round_evidence(vantage)]
     for line in lines:
         stream.write(line + "\n")
     stream.flush()
@@ -152,8 +133,8 @@ def write_round_evidence(vantage: VantageRound, out: TextIO | None = None) -> in
 
 def log_round_evidence(vantage: VantageRound, logger: logging.Logger = evidence_log) -> None:
     """Log one record per path (``serve``); the JSON log formatter writes its ``fields``."""
-    for evidence in round_evidence(vantage):
-        logger.info(evidence.message(), extra={"fields": evidence.record()})
+    for record in round_evidence(vantage):
+        logger.info(evidence_message(record), extra={"fields": record})
 
 
 # --- reading back --------------------------------------------------------------------------------

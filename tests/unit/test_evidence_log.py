@@ -17,15 +17,9 @@ from cfnlint.decode.decode import decode_str
 
 from monitor.cli.serve import JsonLogFormatter
 from monitor.config import parse_config
-from monitor.core.model import (
-    Attribution,
-    PathResult,
-    RegionLatency,
-    RoutingState,
-    RoutingVerdict,
-    VantageRound,
-)
+from monitor.core import model
 from monitor.core.model import Path as RoutePath
+from monitor.core.model import RoutingState, VantageRound
 from monitor.exporters.evidence_log import (
     EVENT,
     EvidenceError,
@@ -46,12 +40,12 @@ FIELDS = {"event", "evidence_version", "vantage", "path", "round_started_at", "s
 
 def cdn_round() -> VantageRound:
     """A round whose cdn path came through a POP, with a detail holding quotes and a newline."""
-    verdict = RoutingVerdict(RoutingState.MISROUTED, "us-east-1", "eu-west-1", 0.0634,
-                             "slower_region", 'POP FRA56-P1 reached us-east-1 "x"\nnext')
-    cdn = PathResult(RoutePath.CDN, verdict, Attribution("us-east-1", "header"), 0.02,
-                     address="127.30.0.1", extra={"pop": "FRA56-P1", "cache": "miss"})
+    verdict = model.RoutingVerdict(RoutingState.MISROUTED, "us-east-1", "eu-west-1", 0.0634,
+                                   "slower_region", 'POP FRA56-P1 reached us-east-1 "x"\nnext')
+    cdn = model.PathResult(RoutePath.CDN, verdict, model.Attribution("us-east-1", "header"), 0.02,
+                           address="127.30.0.1", extra={"pop": "FRA56-P1", "cache": "miss"})
     return VantageRound("fra", 1_790_000_000.25, 0.5,
-                        (RegionLatency("eu-west-1", 0.01, True),), (cdn,))
+                        (model.RegionLatency("eu-west-1", 0.01, True),), (cdn,))
 
 
 def test_a_line_reads_back_into_the_verdict() -> None:
