@@ -214,6 +214,8 @@ def snapshot_samples(snapshot: Snapshot) -> dict[MetricSpec, list[Sample]]:
             Sample(metric("config_last_reload_success_timestamp_seconds"), (),
                    snapshot.reload_success_at))
     grouped[metric("build_info")].append(Sample(metric("build_info"), (__version__,), 1.0))
+    for (name, labels), value in sorted(snapshot.counters.items()):
+        grouped[metric(name)].append(Sample(metric(name), labels, value))
     for name in space.vantage_points:
         entry = snapshot.vantage.get(name)
         if entry is not None:

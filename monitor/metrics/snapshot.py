@@ -18,7 +18,7 @@ from monitor.core.hysteresis import Hysteresis, observe_paths
 from monitor.core.model import Path, RoutingState, RoutingVerdict, VantageRound
 from monitor.core.paths import enabled_paths
 from monitor.domain.reasons import Reason
-from monitor.metrics.catalogue import bounded_reason, error_path
+from monitor.metrics.catalogue import MetricType, bounded_reason, error_path, metric
 
 __all__ = [
     "LabelSpace",
@@ -74,6 +74,9 @@ class Snapshot:
     started_at: float
     reload_successful: bool = True
     reload_success_at: float | None = None
+    counters: Mapping[tuple[str, tuple[str, ...]], float] = field(
+        default_factory=lambda: MappingProxyType({}))
+    """Process-wide counters outside the rounds (e.g. an exporter's failures): (name, labels)."""
 
     @property
     def last_round_finished_at(self) -> float | None:
@@ -155,3 +158,15 @@ class SnapshotStore:
     def reload_failed(self) -> None:
         with self._lock:
             self._snapshot = replace(self._snapshot, reload_successful=False)
+
+    def count(self, name: str, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        """Add to a process-wide counter of :data:`METRICS` (0 creates its series)."""
+        spec = metric(name)
+        if spec.type is not MetricType.COUNTER or len(labels) != len(spec.labels) \
+                or amount < 0:
+            raise ValueError(f"{spec.name} cannot count {amount} for labels {labels}")
+        with self._lock:
+            counters = dict(self._snapshot.counters)
+            key = (spec.name, labels)
+            counters[key] = counters.get(key, 0.0) + amount
+            self._snapshot = replace(self._snapshot, counters=MappingProxyType(counters))
