@@ -45,7 +45,7 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...], prune: bool,
           endpoint_url: str | None) -> tuple[Any, AlarmPlan, str | None]:
-    from monitor.aws.clients import AwsError, cloudwatch_client
+    from monitor.aws.clients import AwsError, AwsSdkMissing, cloudwatch_client
 
     try:
         config = load_config(config_file).config
@@ -68,7 +68,7 @@ def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...],
         desired = desired_alarms(config, vantage_points=list(vantage_points) or None)
         return client, plan(desired, existing_alarms(client, target), prune=prune), target
     except AwsError as exc:
-        fail(f"{exc}{hint}")
+        fail(str(exc) if isinstance(exc, AwsSdkMissing) else f"{exc}{hint}")
 
 
 @click.group("alarms")

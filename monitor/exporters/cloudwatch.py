@@ -320,12 +320,13 @@ class CloudWatchPublisher:
     @classmethod
     def from_settings(cls, settings: CloudWatchSettings, regions: Collection[str], *,
                       endpoint_url: str | None = None) -> CloudWatchPublisher:
-        """Build from :class:`~monitor.config.CloudWatchSettings` (client created lazily)."""
+        """Build from :class:`~monitor.config.CloudWatchSettings`. The client is made now, so a
+        missing SDK or a bad region is an :class:`~monitor.aws.clients.AwsError` at start, not a
+        failure at every flush."""
         from monitor.aws.clients import cloudwatch_client
 
-        region = settings.region
         return cls(namespace=settings.namespace, regions=regions,
-                   client_factory=lambda: cloudwatch_client(region, endpoint_url=endpoint_url),
+                   client=cloudwatch_client(settings.region, endpoint_url=endpoint_url),
                    buffer_limit=settings.buffer_limit)
 
     @property
