@@ -27,6 +27,7 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_OK",
     "EXIT_ROUTING_PROBLEM",
+    "SCHEMA_VERSION",
     "DocumentError",
     "exit_code",
     "round_document",
@@ -37,6 +38,10 @@ __all__ = [
 EXIT_OK = 0
 EXIT_ROUTING_PROBLEM = 1
 EXIT_ERROR = 2
+
+SCHEMA_VERSION = 1
+"""The document's shape (monitor/data/report.schema.json); bumped only by a change that breaks a
+reader (a key removed, renamed or retyped), not by a key added."""
 
 _CORE_PATH_KEYS = ("path", "state", "served_region", "expected_region", "penalty_seconds",
                    "reason", "detail", "latency_seconds", "phases", "address", "status",
@@ -110,6 +115,7 @@ def state_counts(result: RoundResult) -> dict[str, int]:
 def round_document(result: RoundResult, *, strict: bool = False) -> dict[str, Any]:
     """The JSON document of one round (documented in the README)."""
     return {
+        "schema_version": SCHEMA_VERSION,
         "routewatch_version": __version__,
         "started_at": _iso(result.started_at),
         "duration_seconds": result.duration_seconds,
