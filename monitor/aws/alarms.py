@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.config import Config
 from monitor.core.model import Path
+from monitor.core.paths import enabled_paths
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -161,7 +162,7 @@ def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = Non
     settings = config.alarms
     names = list(vantage_points) if vantage_points is not None else list(config.vantage_points)
     if paths is None:
-        paths = [Path.DNS, Path.ORIGIN] + ([Path.CDN] if config.service.cdn_name else [])
+        paths = enabled_paths(config)
     path_list = list(paths)
     actions = (settings.sns_topic_arn,) if settings.sns_topic_arn else ()
     period = _period(settings.period_s)

@@ -31,10 +31,11 @@ points the clients at a stand-in such as ``moto_server``.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
+
+from monitor.domain.patterns import REGION_NAME as _AWS_REGION
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -61,9 +62,6 @@ __all__ = [
 ]
 
 RetryMode = Literal["legacy", "standard", "adaptive"]
-
-# eu-west-1, us-gov-west-1, cn-northwest-1, us-isob-east-1, ap-southeast-5 ...
-_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
 class AwsError(Exception):

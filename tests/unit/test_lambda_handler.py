@@ -1,0 +1,161 @@
+"""The Lambda handler: no boto3 at cold start, which vantage point it probes, EMF on stdout
+flushed even when the round fails, and the round document it returns.
+
+Lambda runs no code here (nor does moto): the handler is called in-process, with ``run_round``
+replaced by a synthetic round here and against a real lab world in tests/test_lambda_lab.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_helpers import sample_round, validate_emf
+
+from monitor.aws import lambda_handler as aws_lambda
+from monitor.aws.lambda_handler import VantageNotFound, choose_vantage, handler
+from monitor.config import parse_config
+from monitor.core.model import RoundResult
+from monitor.core.report import round_from_document
+
+ROOT = Path(__file__).parents[2]
+CONFIG_TEXT = """
+service: {origin_name: global-alb.example.com, cdn_name: app.example.com}
+regions:
+  eu-west-1: {addresses: [192.0.2.10]}
+  us-east-1: {addresses: [192.0.2.20]}
+  ap-south-1: {addresses: [192.0.2.30]}
+vantage_points:
+  eu-west-1: {resolver: 192.0.2.53, region: eu-west-1}
+  virginia: {resolver: 192.0.2.53, region: us-east-1}
+  laptop: {resolver: 192.0.2.53}
+"""
+
+# Importing the handler the way the deployment package has it: without the distributions
+# deploy/build_lambda_zip.py leaves out, and without boto3 (Lambda's runtime has it, but a cold
+# start must not pay for it).
+_IMPORT_PROBE = """
+import importlib.abc, json, sys, time
+sys.path.insert(0, {deploy!r})
+from build_lambda_zip import EXCLUDED_MODULES
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in EXCLUDED_MODULES:
+            raise ImportError(name + " is not in the Lambda package")
+        return None
+sys.meta_path.insert(0, Absent())
+started = time.perf_counter()
+import monitor.aws.lambda_handler
+elapsed = time.perf_counter() - started
+print(json.dumps({{"seconds": elapsed,
+                  "loaded": sorted(m for m in sys.modules if m.split(".")[0] in
+                                   ("boto3", "botocore", "s3transfer"))}}))
+"""
+
+
+def test_the_handler_imports_without_boto3_or_what_the_package_leaves_out() -> None:
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c",
+         _IMPORT_PROBE.format(deploy=str(ROOT / "deploy"))],
+        capture_output=True, text=True, cwd=ROOT, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout)
+    assert report["loaded"] == []  # not boto3, not botocore: EMF needs neither
+    imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "monitor.aws.lambda_handler" in imported
+    assert not {m for m in imported if m.split(".")[0] in ("boto3", "botocore")}
+    print(f"cold import of monitor.aws.lambda_handler: {report['seconds'] * 1000:.0f} ms")
+
+
+def test_choose_vantage() -> None:
+    config = parse_config(CONFIG_TEXT).config
+    assert choose_vantage(config, requested=None, region="eu-west-1") == "eu-west-1"
+    assert choose_vantage(config, requested=None, region="us-east-1") == "virginia"
+    assert choose_vantage(config, requested="laptop", region="us-east-1") == "laptop"
+    with pytest.raises(VantageNotFound, match="no vantage point for region 'ap-south-1'"):
+        choose_vantage(config, requested=None, region="ap-south-1")
+    with pytest.raises(VantageNotFound, match="'mars' is not configured"):
+        choose_vantage(config, requested="mars", region="eu-west-1")
+
+
+@pytest.fixture
+def lambda_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    file = tmp_path / "routewatch.yaml"
+    file.write_text(CONFIG_TEXT, encoding="utf-8")
+    monkeypatch.setenv("ROUTEWATCH_CONFIG", str(file))
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.delenv("ROUTEWATCH_VANTAGE_POINT", raising=False)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    return file
+
+
+def emf_lines(text: str) -> list[dict[str, Any]]:
+    documents = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    for document in documents:
+        assert validate_emf(document) == []
+    return documents
+
+
+def test_handler_returns_the_round_document_and_prints_emf(
+        lambda_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    asked: list[Any] = []
+
+    async def fake_round(config: Any, *, vantage_points: Any = None,
+                         **kwargs: Any) -> RoundResult:
+        asked.append(vantage_points)
+        return sample_round(vantage_points[0])
+
+    monkeypatch.setattr(aws_lambda, "run_round", fake_round)
+    document = handler({"source": "routewatch-schedule"}, None)
+    assert asked == [["virginia"]]
+    assert document["region"] == "us-east-1"
+    assert [v.vantage for v in round_from_document(document).vantage_points] == ["virginia"]
+    json.dumps(document)  # what Lambda serialises must be plain JSON
+    documents = emf_lines(capsys.readouterr().out)
+    assert {d["Probe"] for d in documents} == {"virginia"}
+    misrouted = [d for d in documents if d.get("Path") == "origin" and "Misrouted" in d]
+    assert misrouted[0]["Misrouted"] == [1.0]
+
+
+def test_the_event_can_name_the_vantage_point_but_not_overrule_the_region(
+        lambda_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def fake_round(config: Any, *, vantage_points: Any = None,
+                         **kwargs: Any) -> RoundResult:
+        return sample_round(vantage_points[0])
+
+    monkeypatch.setattr(aws_lambda, "run_round", fake_round)
+    document = handler({"vantage_point": "laptop"}, None)
+    assert document["vantage_points"][0]["name"] == "laptop"
+    document = handler({"region": "eu-west-1"}, None)  # AWS_REGION=us-east-1 wins
+    assert document["vantage_points"][0]["name"] == "virginia"
+    monkeypatch.delenv("AWS_REGION")  # in-process (the lab): the event says where
+    document = handler({"region": "eu-west-1"}, None)
+    assert document["vantage_points"][0]["name"] == "eu-west-1"
+
+
+def test_a_failed_round_still_flushes_round_success_zero(
+        lambda_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    async def broken_round(config: Any, **kwargs: Any) -> RoundResult:
+        raise RuntimeError("the probe broke")
+
+    monkeypatch.setattr(aws_lambda, "run_round", broken_round)
+    with pytest.raises(RuntimeError, match="the probe broke"):
+        handler({}, None)
+    [document] = emf_lines(capsys.readouterr().out)
+    assert (document["Probe"], document["RoundSuccess"]) == ("virginia", [0.0])
+    assert "RoundCompleted" not in document  # so the stale alarm sees the gap
+
+
+def test_a_bad_config_is_an_error_naming_the_file(
+        lambda_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lambda_env.write_text("service: {}\n", encoding="utf-8")
+    with pytest.raises(Exception, match=str(lambda_env)):
+        handler({}, None)
+    assert capsys.readouterr().out == ""  # no probe known: nothing to report under
