@@ -53,6 +53,7 @@ __all__ = [
     "AwsThrottled",
     "AwsTimeout",
     "AwsUnreachable",
+    "aws_error_reasons",
     "aws_errors",
     "cloudwatch_client",
     "lambda_client",
@@ -126,6 +127,17 @@ class AwsSdkMissing(AwsError):
 
     def __str__(self) -> str:  # the fix, not a service call: there was none
         return self.message
+
+
+def aws_error_reasons() -> tuple[str, ...]:
+    """Every ``reason`` of the tree, sorted (label values known before any error happens)."""
+    reasons = {AwsError.reason}
+    pending = list(AwsError.__subclasses__())
+    while pending:  # bounded by the class tree
+        kind = pending.pop()
+        reasons.add(kind.reason)
+        pending.extend(kind.__subclasses__())
+    return tuple(sorted(reasons))
 
 
 _CODES: dict[str, type[AwsError]] = {
@@ -207,6 +219,7 @@ def require_sdk(service: str, region: str | None = None) -> None:
             f"this command talks to AWS ({service}) and needs boto3, which is not installed: "
             f"{INSTALL_AWS_EXTRA}",
             service=service, operation="create_client", region=region) from exc
+
 
 _session_lock = threading.Lock()
 _session: Any = None

@@ -127,12 +127,12 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
         if not probed_here(config):
             fail("every vantage point runs in an AWS region (its `region` is set): serve probes "
                  "only vantage points that run here; run it there, or drop `region`")
-        exporters, close_exporters = _round_exporters(config)
+        store = SnapshotStore(config)
+        exporters, close_exporters = _round_exporters(config, store)  # no SDK: fail before serving
         try:
             ip_ranges = load_ip_ranges(config.ip_ranges)
         except IpRangesError as exc:
             fail(f"ip_ranges: {exc}")
-        store = SnapshotStore(config)
         registry = CollectorRegistry()
         registry.register(RoundCollector(store.current))
         ProcessCollector(registry=registry)
@@ -155,15 +155,18 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
             close_exporters()
 
 
-def _round_exporters(config: Config) -> tuple[list[RoundExporter], Callable[[], None]]:
-    """Exporters beside Prometheus: CloudWatch PutMetricData when ``cloudwatch.enabled``."""
+def _round_exporters(config: Config, store: SnapshotStore | None = None,
+                     ) -> tuple[list[RoundExporter], Callable[[], None]]:
+    """Exporters beside Prometheus: CloudWatch PutMetricData when ``cloudwatch.enabled`` (its
+    failures are counted into ``store``, so ``/metrics`` shows them)."""
     if not config.cloudwatch.enabled:
         return [], lambda: None
     from monitor.aws.clients import AwsError
     from monitor.exporters.cloudwatch import CloudWatchPublisher
 
     try:
-        publisher = CloudWatchPublisher.from_settings(config.cloudwatch, config.regions)
+        publisher = CloudWatchPublisher.from_settings(config.cloudwatch, config.regions,
+                                                      counters=store.count if store else None)
     except AwsError as exc:  # no boto3, or no usable region: stop now, not at every round
         fail(str(exc))
     publisher.start()

@@ -191,6 +191,15 @@ METRICS: tuple[MetricSpec, ...] = (
            "When the configuration was last loaded successfully."),
     _gauge("build_info", "info", ("version",),
            "Always 1; the version label is the running routewatch's version."),
+    MetricSpec(PREFIX + "cloudwatch_failed_requests_total", MetricType.COUNTER, "requests",
+               ("reason",),
+               "PutMetricData requests (one per batch of a flush) that failed after botocore's "
+               "retries, by typed AWS error reason; exported when cloudwatch.enabled."),
+    MetricSpec(PREFIX + "cloudwatch_dropped_datapoints_total", MetricType.COUNTER, "datapoints",
+               ("reason",),
+               "Datapoints the CloudWatch exporter dropped: buffer_full (the oldest, when the "
+               "buffer is full) or request_failed (their request failed); exported when "
+               "cloudwatch.enabled."),
 )
 
 _BY_NAME = {spec.name: spec for spec in METRICS}
@@ -270,6 +279,9 @@ class Snapshot:
     started_at: float
     reload_successful: bool = True
     reload_success_at: float | None = None
+    counters: Mapping[tuple[str, tuple[str, ...]], float] = field(
+        default_factory=lambda: MappingProxyType({}))
+    """Process-wide counters outside the rounds (e.g. an exporter's failures): (name, labels)."""
 
     @property
     def last_round_finished_at(self) -> float | None:
@@ -351,6 +363,18 @@ class SnapshotStore:
     def reload_failed(self) -> None:
         with self._lock:
             self._snapshot = replace(self._snapshot, reload_successful=False)
+
+    def count(self, name: str, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        """Add to a process-wide counter of :data:`METRICS` (0 creates its series)."""
+        spec = metric(name)
+        if spec.type is not MetricType.COUNTER or len(labels) != len(spec.labels) \
+                or amount < 0:
+            raise ValueError(f"{spec.name} cannot count {amount} for labels {labels}")
+        with self._lock:
+            counters = dict(self._snapshot.counters)
+            key = (spec.name, labels)
+            counters[key] = counters.get(key, 0.0) + amount
+            self._snapshot = replace(self._snapshot, counters=MappingProxyType(counters))
 
 
 # --- samples -------------------------------------------------------------------------------------
@@ -535,6 +559,8 @@ def snapshot_samples(snapshot: Snapshot) -> dict[MetricSpec, list[Sample]]:
             Sample(metric("config_last_reload_success_timestamp_seconds"), (),
                    snapshot.reload_success_at))
     grouped[metric("build_info")].append(Sample(metric("build_info"), (__version__,), 1.0))
+    for (name, labels), value in sorted(snapshot.counters.items()):
+        grouped[metric(name)].append(Sample(metric(name), labels, value))
     for name in space.vantage_points:
         entry = snapshot.vantage.get(name)
         if entry is not None:

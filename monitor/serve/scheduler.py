@@ -33,6 +33,7 @@ from monitor.config import Config, ConfigError, LoadedConfig, ServeSettings, loc
 from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
 from monitor.core.model import DnsLookups, ErrorRecord, VantageRound
 from monitor.domain.reasons import Reason
+from monitor.exporters.evidence_log import log_round_evidence
 from monitor.metrics import SnapshotStore, VantageSnapshot
 from monitor.round.run import run_round
 
@@ -200,6 +201,7 @@ class RoundScheduler:
         entry = self._store.publish(result)
         round_log.info(_round_message(result, entry),
                        extra={"fields": round_log_fields(result, entry)})
+        log_round_evidence(result)
         for export in self._exporters:
             try:
                 export(result)
