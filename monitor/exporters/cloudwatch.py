@@ -149,7 +149,7 @@ def round_datapoints(result: RoundResult, regions: Collection[str]) -> list[Data
         def add(name: str, value: float, *dims: tuple[str, str], at: float = at) -> None:
             expected = CLOUDWATCH_METRICS[name].dimensions
             if tuple(d for d, _ in dims) != expected:
-                raise ValueError(f"{name} has dimensions {expected}, not {dims}")
+                raise ValueError(f"{name}: dimensions {dims} are not {expected}")
             points.append(Datapoint(name, float(value), dims, at))
 
         probe = ("Probe", vantage.vantage)
@@ -438,7 +438,7 @@ class CloudWatchPublisher:
     def _get_client(self) -> CloudWatchClient:
         if self._client is None:
             if self._client_factory is None:
-                raise ValueError("give client or client_factory")
+                raise RuntimeError("no CloudWatch client and no factory to make one")
             self._client = self._client_factory()
         return self._client
 
