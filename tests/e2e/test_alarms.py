@@ -353,6 +353,10 @@ def test_cli_without_a_region_to_put_the_alarms_in_refuses(tmp_path: Path) -> No
     assert result.stderr.splitlines()[-1] == (
         "error: cloudwatch.region is not set, so where serve sends its metrics is not known: "
         "set it, or give --region (the alarms must be in the region the metrics land in)")
+    assumed = _cli(tmp_path, text, "plan", "--region", "eu-west-1",
+                   "--endpoint-url", "http://127.0.0.1:9")
+    assert ("warning: cloudwatch.region is not set: serve sends its metrics to its host's "
+            "default region, and these alarms assume that is eu-west-1") in assumed.stderr
 
 
 def test_cli_reports_an_unreachable_endpoint_with_where(tmp_path: Path) -> None:
