@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -62,6 +63,9 @@ class HttpEvidence:
     tls_version: str | None = None
     error: HttpError | None = None
     started_at: float = field(default=0.0)
+
+    def __post_init__(self) -> None:  # a read-only copy: evidence never changes once taken
+        object.__setattr__(self, "phases", MappingProxyType(dict(self.phases)))
 
     def header(self, name: str) -> str | None:
         """First value of a header, case-insensitively."""

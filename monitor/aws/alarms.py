@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.config import Config
 from monitor.core.model import Path
+from monitor.core.paths import enabled_paths
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -221,11 +222,6 @@ def alarm_period(config: Config) -> int:
     return period
 
 
-def _paths(config: Config) -> list[Path]:
-    """The paths the configuration probes."""
-    return [Path.DNS, Path.ORIGIN] + ([Path.CDN] if config.service.cdn_name else [])
-
-
 def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = None,
                    paths: Iterable[Path] | None = None,
                    period_s: int | None = None) -> list[AlarmSpec]:
@@ -233,7 +229,7 @@ def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = Non
     :func:`alarm_period` (``serve``'s rounds); a Lambda stack passes its schedule's."""
     settings = config.alarms
     names = list(vantage_points) if vantage_points is not None else list(config.vantage_points)
-    path_list = list(paths) if paths is not None else _paths(config)
+    path_list = list(paths) if paths is not None else list(enabled_paths(config))
     actions = (settings.sns_topic_arn,) if settings.sns_topic_arn else ()
     period = alarm_period(config) if period_s is None else period_s
     n = settings.misrouted_evaluation_periods

@@ -91,6 +91,10 @@ def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...],
         period = alarm_period(config)
     except AlarmConfigError as exc:
         fail(str(exc))
+    try:
+        client = cloudwatch_client(target, endpoint_url=endpoint_url)
+    except AwsError as exc:  # no SDK, a bad region or endpoint: say only that
+        fail(str(exc))
     for line in scope.describe():
         click.echo(line)
     if scope.planned:
@@ -105,7 +109,6 @@ def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...],
         if warning:
             click.echo(f"warning: {warning}", err=True)
     try:
-        client = cloudwatch_client(target, endpoint_url=endpoint_url)
         return client, plan(desired, existing_alarms(client, target), prune=prune,
                             keep=owned), scope
     except AwsError as exc:

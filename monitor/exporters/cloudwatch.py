@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from monitor.config import CloudWatchSettings
 from monitor.core.model import RoundResult, RoutingState
-from monitor.metrics import OTHER, bounded_reason
+from monitor.metrics import OTHER
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -348,12 +348,13 @@ class CloudWatchPublisher:
     def from_settings(cls, settings: CloudWatchSettings, regions: Collection[str], *,
                       endpoint_url: str | None = None,
                       counters: CounterSink | None = None) -> CloudWatchPublisher:
-        """Build from :class:`~monitor.config.CloudWatchSettings` (client created lazily)."""
+        """Build from :class:`~monitor.config.CloudWatchSettings`. The client is made now, so a
+        missing SDK or a bad region is an :class:`~monitor.aws.clients.AwsError` at start, not a
+        failure at every flush."""
         from monitor.aws.clients import cloudwatch_client
 
-        region = settings.region
         return cls(namespace=settings.namespace, regions=regions,
-                   client_factory=lambda: cloudwatch_client(region, endpoint_url=endpoint_url),
+                   client=cloudwatch_client(settings.region, endpoint_url=endpoint_url),
                    buffer_limit=settings.buffer_limit, counters=counters)
 
     def _report(self, name: str, reason: str, amount: int) -> None:
@@ -424,7 +425,7 @@ class CloudWatchPublisher:
                     sent += len(batch)
                 except AwsError as exc:
                     rejected += len(batch)
-                    reason = bounded_reason(exc.reason)
+                    reason = exc.reason if exc.reason in self.failed_requests else "aws_error"
                     with self._lock:
                         self._count_dropped("request_failed", len(batch))
                         self.failed_requests[reason] = self.failed_requests.get(reason, 0) + 1

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
 from monitor.core.report import path_document
+from monitor.domain.reasons import Reason, reason_of
 
 __all__ = [
     "EVENT",
@@ -147,6 +148,10 @@ def _text(record: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
+def _reason(value: str | None) -> Reason | None:
+    return None if value is None else reason_of(value)
+
+
 def _required(record: Mapping[str, Any], key: str) -> str:
     value = _text(record, key)
     if value is None:
@@ -181,7 +186,7 @@ def parse_evidence(line: str | Mapping[str, Any]) -> PathEvidence:
     verdict = RoutingVerdict(state, _text(record, "served_region"),
                              _text(record, "expected_region"),
                              None if penalty is None else float(penalty),
-                             _text(record, "reason"), _text(record, "detail") or "")
+                             _reason(_text(record, "reason")), _text(record, "detail") or "")
     return PathEvidence(_required(record, "vantage"), path,
                         started.timestamp(), verdict, _text(record, "address"),
                         _text(record, "pop"), _text(record, "attribution"))

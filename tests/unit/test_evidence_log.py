@@ -43,7 +43,9 @@ def cdn_round() -> VantageRound:
     verdict = model.RoutingVerdict(RoutingState.MISROUTED, "us-east-1", "eu-west-1", 0.0634,
                                    "slower_region", 'POP FRA56-P1 reached us-east-1 "x"\nnext')
     cdn = model.PathResult(RoutePath.CDN, verdict, model.Attribution("us-east-1", "header"), 0.02,
-                           address="127.30.0.1", extra={"pop": "FRA56-P1", "cache": "miss"})
+                           address="127.30.0.1",
+                           details=model.CdnDetails("FRA56-P1", None, None, {}, "127.30.0.1",
+                                                    None))
     return VantageRound("fra", 1_790_000_000.25, 0.5,
                         (model.RegionLatency("eu-west-1", 0.01, True),), (cdn,))
 
