@@ -229,7 +229,7 @@ def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = Non
     :func:`alarm_period` (``serve``'s rounds); a Lambda stack passes its schedule's."""
     settings = config.alarms
     names = list(vantage_points) if vantage_points is not None else list(config.vantage_points)
-    path_list = list(paths) if paths is not None else list(enabled_paths(config))
+    path_list = list(paths) if paths is not None else enabled_paths(config)
     actions = (settings.sns_topic_arn,) if settings.sns_topic_arn else ()
     period = alarm_period(config) if period_s is None else period_s
     n = settings.misrouted_evaluation_periods

@@ -220,6 +220,7 @@ def require_sdk(service: str, region: str | None = None) -> None:
             f"{INSTALL_AWS_EXTRA}",
             service=service, operation="create_client", region=region) from exc
 
+
 _session_lock = threading.Lock()
 _session: Any = None
 

@@ -71,8 +71,12 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...], prune: bool,
           endpoint_url: str | None) -> tuple[CloudWatchClient, AlarmPlan, AlarmScope]:
-    from monitor.aws.clients import AwsError, cloudwatch_client
+    from monitor.aws.clients import AwsError, cloudwatch_client, require_sdk
 
+    try:
+        require_sdk("cloudwatch")  # say so before planning anything
+    except AwsError as exc:
+        fail(str(exc))
     try:
         config = load_config(config_file).config
     except ConfigError as exc:

@@ -128,7 +128,7 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
             fail("every vantage point runs in an AWS region (its `region` is set): serve probes "
                  "only vantage points that run here; run it there, or drop `region`")
         store = SnapshotStore(config)
-        exporters, close_exporters = _round_exporters(config, store)
+        exporters, close_exporters = _round_exporters(config, store)  # no SDK: fail before serving
         try:
             ip_ranges = load_ip_ranges(config.ip_ranges)
         except IpRangesError as exc:

@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
 from monitor.core.report import path_document
-from monitor.domain.reasons import Reason, reason_of
+from monitor.domain.reasons import reason_of
 
 __all__ = [
     "EVENT",
@@ -148,10 +148,6 @@ def _text(record: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def _reason(value: str | None) -> Reason | None:
-    return None if value is None else reason_of(value)
-
-
 def _required(record: Mapping[str, Any], key: str) -> str:
     value = _text(record, key)
     if value is None:
@@ -183,10 +179,12 @@ def parse_evidence(line: str | Mapping[str, Any]) -> PathEvidence:
     penalty = record.get("penalty_seconds")
     if penalty is not None and (isinstance(penalty, bool) or not isinstance(penalty, int | float)):
         raise EvidenceError(f"penalty_seconds: expected a number, not {penalty!r}")
+    reason = _text(record, "reason")
     verdict = RoutingVerdict(state, _text(record, "served_region"),
                              _text(record, "expected_region"),
                              None if penalty is None else float(penalty),
-                             _reason(_text(record, "reason")), _text(record, "detail") or "")
+                             None if reason is None else reason_of(reason),
+                             _text(record, "detail") or "")
     return PathEvidence(_required(record, "vantage"), path,
                         started.timestamp(), verdict, _text(record, "address"),
                         _text(record, "pop"), _text(record, "attribution"))

@@ -20,6 +20,7 @@ from monitor.config import parse_config
 from monitor.core import model
 from monitor.core.model import Path as RoutePath
 from monitor.core.model import RoutingState, VantageRound
+from monitor.domain.reasons import Reason
 from monitor.exporters.evidence_log import (
     EVENT,
     EvidenceError,
@@ -41,11 +42,10 @@ FIELDS = {"event", "evidence_version", "vantage", "path", "round_started_at", "s
 def cdn_round() -> VantageRound:
     """A round whose cdn path came through a POP, with a detail holding quotes and a newline."""
     verdict = model.RoutingVerdict(RoutingState.MISROUTED, "us-east-1", "eu-west-1", 0.0634,
-                                   "slower_region", 'POP FRA56-P1 reached us-east-1 "x"\nnext')
+                                   Reason.SLOWER_REGION, 'POP FRA56-P1 reached us-east-1 "x"\nnext')
     cdn = model.PathResult(RoutePath.CDN, verdict, model.Attribution("us-east-1", "header"), 0.02,
                            address="127.30.0.1",
-                           details=model.CdnDetails("FRA56-P1", None, None, {}, "127.30.0.1",
-                                                    None))
+                           details=model.CdnDetails("FRA56-P1", "miss", None, {}, None, None))
     return VantageRound("fra", 1_790_000_000.25, 0.5,
                         (model.RegionLatency("eu-west-1", 0.01, True),), (cdn,))
 
