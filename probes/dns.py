@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 import dns.asyncquery
 import dns.edns
@@ -21,18 +22,20 @@ import dns.rdatatype
 
 from probes.errors import (
     DnsError,
-    DnsMalformed,
     DnsNoAnswer,
     DnsNxdomain,
     DnsRefused,
     DnsServfail,
-    DnsTimeout,
-    DnsTransportError,
+    dns_error,
 )
 
-__all__ = ["DnsEvidence", "DnsQuery", "probe_dns"]
+__all__ = ["DnsEvidence", "DnsQuery", "Via", "probe_dns"]
 
 _MAX_CHAIN = 16  # a longer CNAME chain is a loop or an attack; stop following
+
+
+Via: TypeAlias = Literal["recursive", "authoritative"]
+"""Who a query goes to: a recursive resolver, or an authoritative server (no recursion, ECS)."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class DnsQuery:
     qname: str
     server: str
     port: int = 53
-    via: str = "recursive"  # recursive | authoritative
+    via: Via = "recursive"
     rdtype: str = "A"
     client_subnet: str | None = None
     source_address: str | None = None
@@ -53,7 +56,7 @@ class DnsQuery:
 class DnsEvidence:
     qname: str
     server: str
-    via: str
+    via: Via
     client_subnet: str | None
     rcode: str | None
     addresses: tuple[str, ...]
@@ -141,15 +144,8 @@ async def probe_dns(query: DnsQuery) -> DnsEvidence:
             ignore_unexpected=True,
         )
         transport = "tcp" if used_tcp else "udp"
-    except dns.exception.Timeout:
-        error = DnsTimeout(f"no answer within {query.timeout_s:g} s", target=target)
-    except (dns.exception.FormError, dns.message.ShortHeader, dns.message.TrailingJunk,
-            dns.exception.SyntaxError, dns.name.BadLabelType, ValueError) as exc:
-        error = DnsMalformed(f"malformed DNS response: {exc}", target=target)
-    except dns.exception.DNSException as exc:
-        error = DnsMalformed(f"bad DNS response: {exc}", target=target)
-    except OSError as exc:
-        error = DnsTransportError(f"network error: {exc.strerror or exc}", target=target)
+    except (dns.exception.DNSException, ValueError, OSError) as exc:
+        error = dns_error(exc, target=target, timeout_s=query.timeout_s)
     duration = time.perf_counter() - started
 
     if response is None:

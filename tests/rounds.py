@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from monitor.core.model import (
     Attribution,
+    CdnDetails,
+    DnsLookup,
+    DnsLookups,
     ErrorRecord,
+    OriginDetails,
     Path,
+    PathDetails,
     PathResult,
     RegionLatency,
     RoundResult,
@@ -29,20 +33,32 @@ def verdict(state: RoutingState = RoutingState.OK, served: str | None = "us-east
     return RoutingVerdict(state, served, expected, penalty, reason, detail)
 
 
+_TYPICAL = object()
+"""``details`` left out: what the path typically carries (None says: no details at all)."""
+
+
+def typical_details(path: Path, latency: float) -> PathDetails | None:
+    """An origin that says nothing of its data path; an edge IAD89 that missed, then hit."""
+    if path is Path.ORIGIN:
+        return OriginDetails()
+    if path is Path.CDN:
+        return CdnDetails("IAD89-C1", "miss", "hit",
+                          {"cdn-upstream-fbl": latency, "cdn-upstream-dns": latency}, None, None)
+    return None
+
+
 def path_result(path: Path, judged: RoutingVerdict | None = None, *, latency: float = 0.008,
                 source: str | None = "header", status: int | None = 200,
                 phases: Mapping[str, float] | None = None,
-                extra: Mapping[str, Any] | None = None) -> PathResult:
+                details: object = _TYPICAL) -> PathResult:
     """One path's result; ``source`` None leaves it unattributed, ``latency`` sets its timings."""
     judged = judged or verdict()
     attribution = Attribution(judged.served_region, source) if source is not None else None
     if phases is None:
         phases = {"resolve": latency} if path is Path.DNS else dict.fromkeys(HTTP_PHASES, latency)
-    if extra is None and path is Path.CDN:
-        extra = {"pop": "IAD89-C1", "cache": "miss", "cache_repeat": "hit",
-                 "server_timing": {"cdn-upstream-fbl": latency, "cdn-upstream-dns": latency}}
-    return PathResult(path, judged, attribution, latency, dict(phases),
-                      status=None if path is Path.DNS else status, extra=dict(extra or {}))
+    found = typical_details(path, latency) if details is _TYPICAL else details
+    return PathResult(path, judged, attribution, latency, phases,
+                      status=None if path is Path.DNS else status, details=found)
 
 
 def vantage_round(vantage: str = "nyc", *, state: RoutingState = RoutingState.OK,
@@ -52,8 +68,8 @@ def vantage_round(vantage: str = "nyc", *, state: RoutingState = RoutingState.OK
                   errors: Sequence[ErrorRecord] = (), started_at: float = 1000.0,
                   duration: float | None = None, success: bool = True,
                   origin_status: int | None = 200, cdn_status: int | None = 200,
-                  origin_extra: Mapping[str, Any] | None = None,
-                  cdn_extra: Mapping[str, Any] | None = None) -> VantageRound:
+                  origin_details: OriginDetails | None = None,
+                  cdn_details: CdnDetails | None = None) -> VantageRound:
     """A complete round of one vantage point.
 
     Every path given as a :class:`Path` gets the same verdict (``state``, ``served``,
@@ -63,19 +79,21 @@ def vantage_round(vantage: str = "nyc", *, state: RoutingState = RoutingState.OK
     later).
     """
     judged = verdict(state, served, expected, penalty)
-    extras = {Path.ORIGIN: origin_extra or {}, Path.CDN: cdn_extra}
+    given: dict[Path, PathDetails | None] = {Path.ORIGIN: origin_details, Path.CDN: cdn_details}
     statuses = {Path.ORIGIN: origin_status, Path.CDN: cdn_status}
     results = tuple(
         p if isinstance(p, PathResult) else path_result(
-            p, judged, latency=latency, status=statuses.get(p), extra=extras.get(p))
+            p, judged, latency=latency, status=statuses.get(p),
+            details=given.get(p) or typical_details(p, latency))
         for p in paths)
     if regions is None:
         regions = {"us-east-1": latency, "eu-west-1": latency + penalty}
     rows = tuple(RegionLatency(region, seconds, True, (seconds,)) if seconds is not None
                  else RegionLatency(region, None, False, (), "timeout", "no answer")
                  for region, seconds in regions.items())
-    dns = {"recursive": {"duration_seconds": latency},
-           "authoritative": {"duration_seconds": latency}} if results else {}
+    lookup = DnsLookup("127.0.0.53:53", None, "NOERROR", ("127.20.1.1",), (), 60, None, "udp",
+                       latency)
+    dns = DnsLookups(lookup, lookup) if results else DnsLookups()
     return VantageRound(vantage, started_at, latency if duration is None else duration, rows,
                         results, tuple(errors), dns, success)
 
@@ -103,7 +121,8 @@ def sample_round(vantage: str = "eu-west-1", *, started_at: float | None = None,
             path_result(Path.ORIGIN, origin, latency=0.099,
                         phases={"connect": 0.01, "tls": 0.02}),
             path_result(Path.CDN, verdict(RoutingState.UNKNOWN, "mars-east-1", None, None,
-                                          "unattributed", "no region"), source=None),
+                                          "unattributed", "no region"), source=None,
+                        details=None),
         ),
         errors=(ErrorRecord("baseline", "timeout", "ap-south-1: no answer"),),
     ))

@@ -89,8 +89,11 @@ class RegionAnswer:
 
 
 def boto3_invoker(function_name: str, *, endpoint_url: str | None = None) -> Invoker:
-    """An invoker that calls ``lambda.invoke`` on the function of that name in each region."""
-    from monitor.aws.clients import aws_errors, lambda_client
+    """An invoker that calls ``lambda.invoke`` on the function of that name in each region.
+    Raises :class:`~monitor.aws.clients.AwsSdkMissing` now, before any region is invoked."""
+    from monitor.aws.clients import aws_errors, lambda_client, require_sdk
+
+    require_sdk("lambda")
 
     def invoke(region: str, payload: bytes, timeout_s: float) -> InvokeAnswer:
         client = lambda_client(region, read_timeout_s=timeout_s, endpoint_url=endpoint_url)
@@ -266,7 +269,7 @@ async def run_remote(
 def remote_exit_code(result: RoundResult, failures: Sequence[RegionFailure], *,
                      strict: bool = False) -> int:
     """The check's exit code with regional probes: a region that did not answer counts like an
-    unknown verdict (1: the gate cannot vouch for it); nothing measured at all is 2."""
+    unknown verdict (1: the gate cannot vouch for it); nothing measured at all is 3."""
     code = exit_code(result, strict=strict)
     if failures and code == EXIT_OK:
         return EXIT_ROUTING_PROBLEM

@@ -1,87 +1,50 @@
 """``routewatch check``: one round, a table for people or ``--json`` for machines.
 
 Exit codes: 0 every path ok (failover warns; ``--strict`` makes it 1), 1 a path is misrouted or
-unknown, 2 the check could not run.
+unknown, 2 the check could not run (bad configuration or usage), 3 nothing could be measured (no
+region answered from any vantage point). Errors become their code in :mod:`monitor.cli.errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from monitor.cli.output import EXIT_ERROR, fail, fail_config
-from monitor.cli.render import console_for_stdout, failover_warnings, render_round
-from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
-
-if TYPE_CHECKING:
-    from monitor.lab import Scenario
+from monitor.aws.clients import AwsError
 from monitor.aws.remote import (
+    Invoker,
     RegionFailure,
+    boto3_invoker,
     failure_document,
     failure_lines,
     remote_exit_code,
     run_remote,
     stderr_progress,
 )
-from monitor.config import Config, ConfigError, LoadedConfig, load_config, local_vantage_points
+from monitor.cli.options import (
+    config_options,
+    config_source,
+    json_option,
+    plan_vantage_points,
+    vantage_option,
+)
+from monitor.cli.output import EXIT_NOTHING_MEASURED, fail
+from monitor.cli.render import console_for_stdout, failover_warnings, render_round
+from monitor.config import Config, local_vantage_points
+from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
 from monitor.core.model import RoundResult
 from monitor.core.report import round_document
 from monitor.round.run import run_round
 
-__all__ = ["check", "config_source", "execute_round"]
-
-
-@contextlib.contextmanager
-def config_source(config_file: str | None, lab: str | None) -> Iterator[LoadedConfig]:
-    """The configuration to probe: a file, or a lab world started for the duration."""
-    if (config_file is None) == (lab is None):
-        fail("give exactly one of --config FILE or --lab NAME|FILE")
-    if config_file is not None:
-        try:
-            yield load_config(config_file)
-        except ConfigError as exc:
-            fail_config(exc)
-        return
-    assert lab is not None
-    from monitor.lab import start_lab
-
-    with start_lab(scenario_or_fail(lab)) as world:
-        yield load_config(world.config_path)
-
-
-def scenario_or_fail(name_or_path: str) -> Scenario:
-    """A built-in scenario or a scenario file; every problem printed and exit 2 otherwise
-    (including a routewatch config given where a scenario belongs)."""
-    from monitor.lab import ScenarioError, load_lab_scenario
-
-    try:
-        return load_lab_scenario(name_or_path)
-    except ScenarioError as exc:
-        fail_config(exc)
-
-
-def plan_vantage_points(config: Config, requested: tuple[str, ...]) -> list[str]:
-    """The vantage points a local round probes: the requested ones, else those that run here
-    (see :func:`~monitor.config.local_vantage_points`); exit 2 when that is none."""
-    unknown = [v for v in requested if v not in config.vantage_points]
-    if unknown:
-        fail(f"unknown vantage point(s): {', '.join(unknown)} "
-             f"(configured: {', '.join(config.vantage_points)})")
-    names = list(requested) or local_vantage_points(config, os.environ.get("AWS_REGION"))
-    if not names:
-        fail("every vantage point runs in an AWS region (its `region` is set): ask those probes "
-             "with --remote, or measure one from here with --vantage NAME")
-    return names
+__all__ = ["check", "execute_round"]
 
 
 def ip_ranges_or_warn(config: Config) -> IpRanges | None:
@@ -121,16 +84,14 @@ async def round_with_progress(config: Config, names: list[str], *,
 
 
 @click.command("check")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="Configuration file.")
-@click.option("--lab", metavar="NAME|FILE",
-              help="Run against a lab scenario (built-in name or file), started for this check.")
-@click.option("--vantage", "vantage_points", multiple=True, metavar="NAME",
-              help="Only these vantage points (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print the round as JSON on stdout.")
+@config_options()
+@vantage_option
+@json_option
 @click.option("--strict", is_flag=True, help="Treat failover as a problem (exit 1).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the JSON document to this file.")
+@click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the routing page (self-contained HTML) to this file.")
 @click.option("--remote", is_flag=True,
               help="Also invoke the probe deployed in every configured region (Lambda, "
                    "alarms.function_name) and merge their rounds with the local one.")
@@ -138,19 +99,26 @@ async def round_with_progress(config: Config, names: list[str], *,
               help="Seconds to wait for each regional probe.")
 @click.option("--endpoint-url", hidden=True, help="AWS endpoint (tests: a moto server).")
 def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, ...],
-          as_json: bool, strict: bool, output: Path | None, remote: bool,
+          as_json: bool, strict: bool, output: Path | None, html: Path | None, remote: bool,
           remote_timeout: float, endpoint_url: str | None) -> None:
-    """Run one probe round and judge every path (exit 0 ok, 1 routing problem, 2 error)."""
+    """Run one probe round and judge every path (exit 0 ok, 1 routing problem, 2 could not run,
+    3 nothing measured)."""
     failures: list[RegionFailure] = []
-    if output is not None and not output.parent.is_dir():
-        fail(f"--output {output}: directory {output.parent} does not exist")
-    with config_source(config_file, lab) as loaded:
+    for option, target in (("--output", output), ("--html", html)):
+        if target is not None and not target.parent.is_dir():
+            fail(f"{option} {target}: directory {target.parent} does not exist")
+    with config_source(config_file, lab) as source:
+        loaded = source.loaded
         config = loaded.config
         for warning in loaded.warnings:
             click.echo(f"warning: {warning}", err=True)
         if remote:
+            try:
+                invoker = boto3_invoker(config.alarms.function_name, endpoint_url=endpoint_url)
+            except AwsError as exc:
+                fail(str(exc))
             result, failures = asyncio.run(_remote_round(config, vantage_points, remote_timeout,
-                                                         endpoint_url, quiet=as_json))
+                                                         invoker, quiet=as_json))
         else:
             result = execute_round(config, vantage_points=vantage_points,
                                    show_progress=not as_json)
@@ -173,13 +141,20 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
             output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             fail(f"--output {output}: cannot write: {exc.strerror}")
-    if code == EXIT_ERROR:
+    if html is not None:
+        from monitor.page import render_page
+
+        try:
+            html.write_text(render_page(document, now=time.time()), encoding="utf-8")
+        except OSError as exc:
+            fail(f"--html {html}: cannot write: {exc.strerror}")
+    if code == EXIT_NOTHING_MEASURED:
         click.echo("error: no region could be measured from any vantage point", err=True)
     raise SystemExit(code)
 
 
 async def _remote_round(config: Config, vantage_points: tuple[str, ...], timeout_s: float,
-                        endpoint_url: str | None, *, quiet: bool
+                        invoker: Invoker, *, quiet: bool
                         ) -> tuple[RoundResult, list[RegionFailure]]:
     """The local round (vantage points that run nowhere else) beside every regional probe; a
     regional round replaces the local vantage point of the same name."""
@@ -187,5 +162,5 @@ async def _remote_round(config: Config, vantage_points: tuple[str, ...], timeout
                    else local_vantage_points(config, os.environ.get("AWS_REGION")))
     local = (round_with_progress(config, local_names, show_progress=not quiet)
              if local_names else None)
-    return await run_remote(config, local, timeout_s, endpoint_url=endpoint_url,
+    return await run_remote(config, local, timeout_s, invoker=invoker,
                             progress=None if quiet else stderr_progress)

@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -24,16 +22,10 @@ from monitor.aws.route53 import (
     sweep,
     vantage_subnets,
 )
+from monitor.cli.options import config_options, config_source, json_option, vantage_option
 from monitor.cli.output import EXIT_ERROR, EXIT_OK, EXIT_ROUTING_PROBLEM, fail
 
 __all__ = ["dns"]
-
-
-def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    command = click.option("--lab", metavar="NAME|FILE",
-                           help="Use a lab scenario's world (started for this command).")(command)
-    return click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                        help="Configuration file.")(command)
 
 
 @click.group("dns")
@@ -65,20 +57,18 @@ def _explain_document(rows: list[DnsExplanation]) -> list[dict[str, object]]:
 
 
 @dns.command("explain")
-@_config_options
-@click.option("--vantage", "vantage_points", multiple=True, metavar="NAME",
-              help="Only these vantage points (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@config_options()
+@vantage_option
+@json_option
 @click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="Route 53 endpoint override.")
 def explain_command(config_file: str | None, lab: str | None, vantage_points: tuple[str, ...],
                     as_json: bool, endpoint_url: str | None) -> None:
     """Ask Route 53 (TestDNSAnswer) what it answers each vantage point's client subnet and
     compare with what the probe resolves (needs alarms.hosted_zone_id)."""
     from monitor.aws.clients import AwsError, route53_client
-    from monitor.cli.check import config_source
 
-    with config_source(config_file, lab) as loaded:
-        config = loaded.config
+    with config_source(config_file, lab) as source:
+        config = source.loaded.config
         if not config.alarms.hosted_zone_id:
             fail("alarms.hosted_zone_id is not set: name the hosted zone of "
                  f"{config.service.origin_name}")
@@ -141,18 +131,17 @@ def render_sweep(rows: list[SweepRow]) -> list[str]:
 
 
 @dns.command("sweep")
-@_config_options
+@config_options()
 @click.option("--subnets", "subnets_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Lines of 'SUBNET LOCATION' (IATA code or lat,lon); default: the vantage "
                    "points that have a client_subnet and a location.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@json_option
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Queries in flight at once.")
 def sweep_command(config_file: str | None, lab: str | None, subnets_file: Path | None,
                   as_json: bool, concurrency: int) -> None:
     """Query the authoritative servers with ECS for each subnet and map subnet → answered region
     → nearest region by distance, flagging mismatches (exit 1 if any)."""
-    from monitor.cli.check import config_source
 
     subnets: list[SubnetLocation] = []
     if subnets_file is not None:
@@ -164,7 +153,8 @@ def sweep_command(config_file: str | None, lab: str | None, subnets_file: Path |
             fail(f"{subnets_file}: not UTF-8 text")
         except SubnetsFileError as exc:
             fail(str(exc))
-    with config_source(config_file, lab) as loaded:
+    with config_source(config_file, lab) as source:
+        loaded = source.loaded
         if subnets_file is None:
             subnets = vantage_subnets(loaded.config)
             if not subnets:

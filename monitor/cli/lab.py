@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from monitor.cli.output import EXIT_ERROR, fail
-from monitor.config import ConfigProblem, clean_message, format_key_path
+from monitor.config.loader import ConfigProblem, clean_message, format_key_path
 from monitor.lab import (
     CONTROL_ADDRESS,
     DEFAULT_CONTROL_PORT,
@@ -173,7 +173,11 @@ def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             fail(f"{pair!r} is not key=value (e.g. kind=misroute vantage=dub answer=us-east-1)")
-        fault[key] = yaml.safe_load(value) if value else None
+        try:
+            fault[key] = yaml.safe_load(value) if value else None
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "not a YAML value"
+            fail(f"{key}: {value!r} is not a value ({problem}); quote it or give a plain word")
     if "kind" not in fault:
         fail("give the fault's kind, e.g. kind=region_down region=eu-west-1")
     return fault

@@ -1,18 +1,17 @@
 """``routewatch serve``: rounds on a schedule, Prometheus ``/metrics`` and ``/healthz``.
 
 Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 2 when it cannot start (bad configuration,
-address in use, unreadable ip-ranges).
+address in use, unreadable ip-ranges, CloudWatch enabled without boto3 or a usable region).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,12 +20,14 @@ import click
 from prometheus_client import CollectorRegistry, ProcessCollector
 from pydantic import ValidationError
 
-from monitor.cli.output import fail, fail_config
-from monitor.config import Config, ConfigError, LoadedConfig, ServeSettings, load_config
+from monitor.cli.options import config_options, config_source
+from monitor.cli.output import fail
+from monitor.config import Config, LoadedConfig, ServeSettings
 from monitor.core.attribution import IpRangesError, load_ip_ranges
 from monitor.core.model import RoundResult, VantageRound
 from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
 from monitor.metrics import SnapshotStore
+from monitor.page.live import LivePage
 from monitor.serve.scheduler import RoundExporter, RoundScheduler, probed_here
 
 __all__ = ["JsonLogFormatter", "configure_logging", "serve"]
@@ -66,32 +67,6 @@ def configure_logging(log_format: str, level: str = "info") -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-@contextlib.contextmanager
-def _configuration(config_file: str | None,
-                   lab: str | None) -> Iterator[tuple[LoadedConfig, Callable[[], LoadedConfig]]]:
-    """The first configuration and how to load it again on SIGHUP (a file, or a lab world)."""
-    if (config_file is None) == (lab is None):
-        fail("give exactly one of --config FILE or --lab NAME|FILE")
-    if config_file is not None:
-        path = config_file
-        try:
-            loaded = load_config(path)
-        except ConfigError as exc:
-            fail_config(exc)
-        yield loaded, lambda: load_config(path)
-        return
-    assert lab is not None
-    from monitor.cli.check import scenario_or_fail
-    from monitor.lab import start_lab
-
-    with start_lab(scenario_or_fail(lab)) as world:
-        config_path = world.config_path
-        log.info("lab world %r is up; its configuration is %s", lab, config_path,
-                 extra={"fields": {"event": "lab", "config_path": str(config_path),
-                                   **_lab_details(world)}})
-        yield load_config(config_path), lambda: load_config(config_path)
-
-
 def _lab_details(world: Any) -> dict[str, Any]:
     """Whatever the lab handle says about how to reach it (e.g. its fault control endpoint)."""
     details = {}
@@ -115,11 +90,9 @@ def _override(loaded: LoadedConfig, serve_settings: dict[str, float]) -> LoadedC
 
 
 @click.command("serve")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="Configuration file (SIGHUP reloads it).")
-@click.option("--lab", metavar="NAME|FILE",
-              help="Serve against a lab scenario (built-in name or file), started for the "
-                   "duration.")
+@config_options(config_help="Configuration file (SIGHUP reloads it).",
+                lab_help="Serve against a lab scenario (built-in name or file), started for the "
+                         "duration.")
 @click.option("--listen", metavar="ADDRESS:PORT",
               help="Where /metrics and /healthz listen (default: serve.listen, 127.0.0.1:9465).")
 @click.option("--interval", type=click.FloatRange(min=1), metavar="SECONDS",
@@ -135,7 +108,12 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
           jitter: float | None, log_format: str, log_level: str) -> None:
     """Probe on a schedule and serve Prometheus metrics until SIGTERM or SIGINT."""
     configure_logging(log_format, log_level)
-    with _configuration(config_file, lab) as (first, load):
+    with config_source(config_file, lab) as source:
+        first, load = source.loaded, source.reload
+        if source.lab is not None:
+            log.info("lab world %r is up; its configuration is %s", lab, source.lab.config_path,
+                     extra={"fields": {"event": "lab", "config_path": str(source.lab.config_path),
+                                       **_lab_details(source.lab)}})
         overrides = {key: value for key, value in (("interval_s", interval), ("jitter_s", jitter))
                      if value is not None}
         loaded = _override(first, overrides)
@@ -149,24 +127,25 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
         if not probed_here(config):
             fail("every vantage point runs in an AWS region (its `region` is set): serve probes "
                  "only vantage points that run here; run it there, or drop `region`")
+        store = SnapshotStore(config)
+        exporters, close_exporters = _round_exporters(config, store)  # no SDK: fail before serving
         try:
             ip_ranges = load_ip_ranges(config.ip_ranges)
         except IpRangesError as exc:
             fail(f"ip_ranges: {exc}")
-        store = SnapshotStore(config)
         registry = CollectorRegistry()
         registry.register(RoundCollector(store.current))
         ProcessCollector(registry=registry)
         address = listen or config.serve.listen
         try:
             server = MetricsServer(registry, lambda: health_report(store.current(), time.time()),
-                                   address)
+                                   address, page=LivePage(store.current).body)
             server.start()
         except (ValueError, OSError) as exc:
             fail(f"cannot listen on {address}: {exc}")
-        log.info("serving %s/metrics and %s/healthz", server.url, server.url,
+        log.info("serving %s/ (routing page), %s/metrics and %s/healthz", server.url,
+                 server.url, server.url,
                  extra={"fields": {"event": "listening", "url": server.url}})
-        exporters, close_exporters = _round_exporters(config)
         scheduler = RoundScheduler(loaded, store, reload=reload, ip_ranges=ip_ranges,
                                    exporters=exporters)
         try:
@@ -176,13 +155,20 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
             close_exporters()
 
 
-def _round_exporters(config: Config) -> tuple[list[RoundExporter], Callable[[], None]]:
-    """Exporters beside Prometheus: CloudWatch PutMetricData when ``cloudwatch.enabled``."""
+def _round_exporters(config: Config, store: SnapshotStore | None = None,
+                     ) -> tuple[list[RoundExporter], Callable[[], None]]:
+    """Exporters beside Prometheus: CloudWatch PutMetricData when ``cloudwatch.enabled`` (its
+    failures are counted into ``store``, so ``/metrics`` shows them)."""
     if not config.cloudwatch.enabled:
         return [], lambda: None
+    from monitor.aws.clients import AwsError
     from monitor.exporters.cloudwatch import CloudWatchPublisher
 
-    publisher = CloudWatchPublisher.from_settings(config.cloudwatch, config.regions)
+    try:
+        publisher = CloudWatchPublisher.from_settings(config.cloudwatch, config.regions,
+                                                      counters=store.count if store else None)
+    except AwsError as exc:  # no boto3, or no usable region: stop now, not at every round
+        fail(str(exc))
     publisher.start()
     log.info("sending rounds to CloudWatch namespace %s", config.cloudwatch.namespace)
 

@@ -8,32 +8,66 @@ wins); 4. otherwise unknown.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.config import IpRangesSettings
-from monitor.core.model import Attribution
+from monitor.core.model import Attribution, AttributionSource
+from probes.errors import RoutewatchError
 
-__all__ = ["IpRanges", "IpRangesError", "RegionDirectory", "attribute", "load_ip_ranges"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "IpRanges",
+    "IpRangesError",
+    "RegionDirectory",
+    "attribute",
+    "fetch_ip_ranges",
+    "load_ip_ranges",
+]
 
 log = logging.getLogger(__name__)
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class IpRangesError(Exception):
+class IpRangesError(RoutewatchError):
     """ip-ranges.json could not be read or parsed; names the source."""
+
+
+MAX_IP_RANGES_BYTES = 64 * 1024 * 1024  # AWS's file is ~2 MB; a bounded read all the same
+MAX_ATTRIBUTED_ADDRESSES = 16  # an answer with 4,000 addresses is attributed by its first few
 
 
 @dataclass(frozen=True)
 class IpRanges:
-    """AWS prefixes by region, searched longest prefix first."""
+    """AWS prefixes by region, indexed for longest-prefix match: one dictionary lookup per
+    distinct prefix length (at most 33 for IPv4, 129 for IPv6), whatever the file's size."""
 
     prefixes: tuple[tuple[_Network, str], ...]
+    _index: Mapping[tuple[int, int], Mapping[int, str]] = field(
+        default_factory=dict, repr=False, compare=False)
+    _lengths: Mapping[int, tuple[int, ...]] = field(
+        default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[tuple[int, int], dict[int, str]] = {}
+        for network, region in self.prefixes:
+            if region == "GLOBAL":  # not a region: never an answer
+                continue
+            key = (network.version, network.prefixlen)
+            index.setdefault(key, {}).setdefault(int(network.network_address), region)
+        lengths = {version: tuple(sorted((n for v, n in index if v == version), reverse=True))
+                   for version in (4, 6)}
+        object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_lengths", lengths)
 
     @classmethod
     def parse(cls, document: object, source: str) -> IpRanges:
@@ -55,42 +89,83 @@ class IpRanges:
         return cls(tuple(found))
 
     def region_of(self, address: str) -> str | None:
-        ip = ipaddress.ip_address(address)
-        for network, region in self.prefixes:
-            if ip.version == network.version and ip in network and region != "GLOBAL":
+        """The region of the longest prefix holding ``address`` (None: no AWS prefix does)."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        bits = 32 if ip.version == 4 else 128
+        value = int(ip)
+        for length in self._lengths.get(ip.version, ()):
+            mask = ((1 << length) - 1) << (bits - length) if length else 0
+            region = self._index[(ip.version, length)].get(value & mask)
+            if region is not None:
                 return region
         return None
 
 
 def load_ip_ranges(settings: IpRangesSettings) -> IpRanges | None:
-    """Read ip-ranges.json from the configured file, or the URL through a local cache."""
+    """Read ip-ranges.json from the configured file, or the URL through a local cache. The URL
+    is https (the config insists), followed to no other host, and read within a size bound."""
     if settings.file is not None:
-        try:
-            text = settings.file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise IpRangesError(f"{settings.file}: cannot read: {exc.strerror}") from None
-        return _parse_text(text, str(settings.file))
+        return _parse_text(_read_bounded(settings.file), str(settings.file))
     if settings.url is None:
         return None
     cache_dir = settings.cache_dir or Path.home() / ".cache" / "routewatch"
     cached = cache_dir / "ip-ranges.json"
     if cached.exists() and time.time() - cached.stat().st_mtime < settings.max_age_hours * 3600:
-        return _parse_text(cached.read_text(encoding="utf-8"), str(cached))
+        return _parse_text(_read_bounded(cached), str(cached))
+    try:
+        text = fetch_ip_ranges(settings.url)
+    except IpRangesError as exc:
+        if cached.exists():
+            log.warning("ip-ranges: %s (using stale cache %s)", exc, cached)
+            return _parse_text(_read_bounded(cached), str(cached))
+        raise
+    ranges = _parse_text(text, settings.url)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cached.write_text(text, encoding="utf-8")
+    return ranges
+
+
+def _read_bounded(path: Path) -> str:
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_IP_RANGES_BYTES + 1)
+    except OSError as exc:
+        raise IpRangesError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_IP_RANGES_BYTES:
+        raise IpRangesError(f"{path}: larger than {MAX_IP_RANGES_BYTES >> 20} MiB")
+    return data.decode("utf-8", errors="replace")
+
+
+def fetch_ip_ranges(url: str, *, transport: httpx.BaseTransport | None = None) -> str:
+    """GET ``url``; a redirect is followed only within the same scheme and host."""
     import httpx
 
+    origin = httpx.URL(url)
     try:
-        response = httpx.get(settings.url, timeout=10.0, follow_redirects=True)
-        response.raise_for_status()
+        with httpx.Client(timeout=10.0, follow_redirects=False, transport=transport) as client:
+            for _ in range(5):
+                with client.stream("GET", url) as response:
+                    if response.is_redirect:
+                        target = response.url.join(response.headers.get("location", ""))
+                        if (target.scheme, target.host) != (origin.scheme, origin.host):
+                            raise IpRangesError(f"{url}: redirected to another host "
+                                                f"({target.host}); not followed")
+                        url = str(target)
+                        continue
+                    response.raise_for_status()
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        body += chunk
+                        if len(body) > MAX_IP_RANGES_BYTES:
+                            raise IpRangesError(
+                                f"{url}: larger than {MAX_IP_RANGES_BYTES >> 20} MiB")
+                    return body.decode("utf-8", errors="replace")
     except httpx.HTTPError as exc:
-        if cached.exists():
-            log.warning("ip-ranges: %s failed (%s); using stale cache %s",
-                        settings.url, exc, cached)
-            return _parse_text(cached.read_text(encoding="utf-8"), str(cached))
-        raise IpRangesError(f"{settings.url}: {exc}") from None
-    ranges = _parse_text(response.text, settings.url)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cached.write_text(response.text, encoding="utf-8")
-    return ranges
+        raise IpRangesError(f"{url}: {exc}") from None
+    raise IpRangesError(f"{url}: more than 5 redirects")
 
 
 def _parse_text(text: str, source: str) -> IpRanges:
@@ -109,7 +184,7 @@ class RegionDirectory:
     alb_addresses: Mapping[str, frozenset[str]] = field(default_factory=dict)
     ip_ranges: IpRanges | None = None
 
-    def region_of_address(self, address: str) -> tuple[str | None, str]:
+    def region_of_address(self, address: str) -> tuple[str | None, AttributionSource]:
         for region, addresses in self.alb_addresses.items():
             if address in addresses:
                 return region, "alb_address"
@@ -129,21 +204,24 @@ def attribute(
 ) -> Attribution:
     """Combine the evidence for one answer into the region that served it."""
     conflicts: list[str] = []
-    claimed: list[tuple[str, str]] = []  # (region, source) strongest first
-    for region, source in ((header_region, "header"), (body_region, "health_json")):
+    # (region, source, as shown in a conflict), strongest evidence first
+    claimed: list[tuple[str, AttributionSource, str]] = []
+    named: tuple[tuple[str | None, AttributionSource], ...] = (
+        (header_region, "header"), (body_region, "health_json"))
+    for region, source in named:
         if region:
-            claimed.append((region, source))
-    for address in addresses:
-        owner, source = directory.region_of_address(address)
+            claimed.append((region, source, source))
+    for address in itertools.islice(addresses, MAX_ATTRIBUTED_ADDRESSES):
+        owner, by_address = directory.region_of_address(address)
         if owner is not None:
-            claimed.append((owner, f"{source} {address}"))
+            claimed.append((owner, by_address, f"{by_address} {address}"))
     if not claimed:
         return Attribution(None, "none")
-    region, source = claimed[0]
-    for other, other_source in claimed[1:]:
+    region, source, _ = claimed[0]
+    for other, _, other_shown in claimed[1:]:
         if other != region:
-            conflicts.append(f"{source.split()[0]} says {region}, {other_source} says {other}")
+            conflicts.append(f"{source} says {region}, {other_shown} says {other}")
     disputed = bool(conflicts)
     if region not in directory.regions:
-        conflicts.append(f"{source.split()[0]} names {region!r}, which is not a configured region")
-    return Attribution(region, source.split()[0], tuple(dict.fromkeys(conflicts)), disputed)
+        conflicts.append(f"{source} names {region!r}, which is not a configured region")
+    return Attribution(region, source, tuple(dict.fromkeys(conflicts)), disputed)

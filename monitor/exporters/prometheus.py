@@ -11,7 +11,6 @@ answered even while the event loop is busy with rounds (or stuck on a blackholed
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import socket
 import threading
@@ -25,6 +24,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from monitor.config import split_listen
 from monitor.metrics import METRICS, MetricSpec, MetricType, Snapshot, snapshot_samples
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "MetricsServer",
     "RoundCollector",
     "health_report",
-    "parse_listen",
 ]
 
 STALE_INTERVALS = 3
@@ -94,26 +93,6 @@ def health_report(snapshot: Snapshot, now: float) -> HealthReport:
     })
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port`` → (address, port); a bare ``:port`` means 127.0.0.1."""
-    text = listen.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.removeprefix(":")
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if not sep:
-            raise ValueError(f"{listen!r}: give host:port, e.g. 127.0.0.1:9465")
-    host = host or "127.0.0.1"
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{listen!r}: {host!r} is not an IP address") from None
-    if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
-        raise ValueError(f"{listen!r}: {port_text!r} is not a port")
-    return host, int(port_text)
-
-
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes are not worth a log line each."""
@@ -135,13 +114,16 @@ _StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
 class MetricsServer:
-    """``/metrics`` (the registry), ``/healthz`` (200 or 503 + JSON) and an index page."""
+    """``/metrics`` (the registry), ``/healthz`` (200 or 503 + JSON) and ``/``: ``page()`` (the
+    routing page's HTML, :class:`monitor.page.live.LivePage`) or else a page of links."""
 
     def __init__(self, registry: CollectorRegistry, health: Callable[[], HealthReport],
-                 listen: str = "127.0.0.1:9465") -> None:
+                 listen: str = "127.0.0.1:9465", *,
+                 page: Callable[[], bytes] | None = None) -> None:
         self._metrics_app = make_wsgi_app(registry)
         self._health = health
-        self._host, self._port = parse_listen(listen)
+        self._page = page
+        self._host, self._port = split_listen(listen)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -185,9 +167,11 @@ class MetricsServer:
                                     ("Content-Length", str(len(body)))])
             yield body
         elif path == "/":
+            page = _INDEX if self._page is None else self._page()
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
-                                      ("Content-Length", str(len(_INDEX)))])
-            yield _INDEX
+                                      ("Content-Length", str(len(page))),
+                                      ("Cache-Control", "no-store")])
+            yield page
         else:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             yield b"not found: try /metrics or /healthz\n"

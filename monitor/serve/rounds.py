@@ -9,7 +9,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from monitor.config import Config
-from monitor.core.model import ErrorRecord, VantageRound
+from monitor.core.model import DnsLookups, ErrorRecord, VantageRound
+from monitor.domain.reasons import Reason
 
 __all__ = ["DEADLINE_MARGIN_S", "RoundRunner", "bounded_round", "failed_round"]
 
@@ -22,11 +23,11 @@ RoundRunner = Callable[[Config, str], Awaitable[VantageRound]]
 """Runs one vantage point's round: ``await runner(config, vantage_point_name)``."""
 
 
-def failed_round(name: str, started_at: float, duration: float, reason: str,
+def failed_round(name: str, started_at: float, duration: float, reason: Reason,
                  message: str) -> VantageRound:
     """The round a vantage point publishes when its round could not produce one."""
     return VantageRound(name, started_at, duration, (), (),
-                        (ErrorRecord("round", reason, message),), {}, False)
+                        (ErrorRecord("round", reason, message),), DnsLookups(), False)
 
 
 async def bounded_round(runner: RoundRunner, config: Config, name: str) -> VantageRound:
@@ -36,9 +37,9 @@ async def bounded_round(runner: RoundRunner, config: Config, name: str) -> Vanta
         async with asyncio.timeout(config.probe.round_deadline_s + DEADLINE_MARGIN_S):
             return await runner(config, name)
     except TimeoutError:
-        return failed_round(name, started_at, time.perf_counter() - started, "deadline",
+        return failed_round(name, started_at, time.perf_counter() - started, Reason.DEADLINE,
                             f"round did not end within {config.probe.round_deadline_s} s")
     except Exception as exc:  # one broken round must not stop the others or later rounds
         log.exception("%s: round crashed", name)
         return failed_round(name, started_at, time.perf_counter() - started,
-                            "internal_error", f"{type(exc).__name__}: {exc}")
+                            Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")

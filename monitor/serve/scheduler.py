@@ -28,6 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.config import Config, LoadedConfig, ServeSettings, local_vantage_points
 from monitor.core.attribution import IpRanges
 from monitor.core.model import VantageRound
+from monitor.exporters.evidence_log import log_round_evidence
 from monitor.metrics import SnapshotStore, VantageSnapshot
 from monitor.round.run import run_round
 from monitor.serve import rounds, signals
@@ -113,6 +114,7 @@ class RoundScheduler:
             self._running.pop(name, None)
         entry = self._store.publish(result)
         log_round(result, entry)
+        log_round_evidence(result)
         export_round(self._exporters, result)
         return entry
 

@@ -149,6 +149,10 @@ def test_fault_add_says_what_is_wrong_with_the_fault_itself_before_asking_the_wo
                                    "kind=misroute", "vantage=dub"])
     assert missing.exit_code == 2
     assert missing.stderr == "error: misroute needs answer\n"
+    not_yaml = runner.invoke(main, ["lab", "fault", "add", "--control", "127.0.0.1:1", "kind=["])
+    assert not_yaml.exit_code == 2
+    assert not_yaml.stderr.startswith("error: kind: '[' is not a value")
+    assert not_yaml.exception is None or isinstance(not_yaml.exception, SystemExit)
 
 
 def test_a_fault_refused_by_a_world_with_active_faults_is_not_numbered(

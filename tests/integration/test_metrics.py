@@ -15,7 +15,14 @@ from rounds import vantage_round
 
 from monitor import __version__
 from monitor.config import Config, parse_config
-from monitor.core.model import ErrorRecord, RoutingState, VantageRound
+from monitor.core.model import (
+    CdnDetails,
+    DataPath,
+    ErrorRecord,
+    OriginDetails,
+    RoutingState,
+    VantageRound,
+)
 from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
 from monitor.metrics import (
     HTTP_PHASES,
@@ -188,7 +195,7 @@ def test_label_values_are_bounded(store: SnapshotStore) -> None:
         errors=(ErrorRecord("origin", "Weird Reason!", "x"),
                 ErrorRecord("baseline:eu-west-1", "timeout", "x"),
                 ErrorRecord("somewhere", "timeout", "x")),
-        cdn_extra={"pop": "<script>", "cache": "hit"},
+        cdn_details=CdnDetails("<script>", "hit", None, {}, None, None),
     ))
     got = scrape(store)
     assert value(got, "served_region", probe="nyc", path="origin", region="other") == 1
@@ -238,11 +245,10 @@ def test_stable_state_follows_hysteresis_and_streak_is_exported(store: SnapshotS
 
 
 def test_data_path_locality_from_the_health_json(store: SnapshotStore) -> None:
-    store.publish(vantage_round(origin_extra={"dynamodb_region": "eu-west-1",
-                                           "data_path_local": False,
-                                           "dynamodb_read_seconds": 0.0031}))
-    store.publish(vantage_round("dub", origin_extra={"dynamodb_region": "us-east-1",
-                                                  "data_path_local": True}))
+    store.publish(vantage_round(origin_details=OriginDetails(
+        DataPath.observed("eu-west-1", "us-east-1", 0.0031))))
+    store.publish(vantage_round("dub", origin_details=OriginDetails(
+        DataPath.observed("us-east-1", "us-east-1"))))
     got = scrape(store)
     assert value(got, "data_path_local", probe="nyc", path="origin") == 0
     assert value(got, "data_path_local", probe="dub", path="origin") == 1

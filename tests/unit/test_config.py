@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import trustme
 
 from monitor.config import ConfigError, load_config, parse_config
 
@@ -69,7 +70,32 @@ def test_relative_ca_file_is_relative_to_the_config(tmp_path: Path) -> None:
         "{origin_name: global-alb.example.com}",
         "{origin_name: global-alb.example.com, ca_file: ca.pem}")
     (tmp_path / "c.yaml").write_text(text)
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     assert load_config(tmp_path / "c.yaml").config.service.ca_file == tmp_path / "ca.pem"
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "'ca.pem' does not exist or is not a file (relative to the configuration file's "
+           "folder)"),
+    ("not a certificate\n", "'ca.pem' is not a PEM certificate bundle (SSLError)"),
+])
+def test_a_ca_file_that_cannot_serve_is_refused_at_load(tmp_path: Path, content: str | None,
+                                                        message: str) -> None:
+    text = (CONFIGS / "valid-minimal.yaml").read_text().replace(
+        "{origin_name: global-alb.example.com}",
+        "{origin_name: global-alb.example.com, ca_file: ca.pem}")
+    (tmp_path / "c.yaml").write_text(text)
+    if content is not None:
+        (tmp_path / "ca.pem").write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "c.yaml")
+    assert [p.message for p in caught.value.problems] == [message]
+    assert caught.value.problems[0].path == "service.ca_file"
+
+
+def test_a_device_as_config_file_is_refused_without_reading_forever() -> None:
+    with pytest.raises(ConfigError, match="larger than 1024 KiB"):
+        load_config("/dev/zero")
 
 
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import trustme
 import yaml
 
 from monitor.config import Tolerance, parse_config
@@ -210,6 +211,7 @@ def test_healthy_has_a_region_nobody_is_nearest_to() -> None:
 @pytest.mark.parametrize("name", builtin_scenarios())
 def test_written_config_validates(name: str, tmp_path: Path) -> None:
     scenario = load_scenario(name)
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))  # the config's CA is checked
     document = lab_config(scenario, https_port=4443, dns="127.10.0.1:5353",
                           ca_file=tmp_path / "ca.pem")
     loaded = parse_config(yaml.safe_dump(document), name)

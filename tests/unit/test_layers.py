@@ -2,8 +2,9 @@
 loads no layer above it.
 
 probes <- monitor.domain <- monitor.config <- monitor.core <- monitor.round <- monitor.metrics /
-monitor.exporters <- monitor.serve / monitor.aws / monitor.cli; monitor.lab -> monitor.config only;
-the Lambda handler loads neither boto3 nor the lab nor the CLI at cold start.
+monitor.exporters <- monitor.page / monitor.dashboards <- monitor.serve / monitor.aws /
+monitor.cli; monitor.lab -> monitor.config only; the Lambda handler loads neither boto3 nor the
+lab nor the CLI at cold start.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ LEVELS: tuple[tuple[str, ...], ...] = (
     ("monitor.core",),
     ("monitor.round",),
     ("monitor.metrics", "monitor.exporters"),
+    ("monitor.page", "monitor.dashboards"),
     ("monitor.serve", "monitor.aws", "monitor.cli"),
 )
 """Lowest first: a layer may load its own level and the ones below it, never one above."""
@@ -70,13 +72,20 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def loaded_by(layer: str) -> list[str]:
-    """Every module loaded by importing ``layer`` and every module inside it, from scratch."""
-    run = subprocess.run([sys.executable, "-c", IMPORT_EVERYTHING, layer], capture_output=True,
-                         text=True, cwd=ROOT, timeout=120, check=False)
-    assert run.returncode == 0, run.stderr
-    modules: list[str] = json.loads(run.stdout)
-    return modules
+@pytest.fixture(scope="module")
+def loaded() -> dict[str, list[str]]:
+    """Layer → every module loaded by importing it and every module inside it, each in a fresh
+    interpreter (all started at once: the layers are independent)."""
+    runs = {layer: subprocess.Popen([sys.executable, "-c", IMPORT_EVERYTHING, layer],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    cwd=ROOT)
+            for layer in RULES}
+    found = {}
+    for layer, run in runs.items():
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, (layer, err)
+        found[layer] = json.loads(out)
+    return found
 
 
 def inside(module: str, package: str) -> bool:
@@ -90,14 +99,14 @@ def test_every_package_has_a_rule() -> None:
 
 
 @pytest.mark.parametrize("layer", list(RULES))
-def test_a_layer_loads_nothing_above_it(layer: str) -> None:
+def test_a_layer_loads_nothing_above_it(loaded: dict[str, list[str]], layer: str) -> None:
     if layer in XFAIL:
         pytest.xfail(XFAIL[layer])
-    modules = loaded_by(layer)
+    modules = loaded[layer]
     assert layer in modules
     broken = sorted(m for m in modules for p in RULES[layer] if inside(m, p))
     assert broken == [], f"{layer} loads {broken}"
 
 
-def test_the_lab_loads_the_configuration() -> None:
-    assert "monitor.config" in loaded_by(LAB)
+def test_the_lab_loads_the_configuration(loaded: dict[str, list[str]]) -> None:
+    assert "monitor.config" in loaded[LAB]

@@ -1,0 +1,219 @@
+"""A line-aware YAML loader and the problem reports built on it, shared by the configuration
+and the lab's scenario files: every mistake comes back with its key path and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
+
+from probes.errors import RoutewatchError
+
+__all__ = [
+    "ConfigError",
+    "ConfigProblem",
+    "KeyPath",
+    "clean_message",
+    "format_key_path",
+    "line_of",
+    "read_text_file",
+    "reference_error",
+    "validation_problems",
+    "yaml_document",
+]
+
+
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One mistake in a configuration file."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        return f"{where}{self.path}: {self.message}" if self.path else f"{where}{self.message}"
+
+
+class ConfigError(RoutewatchError):
+    """A configuration that cannot be used; ``problems`` lists every mistake found."""
+
+    what = "configuration"  # the kind of file, for messages
+
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(str(p) for p in problems))
+
+
+MAX_DEPTH = 64  # no routewatch file nests deeper than ~6; a deeper one is a mistake or an attack
+MAX_FILE_BYTES = 1024 * 1024
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A SafeLoader that remembers the line of every mapping key, for error messages, and refuses
+    what would otherwise escape as a traceback: deep nesting, unhashable keys, huge integers."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _construct_int(loader: _LineLoader, node: yaml.ScalarNode) -> int:
+    try:
+        return int(loader.construct_yaml_int(node))
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"integer {str(node.value)[:20]}… is too large", node.start_mark) from None
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    lines: dict[Any, int] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value, not a list or a mapping",
+                key_node.start_mark) from None
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        lines[key] = key_node.start_mark.line + 1
+    return _LinedDict(mapping, lines)
+
+
+class _LinedDict(dict[Any, Any]):
+    def __init__(self, items: dict[Any, Any], lines: dict[Any, int]) -> None:
+        super().__init__(items)
+        self.lines = lines
+
+
+_LineLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+_LineLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+KeyPath = tuple[int | str, ...]
+_REFERENCES = "references"
+
+
+def reference_error(*problems: tuple[KeyPath, str]) -> PydanticCustomError:
+    """A whole-file check's problems, raised from a model validator; each keeps its key path
+    (and so its line) in :func:`validation_problems`."""
+    summary = "; ".join(f"{format_key_path(loc)}: {msg}" for loc, msg in problems)
+    return PydanticCustomError(_REFERENCES, "{summary}",
+                               {"summary": summary, "problems": list(problems)})
+
+
+def line_of(document: Any, loc: KeyPath) -> int | None:
+    """The line of the deepest key of ``loc`` found in a document read by :func:`yaml_document`."""
+    line = None
+    node = document
+    for part in loc:
+        if isinstance(node, _LinedDict) and part in node:
+            line = node.lines.get(part, line)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def format_key_path(loc: KeyPath) -> str:
+    """``('faults', 0, 'kind')`` → ``faults[0].kind``."""
+    out = ""
+    for part in loc:
+        if part == "[key]":  # pydantic's marker for a bad mapping key: the key is already there
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def clean_message(error: Any) -> str:
+    """A pydantic error message in this project's words."""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "too_short":
+        return "must not be empty"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
+
+
+def validation_problems(document: Any, exc: ValidationError,
+                        prefix: KeyPath = ()) -> list[ConfigProblem]:
+    """One :class:`ConfigProblem` per mistake, with key path and line, sorted by line."""
+    problems: list[ConfigProblem] = []
+    for error in exc.errors():
+        loc = prefix + tuple(error["loc"])
+        if error["type"] == _REFERENCES:
+            for ref_loc, message in error["ctx"]["problems"]:
+                full = loc + tuple(ref_loc)
+                problems.append(ConfigProblem(format_key_path(full), message,
+                                              line_of(document, full)))
+            continue
+        problems.append(ConfigProblem(format_key_path(loc), clean_message(error),
+                                      line_of(document, loc)))
+    problems.sort(key=lambda p: p.line or 0)
+    return problems
+
+
+def yaml_document(text: str, source: str,
+                  error: type[ConfigError] = ConfigError) -> dict[Any, Any]:
+    """Parse YAML into a mapping that remembers where each key is; raise ``error`` if it is not
+    YAML or not a mapping."""
+    try:
+        document = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error(source, [ConfigProblem("", f"invalid YAML: {problem}", line)]) from None
+    if not isinstance(document, dict):
+        raise error(source, [ConfigProblem("", "the file must be a mapping of keys", 1)])
+    return document
+
+
+def read_text_file(path: Path, error: type[ConfigError] = ConfigError) -> str:
+    """A file's UTF-8 text; raise ``error`` naming the file when it cannot be read or is not
+    text (a directory, a binary file, a device, over :data:`MAX_FILE_BYTES`)."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # bounded: /dev/zero must not hang the load
+        if len(data) > MAX_FILE_BYTES:
+            raise error(str(path), [ConfigProblem(
+                "", f"larger than {MAX_FILE_BYTES // 1024} KiB: not a routewatch file")])
+        return data.decode("utf-8")
+    except OSError as exc:
+        raise error(str(path), [ConfigProblem("", f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise error(str(path), [ConfigProblem(
+            "", f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})")],
+        ) from None

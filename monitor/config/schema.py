@@ -1,0 +1,452 @@
+"""The configuration's schema: pydantic v2 models, strict, unknown keys rejected, frozen."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+
+from monitor.config.loader import reference_error
+from monitor.domain.patterns import POP_CODE as _POP_CODE
+from monitor.domain.patterns import REGION_NAME as _REGION_NAME
+
+__all__ = [
+    "AlarmSettings",
+    "CdnSettings",
+    "CloudWatchSettings",
+    "Config",
+    "Estimator",
+    "IpRangesSettings",
+    "PopCode",
+    "ProbeSettings",
+    "Region",
+    "ServeSettings",
+    "Service",
+    "Tolerance",
+    "VantagePoint",
+    "split_endpoint",
+    "split_listen",
+]
+
+_LABEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
+                        r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.?$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _host(value: str) -> str:
+    if not _HOST_NAME.match(value):
+        raise ValueError(f"{value!r} is not a valid DNS host name")
+    return value.rstrip(".").lower()
+
+
+def _endpoint(value: str, default_port: int) -> str:
+    """Normalise ``address`` or ``address:port`` (``[v6]:port``) and validate the address."""
+    host, port = split_endpoint(value, default_port)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def split_endpoint(value: str, default_port: int) -> tuple[str, int]:
+    """Split ``host[:port]`` / ``[v6]:port`` into an IP address and a port."""
+    text = value.strip()
+    port = default_port
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket:
+            raise ValueError(f"{value!r}: '[' without ']' (give [v6]:port, e.g. [::1]:53)")
+        if rest.startswith(":"):
+            port = _port(rest[1:])
+        elif rest:
+            raise ValueError(f"{value!r}: expected ':port' after ']'")
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        port = _port(port_text)
+    else:
+        host = text
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address (optionally with :port)") from None
+    return host, port
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` → (address, port) for a listening socket; a bare ``:port``
+    means 127.0.0.1 and port 0 asks the kernel for a free port."""
+    text = value.strip()
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket:
+            raise ValueError(f"{value!r}: '[' without ']' (give [v6]:port, e.g. [::1]:9465)")
+        port_text = rest.removeprefix(":")
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep:
+            raise ValueError(f"{value!r}: give host:port, e.g. 127.0.0.1:9465")
+    host = host or "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{value!r}: {host!r} is not an IP address") from None
+    if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
+        raise ValueError(f"{value!r}: {port_text!r} is not a port")
+    return host, int(port_text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"port {text!r} is not between 1 and 65535")
+    return int(text)
+
+
+def _region_name(name: str) -> str:
+    if not _REGION_NAME.match(name):
+        raise ValueError(f"{name!r} is not an AWS region name such as eu-west-1")
+    return name
+
+
+def _vantage_name(name: str) -> str:
+    if not _LABEL_NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid name (lower case letters, digits, - and _)")
+    return name
+
+
+RegionName = Annotated[str, AfterValidator(_region_name)]
+VantageName = Annotated[str, AfterValidator(_vantage_name)]
+
+
+class Service(_Strict):
+    """The watched application: its latency-routed origin name and CDN name."""
+
+    origin_name: str = Field(description="Latency-routed origin name, e.g. global-alb.example.com")
+    cdn_name: str | None = Field(
+        None, description="CloudFront name clients use, e.g. app.example.com"
+    )
+    port: StrictInt = Field(443, ge=1, le=65535, description="HTTPS port of the origin and the CDN")
+    health_path: str = Field("/health", description="Path answering the app contract")
+    region_header: str = Field("x-origin-region", description="Response header naming the region")
+    ca_file: Path | None = Field(
+        None, description="PEM bundle to verify certificates against (default: system store)"
+    )
+
+    _check_origin = field_validator("origin_name", "cdn_name")(
+        lambda v: None if v is None else _host(v)
+    )
+
+    @field_validator("health_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+    @field_validator("region_header")
+    @classmethod
+    def _header(cls, value: str) -> str:
+        if not _HEADER_NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid HTTP header name")
+        return value.lower()
+
+
+class Region(_Strict):
+    """One deployment region: its ALB name and/or addresses."""
+
+    alb_name: str | None = Field(None, description="The region's own ALB DNS name")
+    addresses: tuple[str, ...] = Field((), description="The region's ALB addresses")
+    port: StrictInt | None = Field(None, ge=1, le=65535, description="Overrides service.port")
+
+    @field_validator("alb_name")
+    @classmethod
+    def _alb(cls, value: str | None) -> str | None:
+        return None if value is None else _host(value)
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_address(item)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address") from None
+        return value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Region:
+        if not self.alb_name and not self.addresses:
+            raise ValueError("give alb_name or addresses (how to reach the region directly)")
+        return self
+
+
+class VantagePoint(_Strict):
+    """A place probes run from."""
+
+    resolver: str = Field(description="Recursive resolver, address[:port]")
+    client_subnet: str | None = Field(
+        None, description="Client subnet sent as EDNS Client Subnet to the authoritative servers"
+    )
+    source_address: str | None = Field(None, description="Local address to send probes from")
+    region: str | None = Field(None, description="The AWS region this vantage point runs in")
+    location: str | None = Field(
+        None, description="IATA airport code near the vantage point (nominal closest region)"
+    )
+
+    _resolver = field_validator("resolver")(lambda v: _endpoint(v, 53))
+
+    @field_validator("client_subnet")
+    @classmethod
+    def _subnet(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a subnet such as 198.51.100.0/24") from None
+
+    @field_validator("source_address")
+    @classmethod
+    def _source(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address") from None
+        return value
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"[A-Za-z]{3}", value):
+            raise ValueError(f"{value!r} is not a three-letter IATA airport code")
+        from monitor.domain.geo import airport_location  # the airport table loads only when needed
+
+        if airport_location(value) is None:
+            raise ValueError(f"{value.upper()!r} is not a known IATA airport code")
+        return value.upper()
+
+
+class Estimator(StrEnum):
+    """How a region's round-trip latency is estimated from its samples.
+
+    ``first_byte`` (default): request sent → first response byte, the minimum over samples; one
+    round trip plus the app's own time for the health path. ``handshake``: the TLS handshake (one
+    round trip in TLS 1.3, plus crypto). ``connect``: TCP connect; the cleanest round trip on a real
+    network, but zero on loopback, so unusable in the lab.
+    """
+
+    FIRST_BYTE = "first_byte"
+    HANDSHAKE = "handshake"
+    CONNECT = "connect"
+
+
+class Tolerance(_Strict):
+    """A worse region within tolerance is not a misroute: penalty ≤ max(absolute, relative×best)."""
+
+    absolute_ms: StrictFloat = Field(
+        10.0, ge=0, description="Penalty in milliseconds always tolerated (jitter, not routing)"
+    )
+    relative: StrictFloat = Field(
+        0.25, ge=0, le=10,
+        description="Penalty tolerated as a fraction of the closest region's round trip",
+    )
+
+
+class ProbeSettings(_Strict):
+    """How each round measures: samples, timeouts, the round deadline, pacing, the estimator."""
+
+    samples: StrictInt = Field(3, ge=1, le=50, description="Baseline samples per region")
+    dns_timeout_s: StrictFloat = Field(2.0, gt=0, le=60, description="Seconds for one DNS query")
+    connect_timeout_s: StrictFloat = Field(
+        3.0, gt=0, le=60, description="Seconds for one TCP connect (and TLS handshake)"
+    )
+    request_timeout_s: StrictFloat = Field(
+        5.0, gt=0, le=120, description="Seconds for one HTTPS request, all phases"
+    )
+    round_deadline_s: StrictFloat = Field(
+        15.0, gt=0, le=600, description="Hard limit for one round"
+    )
+    pace_ms: StrictFloat = Field(
+        10.0, ge=0, le=1000, description="Gap between check starts (bursts distort timings)"
+    )
+    body_limit_bytes: StrictInt = Field(
+        65536, ge=0, le=16 * 1024 * 1024,
+        description="Most bytes of a response body read (the health JSON); the rest is dropped",
+    )
+    estimator: Estimator = Field(
+        Estimator.FIRST_BYTE,
+        description="Round-trip estimate: first_byte (request to first byte), handshake (TLS "
+                    "handshake) or connect (TCP connect; zero on loopback, not for the lab)",
+    )
+
+    @model_validator(mode="after")
+    def _deadline(self) -> ProbeSettings:
+        if self.round_deadline_s < self.request_timeout_s:
+            raise ValueError("round_deadline_s must be at least request_timeout_s")
+        return self
+
+
+class IpRangesSettings(_Strict):
+    """AWS ip-ranges.json, used to attribute an address to a region when nothing better exists."""
+
+    file: Path | None = Field(None, description="A local copy of ip-ranges.json (wins over url)")
+    url: str | None = Field(
+        None, description="https URL of ip-ranges.json, e.g. "
+                          "https://ip-ranges.amazonaws.com/ip-ranges.json"
+    )
+    cache_dir: Path | None = Field(
+        None, description="Where the downloaded file is cached (default ~/.cache/routewatch)"
+    )
+    max_age_hours: StrictFloat = Field(
+        24.0, gt=0, description="Download again when the cached file is older than this"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith("https://"):
+            raise ValueError(f"{value!r} must be an https:// URL (what it serves decides "
+                             f"attribution, so it must not be forgeable on the way)")
+        return value
+
+
+class CdnSettings(_Strict):
+    """The CDN path: what is requested through CloudFront and how its POPs map to regions."""
+
+    path: str = Field("/health", description="Path requested through the CDN")
+    cache_bust: bool = Field(True, description="Add a unique query string")
+    observe_hit: bool = Field(True, description="Repeat the request once to observe a cache hit")
+    pop_regions: dict[str, str] = Field(
+        default_factory=dict, description="Pin a POP prefix (e.g. FRA or FRA56-P1) to a region"
+    )
+
+
+class ServeSettings(_Strict):
+    """``routewatch serve``: the schedule of rounds and where /metrics listens."""
+
+    interval_s: StrictFloat = Field(
+        60.0, ge=1, le=86400, description="Seconds between two rounds of one vantage point"
+    )
+    jitter_s: StrictFloat = Field(
+        5.0, ge=0, le=3600,
+        description="Up to this many seconds of random delay per round (at most half the "
+                    "interval is used)",
+    )
+    misfire_grace_s: StrictFloat = Field(
+        30.0, ge=0, description="A round that could not start on time still runs this late"
+    )
+    hysteresis_rounds: StrictInt = Field(
+        3, ge=1, le=100, description="Rounds that must agree to flip"
+    )
+    listen: str = Field(
+        "127.0.0.1:9465", description="Address:port of /metrics and /healthz ([v6]:port for IPv6)"
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_listen(value)  # validated when the file loads, not when serve starts
+        return value.strip()
+
+
+class CloudWatchSettings(_Strict):
+    """``serve`` also sends every round to CloudWatch (PutMetricData; needs the aws extra)."""
+
+    enabled: bool = Field(False, description="Send rounds to CloudWatch")
+    namespace: str = Field("RouteWatch", description="CloudWatch namespace of the metrics")
+    region: str | None = Field(
+        None, description="Region the metrics go to (default: the AWS default region)"
+    )
+    buffer_limit: StrictInt = Field(
+        10000, ge=1, description="Datapoints held while CloudWatch is unreachable (oldest dropped)"
+    )
+
+
+class AlarmSettings(_Strict):
+    """The CloudWatch alarms (``routewatch alarms``), the regional probes and Route 53's zone."""
+
+    sns_topic_arn: str | None = Field(
+        None, description="SNS topic the alarms notify (in the alarms' region); none: silent"
+    )
+    misrouted_datapoints: StrictInt = Field(
+        3, ge=1, description="M of 'M of N': periods that must be bad for an alarm"
+    )
+    misrouted_evaluation_periods: StrictInt = Field(
+        5, ge=1, description="N of 'M of N': periods an alarm looks at"
+    )
+    period_s: StrictInt = Field(
+        60, ge=10, description="Alarm period in seconds (rounded up to 10, 20, 30 or a "
+                               "multiple of 60, which CloudWatch accepts)"
+    )
+    function_name: str = Field("routewatch-probe", description="Lambda name in each region")
+    hosted_zone_id: str | None = Field(
+        None, description="Route 53 hosted zone of the origin name (for dns explain)"
+    )
+
+
+class Config(_Strict):
+    """The whole configuration file."""
+
+    service: Service = Field(description="The watched application")
+    regions: dict[RegionName, Region] = Field(
+        min_length=1, description="Every region the app runs in, by AWS region name"
+    )
+    vantage_points: dict[VantageName, VantagePoint] = Field(
+        min_length=1, description="Places the probes run from, by name (the probe label)"
+    )
+    authoritative: tuple[str, ...] = Field(
+        (), description="The zone's authoritative name servers, address[:port]"
+    )
+    probe: ProbeSettings = Field(ProbeSettings(), description="How each round measures")
+    tolerance: Tolerance = Field(
+        Tolerance(), description="How much slower a region may be before it is a misroute"
+    )
+    ip_ranges: IpRangesSettings = Field(
+        IpRangesSettings(), description="AWS ip-ranges.json for attributing addresses"
+    )
+    cdn: CdnSettings = Field(CdnSettings(), description="The CDN path")
+    serve: ServeSettings = Field(ServeSettings(), description="routewatch serve")
+    cloudwatch: CloudWatchSettings = Field(
+        CloudWatchSettings(), description="CloudWatch export from serve"
+    )
+    alarms: AlarmSettings = Field(AlarmSettings(), description="CloudWatch alarms and Route 53")
+
+    _auth = field_validator("authoritative")(lambda v: tuple(_endpoint(x, 53) for x in v))
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Config:
+        problems: list[tuple[tuple[int | str, ...], str]] = []
+        for name, vantage in self.vantage_points.items():
+            if vantage.region is not None and vantage.region not in self.regions:
+                problems.append((("vantage_points", name, "region"),
+                                 f"{vantage.region!r} is not a configured region"))
+        for pop, region in self.cdn.pop_regions.items():
+            if region not in self.regions:
+                problems.append((("cdn", "pop_regions", pop),
+                                 f"{region!r} is not a configured region"))
+            if not re.fullmatch(r"[A-Z]{3}", pop) and not _POP_CODE.match(pop):
+                problems.append((("cdn", "pop_regions", pop),
+                                 f"{pop!r} is not a POP code such as FRA56-P1"))
+        if problems:
+            raise reference_error(*problems)
+        return self
+
+
+PopCode = Annotated[str, Field(pattern=_POP_CODE.pattern)]
