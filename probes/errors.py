@@ -12,6 +12,7 @@ The tree::
     │   ├── DnsMalformed            dns_malformed
     │   └── DnsTransportError       dns_transport
     └── HttpError
+        ├── AddressNotAllowed       address_not_allowed
         ├── ConnectError            connect_error
         ├── TlsError                tls_error
         ├── ProbeTimeout            timeout
@@ -20,7 +21,8 @@ The tree::
 
 ``reason`` is a :class:`ProbeReason`: it becomes the ``reason`` label of
 ``routewatch_probe_errors_total`` and the ``reason`` of an ``unknown`` verdict. monitor's
-``Reason`` (``monitor.domain.reasons``) includes every one of them.
+``Reason`` (``monitor.domain.reasons``) includes every one of them. Library errors are mapped by
+:func:`map_http_exception` and :func:`map_dns_exception`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 __all__ = [
+    "AddressNotAllowed",
     "ConnectError",
     "DnsError",
     "DnsMalformed",
@@ -46,6 +49,7 @@ __all__ = [
     "ProbeTimeout",
     "ResponseError",
     "TlsError",
+    "map_dns_exception",
     "map_http_exception",
 ]
 
@@ -63,6 +67,7 @@ class ProbeReason(StrEnum):
     DNS_MALFORMED = "dns_malformed"
     DNS_TRANSPORT = "dns_transport"
     HTTP_ERROR = "http_error"
+    ADDRESS_NOT_ALLOWED = "address_not_allowed"
     CONNECT_ERROR = "connect_error"
     TLS_ERROR = "tls_error"
     TIMEOUT = "timeout"
@@ -124,6 +129,13 @@ class HttpError(ProbeError):
     reason = ProbeReason.HTTP_ERROR
 
 
+class AddressNotAllowed(HttpError):
+    """The address is in a range probes never connect to (:mod:`probes.addresses`); refused
+    before any connection."""
+
+    reason = ProbeReason.ADDRESS_NOT_ALLOWED
+
+
 class ConnectError(HttpError):
     reason = ProbeReason.CONNECT_ERROR
 
@@ -179,6 +191,21 @@ def map_http_exception(exc: BaseException, target: str) -> HttpError:
     if isinstance(exc, OSError):
         return ConnectError(f"network error: {exc.strerror or exc}", target=target)
     return HttpError(f"{type(exc).__name__}: {exc}", target=target)
+
+
+def map_dns_exception(exc: BaseException, target: str, timeout_s: float) -> DnsError:
+    """Map a dnspython/OS exception of one query to the typed tree (the one boundary)."""
+    import dns.exception  # local: keeps this module importable without dnspython loaded
+
+    if isinstance(exc, dns.exception.Timeout | TimeoutError):
+        return DnsTimeout(f"no answer within {timeout_s:g} s", target=target)
+    if isinstance(exc, EOFError):  # dnspython's TCP read: the server closed mid-exchange
+        return DnsTransportError("the TCP connection closed without an answer", target=target)
+    if isinstance(exc, dns.exception.DNSException | ValueError):
+        return DnsMalformed(f"malformed DNS response: {exc}", target=target)
+    if isinstance(exc, OSError):
+        return DnsTransportError(f"network error: {exc.strerror or exc}", target=target)
+    return DnsError(f"{type(exc).__name__}: {exc}", target=target)
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
