@@ -33,7 +33,7 @@ from probes.errors import (
     DnsNxdomain,
     DnsRefused,
     DnsServfail,
-    map_dns_exception,
+    dns_error,
 )
 
 __all__ = ["DnsEvidence", "DnsQuery", "Via", "answer_evidence", "evidence_from_wire", "probe_dns"]
@@ -185,7 +185,7 @@ async def probe_dns(query: DnsQuery) -> DnsEvidence:
         return DnsEvidence(query.qname, f"{query.server}:{query.port}", query.via,
                            query.client_subnet, None, (), (), None, None, transport,
                            time.perf_counter() - started,
-                           error=map_dns_exception(exc, target, query.timeout_s))
+                           error=dns_error(exc, target=target, timeout_s=query.timeout_s))
     return answer_evidence(query, response, transport=transport,
                            duration=time.perf_counter() - started)
 
@@ -199,7 +199,7 @@ def evidence_from_wire(query: DnsQuery, wire: bytes, *, transport: str = "udp",
         target = f"{query.via} {query.server}:{query.port}"
         return DnsEvidence(query.qname, f"{query.server}:{query.port}", query.via,
                            query.client_subnet, None, (), (), None, None, transport, duration,
-                           error=map_dns_exception(exc, target, query.timeout_s))
+                           error=dns_error(exc, target=target, timeout_s=query.timeout_s))
     return answer_evidence(query, response, transport=transport, duration=duration)
 
 
