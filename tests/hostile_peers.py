@@ -30,7 +30,8 @@ ORIGIN = "global-alb.example.com"
 CDN = "app.example.com"
 
 RawAnswer = Callable[[bytes], bytes | None]
-"""Request head (request line and headers) → the raw HTTP response (None: close silently)."""
+"""Request head (request line and headers) → the raw HTTP response (None: close silently; b"":
+say nothing until the client gives up)."""
 
 DnsAnswer = Callable[[dns.message.Message, bool], list[bytes] | None]
 """(query, over UDP?) → the datagrams (or the one TCP message) to send; None: no answer (over
@@ -104,7 +105,9 @@ class TlsPeers:
                 head = await reader.readuntil(b"\r\n\r\n")
                 self.requests.append((address, head))
                 reply = self.answers.get(address, self.default)(head)
-                if reply is not None:
+                if reply == b"":  # silent: the client's own timeout ends this
+                    await reader.read()
+                elif reply is not None:
                     writer.write(reply)
                     await writer.drain()
             except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,

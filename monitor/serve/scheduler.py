@@ -196,6 +196,9 @@ class RoundScheduler:
             log.exception("%s: round crashed", name)
             result = failed_round(name, started_at, time.perf_counter() - started,
                                   Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        except asyncio.CancelledError:  # stopping: the job ends here, quietly (no traceback)
+            log.info("%s: round cancelled (stopping)", name)
+            return None
         finally:
             self._running.pop(name, None)
         entry = self._store.publish(result)

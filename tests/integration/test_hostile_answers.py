@@ -213,3 +213,31 @@ def test_a_body_over_the_limit_is_too_large_not_not_json(world: HostileWorld) ->
     origin = origin_of(one_round(world))
     assert any("larger than 65536 bytes" in note for note in origin.notes), origin.notes
     assert not any("not JSON" in note for note in origin.notes)
+
+
+# --- what reaches people -------------------------------------------------------------------------
+
+
+def test_the_check_table_escapes_what_the_origin_sent(world: HostileWorld) -> None:
+    """A region header with rich markup and an 8-bit CSI, a health JSON region with ESC, BEL
+    and a newline: the table shows them escaped, the JSON document keeps them as they were."""
+    header = "[bold red]eu-west-1\x9b2J"
+    body = json.dumps({"region": "eu\x1b]0;owned\x07\nforged line"}).encode()
+    world.tls.default = lambda head: health(body, region=header)
+    path = world.write_config(config_document(world))
+
+    def check(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--config",
+                               str(path), *args], capture_output=True, text=True, cwd=ROOT,
+                              timeout=120, check=False)
+
+    table = check()
+    assert "Traceback" not in table.stderr
+    shown = table.stdout + table.stderr
+    assert not any(c in shown for c in "\x1b\x07\x9b"), repr(shown)
+    assert "[bold red]eu-west-1\\x9b2J" in shown  # markup as text, CSI escaped
+    assert "eu\\x1b]0;owned\\x07\\nforged line" in shown
+    assert not any(line.startswith("forged line") for line in shown.splitlines())
+    document = json.loads(check("--json").stdout)
+    origin = document["vantage_points"][0]["paths"][1]
+    assert origin["attribution"]["region"] == header  # JSON: the value as sent, json-escaped
