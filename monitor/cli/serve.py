@@ -26,7 +26,7 @@ from monitor.config import Config, LoadedConfig, ServeSettings
 from monitor.core.attribution import IpRangesError, load_ip_ranges
 from monitor.core.model import RoundResult, VantageRound
 from monitor.domain.text import printable
-from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
+from monitor.exporters.prometheus import Exposition, MetricsServer, health_report
 from monitor.metrics import SnapshotStore
 from monitor.page.live import LivePage
 from monitor.serve.scheduler import RoundExporter, RoundScheduler, probed_here
@@ -164,13 +164,15 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
             ip_ranges = load_ip_ranges(config.ip_ranges)
         except IpRangesError as exc:
             fail(f"ip_ranges: {exc}")
-        registry = CollectorRegistry()
-        registry.register(RoundCollector(store.current))
-        ProcessCollector(registry=registry)
+        process = CollectorRegistry()
+        ProcessCollector(registry=process)
+        exposition = Exposition(store.current, process=process)  # rendered once per snapshot
         address = listen or config.serve.listen
         try:
-            server = MetricsServer(registry, lambda: health_report(store.current(), time.time()),
-                                   address, page=LivePage(store.current).body)
+            server = MetricsServer(CollectorRegistry(),
+                                   lambda: health_report(store.current(), time.time()),
+                                   address, page=LivePage(store.current).body,
+                                   exposition=exposition)
             server.start()
         except (ValueError, OSError) as exc:
             fail(f"cannot listen on {address}: {exc}")
@@ -178,11 +180,13 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
                  server.url, server.url,
                  extra={"fields": {"event": "listening", "url": server.url}})
         scheduler = RoundScheduler(loaded, store, reload=reload, ip_ranges=ip_ranges,
-                                   exporters=exporters)
+                                   exporters=[exposition.published, *exporters])
+        exposition.start()
         try:
             asyncio.run(scheduler.run())
         finally:
             server.stop()
+            exposition.close()
             close_exporters()
 
 
