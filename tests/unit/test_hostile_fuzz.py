@@ -12,8 +12,9 @@ from pathlib import Path
 import dns.message
 import dns.rrset
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from unit.test_config_fuzz import BOUNDED, documents, scalars
 
 from monitor.config import parse_config
 from monitor.core.attribution import RegionDirectory
@@ -28,17 +29,7 @@ from probes.dns import DnsEvidence, DnsQuery, evidence_from_wire
 from probes.errors import DnsError
 from probes.http import HttpEvidence, HttpTarget
 
-BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEALTHY = (Path(__file__).parents[2] / "monitor" / "lab" / "scenarios" / "healthy.yaml").read_text()
-
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
-                    st.text(max_size=30))
-documents = st.recursive(
-    scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-    max_leaves=20,
-)
 header_text = st.text(st.characters(min_codepoint=0, max_codepoint=0x2FF), max_size=120)
 
 
