@@ -244,12 +244,14 @@ class VantagePoint(_Strict):
 
 
 class Estimator(StrEnum):
-    """How a region's round-trip latency is estimated from its samples.
+    """How a region's round-trip latency is estimated from its samples (the minimum over them).
 
-    ``first_byte`` (default): request sent → first response byte, the minimum over samples; one
-    round trip plus the app's own time for the health path. ``handshake``: the TLS handshake (one
-    round trip in TLS 1.3, plus crypto). ``connect``: TCP connect; the cleanest round trip on a real
-    network, but zero on loopback, so unusable in the lab.
+    ``handshake`` (default): the TLS handshake divided by the round trips its negotiated version
+    costs (TLS 1.3: one; TLS 1.2: two, one when resumed): network distance plus crypto, never the
+    app's time. ``first_byte``: request sent → first response byte; one round trip plus the app's
+    own time for the health path, so a slow app reads as a distant region. ``connect``: TCP
+    connect; the cleanest round trip on a real network, but zero on loopback, so unusable in the
+    lab. Every sample measures the handshake and the first byte whatever the estimator.
     """
 
     FIRST_BYTE = "first_byte"
@@ -262,6 +264,9 @@ class Tolerance(_Strict):
 
     absolute_ms: StrictFloat = Field(10.0, ge=0)
     relative: StrictFloat = Field(0.25, ge=0, le=10)
+    slow_app_ms: StrictFloat = Field(
+        50.0, ge=0, description="App time (first byte minus the handshake's round trip) beyond "
+        "which a serving region is reported as slow_app; 0 turns the finding off")
 
 
 class ProbeSettings(_Strict):
@@ -276,7 +281,7 @@ class ProbeSettings(_Strict):
         10.0, ge=0, le=1000, description="Gap between check starts (bursts distort timings)"
     )
     body_limit_bytes: StrictInt = Field(65536, ge=0, le=16 * 1024 * 1024)
-    estimator: Estimator = Estimator.FIRST_BYTE
+    estimator: Estimator = Estimator.HANDSHAKE
 
     @model_validator(mode="after")
     def _deadline(self) -> ProbeSettings:

@@ -4,14 +4,17 @@ expected region = the closest *healthy* region measured from here (the baseline)
 observed region = the one that answered. ``ok`` when they match or the difference is inside the
 tolerance; ``failover`` when the nominal closest region is down and the best healthy one answered;
 ``misrouted`` when a worse region answered beyond the tolerance (penalty in seconds); ``unknown``
-with a typed reason when it cannot be told.
+with a typed reason when it cannot be told. A verdict says which estimate it rests on (the
+baseline's ``estimator``); an ``ok`` path whose serving region's app is slow beyond
+``tolerance.slow_app_ms`` keeps ``ok`` with the finding ``slow_app``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
-from monitor.config import Estimator, Tolerance
+from monitor.config import Tolerance
 from monitor.core.model import RegionLatency, RoutingState, RoutingVerdict
 from monitor.domain.reasons import Reason, reason_of
 from probes.errors import ProbeReason
@@ -22,6 +25,8 @@ __all__ = [
     "estimate_latency",
     "judge",
     "judge_unknown",
+    "slow_app",
+    "unknown_beside_baseline",
 ]
 
 
@@ -32,11 +37,6 @@ def estimate_latency(samples: Sequence[float]) -> float | None:
     smallest sample is the best estimate of the path's own delay.
     """
     return min(samples) if samples else None
-
-
-def phase_for(estimator: Estimator) -> str:
-    return {Estimator.FIRST_BYTE: "processing", Estimator.HANDSHAKE: "tls",
-            Estimator.CONNECT: "connect"}[estimator]
 
 
 def allowed_penalty(tolerance: Tolerance, best_seconds: float) -> float:
@@ -54,6 +54,16 @@ def judge_unknown(reason: Reason | ProbeReason, detail: str, *, served: str | No
     return RoutingVerdict(RoutingState.UNKNOWN, served, expected, None, reason_of(reason), detail)
 
 
+def unknown_beside_baseline(regions: Sequence[RegionLatency], reason: Reason | ProbeReason,
+                            detail: str, *, served: str | None = None) -> RoutingVerdict:
+    """``unknown`` for a path that could not be judged (its DNS failed, its request never came
+    back) while the baseline still measured which region is closest: that stays expected."""
+    best = closest_healthy(regions)
+    verdict = judge_unknown(reason, detail, served=served,
+                            expected=best.region if best else None)
+    return dataclasses.replace(verdict, estimator=best.estimator) if best else verdict
+
+
 def judge(
     served_region: str | None,
     regions: Sequence[RegionLatency],
@@ -61,7 +71,34 @@ def judge(
     *,
     nominal_closest: str | None = None,
 ) -> RoutingVerdict:
-    """Compare the region that answered with the closest healthy one."""
+    """Compare the region that answered with the closest healthy one (by the estimate the rows
+    carry, which the verdict names), and add the ``slow_app`` finding to an ``ok``."""
+    verdict = _compare(served_region, regions, tolerance, nominal_closest)
+    if verdict.expected_region is not None:
+        estimator = next((r.estimator for r in regions if r.estimator is not None), None)
+        verdict = dataclasses.replace(verdict, estimator=estimator)
+    return slow_app(verdict, regions, tolerance)
+
+
+def slow_app(verdict: RoutingVerdict, regions: Sequence[RegionLatency],
+             tolerance: Tolerance) -> RoutingVerdict:
+    """An ``ok`` verdict whose serving region's app adds more than ``tolerance.slow_app_ms``
+    (first byte minus the handshake's round trip) gets the finding ``slow_app``: the region is
+    near, its app is slow; that is not a misroute."""
+    row = next((r for r in regions if r.region == verdict.served_region), None)
+    limit = tolerance.slow_app_ms / 1000.0
+    if (verdict.state is not RoutingState.OK or verdict.reason is not None or row is None
+            or row.app_seconds is None or limit <= 0 or row.app_seconds <= limit):
+        return verdict
+    network = row.handshake_seconds or 0.0
+    return dataclasses.replace(
+        verdict, reason=Reason.SLOW_APP,
+        detail=f"{verdict.detail}; {row.region}'s app takes {row.app_seconds * 1000:.1f} ms "
+               f"beyond the {network * 1000:.1f} ms round trip (slow_app)")
+
+
+def _compare(served_region: str | None, regions: Sequence[RegionLatency], tolerance: Tolerance,
+             nominal_closest: str | None) -> RoutingVerdict:
     best = closest_healthy(regions)
     if best is None:
         return judge_unknown(Reason.NO_HEALTHY_REGION, "no region answered the baseline",

@@ -43,6 +43,7 @@ from monitor.domain.patterns import POP_CODE
 from monitor.domain.reasons import Reason, reason_of
 
 __all__ = [
+    "BASELINE",
     "CDN_REQUESTS",
     "CDN_UPSTREAM_PHASES",
     "DNS_RESOLVERS",
@@ -53,6 +54,7 @@ __all__ = [
     "METRICS",
     "OTHER",
     "PREFIX",
+    "TLS_VERSIONS",
     "LabelSpace",
     "MetricSpec",
     "MetricType",
@@ -63,6 +65,7 @@ __all__ = [
     "bounded_pop",
     "bounded_reason",
     "bounded_region",
+    "bounded_tls_version",
     "metric",
     "metrics_table_markdown",
     "observed_states",
@@ -94,6 +97,12 @@ directly at the zone's authoritative servers with ECS."""
 
 ERROR_PATHS = ("round", "dns", "baseline", "origin", "cdn")
 """``path`` of ``routewatch_probe_errors_total``: where in the round the error happened."""
+
+BASELINE = "baseline"
+"""``path`` of the TLS metrics for a region measured directly."""
+
+TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+"""``version`` of ``routewatch_tls_version_info`` (anything else is ``other``)."""
 
 
 
@@ -176,11 +185,18 @@ METRICS: tuple[MetricSpec, ...] = (
            "1 for the CloudFront POP that answered the vantage point (other if not a POP code)."),
     _gauge("data_path_local", "boolean", ("probe", "path"),
            "1 if the serving region read its data (DynamoDB) in its own region, 0 if elsewhere; "
-           "absent when the app does not report it."),
+           "absent when the app does not report it or which region served is disputed."),
     _gauge("data_region", "boolean", ("probe", "path", "region"),
            "1 for the region whose DynamoDB table served the data, 0 for the others."),
     _gauge("data_read_seconds", "seconds", ("probe", "path"),
            "The app's own DynamoDB read time as it reports it in the health JSON."),
+    _gauge("tls_cert_expiry_timestamp_seconds", "unix seconds", ("probe", "path", "region"),
+           "Earliest notAfter of the certificates the server presented (leaf and intermediates): "
+           "path baseline for each region measured directly (region: that region), origin and "
+           "cdn for the path's request (region: the one that served, other when unknown)."),
+    _gauge("tls_version_info", "info", ("probe", "path", "region", "version"),
+           "Always 1; version is the TLS version negotiated (TLSv1.2, TLSv1.3, …, other), per "
+           "path and region as for routewatch_tls_cert_expiry_timestamp_seconds."),
     MetricSpec(PREFIX + "probe_errors_total", MetricType.COUNTER, "errors",
                ("probe", "path", "reason"),
                "Probe errors by where they happened and their typed reason."),
@@ -215,6 +231,11 @@ def bounded_region(region: str | None, regions: tuple[str, ...]) -> str | None:
     if region is None:
         return None
     return region if region in regions else OTHER
+
+
+def bounded_tls_version(version: str | None) -> str:
+    """A TLS version of :data:`TLS_VERSIONS` as is, anything else ``other``."""
+    return version if version in TLS_VERSIONS else OTHER
 
 
 def bounded_pop(pop: str | None) -> str:
@@ -533,7 +554,8 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
     data = [(path, data_path) for path in http_paths
             if (data_path := _data_path(results[path])) is not None]
     for path, data_path in data:
-        yield Sample(metric("data_path_local"), (probe, path.value), _flag(data_path.local))
+        if data_path.local is not None:  # disputed: absent, like an app that does not report
+            yield Sample(metric("data_path_local"), (probe, path.value), _flag(data_path.local))
     for path, data_path in data:
         yield from _one_hot(metric("data_region"), (probe, path.value),
                             bounded_region(data_path.dynamodb_region, space.regions), regions)
@@ -541,6 +563,20 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
         read = _seconds(data_path.read_seconds)
         if read is not None:
             yield Sample(metric("data_read_seconds"), (probe, path.value), read)
+
+    tls = [(BASELINE, row.region, row.tls) for row in result.regions
+           if row.region in space.regions and row.tls is not None]
+    tls.extend((path.value, bounded_region(verdicts[path].served_region, space.regions) or OTHER,
+                found.tls) for path in http_paths
+               if (found := results[path]) is not None and found.tls is not None)
+    for path_label, region, info in tls:
+        expiry = _seconds(info.cert_not_after)
+        if expiry is not None:
+            yield Sample(metric("tls_cert_expiry_timestamp_seconds"),
+                         (probe, path_label, region), expiry)
+    for path_label, region, info in tls:
+        yield Sample(metric("tls_version_info"),
+                     (probe, path_label, region, bounded_tls_version(info.version)), 1.0)
 
     for (path_label, reason), count in sorted(entry.errors_total.items()):
         yield Sample(metric("probe_errors_total"), (probe, path_label, reason), float(count))
@@ -573,7 +609,8 @@ def snapshot_samples(snapshot: Snapshot) -> dict[MetricSpec, list[Sample]]:
 
 LABELS: dict[str, str] = {
     "probe": "vantage point name from the configuration",
-    "path": "dns, origin or cdn (errors also: baseline, round, other)",
+    "path": "dns, origin or cdn (errors also: baseline, round, other; TLS metrics also: "
+            "baseline)",
     "region": "a configured region, or other",
     "state": "ok, failover, misrouted, unknown",
     "phase": "http: " + ", ".join(HTTP_PHASES) + "; cdn: " + ", ".join(CDN_UPSTREAM_PHASES),
@@ -581,7 +618,8 @@ LABELS: dict[str, str] = {
     "request": ", ".join(CDN_REQUESTS),
     "pop": "a CloudFront POP code such as FRA56-P1, or other",
     "reason": "a reason of docs/runbook.md#reasons: " + ", ".join(r.value for r in Reason),
-    "version": "routewatch's version (monitor.__version__)",
+    "version": "build_info: routewatch's version (monitor.__version__); tls_version_info: "
+               + ", ".join(TLS_VERSIONS) + " or other",
 }
 """Every label and the values it can take (docs/metrics.md)."""
 

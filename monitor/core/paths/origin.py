@@ -6,20 +6,30 @@ with Host and SNI set to the origin name.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from monitor.config import Config, VantagePoint
-from monitor.core.attribution import attribute
+from monitor.core.attribution import attribute, region_name
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
-from monitor.core.model import DataPath, ErrorRecord, OriginDetails, Path, PathResult
-from monitor.core.verdict import judge, judge_unknown
+from monitor.core.model import (
+    Attribution,
+    DataPath,
+    ErrorRecord,
+    OriginDetails,
+    Path,
+    PathResult,
+    TlsInfo,
+)
+from monitor.core.paths.claims import header_disputes
+from monitor.core.verdict import judge, judge_unknown, unknown_beside_baseline
 from monitor.domain.reasons import Reason
-from probes.http import HttpTarget, probe_http
+from probes.http import HttpEvidence, HttpTarget, probe_http
 
-__all__ = ["HealthDocument", "judge_origin", "measure_origin", "origin_planned_checks",
-           "parse_health"]
+__all__ = ["HealthDocument", "judge_origin", "measure_origin", "origin_attribution",
+           "origin_planned_checks", "parse_health"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,24 @@ def parse_health(body: bytes) -> HealthDocument:
     number = (float(read_ms) if isinstance(read_ms, int | float) and not isinstance(read_ms, bool)
               and 0 <= read_ms < 1e9 else None)
     return HealthDocument(text("region"), text("dynamodb_region"), number)
+
+
+def origin_attribution(inputs: PathInputs, response: HttpEvidence,
+                       health: HealthDocument) -> Attribution:
+    """Which region answered the origin request: its region header (parsed), health JSON and
+    address; disputed when they disagree or when another region's app sends the same header."""
+    address = response.peer_address or response.target.address
+    header_regions = response.header_list(inputs.config.service.region_header)
+    attribution = attribute(inputs.directory, header_regions=header_regions,
+                            body_region=health.region, addresses=[address])
+    if attribution.source != "header":
+        return attribution
+    disputes = header_disputes(inputs, header_regions)
+    if not disputes:
+        return attribution
+    return dataclasses.replace(attribution, disputed=True,
+                               conflicts=tuple(dict.fromkeys((*attribution.conflicts,
+                                                              *disputes))))
 
 
 def origin_planned_checks(config: Config) -> int:
@@ -83,32 +111,31 @@ def judge_origin(inputs: PathInputs) -> Judgement:
     config = inputs.config
     dns_answer = inputs.evidence.recursive
     if dns_answer is not None and dns_answer.error is not None:
-        return Judgement(PathResult(Path.ORIGIN, judge_unknown(
-            dns_answer.error.reason, f"origin not requested: {dns_answer.error}")))
+        return Judgement(PathResult(Path.ORIGIN, unknown_beside_baseline(
+            inputs.regions, dns_answer.error.reason,
+            f"origin not requested: {dns_answer.error}")))
     response = inputs.evidence.origin
     if response is None:
-        verdict = judge_unknown(Reason.DEADLINE, "no origin answer before the round deadline")
+        verdict = unknown_beside_baseline(inputs.regions, Reason.DEADLINE,
+                                          "no origin answer before the round deadline")
         return Judgement(PathResult(Path.ORIGIN, verdict),
                          (ErrorRecord("origin", Reason.DEADLINE, verdict.detail),))
     phases = dict(response.phases)
     if dns_answer is not None:
         phases["resolve"] = dns_answer.duration_seconds
     address = response.peer_address or response.target.address
+    tls = TlsInfo.of(response.tls)
     if response.error is not None:
         attribution = attribute(inputs.directory, addresses=[address])
-        failed = judge_unknown(response.error.reason, str(response.error),
-                               served=attribution.region)
-        return Judgement(PathResult(Path.ORIGIN, failed, attribution, None, phases, address),
+        failed = unknown_beside_baseline(inputs.regions, response.error.reason,
+                                         str(response.error), served=attribution.region)
+        return Judgement(PathResult(Path.ORIGIN, failed, attribution, None, phases, address,
+                                    tls=tls),
                          (ErrorRecord.of("origin", response.error),))
     health = parse_health(response.body)
     notes = [health.problem] if health.problem else []
     errors: list[ErrorRecord] = []
-    attribution = attribute(
-        inputs.directory,
-        header_region=response.header(config.service.region_header),
-        body_region=health.region,
-        addresses=[address],
-    )
+    attribution = origin_attribution(inputs, response, health)
     notes.extend(attribution.conflicts)
     verdict = judge(attribution.region, inputs.regions, config.tolerance,
                     nominal_closest=inputs.nominal_closest)
@@ -124,13 +151,18 @@ def judge_origin(inputs: PathInputs) -> Judgement:
         notes.append(f"origin answered HTTP {response.status}")
         errors.append(ErrorRecord("origin", Reason.HTTP_STATUS, f"HTTP {response.status}"))
     data_path = None
-    if health.dynamodb_region is not None:
+    dynamodb_region = region_name(health.dynamodb_region)
+    if dynamodb_region is not None:
         read_seconds = (None if health.dynamodb_read_ms is None
                         else health.dynamodb_read_ms / 1000.0)
-        data_path = DataPath.observed(health.dynamodb_region, attribution.region, read_seconds)
-        if not data_path.local:
+        data_path = DataPath.observed(dynamodb_region, attribution.region, read_seconds,
+                                      disputed=attribution.disputed)
+        if data_path.local is None:
+            notes.append(f"data path disputed: the app reads DynamoDB in {dynamodb_region}, but "
+                         f"which region serves is disputed (see above)")
+        elif not data_path.local:
             notes.append(f"data path leaves the serving region: {attribution.region} reads "
-                         f"DynamoDB in {health.dynamodb_region}")
+                         f"DynamoDB in {dynamodb_region}")
     return Judgement(PathResult(Path.ORIGIN, verdict, attribution, response.first_byte_seconds,
                                 phases, address, response.status, tuple(notes),
-                                OriginDetails(data_path)), tuple(errors))
+                                OriginDetails(data_path), tls), tuple(errors))
