@@ -23,6 +23,7 @@ __all__ = [
     "allowed_penalty",
     "closest_healthy",
     "estimate_latency",
+    "finding_notes",
     "judge",
     "judge_unknown",
     "slow_app",
@@ -95,6 +96,13 @@ def slow_app(verdict: RoutingVerdict, regions: Sequence[RegionLatency],
         verdict, reason=Reason.SLOW_APP,
         detail=f"{verdict.detail}; {row.region}'s app takes {row.app_seconds * 1000:.1f} ms "
                f"beyond the {network * 1000:.1f} ms round trip (slow_app)")
+
+
+def finding_notes(verdict: RoutingVerdict) -> list[str]:
+    """A line under the table for a finding on an ``ok`` verdict (which shows no reason line)."""
+    if verdict.reason is Reason.SLOW_APP:
+        return [f"{verdict.reason}: {verdict.detail}"]
+    return []
 
 
 def _compare(served_region: str | None, regions: Sequence[RegionLatency], tolerance: Tolerance,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import errno
 import functools
 import ipaddress
@@ -155,11 +156,17 @@ class World:
     async def start(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         service = self.scenario.service
-        server_tls = self._server_tls(service.origin_name, service.cdn_name)
+        authority = self._authority()
+        server_tls = self._server_tls(authority, (service.origin_name, service.cdn_name))
         for name in self.regions:
+            spec = self.scenario.regions[name]
+            region_tls = server_tls
+            if spec.tls_max_version != "1.3" or spec.cert_valid_days is not None:
+                region_tls = self._server_tls(authority, (service.origin_name,),
+                                              spec.tls_max_version, spec.cert_valid_days)
             origin = OriginServer(
                 name, health_path=service.health_path, region_header=service.region_header,
-                ssl_context=server_tls, behaviour=functools.partial(self.origin_behaviour, name))
+                ssl_context=region_tls, behaviour=functools.partial(self.origin_behaviour, name))
             index = self.region_index[name]
             port = await origin.start(origin_address(index))
             self.origins[name] = origin
@@ -223,16 +230,29 @@ class World:
         if self.control is not None:
             self.control.close()
 
-    def _server_tls(self, *names: str) -> ssl.SSLContext:
+    def _authority(self) -> Any:
+        """The lab's CA (trustme), its certificate written where the config points."""
         import trustme  # local: only the world's process needs the CA machinery
 
         authority = trustme.CA(organization_name="routewatch lab")
-        leaf = authority.issue_cert(*names)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        leaf.configure_cert(context)
         tmp = self.ca_path.with_name(self.ca_path.name + ".tmp")
         authority.cert_pem.write_to_path(str(tmp))
         tmp.replace(self.ca_path)
+        return authority
+
+    @staticmethod
+    def _server_tls(authority: Any, names: tuple[str, ...], max_version: str = "1.3",
+                    valid_days: float | None = None) -> ssl.SSLContext:
+        """A server context with a leaf for ``names`` (expiring ``valid_days`` from now, when
+        given) that accepts TLS up to ``max_version``."""
+        not_after = None
+        if valid_days is not None:
+            not_after = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=valid_days)
+        leaf = authority.issue_cert(*names, not_after=not_after)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        if max_version == "1.2":
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+        leaf.configure_cert(context)
         return context
 
     async def _listen_shared(self, proxies: list[DelayProxy]) -> int:

@@ -24,7 +24,7 @@ from monitor.core.model import (
     TlsInfo,
 )
 from monitor.core.paths.claims import header_disputes
-from monitor.core.verdict import judge, judge_unknown, unknown_beside_baseline
+from monitor.core.verdict import finding_notes, judge, judge_unknown, unknown_beside_baseline
 from monitor.domain.reasons import Reason
 from probes.http import HttpEvidence, HttpTarget, probe_http
 
@@ -147,6 +147,7 @@ def judge_origin(inputs: PathInputs) -> Judgement:
     elif attribution.disputed:  # a wrong header is an app bug, not a routing penalty
         verdict = judge_unknown(Reason.EVIDENCE_CONFLICT, "; ".join(attribution.conflicts),
                                 expected=verdict.expected_region)
+    notes.extend(finding_notes(verdict))
     if response.status is not None and response.status >= 400:
         notes.append(f"origin answered HTTP {response.status}")
         errors.append(ErrorRecord("origin", Reason.HTTP_STATUS, f"HTTP {response.status}"))
