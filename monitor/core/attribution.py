@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from monitor.config import IpRangesSettings
 from monitor.core.model import Attribution, AttributionSource
+from probes.errors import RoutewatchError
 
 if TYPE_CHECKING:
     import httpx
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class IpRangesError(Exception):
+class IpRangesError(RoutewatchError):
     """ip-ranges.json could not be read or parsed; names the source."""
 
 
