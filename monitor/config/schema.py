@@ -246,10 +246,11 @@ class VantagePoint(_Strict):
 class Estimator(StrEnum):
     """How a region's round-trip latency is estimated from its samples (the minimum over them).
 
-    ``handshake`` (default): the TLS handshake divided by the round trips its negotiated version
-    costs (TLS 1.3: one; TLS 1.2: two, one when resumed): network distance plus crypto, never the
-    app's time. ``first_byte``: request sent → first response byte; one round trip plus the app's
-    own time for the health path, so a slow app reads as a distant region. ``connect``: TCP
+    ``first_byte`` (default): request sent → first response byte; one round trip plus the app's
+    own time for the health path (a verdict it gives is checked against network distance, so a
+    slow app near by is not called a distant region: ``slow_app``). ``handshake``: the TLS
+    handshake divided by the round trips its negotiated version costs (TLS 1.3: one; TLS 1.2:
+    two, one when resumed): network distance plus crypto, never the app's time. ``connect``: TCP
     connect; the cleanest round trip on a real network, but zero on loopback, so unusable in the
     lab. Every sample measures the handshake and the first byte whatever the estimator.
     """
@@ -271,7 +272,8 @@ class Tolerance(_Strict):
     )
     slow_app_ms: StrictFloat = Field(
         50.0, ge=0, description="App time (first byte minus the handshake's round trip) beyond "
-        "which a serving region is reported as slow_app; 0 turns the finding off")
+        "which a serving region is reported as slow_app (and a first-byte misroute that network "
+        "distance does not confirm is not one); 0 turns this off")
 
 
 class ProbeSettings(_Strict):
@@ -296,11 +298,11 @@ class ProbeSettings(_Strict):
         description="Most bytes of a response body read (the health JSON); the rest is dropped",
     )
     estimator: Estimator = Field(
-        Estimator.HANDSHAKE,
-        description="Round-trip estimate: handshake (the TLS handshake divided by the round "
-                    "trips its version costs; network distance), first_byte (request to first "
-                    "byte: includes the app's time) or connect (TCP connect; zero on loopback, "
-                    "not for the lab)",
+        Estimator.FIRST_BYTE,
+        description="Round-trip estimate: first_byte (request to first byte: includes the app's "
+                    "time; its misroutes are checked against network distance), handshake (the "
+                    "TLS handshake divided by the round trips its version costs; network "
+                    "distance) or connect (TCP connect; zero on loopback, not for the lab)",
     )
 
     @model_validator(mode="after")

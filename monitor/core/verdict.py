@@ -4,9 +4,15 @@ expected region = the closest *healthy* region measured from here (the baseline)
 observed region = the one that answered. ``ok`` when they match or the difference is inside the
 tolerance; ``failover`` when the nominal closest region is down and the best healthy one answered;
 ``misrouted`` when a worse region answered beyond the tolerance (penalty in seconds); ``unknown``
-with a typed reason when it cannot be told. A verdict says which estimate it rests on (the
-baseline's ``estimator``); an ``ok`` path whose serving region's app is slow beyond
-``tolerance.slow_app_ms`` keeps ``ok`` with the finding ``slow_app``.
+with a typed reason when it cannot be told.
+
+A verdict says which estimate it rests on. Every sample measures network distance (the TLS
+handshake ÷ its round trips) beside the first byte, so with the ``first_byte`` estimator a
+misroute must be one by network distance too: a serving region that first byte calls slower but
+that is near by network, its extra time being its own app's, is ``ok`` with the finding
+``slow_app``, resting on the handshake. Any ``ok`` whose serving region's app is slow beyond
+``tolerance.slow_app_ms`` carries that finding; ``slow_app_ms: 0`` turns it off (and judges by
+first byte alone).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from monitor.config import Tolerance
+from monitor.config import Estimator, Tolerance
 from monitor.core.model import RegionLatency, RoutingState, RoutingVerdict
 from monitor.domain.reasons import Reason, reason_of
 from probes.errors import ProbeReason
@@ -73,12 +79,46 @@ def judge(
     nominal_closest: str | None = None,
 ) -> RoutingVerdict:
     """Compare the region that answered with the closest healthy one (by the estimate the rows
-    carry, which the verdict names), and add the ``slow_app`` finding to an ``ok``."""
-    verdict = _compare(served_region, regions, tolerance, nominal_closest)
-    if verdict.expected_region is not None:
-        estimator = next((r.estimator for r in regions if r.estimator is not None), None)
-        verdict = dataclasses.replace(verdict, estimator=estimator)
-    return slow_app(verdict, regions, tolerance)
+    carry, which the verdict names); a first-byte misroute that network distance does not
+    confirm is a slow app near by (:func:`near_but_slow`); an ``ok`` gets the ``slow_app``
+    finding when its serving region's app is slow."""
+    verdict = _rests_on(_compare(served_region, regions, tolerance, nominal_closest), regions)
+    near = near_but_slow(verdict, regions, tolerance, nominal_closest)
+    return slow_app(near or verdict, regions, tolerance)
+
+
+def _rests_on(verdict: RoutingVerdict, regions: Sequence[RegionLatency]) -> RoutingVerdict:
+    if verdict.expected_region is None:
+        return verdict
+    estimator = next((r.estimator for r in regions if r.estimator is not None), None)
+    return dataclasses.replace(verdict, estimator=estimator)
+
+
+def near_but_slow(verdict: RoutingVerdict, regions: Sequence[RegionLatency],
+                  tolerance: Tolerance, nominal_closest: str | None) -> RoutingVerdict | None:
+    """The verdict by network distance when first byte calls the serving region slower but the
+    handshake's round trip does not, and that region's app takes longer than
+    ``tolerance.slow_app_ms``: its first byte is slow because of its app, not its distance.
+    None when that is not the case (the first-byte verdict stands)."""
+    limit = tolerance.slow_app_ms / 1000.0
+    rows = {r.region: r for r in regions}
+    served = rows.get(verdict.served_region or "")
+    if (verdict.reason is not Reason.SLOWER_REGION or verdict.estimator is not Estimator.FIRST_BYTE
+            or limit <= 0 or served is None or served.app_seconds is None
+            or served.app_seconds <= limit):
+        return None
+    if any(r.healthy and r.handshake_seconds is None for r in regions):
+        return None  # distance was not measured everywhere: nothing to set against first byte
+    network = tuple(dataclasses.replace(r, latency_seconds=r.handshake_seconds,
+                                        estimator=Estimator.HANDSHAKE) for r in regions)
+    by_network = _rests_on(_compare(served.region, network, tolerance, nominal_closest), network)
+    if by_network.state not in (RoutingState.OK, RoutingState.FAILOVER):
+        return None
+    return dataclasses.replace(
+        by_network, detail=f"{by_network.detail} by network round trip; by first byte "
+                           f"{verdict.expected_region} reads {verdict.penalty_seconds * 1000:.1f} "
+                           f"ms closer, which is {served.region}'s app"
+        if verdict.penalty_seconds is not None else by_network.detail)
 
 
 def slow_app(verdict: RoutingVerdict, regions: Sequence[RegionLatency],

@@ -221,7 +221,7 @@ def test_a_failed_lookup_keeps_the_baselines_closest_region_expected(
         entry = path(sin, name)
         assert (entry["state"], entry["reason"]) == ("unknown", "dns_refused"), entry
         assert entry["expected_region"] == "ap-southeast-1"
-        assert entry.get("estimator") == "handshake"
+        assert entry.get("estimator") == "first_byte"  # the default
 
 
 # --- TLS: versions and certificate expiry per region and path ------------------------------------

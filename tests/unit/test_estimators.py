@@ -95,10 +95,31 @@ def test_a_slow_app_near_by_is_its_own_finding_not_a_misroute() -> None:
                  Tolerance(slow_app_ms=0)).reason is None  # the finding turned off
 
 
-def test_first_byte_stays_selectable_and_reads_app_time_as_distance() -> None:
+def test_a_first_byte_misroute_that_network_distance_does_not_confirm_is_a_slow_app() -> None:
     verdict = judge("eu-west-1", near_but_slow(Estimator.FIRST_BYTE), TOL)
+    assert (verdict.state, verdict.reason) == (RoutingState.OK, "slow_app")
+    assert (verdict.expected_region, verdict.estimator) == ("eu-west-1", Estimator.HANDSHAKE)
+    assert "by first byte us-east-1 reads 49.0 ms closer, which is eu-west-1's app" in (
+        verdict.detail)
+
+
+def test_first_byte_alone_stays_selectable_and_reads_app_time_as_distance() -> None:
+    verdict = judge("eu-west-1", near_but_slow(Estimator.FIRST_BYTE),
+                    Tolerance(absolute_ms=10, relative=0.25, slow_app_ms=0))
     assert (verdict.state, verdict.expected_region) == (RoutingState.MISROUTED, "us-east-1")
     assert verdict.estimator is Estimator.FIRST_BYTE
+
+
+def test_a_first_byte_misroute_confirmed_by_network_distance_stands() -> None:
+    """us-east-1 is far by network too: misrouted by first byte, slow app or not."""
+    rows = tuple(RegionLatency(region, first_byte, True, (), estimator=Estimator.FIRST_BYTE,
+                               handshake_seconds=handshake, first_byte_seconds=first_byte,
+                               app_seconds=first_byte - handshake)
+                 for region, (handshake, first_byte) in {"eu-west-1": (0.010, 0.011),
+                                                         "us-east-1": (0.060, 0.160)}.items())
+    verdict = judge("us-east-1", rows, TOL)
+    assert (verdict.state, verdict.reason, verdict.estimator) == (
+        RoutingState.MISROUTED, "slower_region", Estimator.FIRST_BYTE)
 
 
 def test_an_unknown_verdict_without_an_expected_region_rests_on_nothing() -> None:
