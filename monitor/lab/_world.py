@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
-import errno
 import functools
 import ipaddress
 import os
@@ -34,7 +33,7 @@ from monitor.lab._control import ControlServer
 from monitor.lab._dns import DnsDecision, LabDns, ZoneData
 from monitor.lab._edge import EdgeServer, EdgeSettings
 from monitor.lab._origin import OriginBehaviour, OriginServer
-from monitor.lab._proxy import ConnectionPolicy, DelayProxy
+from monitor.lab._proxy import ConnectionPolicy, DelayProxy, listen_shared
 from monitor.lab._scenario import Fault, FaultKind, Scenario, ScenarioError
 
 __all__ = ["FaultState", "World", "run_world"]
@@ -43,7 +42,6 @@ _DNS_FAULTS = (FaultKind.DNS_SERVFAIL, FaultKind.DNS_TIMEOUT, FaultKind.DNS_GARB
                FaultKind.DNS_TRUNCATE)
 _DEFAULT_REMOTE_READ_MS = 75.0
 CDN_ALIAS = "d111111abcdef8.cloudfront.net"  # the lab distribution's own name
-_PORT_ATTEMPTS = 20
 _PARENT_POLL_S = 0.5
 # relayed connections open at once, world-wide: each holds three descriptors (client side,
 # upstream side, origin side) and select() cannot watch descriptors above 1023
@@ -188,7 +186,7 @@ class World:
             self.edge_proxies[name] = DelayProxy(
                 loop, edge_address(k), edge_origin_address(k), port,
                 functools.partial(self.edge_policy, name), admit=self.admit_connection)
-        self.https_port = await self._listen_shared(
+        self.https_port = await listen_shared(
             [*self.proxies.values(), *self.edge_proxies.values()])
         for edge in self.edges.values():
             edge.settings = dataclasses.replace(edge.settings, origin_port=self.https_port)
@@ -254,22 +252,6 @@ class World:
             context.maximum_version = ssl.TLSVersion.TLSv1_2
         leaf.configure_cert(context)
         return context
-
-    async def _listen_shared(self, proxies: list[DelayProxy]) -> int:
-        """Bind every proxy on one common port (the config's service.port)."""
-        for _ in range(_PORT_ATTEMPTS):
-            port = await proxies[0].listen(0)
-            try:
-                for proxy in proxies[1:]:
-                    await proxy.listen(port)
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    raise
-                for proxy in proxies:
-                    proxy.close_listener()
-                continue
-            return port
-        raise OSError(errno.EADDRINUSE, f"no common free port after {_PORT_ATTEMPTS} attempts")
 
     def _zone_data(self) -> ZoneData:
         service = self.scenario.service

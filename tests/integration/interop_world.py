@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import errno
 import json
 import multiprocessing
 import os
@@ -131,7 +130,7 @@ def run_proxies(conn: Connection, regions: dict[str, tuple[str, str, int]],
                 delays_ms: dict[str, dict[str, float]]) -> None:
     """The proxy process: one delay proxy per region (public address → upstream), all on one
     port; then obey ``("upstream", region, host, port)`` and ``"stop"`` from the pipe."""
-    from monitor.lab._proxy import ConnectionPolicy, DelayProxy
+    from monitor.lab._proxy import ConnectionPolicy, DelayProxy, listen_shared
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # select() sleeps to the microsecond; epoll rounds up to whole milliseconds (as in the lab)
@@ -144,22 +143,6 @@ def run_proxies(conn: Connection, regions: dict[str, tuple[str, str, int]],
     proxies = {name: DelayProxy(loop, public, host, port,
                                 lambda client, name=name: policy(name, client))
                for name, (public, host, port) in regions.items()}
-
-    async def listen_shared() -> int:
-        listeners = list(proxies.values())
-        for _ in range(_ATTEMPTS):
-            port = await listeners[0].listen(0)
-            try:
-                for proxy in listeners[1:]:
-                    await proxy.listen(port)
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    raise
-                for proxy in listeners:
-                    proxy.close_listener()
-                continue
-            return port
-        raise OSError(errno.EADDRINUSE, "no common free port for the region proxies")
 
     stop = asyncio.Event()
 
@@ -177,7 +160,7 @@ def run_proxies(conn: Connection, regions: dict[str, tuple[str, str, int]],
         conn.send("ok")
 
     async def main() -> None:
-        conn.send(await listen_shared())
+        conn.send(await listen_shared(list(proxies.values())))
         loop.add_reader(conn.fileno(), on_message)
         await stop.wait()
         for proxy in proxies.values():
