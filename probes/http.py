@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from probes.errors import HttpError, ProbeTimeout, ResponseError, map_http_exception
+from probes.errors import HttpError, http_error
 
 __all__ = ["PHASES", "HttpEvidence", "HttpTarget", "probe_http", "ssl_context_for", "warm_up"]
 
@@ -184,13 +184,8 @@ async def probe_http(
                     break
                 body.extend(chunk)
             clock.marks.setdefault("body.end", time.perf_counter())
-    except TimeoutError:
-        error = ProbeTimeout(f"no complete answer within {request_timeout_s:g} s",
-                             target=target.url)
-    except httpx.DecodingError as exc:
-        error = ResponseError(f"undecodable response: {exc}", target=target.url)
-    except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
-        error = map_http_exception(exc, target.url)
+    except (TimeoutError, httpx.HTTPError, ssl.SSLError, OSError) as exc:
+        error = http_error(exc, target=target.url, timeout_s=request_timeout_s)
     total = time.perf_counter() - started
     return HttpEvidence(
         target=target,

@@ -125,7 +125,7 @@ def test_a_timeout_with_an_ssl_want_read_inside_is_a_timeout() -> None:
 
     import httpx
 
-    from probes.errors import map_http_exception
+    from probes.errors import map_exception
 
     try:
         try:
@@ -134,6 +134,6 @@ def test_a_timeout_with_an_ssl_want_read_inside_is_a_timeout() -> None:
             raise httpx.ConnectTimeout("handshake timed out") from None
     except httpx.ConnectTimeout as exc:
         exc.__context__ = ssl.SSLWantReadError(2, "The operation did not complete (read)")
-        mapped = map_http_exception(exc, "https://127.20.3.1/health")
+        mapped = map_exception(exc, "http", target="https://127.20.3.1/health")
     assert isinstance(mapped, ProbeTimeout)
     assert mapped.reason == "timeout"
