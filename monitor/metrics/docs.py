@@ -27,9 +27,6 @@ LABELS: dict[str, str] = {
     "reason": "a reason of docs/runbook.md#reasons: " + ", ".join(r.value for r in Reason),
     "version": "build_info: routewatch's version (monitor.__version__); tls_version_info: "
                + ", ".join(TLS_VERSIONS) + " or other",
-    "cause": "why the CloudWatch exporter failed: the typed AWS error of a failed request "
-             "(aws_access_denied, aws_credentials, aws_throttled, aws_unreachable, aws_timeout, "
-             "…), or for a dropped datapoint buffer_full or request_failed",
 }
 """Every label and the values it can take (docs/metrics.md)."""
 
