@@ -120,9 +120,16 @@ class RegionLatency:
     tls: TlsInfo | None = None
 
 
-def latency_of(regions: tuple[RegionLatency, ...], region: str | None) -> float | None:
-    """A region's measured round trip in one latency-matrix row (None: unmeasured, unknown)."""
-    return next((r.latency_seconds for r in regions if r.region == region), None)
+def latency_of(regions: tuple[RegionLatency, ...], region: str | None,
+               estimator: Estimator | None = None) -> float | None:
+    """A region's measured round trip in one latency-matrix row (None: unmeasured, unknown); by
+    the handshake when a verdict resting on it asks (``estimator``), else the row's estimate."""
+    row = next((r for r in regions if r.region == region), None)
+    if row is None:
+        return None
+    if estimator is Estimator.HANDSHAKE and row.estimator is not Estimator.HANDSHAKE:
+        return row.handshake_seconds
+    return row.latency_seconds
 
 
 AttributionSource: TypeAlias = Literal["header", "health_json", "alb_address", "ip_ranges", "none"]

@@ -115,7 +115,7 @@ def near_but_slow(verdict: RoutingVerdict, regions: Sequence[RegionLatency],
     if by_network.state not in (RoutingState.OK, RoutingState.FAILOVER):
         return None
     return dataclasses.replace(
-        by_network, detail=f"{by_network.detail} by network round trip; by first byte "
+        by_network, detail=f"{by_network.detail} (by network round trip); by first byte "
                            f"{verdict.expected_region} reads {verdict.penalty_seconds * 1000:.1f} "
                            f"ms closer, which is {served.region}'s app"
         if verdict.penalty_seconds is not None else by_network.detail)
@@ -135,7 +135,7 @@ def slow_app(verdict: RoutingVerdict, regions: Sequence[RegionLatency],
     return dataclasses.replace(
         verdict, reason=Reason.SLOW_APP,
         detail=f"{verdict.detail}; {row.region}'s app takes {row.app_seconds * 1000:.1f} ms "
-               f"beyond the {network * 1000:.1f} ms round trip (slow_app)")
+               f"beyond its {network * 1000:.1f} ms round trip (slow_app)")
 
 
 def finding_notes(verdict: RoutingVerdict) -> list[str]:

@@ -90,7 +90,7 @@ def test_a_slow_app_near_by_is_its_own_finding_not_a_misroute() -> None:
     verdict = judge("eu-west-1", near_but_slow(Estimator.HANDSHAKE), TOL)
     assert (verdict.state, verdict.reason) == (RoutingState.OK, "slow_app")
     assert (verdict.expected_region, verdict.estimator) == ("eu-west-1", Estimator.HANDSHAKE)
-    assert "app takes 100.0 ms beyond the 10.0 ms round trip" in verdict.detail
+    assert "app takes 100.0 ms beyond its 10.0 ms round trip" in verdict.detail
     assert judge("eu-west-1", near_but_slow(Estimator.HANDSHAKE),
                  Tolerance(slow_app_ms=0)).reason is None  # the finding turned off
 

@@ -151,15 +151,18 @@ def judge_cdn(inputs: PathInputs) -> Judgement | None:
                      errors)
 
 
-def _origin_disputes(inputs: PathInputs, header_regions: tuple[str, ...]) -> tuple[str, ...]:
-    """The origin request of this round saw the same region header on a disputed answer."""
+def _origin_disputes(inputs: PathInputs, header_regions: tuple[str, ...],
+                     known: tuple[str, ...]) -> tuple[str, ...]:
+    """The origin request of this round saw the same region header on a disputed answer (its
+    conflicts, those not ``known`` already)."""
     response = inputs.evidence.origin
     if response is None or response.error is not None or response.status is None:
         return ()
     origin = origin_attribution(inputs, response, parse_health(response.body))
     if not origin.disputed or origin.region is None or origin.region not in header_regions:
         return ()
-    return tuple(f"origin path: {conflict}" for conflict in origin.conflicts)
+    return tuple(f"origin path: {conflict}" for conflict in origin.conflicts
+                 if conflict not in known)
 
 
 def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders, header_values: tuple[str, ...],
@@ -184,8 +187,8 @@ def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders, header_values: tuple[s
                                    f"{config.service.region_header} header through",
                                    expected=expected)
     header_regions = region_names(header_values)
-    disputes = (*header_disputes(inputs, header_regions),
-                *_origin_disputes(inputs, header_regions))
+    measured = header_disputes(inputs, header_regions)
+    disputes = (*measured, *_origin_disputes(inputs, header_regions, measured))
     if attribution.disputed or disputes:
         attribution = dataclasses.replace(
             attribution, disputed=True,
