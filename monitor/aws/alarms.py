@@ -223,11 +223,6 @@ def alarm_period(config: Config) -> int:
     return period
 
 
-def _paths(config: Config) -> list[Path]:
-    """The paths the configuration probes."""
-    return [Path.DNS, Path.ORIGIN] + ([Path.CDN] if config.service.cdn_name else [])
-
-
 def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = None,
                    paths: Iterable[Path] | None = None,
                    period_s: int | None = None) -> list[AlarmSpec]:

@@ -37,6 +37,8 @@ COMMANDS: dict[str, CommandEntry] = {
                            "Plan or apply the CloudWatch alarms."),
     "dns": CommandEntry("monitor.cli.dns", "dns",
                         "What Route 53 answers: explain a vantage point, sweep client subnets."),
+    "schema": CommandEntry("monitor.cli.schema", "schema",
+                           "Print the JSON Schema of the round document or the configuration."),
     "dashboards": CommandEntry("monitor.cli.dashboards", "dashboards",
                                "Generate the Grafana dashboards and the CloudWatch dashboard."),
 }

@@ -40,6 +40,7 @@ __all__ = [
     "EXIT_NOTHING_MEASURED",
     "EXIT_OK",
     "EXIT_ROUTING_PROBLEM",
+    "SCHEMA_VERSION",
     "DocumentError",
     "exit_code",
     "round_document",
@@ -56,6 +57,11 @@ EXIT_ERROR = 2
 EXIT_NOTHING_MEASURED = 3
 """The check ran but no region could be measured from any vantage point: an outage, or nothing
 reachable from here."""
+
+SCHEMA_VERSION = 1
+"""The document's shape (monitor/data/report.schema.json); bumped only by a change that breaks a
+reader (a key removed, renamed or retyped), not by a key added."""
+
 
 class DocumentError(RoutewatchError, ValueError):
     """A round document (e.g. a regional probe's answer) that does not have the expected shape."""
@@ -167,6 +173,7 @@ def state_counts(result: RoundResult) -> dict[str, int]:
 def round_document(result: RoundResult, *, strict: bool = False) -> dict[str, Any]:
     """The JSON document of one round (documented in the README)."""
     return {
+        "schema_version": SCHEMA_VERSION,
         "routewatch_version": __version__,
         "started_at": _iso(result.started_at),
         "duration_seconds": result.duration_seconds,
