@@ -391,9 +391,10 @@ class AlarmSettings(_Strict):
     misrouted_evaluation_periods: StrictInt = Field(
         5, ge=1, description="N of 'M of N': periods an alarm looks at"
     )
-    period_s: StrictInt = Field(
-        60, ge=10, description="Alarm period in seconds (rounded up to 10, 20, 30 or a "
-                               "multiple of 60, which CloudWatch accepts)"
+    period_s: StrictInt | None = Field(
+        None, ge=1, description="Alarm period in seconds, a multiple of 60 (the metrics' "
+                                 "resolution); default: derived from serve.interval_s and "
+                                 "serve.jitter_s, the shortest period that always holds a round"
     )
     function_name: str = Field("routewatch-probe", description="Lambda name in each region")
     hosted_zone_id: str | None = Field(
