@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from monitor.domain.reasons import Reason
-from monitor.metrics.catalogue import CDN_UPSTREAM_PHASES, DNS_RESOLVERS, HTTP_PHASES, METRICS
+from monitor.metrics.catalogue import (
+    CDN_UPSTREAM_PHASES,
+    DNS_RESOLVERS,
+    HTTP_PHASES,
+    MAX_POP_SERIES,
+    METRICS,
+)
 from monitor.metrics.samples import CDN_REQUESTS
 
 __all__ = ["LABELS", "metrics_table_markdown"]
@@ -16,7 +22,8 @@ LABELS: dict[str, str] = {
     "phase": "http: " + ", ".join(HTTP_PHASES) + "; cdn: " + ", ".join(CDN_UPSTREAM_PHASES),
     "resolver": ", ".join(DNS_RESOLVERS),
     "request": ", ".join(CDN_REQUESTS),
-    "pop": "a CloudFront POP code such as FRA56-P1, or other",
+    "pop": f"a CloudFront POP code such as FRA56-P1 whose airport is known (at most "
+           f"{MAX_POP_SERIES} per process), or other",
     "reason": "a reason of docs/runbook.md#reasons: " + ", ".join(r.value for r in Reason),
     "version": "routewatch's version (monitor.__version__)",
 }

@@ -12,9 +12,10 @@ import ssl
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
-from monitor.config import Config
+from monitor.config import Config, address_policy
 from monitor.core.evidence import BaselineSamples
 from monitor.core.model import RegionLatency
+from monitor.core.paths.http_status import status_ok, status_problem
 from monitor.core.verdict import estimate_latency, phase_for
 from monitor.domain.reasons import Reason, reason_of
 from monitor.round.pacing import Pacer
@@ -22,8 +23,11 @@ from probes.http import HttpEvidence, HttpTarget, probe_http
 
 __all__ = ["BaselineSamples", "measure_baseline", "summarise_region"]
 
+
 def sample_ok(evidence: HttpEvidence) -> bool:
-    return evidence.error is None and evidence.status is not None and evidence.status < 500
+    """A sample counts when it got a 2xx answer: a redirect, an error page or a 404 means the
+    region does not serve the health path as the app contract says."""
+    return evidence.error is None and status_ok(evidence.status)
 
 
 def summarise_region(
@@ -55,7 +59,7 @@ def _failure_reason(evidence: HttpEvidence) -> Reason:
 def _failure_message(evidence: HttpEvidence) -> str:
     if evidence.error is not None:
         return str(evidence.error)
-    return f"HTTP {evidence.status} from {evidence.target.url}"
+    return f"{status_problem(evidence)} from {evidence.target.url}"
 
 
 async def measure_baseline(
@@ -72,6 +76,7 @@ async def measure_baseline(
     what was measured)."""
     probe = config.probe
     service = config.service
+    policy = address_policy(config)  # an ALB name's answer is a DNS answer like any other
 
     async def one(region: str, address: str) -> None:
         await pacer.slot()
@@ -88,6 +93,7 @@ async def measure_baseline(
             connect_timeout_s=probe.connect_timeout_s,
             request_timeout_s=probe.request_timeout_s,
             body_limit_bytes=probe.body_limit_bytes,
+            address_policy=policy,
         )
         into.setdefault(region, []).append(evidence)
         if on_sample is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from monitor.config import Config, VantagePoint, split_endpoint
+from monitor.config import Config, VantagePoint, address_policy, split_endpoint
 from monitor.core.attribution import attribute
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
 from monitor.core.model import (
@@ -24,6 +24,7 @@ from monitor.core.model import (
     RoutingState,
     RoutingVerdict,
 )
+from monitor.core.paths.http_status import status_problem
 from monitor.core.verdict import allowed_penalty, judge_unknown
 from monitor.domain.geo import REGION_LOCATIONS, airport_location, great_circle_km
 from monitor.domain.reasons import Reason, reason_of
@@ -95,6 +96,7 @@ async def measure_cdn(context: MeasureContext, vantage: VantagePoint,
         connect_timeout_s=config.probe.connect_timeout_s,
         request_timeout_s=config.probe.request_timeout_s,
         body_limit_bytes=config.probe.body_limit_bytes,
+        address_policy=address_policy(config),
     )
     tick()
 
@@ -136,6 +138,15 @@ def judge_cdn(inputs: PathInputs) -> Judgement | None:
     attribution, verdict = _cdn_verdict(inputs, headers, edge)
     if attribution is not None:
         notes.extend(attribution.conflicts)
+    status = status_problem(first)
+    if status is not None:  # the edge's error page (or redirect) is no answer from a region
+        errors = (*errors, ErrorRecord("cdn", Reason.HTTP_STATUS, f"edge {edge}: {status}"))
+        if verdict.state is RoutingState.MISROUTED:
+            notes.append(f"edge {edge} answered {status}")
+        else:
+            verdict = judge_unknown(Reason.HTTP_STATUS, f"edge {edge} answered {status}",
+                                    served=verdict.served_region,
+                                    expected=verdict.expected_region)
     return Judgement(PathResult(Path.CDN, verdict, attribution, first.first_byte_seconds, phases,
                                 edge, first.status, tuple(notes), details), errors)
 
