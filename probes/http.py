@@ -4,6 +4,12 @@ Host and TLS SNI are the service name and the certificate is verified against it
 connection goes to the address under test. Every call uses a fresh connection (a new transport) and
 the one shared :class:`ssl.SSLContext` per CA bundle. Phases come from httpcore's ``trace``
 extension: connect, tls, processing (request sent → response headers), transfer (body).
+
+Hostile peers: an address an :class:`~probes.addresses.AddressPolicy` refuses is never connected
+to; redirects are never followed; the body is read up to a limit. The request asks for
+``Accept-Encoding: identity`` (a health answer is small, so compression saves nothing, and not
+decoding keeps CPU work and a decompression bomb out of the probe), and a server that compresses
+all the same has its gzip/deflate body decoded incrementally, never past the same limit.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import calendar
 import ipaddress
 import ssl
 import time
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,7 +28,8 @@ from typing import Any
 
 import httpx
 
-from probes.errors import HttpError, http_error
+from probes.addresses import AddressPolicy
+from probes.errors import AddressNotAllowed, HttpError, http_error
 
 __all__ = [
     "PHASES",
@@ -143,7 +151,8 @@ class HttpEvidence:
     peer_address: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
-    body_truncated: bool = False
+    body_truncated: bool = False  # the body (decoded) was longer than the limit: cut there
+    body_problem: str | None = None  # why ``body`` is not what the server meant (encoding)
     tls: TlsSession | None = None
     error: HttpError | None = None
     started_at: float = field(default=0.0)
@@ -199,6 +208,46 @@ def ssl_context_for(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
+class _BodyReader:
+    """Collects a body up to ``limit`` bytes, decoding gzip/deflate on the way (bounded: a
+    decompression bomb stops at the limit like any long body)."""
+
+    def __init__(self, limit: int, encoding: str | None) -> None:
+        self.limit = limit
+        self.body = bytearray()
+        self.truncated = False
+        self.problem: str | None = None
+        coding = (encoding or "identity").strip().lower()
+        self._decoder: Any = None
+        if coding in ("gzip", "x-gzip", "deflate"):
+            self._decoder = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+            self._raw_deflate = coding == "deflate"
+        elif coding != "identity":
+            self.problem = f"content-encoding {coding[:40]!r} is not decoded"
+
+    def feed(self, chunk: bytes) -> bool:
+        """Add a chunk; False once nothing more is wanted (limit reached or undecodable)."""
+        if self.problem is not None:
+            return False
+        room = self.limit - len(self.body)
+        if self._decoder is not None:
+            try:
+                chunk = self._decoder.decompress(chunk, room + 1)
+            except zlib.error as exc:
+                if not (self._raw_deflate and not self.body):
+                    self.problem = f"compressed body could not be decoded ({exc})"
+                    return False
+                self._raw_deflate = False  # "deflate" sent without the zlib header
+                self._decoder = zlib.decompressobj(wbits=-15)
+                return self.feed(chunk)
+        if len(chunk) > room:
+            self.body.extend(chunk[:room])
+            self.truncated = True
+            return False
+        self.body.extend(chunk)
+        return True
+
+
 class _PhaseClock:
     """Collects httpcore trace events as perf_counter timestamps."""
 
@@ -239,23 +288,33 @@ async def probe_http(
     connect_timeout_s: float = 3.0,
     request_timeout_s: float = 5.0,
     body_limit_bytes: int = 65536,
+    address_policy: AddressPolicy | None = None,
 ) -> HttpEvidence:
-    """One GET on a fresh connection; a failure is in ``evidence.error``, with partial phases."""
+    """One GET on a fresh connection; a failure is in ``evidence.error``, with partial phases.
+
+    With ``address_policy``, an address it refuses gets :class:`AddressNotAllowed` and no
+    connection is attempted."""
     clock = _PhaseClock()
     ipaddress.ip_address(target.address)  # a name here would bypass the address under test
+    refused = address_policy.refusal(target.address) if address_policy is not None else None
+    if refused is not None:
+        return HttpEvidence(target=target, status=None, phases={}, total_seconds=0.0,
+                            error=AddressNotAllowed(f"{target.address} is a {refused} address: "
+                                                    f"not connected to", target=target.url),
+                            started_at=time.time())
     transport = httpx.AsyncHTTPTransport(
         verify=ssl_context, local_address=target.local_address, retries=0
     )
     timeout = httpx.Timeout(request_timeout_s, connect=connect_timeout_s)
     host_header = target.host if target.port == 443 else f"{target.host}:{target.port}"
-    headers = {"host": host_header, "user-agent": "routewatch/0.1", **dict(target.headers)}
+    headers = {"host": host_header, "user-agent": "routewatch/0.1",
+               "accept-encoding": "identity", **dict(target.headers)}
     extensions = {"sni_hostname": target.host, "trace": clock}
     started_wall = time.time()
     started = time.perf_counter()
     status: int | None = None
     response_headers: tuple[tuple[str, str], ...] = ()
-    body = bytearray()
-    truncated = False
+    reader = _BodyReader(body_limit_bytes, None)
     peer: str | None = None
     tls: TlsSession | None = None
     error: HttpError | None = None
@@ -276,13 +335,10 @@ async def probe_http(
                 peer = str(server_addr[0]) if server_addr else None
                 ssl_object = stream.get_extra_info("ssl_object")
                 tls = _tls_session(ssl_object) if ssl_object is not None else None
+            reader = _BodyReader(body_limit_bytes, response.headers.get("content-encoding"))
             async for chunk in response.aiter_raw():
-                room = body_limit_bytes - len(body)
-                if len(chunk) > room:
-                    body.extend(chunk[:room])
-                    truncated = True
+                if not reader.feed(chunk):
                     break
-                body.extend(chunk)
             clock.marks.setdefault("body.end", time.perf_counter())
     except (TimeoutError, httpx.HTTPError, ssl.SSLError, OSError) as exc:
         error = http_error(exc, target=target.url, timeout_s=request_timeout_s)
@@ -294,8 +350,9 @@ async def probe_http(
         total_seconds=total,
         peer_address=peer,
         headers=response_headers,
-        body=bytes(body),
-        body_truncated=truncated,
+        body=bytes(reader.body),
+        body_truncated=reader.truncated,
+        body_problem=reader.problem,
         tls=tls,
         error=error,
         started_at=started_wall,

@@ -304,6 +304,17 @@ class ProbeSettings(_Strict):
                     "TLS handshake divided by the round trips its version costs; network "
                     "distance) or connect (TCP connect; zero on loopback, not for the lab)",
     )
+    allow_addresses: tuple[str, ...] = Field(
+        (), description="Networks a DNS answer may point probes at although they are special "
+                        "(loopback, private, link-local …), e.g. [127.0.0.0/8]; others are refused")
+
+    @field_validator("allow_addresses")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return tuple(str(ipaddress.ip_network(item, strict=False)) for item in value)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (give networks such as 127.0.0.0/8 or fd00::/8)") from None
 
     @model_validator(mode="after")
     def _deadline(self) -> ProbeSettings:

@@ -30,6 +30,7 @@ class Reason(StrEnum):
     DNS_MALFORMED = "dns_malformed"
     DNS_TRANSPORT = "dns_transport"
     HTTP_ERROR = "http_error"
+    ADDRESS_NOT_ALLOWED = "address_not_allowed"
     CONNECT_ERROR = "connect_error"
     TLS_ERROR = "tls_error"
     TIMEOUT = "timeout"
@@ -39,6 +40,9 @@ class Reason(StrEnum):
     POP_MISSING = "pop_missing"
     POP_INVALID = "pop_invalid"
     X_CACHE_UNKNOWN = "x_cache_unknown"
+    # what an answer carried
+    BODY_TOO_LARGE = "body_too_large"
+    HEALTH_JSON_INVALID = "health_json_invalid"
     # verdicts
     SLOWER_REGION = "slower_region"
     SERVED_UNHEALTHY = "served_unhealthy"
@@ -114,6 +118,9 @@ REASONS: tuple[ReasonSpec, ...] = (
     ReasonSpec(Reason.DNS_MALFORMED, _P, "the DNS response could not be parsed"),
     ReasonSpec(Reason.DNS_TRANSPORT, _P, "the DNS query could not be sent or received"),
     ReasonSpec(Reason.DNS_ERROR, _P, "the DNS answer carried another error rcode"),
+    ReasonSpec(Reason.ADDRESS_NOT_ALLOWED, _P,
+               "a DNS answer pointed at a link-local, loopback, private or other special address: "
+               "refused before connecting (allow it with `probe.allow_addresses`)"),
     ReasonSpec(Reason.CONNECT_ERROR, _P, "the TCP connection was refused, reset or unreachable"),
     ReasonSpec(Reason.TLS_ERROR, _P,
                "the TLS handshake or the certificate check (against the origin name) failed"),
@@ -121,7 +128,8 @@ REASONS: tuple[ReasonSpec, ...] = (
                "no complete HTTP answer within `probe.connect_timeout_s` / "
                "`probe.request_timeout_s`"),
     ReasonSpec(Reason.HTTP_STATUS, _P,
-               "an error status: 4xx/5xx on a path, 5xx in a region's baseline"),
+               "a status other than 2xx on the health path or from an edge (redirects are never "
+               "followed; the detail says where they pointed)"),
     ReasonSpec(Reason.BAD_RESPONSE, _P, "the HTTP response could not be read (protocol error)"),
     ReasonSpec(Reason.HTTP_ERROR, _P, "the HTTP request failed in another way"),
     ReasonSpec(Reason.PROBE_ERROR, _P, "a measurement failed in a way no other reason covers"),
@@ -130,6 +138,12 @@ REASONS: tuple[ReasonSpec, ...] = (
     ReasonSpec(Reason.POP_MISSING, _P, "the edge sent no `x-amz-cf-pop` header"),
     ReasonSpec(Reason.POP_INVALID, _P, "`x-amz-cf-pop` is not a POP code such as FRA56-P1"),
     ReasonSpec(Reason.X_CACHE_UNKNOWN, _P, "the edge's `x-cache` value is not one CloudFront uses"),
+    ReasonSpec(Reason.BODY_TOO_LARGE, _P,
+               "the response body (decompressed, if compressed) exceeds `probe.body_limit_bytes`: "
+               "it was not read further nor parsed"),
+    ReasonSpec(Reason.HEALTH_JSON_INVALID, _P,
+               "the health body is not a JSON object (not JSON, nested too deep, a number too "
+               "long …): the region header alone attributes the answer"),
     ReasonSpec(Reason.SLOWER_REGION, _M,
                "a region slower than the closest healthy one answered, beyond the tolerance"),
     ReasonSpec(Reason.SERVED_UNHEALTHY, _M,

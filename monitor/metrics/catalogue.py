@@ -3,17 +3,20 @@ the bounded values its labels may take.
 
 Label values are bounded: ``region`` comes from the configuration (anything else is ``other``),
 ``state`` from :class:`~monitor.core.model.RoutingState`, ``phase`` and ``resolver`` from fixed
-tuples here, ``pop`` must be a CloudFront POP code (else ``other``), ``reason`` a
+tuples here, ``pop`` must be a CloudFront POP code whose airport is known, and at most
+:data:`MAX_POP_SERIES` distinct ones per process (else ``other``), ``reason`` a
 :class:`~monitor.domain.reasons.Reason` (else ``other``).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 
 from monitor.core.paths import PATHS
+from monitor.domain.geo import airport_location
 from monitor.domain.patterns import POP_CODE
 from monitor.domain.reasons import reason_of
 
@@ -24,6 +27,7 @@ __all__ = [
     "ERROR_PATHS",
     "HTTP_PATHS",
     "HTTP_PHASES",
+    "MAX_POP_SERIES",
     "METRICS",
     "OTHER",
     "PREFIX",
@@ -202,9 +206,36 @@ def bounded_tls_version(version: str | None) -> str:
     return version if version in TLS_VERSIONS else OTHER
 
 
+MAX_POP_SERIES = 256
+"""Distinct ``pop`` label values one process exports (CloudFront has some 600 POPs, a vantage
+point meets a handful); once reached, a POP not seen before is ``other``."""
+
+
+class _PopLabels:
+    """The POP label values this process has exported so far, at most ``cap`` of them."""
+
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def bounded(self, pop: str | None) -> str:
+        if pop is None or not POP_CODE.fullmatch(pop) or airport_location(pop[:3]) is None:
+            return OTHER
+        with self._lock:
+            if pop not in self._seen and len(self._seen) >= self._cap:
+                return OTHER
+            self._seen.add(pop)
+        return pop
+
+
+_POP_LABELS = _PopLabels(MAX_POP_SERIES)
+
+
 def bounded_pop(pop: str | None) -> str:
-    """A POP code such as ``FRA56-P1``; anything else (or nothing) is ``other``."""
-    return pop if pop is not None and POP_CODE.match(pop) else OTHER
+    """A POP code such as ``FRA56-P1`` whose airport is known, among the first
+    :data:`MAX_POP_SERIES` this process exports; anything else (or nothing) is ``other``."""
+    return _POP_LABELS.bounded(pop)
 
 
 def bounded_reason(reason: str) -> str:

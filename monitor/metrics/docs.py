@@ -7,6 +7,7 @@ from monitor.metrics.catalogue import (
     CDN_UPSTREAM_PHASES,
     DNS_RESOLVERS,
     HTTP_PHASES,
+    MAX_POP_SERIES,
     METRICS,
     TLS_VERSIONS,
 )
@@ -23,7 +24,8 @@ LABELS: dict[str, str] = {
     "phase": "http: " + ", ".join(HTTP_PHASES) + "; cdn: " + ", ".join(CDN_UPSTREAM_PHASES),
     "resolver": ", ".join(DNS_RESOLVERS),
     "request": ", ".join(CDN_REQUESTS),
-    "pop": "a CloudFront POP code such as FRA56-P1, or other",
+    "pop": f"a CloudFront POP code such as FRA56-P1 whose airport is known (at most "
+           f"{MAX_POP_SERIES} per process), or other",
     "reason": "a reason of docs/runbook.md#reasons: " + ", ".join(r.value for r in Reason),
     "version": "build_info: routewatch's version (monitor.__version__); tls_version_info: "
                + ", ".join(TLS_VERSIONS) + " or other",

@@ -12,9 +12,10 @@ import ssl
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
-from monitor.config import Config, Estimator
+from monitor.config import Config, Estimator, address_policy
 from monitor.core.evidence import BaselineSamples
 from monitor.core.model import RegionLatency, TlsInfo
+from monitor.core.paths.http_status import status_ok, status_problem
 from monitor.core.verdict import estimate_latency
 from monitor.domain.reasons import Reason, reason_of
 from monitor.round.pacing import Pacer
@@ -37,7 +38,9 @@ def sample_estimate(evidence: HttpEvidence, estimator: Estimator) -> float | Non
 
 
 def sample_ok(evidence: HttpEvidence) -> bool:
-    return evidence.error is None and evidence.status is not None and evidence.status < 500
+    """A sample counts when it got a 2xx answer: a redirect, an error page or a 404 means the
+    region does not serve the health path as the app contract says."""
+    return evidence.error is None and status_ok(evidence.status)
 
 
 def summarise_region(
@@ -83,7 +86,7 @@ def _failure_reason(evidence: HttpEvidence) -> Reason:
 def _failure_message(evidence: HttpEvidence) -> str:
     if evidence.error is not None:
         return str(evidence.error)
-    return f"HTTP {evidence.status} from {evidence.target.url}"
+    return f"{status_problem(evidence)} from {evidence.target.url}"
 
 
 async def measure_baseline(
@@ -100,6 +103,7 @@ async def measure_baseline(
     what was measured)."""
     probe = config.probe
     service = config.service
+    policy = address_policy(config)  # an ALB name's answer is a DNS answer like any other
 
     async def one(region: str, address: str) -> None:
         await pacer.slot()
@@ -116,6 +120,7 @@ async def measure_baseline(
             connect_timeout_s=probe.connect_timeout_s,
             request_timeout_s=probe.request_timeout_s,
             body_limit_bytes=probe.body_limit_bytes,
+            address_policy=policy,
         )
         into.setdefault(region, []).append(evidence)
         if on_sample is not None:

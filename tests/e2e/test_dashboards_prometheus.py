@@ -89,7 +89,7 @@ def _query_everything(serve: ServeProcess, prom: PrometheusServer,
 def test_every_dashboard_query_returns_series_from_a_real_prometheus(tmp_path: Path) -> None:
     require_binary("prometheus", "prometheus")
     queries = dashboard_queries()
-    with ServeProcess(tmp_path / "serve", 0, "--lab", "demo", "--interval", "2",
+    with ServeProcess(tmp_path / "serve", "--lab", "demo", "--interval", "2",
                       "--jitter", "0") as serve:
         listening = wait_until(lambda: serve.event("listening"), checks=240, pause=0.25,
                                what="serve listening (on a port the kernel chose)")

@@ -462,7 +462,8 @@ class InteropWorld:
                        "client_subnet": setup.client_subnet, "location": setup.location}
                 for name, setup in self.vantage_points.items()},
             "authoritative": [f"127.0.0.1:{self.bind_port}"],
-            "probe": {"samples": 4, "round_deadline_s": 20.0, **probe},
+            "probe": {"samples": 4, "round_deadline_s": 20.0,
+                      "allow_addresses": ["127.0.0.0/8"], **probe},
         }
 
     def write_config(self, name: str = "interop.yaml", **probe: Any) -> Path:

@@ -210,10 +210,10 @@ ORIGIN_CASES = {
     "slower region": Case(
         VantageEvidence(recursive=lookup(US), origin=response(US, region="us-east-1")),
         RoutingState.MISROUTED, "slower_region", "us-east-1", OriginDetails()),
-    "HTTP 503": Case(
-        VantageEvidence(recursive=lookup(EU), origin=response(status=503)), RoutingState.OK,
-        None, "eu-west-1", OriginDetails(), errors=("http_status",),
-        notes=("HTTP 503",)),
+    "HTTP 503": Case(  # an error page is no answer, even from the closest region
+        VantageEvidence(recursive=lookup(EU), origin=response(status=503)),
+        RoutingState.UNKNOWN, "http_status", "eu-west-1", OriginDetails(),
+        errors=("http_status",)),
     "data path leaves the region": Case(
         VantageEvidence(recursive=lookup(EU), origin=response(
             body=b'{"region": "eu-west-1", "dynamodb_region": "us-east-1", '
@@ -222,7 +222,8 @@ ORIGIN_CASES = {
         OriginDetails(DataPath("us-east-1", False, 0.08)), notes=("data path leaves",)),
     "health body is not JSON": Case(
         VantageEvidence(recursive=lookup(EU), origin=response(body=b"<html>")),
-        RoutingState.OK, None, "eu-west-1", OriginDetails(), notes=("not JSON",)),
+        RoutingState.OK, None, "eu-west-1", OriginDetails(), errors=("health_json_invalid",),
+        notes=("not JSON",)),
     **{f"region header: {name}": Case(
         VantageEvidence(recursive=lookup(EU), origin=response(
             region=None, headers=headers,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from monitor.config import Config, VantagePoint, split_endpoint
+from monitor.config import Config, VantagePoint, address_policy, split_endpoint
 from monitor.core.attribution import attribute, region_names
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
 from monitor.core.model import (
@@ -32,7 +32,8 @@ from monitor.core.model import (
     TlsInfo,
 )
 from monitor.core.paths.claims import header_disputes
-from monitor.core.paths.origin import origin_attribution, parse_health
+from monitor.core.paths.http_status import status_problem
+from monitor.core.paths.origin import origin_attribution, origin_health
 from monitor.core.verdict import allowed_penalty, judge_unknown
 from monitor.domain.geo import REGION_LOCATIONS, airport_location, great_circle_km
 from monitor.domain.reasons import Reason, reason_of
@@ -104,6 +105,7 @@ async def measure_cdn(context: MeasureContext, vantage: VantagePoint,
         connect_timeout_s=config.probe.connect_timeout_s,
         request_timeout_s=config.probe.request_timeout_s,
         body_limit_bytes=config.probe.body_limit_bytes,
+        address_policy=address_policy(config),
     )
     tick()
 
@@ -146,6 +148,15 @@ def judge_cdn(inputs: PathInputs) -> Judgement | None:
     attribution, verdict = _cdn_verdict(inputs, headers, header_regions, edge)
     if attribution is not None:
         notes.extend(attribution.conflicts)
+    status = status_problem(first)
+    if status is not None:  # the edge's error page (or redirect) is no answer from a region
+        errors = (*errors, ErrorRecord("cdn", Reason.HTTP_STATUS, f"edge {edge}: {status}"))
+        if verdict.state is RoutingState.MISROUTED:
+            notes.append(f"edge {edge} answered {status}")
+        else:
+            verdict = judge_unknown(Reason.HTTP_STATUS, f"edge {edge} answered {status}",
+                                    served=verdict.served_region,
+                                    expected=verdict.expected_region)
     return Judgement(PathResult(Path.CDN, verdict, attribution, first.first_byte_seconds, phases,
                                 edge, first.status, tuple(notes), details, TlsInfo.of(first.tls)),
                      errors)
@@ -158,7 +169,7 @@ def _origin_disputes(inputs: PathInputs, header_regions: tuple[str, ...],
     response = inputs.evidence.origin
     if response is None or response.error is not None or response.status is None:
         return ()
-    origin = origin_attribution(inputs, response, parse_health(response.body))
+    origin = origin_attribution(inputs, response, origin_health(inputs.config, response))
     if not origin.disputed or origin.region is None or origin.region not in header_regions:
         return ()
     return tuple(f"origin path: {conflict}" for conflict in origin.conflicts

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from monitor.config import Config, VantagePoint
+from monitor.config import Config, VantagePoint, address_policy
 from monitor.core.attribution import attribute, region_name
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
 from monitor.core.model import (
@@ -21,35 +21,47 @@ from monitor.core.model import (
     OriginDetails,
     Path,
     PathResult,
+    RoutingState,
     TlsInfo,
 )
 from monitor.core.paths.claims import header_disputes
+from monitor.core.paths.http_status import status_problem
 from monitor.core.verdict import finding_notes, judge, judge_unknown, unknown_beside_baseline
 from monitor.domain.reasons import Reason
 from probes.http import HttpEvidence, HttpTarget, probe_http
 
 __all__ = ["HealthDocument", "judge_origin", "measure_origin", "origin_attribution",
-           "origin_planned_checks", "parse_health"]
+           "origin_health", "origin_planned_checks", "parse_health", "read_health"]
 
 
 @dataclass(frozen=True)
 class HealthDocument:
+    """The app contract's health JSON as far as it could be read; ``problem`` (with its typed
+    ``reason``) says what was wrong with it."""
+
     region: str | None = None
     dynamodb_region: str | None = None
     dynamodb_read_ms: float | None = None
     problem: str | None = None
+    reason: Reason | None = None
 
 
 def parse_health(body: bytes) -> HealthDocument:
-    """The app contract's health JSON; anything unexpected becomes a problem note, never a crash."""
+    """The app contract's health JSON; anything unexpected (not JSON, nested too deep, a number
+    too long to convert, not an object) is a typed problem, never a crash."""
     if not body:
         return HealthDocument()
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return HealthDocument(problem=f"health body is not JSON ({exc.__class__.__name__})")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        what = ("nested too deep" if isinstance(exc, RecursionError)
+                else "not JSON" if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError)
+                else "not readable JSON")
+        return HealthDocument(problem=f"health body is {what} ({exc.__class__.__name__})",
+                              reason=Reason.HEALTH_JSON_INVALID)
     if not isinstance(document, Mapping):
-        return HealthDocument(problem="health body is not a JSON object")
+        return HealthDocument(problem="health body is not a JSON object",
+                              reason=Reason.HEALTH_JSON_INVALID)
 
     def text(key: str) -> str | None:
         value = document.get(key)
@@ -59,6 +71,26 @@ def parse_health(body: bytes) -> HealthDocument:
     number = (float(read_ms) if isinstance(read_ms, int | float) and not isinstance(read_ms, bool)
               and 0 <= read_ms < 1e9 else None)
     return HealthDocument(text("region"), text("dynamodb_region"), number)
+
+
+def read_health(response: HttpEvidence, limit: int) -> HealthDocument:
+    """The health document of a 2xx answer: a body cut at the limit or undecodable is not
+    parsed at all (say so), whatever it began with."""
+    if response.body_problem is not None:
+        return HealthDocument(problem=f"health body: {response.body_problem}",
+                              reason=Reason.HEALTH_JSON_INVALID)
+    if response.body_truncated:
+        return HealthDocument(problem=f"health body is larger than {limit} bytes "
+                                      f"(probe.body_limit_bytes): not parsed",
+                              reason=Reason.BODY_TOO_LARGE)
+    return parse_health(response.body)
+
+
+def origin_health(config: Config, response: HttpEvidence) -> HealthDocument:
+    """The health document of the origin's answer (none for an error status or a redirect)."""
+    if status_problem(response) is not None:
+        return HealthDocument()
+    return read_health(response, config.probe.body_limit_bytes)
 
 
 def origin_attribution(inputs: PathInputs, response: HttpEvidence,
@@ -103,6 +135,7 @@ async def measure_origin(context: MeasureContext, vantage: VantagePoint,
             connect_timeout_s=config.probe.connect_timeout_s,
             request_timeout_s=config.probe.request_timeout_s,
             body_limit_bytes=config.probe.body_limit_bytes,
+            address_policy=address_policy(config),
         )
     tick()  # the planned request is done, or known never to happen
 
@@ -132,9 +165,11 @@ def judge_origin(inputs: PathInputs) -> Judgement:
         return Judgement(PathResult(Path.ORIGIN, failed, attribution, None, phases, address,
                                     tls=tls),
                          (ErrorRecord.of("origin", response.error),))
-    health = parse_health(response.body)
-    notes = [health.problem] if health.problem else []
-    errors: list[ErrorRecord] = []
+    status = status_problem(response)
+    health = origin_health(config, response)
+    notes = [f"{health.reason}: {health.problem}"] if health.problem else []
+    errors = ([ErrorRecord("origin", health.reason, health.problem)]
+              if health.problem and health.reason else [])
     attribution = origin_attribution(inputs, response, health)
     notes.extend(attribution.conflicts)
     verdict = judge(attribution.region, inputs.regions, config.tolerance,
@@ -147,10 +182,14 @@ def judge_origin(inputs: PathInputs) -> Judgement:
     elif attribution.disputed:  # a wrong header is an app bug, not a routing penalty
         verdict = judge_unknown(Reason.EVIDENCE_CONFLICT, "; ".join(attribution.conflicts),
                                 expected=verdict.expected_region)
+    if status is not None:  # an error page or a redirect is no answer, whoever sent it
+        errors.append(ErrorRecord("origin", Reason.HTTP_STATUS, status))
+        if verdict.state is RoutingState.MISROUTED:
+            notes.append(f"origin answered {status}")
+        else:
+            verdict = judge_unknown(Reason.HTTP_STATUS, f"origin answered {status}",
+                                    served=attribution.region, expected=verdict.expected_region)
     notes.extend(finding_notes(verdict))
-    if response.status is not None and response.status >= 400:
-        notes.append(f"origin answered HTTP {response.status}")
-        errors.append(ErrorRecord("origin", Reason.HTTP_STATUS, f"HTTP {response.status}"))
     data_path = None
     dynamodb_region = region_name(health.dynamodb_region)
     if dynamodb_region is not None:
