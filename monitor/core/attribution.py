@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from monitor.config import IpRangesSettings
 from monitor.core.model import Attribution, AttributionSource
+from monitor.domain.patterns import REGION_NAME
 from probes.errors import RoutewatchError
 
 if TYPE_CHECKING:
@@ -187,11 +188,13 @@ MAX_CLAIMED_REGIONS = 8  # a header listing more regions than that is not naming
 
 def region_names(values: Iterable[str]) -> tuple[str, ...]:
     """Region names as an app states them (the elements of a list-valued header, a JSON field),
-    parsed once: stripped, lower case, duplicates folded, in order (``US-East-1, us-east-1`` is
-    one region)."""
+    parsed once: stripped, a region name in lower case, duplicates folded, in order
+    (``US-East-1, us-east-1`` is one region); what is no region name is kept as stated."""
     found: dict[str, None] = {}
     for value in itertools.islice(values, 64):
-        name = value.strip().lower()[:64]
+        name = value.strip()[:64]
+        if REGION_NAME.match(name.lower()):
+            name = name.lower()
         if name:
             found.setdefault(name)
     return tuple(itertools.islice(found, MAX_CLAIMED_REGIONS))

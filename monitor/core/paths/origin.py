@@ -96,13 +96,14 @@ def origin_health(config: Config, response: HttpEvidence) -> HealthDocument:
 def origin_attribution(inputs: PathInputs, response: HttpEvidence,
                        health: HealthDocument) -> Attribution:
     """Which region answered the origin request: its region header (parsed), health JSON and
-    address; disputed when they disagree or when another region's app sends the same header."""
+    address; disputed when they disagree, or, when the address names no region, when another
+    region's app sends the same header (measured directly)."""
     address = response.peer_address or response.target.address
     header_regions = response.header_list(inputs.config.service.region_header)
     attribution = attribute(inputs.directory, header_regions=header_regions,
                             body_region=health.region, addresses=[address])
-    if attribution.source != "header":
-        return attribution
+    if attribution.source != "header" or inputs.directory.region_of_address(address)[0]:
+        return attribution  # the address is the independent evidence here
     disputes = header_disputes(inputs, header_regions)
     if not disputes:
         return attribution
