@@ -21,7 +21,8 @@ from monitor.domain.reasons import Reason, reason_of
 from monitor.round.pacing import Pacer
 from probes.http import HttpEvidence, HttpTarget, probe_http
 
-__all__ = ["BaselineSamples", "measure_baseline", "sample_estimate", "summarise_region"]
+__all__ = ["BaselineSamples", "app_time", "measure_baseline", "sample_estimate",
+           "summarise_region"]
 
 
 def sample_estimate(evidence: HttpEvidence, estimator: Estimator) -> float | None:
@@ -35,6 +36,19 @@ def sample_estimate(evidence: HttpEvidence, estimator: Estimator) -> float | Non
             return evidence.first_byte_seconds
         case Estimator.CONNECT:
             return evidence.phases.get("connect")
+
+
+def app_time(samples: Sequence[HttpEvidence]) -> float | None:
+    """What the app adds to a round trip, at least: the smallest first byte minus handshake
+    round trip of any sample, less the spread of the handshake round trips. A slow app adds its
+    time to every sample alike; a busy machine adds time to some samples and not others, and the
+    spread it leaves takes back what it could have faked (None: nothing measured both)."""
+    pairs = [(s.first_byte_seconds, s.handshake_rtt_seconds) for s in samples]
+    measured = [(fb, hs) for fb, hs in pairs if fb is not None and hs is not None]
+    if not measured:
+        return None
+    spread = max(hs for _, hs in measured) - min(hs for _, hs in measured)
+    return max(0.0, min(fb - hs for fb, hs in measured) - spread)
 
 
 def sample_ok(evidence: HttpEvidence) -> bool:
@@ -57,11 +71,10 @@ def summarise_region(
                                       if (v := s.handshake_rtt_seconds) is not None])
         first_byte = estimate_latency([v for s in answered
                                        if (v := s.first_byte_seconds) is not None])
-        app = (None if handshake is None or first_byte is None
-               else max(0.0, first_byte - handshake))
         return RegionLatency(region, estimate_latency(good), True, tuple(good),
                              estimator=estimator, handshake_seconds=handshake,
-                             first_byte_seconds=first_byte, app_seconds=app, tls=tls)
+                             first_byte_seconds=first_byte, app_seconds=app_time(answered),
+                             tls=tls)
     failures = [s for s in samples if not sample_ok(s)]
     if not failures:
         reason, message = (Reason.DEADLINE, "no sample finished before the round deadline")
