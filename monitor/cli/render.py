@@ -44,7 +44,8 @@ def _region_cell(vantage: VantageRound, path: PathResult, region: str | None) ->
     # the cdn's regions are seen from the edge: this vantage point's latency to them is only
     # shown where it stands in honestly (the same metro, i.e. when a penalty was given)
     if path.path is not Path.CDN or path.verdict.penalty_seconds is not None:
-        cell.append(f" {ms(latency_of(vantage.regions, region))}", style="dim")
+        rtt = latency_of(vantage.regions, region, path.verdict.estimator)
+        cell.append(f" {ms(rtt)}", style="dim")
     return cell
 
 

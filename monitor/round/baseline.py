@@ -12,16 +12,29 @@ import ssl
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
-from monitor.config import Config, address_policy
+from monitor.config import Config, Estimator, address_policy
 from monitor.core.evidence import BaselineSamples
-from monitor.core.model import RegionLatency
+from monitor.core.model import RegionLatency, TlsInfo
 from monitor.core.paths.http_status import status_ok, status_problem
-from monitor.core.verdict import estimate_latency, phase_for
+from monitor.core.verdict import estimate_latency
 from monitor.domain.reasons import Reason, reason_of
 from monitor.round.pacing import Pacer
 from probes.http import HttpEvidence, HttpTarget, probe_http
 
-__all__ = ["BaselineSamples", "measure_baseline", "summarise_region"]
+__all__ = ["BaselineSamples", "measure_baseline", "sample_estimate", "summarise_region"]
+
+
+def sample_estimate(evidence: HttpEvidence, estimator: Estimator) -> float | None:
+    """One sample's round trip by the estimator: the handshake divided by the round trips its
+    TLS version costs (never silently two round trips read as one), the first byte, or TCP
+    connect; None when the sample lacks it."""
+    match estimator:
+        case Estimator.HANDSHAKE:
+            return evidence.handshake_rtt_seconds
+        case Estimator.FIRST_BYTE:
+            return evidence.first_byte_seconds
+        case Estimator.CONNECT:
+            return evidence.phases.get("connect")
 
 
 def sample_ok(evidence: HttpEvidence) -> bool:
@@ -33,21 +46,35 @@ def sample_ok(evidence: HttpEvidence) -> bool:
 def summarise_region(
     region: str, samples: Sequence[HttpEvidence], config: Config, *, finished: bool = True
 ) -> RegionLatency:
-    """One latency-matrix cell from its samples (pure)."""
-    phase = phase_for(config.probe.estimator)
-    good = [s.phases[phase] for s in samples if sample_ok(s) and phase in s.phases]
+    """One latency-matrix cell from its samples (pure): the estimator's estimate, and beside it
+    network distance (handshake), first byte and the app's own time, whatever the estimator."""
+    estimator = config.probe.estimator
+    answered = [s for s in samples if sample_ok(s)]
+    good = [value for s in answered if (value := sample_estimate(s, estimator)) is not None]
+    tls = TlsInfo.summary(s.tls for s in samples)
     if good:
-        return RegionLatency(region, estimate_latency(good), True, tuple(good))
+        handshake = estimate_latency([v for s in answered
+                                      if (v := s.handshake_rtt_seconds) is not None])
+        first_byte = estimate_latency([v for s in answered
+                                       if (v := s.first_byte_seconds) is not None])
+        app = (None if handshake is None or first_byte is None
+               else max(0.0, first_byte - handshake))
+        return RegionLatency(region, estimate_latency(good), True, tuple(good),
+                             estimator=estimator, handshake_seconds=handshake,
+                             first_byte_seconds=first_byte, app_seconds=app, tls=tls)
     failures = [s for s in samples if not sample_ok(s)]
     if not failures:
         reason, message = (Reason.DEADLINE, "no sample finished before the round deadline")
         if finished:
             reason, message = (Reason.NO_SAMPLES, "no sample was taken")
-        return RegionLatency(region, None, False, (), reason, message)
+        if answered:  # answered, but none measured what the estimator needs
+            reason, message = (Reason.NO_SAMPLES, f"no sample has a {estimator} estimate")
+        return RegionLatency(region, None, False, (), reason, message, estimator, tls=tls)
     reasons = Counter(_failure_reason(s) for s in failures)
     reason = reasons.most_common(1)[0][0]
     example = next(s for s in failures if _failure_reason(s) == reason)
-    return RegionLatency(region, None, False, (), reason, _failure_message(example))
+    return RegionLatency(region, None, False, (), reason, _failure_message(example), estimator,
+                         tls=tls)
 
 
 def _failure_reason(evidence: HttpEvidence) -> Reason:
