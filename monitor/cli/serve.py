@@ -180,13 +180,11 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
                  server.url, server.url,
                  extra={"fields": {"event": "listening", "url": server.url}})
         scheduler = RoundScheduler(loaded, store, reload=reload, ip_ranges=ip_ranges,
-                                   exporters=[exposition.published, *exporters])
-        exposition.start()
+                                   exporters=exporters)
         try:
             asyncio.run(scheduler.run())
         finally:
             server.stop()
-            exposition.close()
             close_exporters()
 
 

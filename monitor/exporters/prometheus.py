@@ -5,10 +5,11 @@ builds fresh metric families from it, so a scrape never mixes two rounds of one 
 removed vantage point simply vanishes. ``describe()`` returns the families without reading any
 snapshot, so registering the collector runs nothing.
 
-:class:`Exposition` renders a snapshot's exposition once — when it is published, on a renderer
-thread of its own — and every scrape of that snapshot is served those bytes: rendering never runs
-on the probing loop, and a flood of scrapers costs the HTTP threads a copy, not a render each (50
-concurrent scrapers rendering on every request moved serve's measured latencies by tens of ms).
+:class:`Exposition` renders a snapshot's exposition once, on the HTTP server's thread, for the
+first scrape that asks after the snapshot changed; every other scrape of that snapshot is served
+those bytes. Rendering never runs on the probing loop, nothing renders while nobody scrapes, and
+a flood of scrapers costs the HTTP threads a copy, not a render each (rendering on every request
+moved serve's measured latencies by tens of ms under 50 concurrent scrapers).
 
 :class:`MetricsServer` serves ``/metrics`` and ``/healthz`` from its own thread: a scrape is
 answered even while the event loop is busy with rounds (or stuck on a blackholed region).
@@ -98,12 +99,13 @@ class _Families(Collector):
 
 
 class Exposition:
-    """``/metrics`` of the current snapshot: every format rendered once per snapshot, served as
+    """``/metrics`` of the current snapshot: every format rendered once per snapshot, by the
+    first scrape that asks for it (under a lock the others wait on, without the GIL), served as
     bytes; the process collector's few lines (CPU, memory, file descriptors) are read per scrape.
 
-    :meth:`published` (an exporter of :class:`~monitor.serve.scheduler.RoundScheduler`: it only
-    sets an event) wakes the renderer thread, which renders the new snapshot before anyone asks;
-    a scrape that comes first renders it itself, once, under the lock the others wait on.
+    Lazily rather than when a round is published: a render holds the GIL for milliseconds, which
+    would land beside other vantage points' timed reads after every round even when nobody
+    scrapes; lazily there is at most one render per snapshot that is scraped.
     """
 
     def __init__(self, snapshot: Callable[[], Snapshot], *,
@@ -112,9 +114,6 @@ class Exposition:
         self._process = process
         self._lock = threading.Lock()
         self._cached: tuple[Snapshot, dict[str, bytes]] | None = None
-        self._wake = threading.Event()
-        self._closing = False
-        self._thread: threading.Thread | None = None
         self.renders = 0
 
     def body(self, accept: str | None = None) -> tuple[bytes, str]:
@@ -141,29 +140,6 @@ class Exposition:
                                                     in _FORMATS.items()})
                 self.renders += 1
             return cached[1]
-
-    def published(self, *_: object) -> None:
-        """A new snapshot exists: render it on the renderer thread (never on the caller's)."""
-        self._wake.set()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._render_published,
-                                        name="routewatch-exposition", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._closing = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def _render_published(self) -> None:
-        while not self._closing:  # one render per wake-up, until closed
-            self._wake.wait()
-            self._wake.clear()
-            if not self._closing:
-                self._rendered(self._snapshot())
 
 
 @dataclass(frozen=True)

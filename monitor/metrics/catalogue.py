@@ -127,6 +127,10 @@ METRICS: tuple[MetricSpec, ...] = (
            "Duration of each phase of the path's HTTP request; 0 for phases that did not happen."),
     _gauge("http_status_code", "status code", ("probe", "path"),
            "HTTP status code of the path's response; absent when no response came."),
+    _gauge("path_success", "boolean", ("probe", "path"),
+           "1 if the path was measured and judged this round (its state is ok, failover or "
+           "misrouted), 0 if it could not be (unknown: failed, timed out, unattributed, "
+           "disturbed); blackbox_exporter's probe_success, per path."),
     _gauge("served_region", "boolean", ("probe", "path", "region"),
            "1 for the region that answered on the path this round, 0 for the others (all 0 when "
            "it could not be told)."),

@@ -155,6 +155,9 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
         if status is not None:
             yield Sample(metric("http_status_code"), (probe, path.value), float(status))
     for path in space.paths:
+        judged = verdicts[path].state is not RoutingState.UNKNOWN
+        yield Sample(metric("path_success"), (probe, path.value), _flag(judged))
+    for path in space.paths:
         served = bounded_region(verdicts[path].served_region, space.regions)
         yield from _one_hot(metric("served_region"), (probe, path.value), served, regions)
     for path in space.paths:
