@@ -282,6 +282,17 @@ def test_http_status_of_origin_and_cdn_is_exported_and_absent_without_a_response
     assert series(scrape(store), "http_status_code", probe="nyc") == {}
 
 
+def test_path_success_is_one_for_a_judged_path_and_zero_for_unknown(store: SnapshotStore) -> None:
+    store.publish(vantage_round(state=RoutingState.MISROUTED, served="eu-west-1", penalty=0.05))
+    store.publish(vantage_round("dub", state=RoutingState.UNKNOWN))
+    got = scrape(store)
+    for path in ("dns", "origin", "cdn"):
+        assert value(got, "path_success", probe="nyc", path=path) == 1  # misrouted, but judged
+        assert value(got, "path_success", probe="dub", path=path) == 0
+    store.publish(failed_round())  # a round with no paths: every path 0, the series stay
+    assert {v for v in series(scrape(store), "path_success", probe="nyc").values()} == {0.0}
+
+
 def test_build_info_carries_the_version(store: SnapshotStore) -> None:
     got = scrape(store)  # before any round too
     assert series(got, "build_info") == {(("version", __version__),): 1.0}
