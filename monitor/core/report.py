@@ -156,9 +156,11 @@ def vantage_document(vantage: VantageRound) -> dict[str, Any]:
                 "samples_seconds": list(r.samples_seconds),
                 "reason": r.reason,
                 "message": r.message,
+                "disturbed_samples": r.disturbed_samples,
             }
             for r in vantage.regions
         ],
+        "loop_lag_seconds": vantage.loop_lag_seconds,
         "dns": dns_document(vantage.dns),
         "errors": [{"path": e.path, "reason": e.reason, "message": e.message}
                    for e in vantage.errors],
@@ -180,6 +182,13 @@ def round_document(result: RoundResult, *, strict: bool = False) -> dict[str, An
         "exit_code": exit_code(result, strict=strict),
         "summary": state_counts(result),
         "vantage_points": [vantage_document(v) for v in result.vantage_points],
+        "plan": None if result.plan is None else {
+            "checks": result.plan.checks,
+            "gap_seconds": result.plan.gap_seconds,
+            "planned_seconds": result.plan.planned_seconds,
+            "deadline_seconds": result.plan.deadline_seconds,
+            "fits": result.plan.fits,
+        },
     }
 
 
@@ -332,7 +341,7 @@ def round_from_document(document: Any, source: str = "document") -> RoundResult:
             regions = tuple(
                 RegionLatency(r["region"], r.get("latency_seconds"), bool(r["healthy"]),
                               tuple(r.get("samples_seconds") or ()), _reason(r.get("reason")),
-                              r.get("message"))
+                              r.get("message"), int(r.get("disturbed_samples") or 0))
                 for r in item["regions"])
             errors = tuple(ErrorRecord(e["path"], reason_of(e["reason"]), e["message"])
                            for e in item.get("errors", ()))
@@ -340,7 +349,8 @@ def round_from_document(document: Any, source: str = "document") -> RoundResult:
                 str(item["name"]), _timestamp(item["started_at"]),
                 float(item["duration_seconds"]), regions,
                 tuple(_path_from(p, f"{where}.paths") for p in item["paths"]),
-                errors, _dns_from(item.get("dns")), bool(item.get("success", True))))
+                errors, _dns_from(item.get("dns")), bool(item.get("success", True)),
+                _number(item.get("loop_lag_seconds"), f"{where}.loop_lag_seconds")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, DocumentError):
                 raise

@@ -11,29 +11,67 @@ import asyncio
 import ssl
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from monitor.config import Config
 from monitor.core.evidence import BaselineSamples
 from monitor.core.model import RegionLatency
 from monitor.core.verdict import estimate_latency, phase_for
 from monitor.domain.reasons import Reason, reason_of
+from monitor.round.lag import DISTURBED_S, MIN_CLEAN_SAMPLES, LagSource, Span, disturbance
 from monitor.round.pacing import Pacer
 from probes.http import HttpEvidence, HttpTarget, probe_http
 
-__all__ = ["BaselineSamples", "measure_baseline", "summarise_region"]
+__all__ = ["BaselineSamples", "SampleSpans", "Trust", "measure_baseline", "summarise_region"]
+
+SampleSpans = dict[str, list[Span]]
+"""Region → each baseline sample's span of loop time, in the order of its samples."""
+
+
+@dataclass(frozen=True)
+class Trust:
+    """How far a region's samples can be trusted: each sample's disturbance (seconds of its span
+    the loop or the lab stalled), in the order of its samples."""
+
+    disturbance_s: tuple[float, ...] = ()
+
+    @classmethod
+    def of(cls, spans: Sequence[Span], sources: Sequence[LagSource]) -> Trust:
+        return cls(tuple(disturbance(span, sources) for span in spans))
+
+    def clean(self, index: int) -> bool:
+        return index >= len(self.disturbance_s) or self.disturbance_s[index] <= DISTURBED_S
+
+    @property
+    def disturbed(self) -> int:
+        return sum(1 for d in self.disturbance_s if d > DISTURBED_S)
+
 
 def sample_ok(evidence: HttpEvidence) -> bool:
     return evidence.error is None and evidence.status is not None and evidence.status < 500
 
 
 def summarise_region(
-    region: str, samples: Sequence[HttpEvidence], config: Config, *, finished: bool = True
+    region: str, samples: Sequence[HttpEvidence], config: Config, *, finished: bool = True,
+    trust: Trust = Trust(),
 ) -> RegionLatency:
-    """One latency-matrix cell from its samples (pure)."""
+    """One latency-matrix cell from its samples (pure): disturbed samples are left out, and a
+    region answering with too few clean samples is healthy with no latency,
+    ``measurement_disturbed``."""
     phase = phase_for(config.probe.estimator)
-    good = [s.phases[phase] for s in samples if sample_ok(s) and phase in s.phases]
+    answered = [(i, s.phases[phase]) for i, s in enumerate(samples)
+                if sample_ok(s) and phase in s.phases]
+    good = [value for i, value in answered if trust.clean(i)]
+    disturbed = trust.disturbed
+    if answered and len(good) < MIN_CLEAN_SAMPLES:
+        worst = max(trust.disturbance_s, default=0.0)
+        return RegionLatency(region, None, True, (), Reason.MEASUREMENT_DISTURBED,
+                             f"{len(answered) - len(good)} of {len(answered)} samples taken "
+                             f"while the loop or the lab stalled (up to {worst * 1000:.1f} ms)",
+                             disturbed)
     if good:
-        return RegionLatency(region, estimate_latency(good), True, tuple(good))
+        return RegionLatency(region, estimate_latency(good), True, tuple(good),
+                             disturbed_samples=disturbed)
     failures = [s for s in samples if not sample_ok(s)]
     if not failures:
         reason, message = (Reason.DEADLINE, "no sample finished before the round deadline")
@@ -66,15 +104,19 @@ async def measure_baseline(
     ssl_context: ssl.SSLContext,
     pacer: Pacer,
     into: BaselineSamples,
+    spans: SampleSpans | None = None,
     on_sample: Callable[[], None] | None = None,
 ) -> None:
-    """Take every sample, appending each to ``into[region]`` as it lands (so a deadline keeps
-    what was measured)."""
+    """Take every sample, appending each to ``into[region]`` (and its span of loop time to
+    ``spans[region]``) as it lands, so a deadline keeps what was measured."""
     probe = config.probe
     service = config.service
 
     async def one(region: str, address: str) -> None:
-        await pacer.slot()
+        async with pacer.check():
+            await sample(region, address)
+
+    async def sample(region: str, address: str) -> None:
         target = HttpTarget(
             host=service.origin_name,
             address=address,
@@ -82,6 +124,8 @@ async def measure_baseline(
             path=service.health_path,
             local_address=local_address,
         )
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         evidence = await probe_http(
             target,
             ssl_context=ssl_context,
@@ -90,6 +134,8 @@ async def measure_baseline(
             body_limit_bytes=probe.body_limit_bytes,
         )
         into.setdefault(region, []).append(evidence)
+        if spans is not None:
+            spans.setdefault(region, []).append(Span(start, loop.time()))
         if on_sample is not None:
             on_sample()
 

@@ -1,0 +1,171 @@
+"""Measurement trust: how late the event loop (and, in the lab, the lab) ran while samples were in
+flight.
+
+A sample is a span of loop time. Anything that keeps the loop from running inside that span (a
+CPU-hog process taking the core, a blocking call, a garbage collection, our own TLS work) adds to
+what the sample reads, and nothing in the sample itself shows it. :class:`LagMonitor` is a task
+that asks to wake every :data:`TICK_S` and records every wake-up later than :data:`RECORD_S` as a
+*stall* (due → ran, monotonic seconds). A sample's *disturbance* is how much of its span stalls
+cover, summed over every :class:`LagSource` of the round (the loop's own monitor; in the lab, also
+the lab's lateness in delivering delayed bytes). A sample disturbed by more than
+:data:`DISTURBED_S` is not used; a region with fewer than :data:`MIN_CLEAN_SAMPLES` clean samples
+is not judged on timing (``measurement_disturbed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+from weakref import WeakKeyDictionary
+
+__all__ = [
+    "DISTURBED_S",
+    "MIN_CLEAN_SAMPLES",
+    "RECORD_S",
+    "TICK_S",
+    "LagMonitor",
+    "LagSource",
+    "Span",
+    "Stall",
+    "StallLog",
+    "disturbance",
+    "shared_lag_monitor",
+]
+
+TICK_S = 0.002
+"""How often the lag monitor asks to wake (a stall shorter than this may go unseen)."""
+RECORD_S = 0.0005
+"""A wake-up later than this is recorded as a stall (below it: ordinary scheduling noise)."""
+DISTURBED_S = 0.003
+"""A sample whose span stalls cover for longer than this is not trusted (the lab's accuracy
+bound is 3 ms + 10 %)."""
+MIN_CLEAN_SAMPLES = 1
+"""A region needs this many clean samples to be judged on timing. The estimate is the minimum,
+and noise only ever adds time, so one clean sample is an honest upper bound."""
+_KEEP = 20_000  # stalls kept per log (a bounded memory; the oldest go first)
+
+
+class Stall(NamedTuple):
+    """The loop (or the lab) should have run at ``due`` and ran at ``ran`` (monotonic seconds:
+    one clock for every process of the machine, so the lab's stalls line up with ours)."""
+
+    due: float
+    ran: float
+
+    @property
+    def seconds(self) -> float:
+        return self.ran - self.due
+
+
+@dataclass(frozen=True)
+class Span:
+    """One sample's span of loop time (monotonic seconds)."""
+
+    start: float
+    end: float
+
+
+class LagSource(Protocol):
+    """Something that knows when measurements were disturbed (see the module docstring)."""
+
+    async def collect(self) -> None:
+        """Fetch what happened so far (before judging); a no-op for in-process sources."""
+
+    def stalls(self) -> Iterable[tuple[float, float]]:
+        """Every stall known, as (due, ran) in monotonic seconds."""
+        ...
+
+
+class StallLog:
+    """A bounded record of stalls, in the order they ended."""
+
+    def __init__(self) -> None:
+        self._stalls: deque[Stall] = deque(maxlen=_KEEP)
+
+    def add(self, stall: Stall) -> None:
+        self._stalls.append(stall)
+
+    def stalls(self) -> Iterable[Stall]:
+        return tuple(self._stalls)
+
+    async def collect(self) -> None:
+        return None
+
+
+def disturbance(span: Span, sources: Iterable[LagSource]) -> float:
+    """Seconds of ``span`` covered by stalls of any source (overlaps within a source merged)."""
+    covered: list[tuple[float, float]] = []
+    for source in sources:
+        for due, ran in source.stalls():
+            start, end = max(due, span.start), min(ran, span.end)
+            if end > start:
+                covered.append((start, end))
+    total, reached = 0.0, span.start
+    for start, end in sorted(covered):
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return total
+
+
+def max_stall(sources: Iterable[LagSource], start: float, end: float) -> float:
+    """The longest stall of any source that ended within [start, end] (0 when none)."""
+    return max((ran - due for source in sources for due, ran in source.stalls()
+                if start <= ran <= end), default=0.0)
+
+
+class LagMonitor(StallLog):
+    """The event loop's own lateness: a task waking every :data:`TICK_S`, recording how late.
+
+    Shared by every round running on one loop (:func:`shared_lag_monitor`): ``acquire`` starts
+    it, the last ``release`` stops it.
+    """
+
+    def __init__(self, tick_s: float = TICK_S) -> None:
+        super().__init__()
+        self.tick_s = tick_s
+        self._task: asyncio.Task[None] | None = None
+        self._users = 0
+        self.last_s = 0.0
+
+    def acquire(self) -> None:
+        self._users += 1
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def release(self) -> None:
+        self._users = max(0, self._users - 1)
+        if self._users == 0 and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def recent_max(self, window_s: float) -> float:
+        """The longest stall that ended in the last ``window_s`` seconds."""
+        now = time.monotonic()
+        return max_stall((self,), now - window_s, now)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:  # cancelled by release()
+            due = loop.time() + self.tick_s
+            await asyncio.sleep(self.tick_s)
+            ran = loop.time()
+            self.last_s = max(0.0, ran - due)
+            if self.last_s > RECORD_S:
+                self.add(Stall(due, ran))
+
+
+_MONITORS: WeakKeyDictionary[asyncio.AbstractEventLoop, LagMonitor] = WeakKeyDictionary()
+
+
+def shared_lag_monitor() -> LagMonitor:
+    """The running loop's lag monitor (one per loop, so concurrent rounds share it)."""
+    loop = asyncio.get_running_loop()
+    monitor = _MONITORS.get(loop)
+    if monitor is None:
+        monitor = _MONITORS[loop] = LagMonitor()
+    return monitor
