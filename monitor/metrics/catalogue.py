@@ -159,11 +159,11 @@ METRICS: tuple[MetricSpec, ...] = (
     _gauge("build_info", "info", ("version",),
            "Always 1; the version label is the running routewatch's version."),
     MetricSpec(PREFIX + "cloudwatch_failed_requests_total", MetricType.COUNTER, "requests",
-               ("cause",),
+               ("reason",),
                "PutMetricData requests (one per batch of a flush) that failed after botocore's "
-               "retries, by typed AWS error; exported when cloudwatch.enabled."),
+               "retries, by typed AWS error reason; exported when cloudwatch.enabled."),
     MetricSpec(PREFIX + "cloudwatch_dropped_datapoints_total", MetricType.COUNTER, "datapoints",
-               ("cause",),
+               ("reason",),
                "Datapoints the CloudWatch exporter dropped: buffer_full (the oldest, when the "
                "buffer is full) or request_failed (their request failed); exported when "
                "cloudwatch.enabled."),

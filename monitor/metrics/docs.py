@@ -19,9 +19,6 @@ LABELS: dict[str, str] = {
     "pop": "a CloudFront POP code such as FRA56-P1, or other",
     "reason": "a reason of docs/runbook.md#reasons: " + ", ".join(r.value for r in Reason),
     "version": "routewatch's version (monitor.__version__)",
-    "cause": "why the CloudWatch exporter failed: the typed AWS error of a failed request "
-             "(aws_access_denied, aws_credentials, aws_throttled, aws_unreachable, aws_timeout, "
-             "…), or for a dropped datapoint buffer_full or request_failed",
 }
 """Every label and the values it can take (docs/metrics.md)."""
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from aws_helpers import sample_round
 from botocore.stub import Stubber
 from e2e.moto_server import MotoServer, moto_server  # noqa: F401 - the fixture
 from prometheus_client import CollectorRegistry, generate_latest
+from rounds import sample_round
 
 from monitor.aws.clients import aws_error_reasons, cloudwatch_client
 from monitor.cli.serve import _round_exporters

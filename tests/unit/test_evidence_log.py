@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
-from aws_helpers import sample_round
 from cfnlint.decode.decode import decode_str
+from rounds import sample_round
 
 from monitor.cli.serve import JsonLogFormatter
 from monitor.config import parse_config
