@@ -311,8 +311,10 @@ def distrust(paths: tuple[PathResult, ...],
         return paths
     detail = (f"timing of {', '.join(disturbed)} disturbed (the loop or the lab stalled while "
               "its samples were in flight): no verdict on disturbed numbers")
+    own_reason = {Reason.NO_HEALTHY_REGION}  # "none measured" is the disturbance's doing too
     return tuple(
-        path if path.verdict.state is RoutingState.UNKNOWN else dataclasses.replace(
+        path if (path.verdict.state is RoutingState.UNKNOWN
+                 and path.verdict.reason not in own_reason) else dataclasses.replace(
             path, verdict=dataclasses.replace(path.verdict, state=RoutingState.UNKNOWN,
                                               penalty_seconds=None,
                                               reason=Reason.MEASUREMENT_DISTURBED,
