@@ -20,12 +20,12 @@ from monitor.core.verdict import estimate_latency, phase_for
 from monitor.domain.reasons import Reason, reason_of
 from monitor.round.lag import DISTURBED_S, MIN_CLEAN_SAMPLES, LagSource, Span, disturbance
 from monitor.round.pacing import Pacer
-from probes.http import HttpEvidence, HttpTarget, probe_http
+from probes.http import PHASES, HttpEvidence, HttpTarget, probe_http
 
 __all__ = ["BaselineSamples", "SampleSpans", "Trust", "measure_baseline", "summarise_region"]
 
 SampleSpans = dict[str, list[Span]]
-"""Region → each baseline sample's span of loop time, in the order of its samples."""
+"""Region → each baseline sample's timed phase as a span of loop time, in sample order."""
 
 
 @dataclass(frozen=True)
@@ -34,17 +34,19 @@ class Trust:
     the loop or the lab stalled), in the order of its samples."""
 
     disturbance_s: tuple[float, ...] = ()
+    threshold_s: float = DISTURBED_S  # more than this and a sample is not used
 
     @classmethod
-    def of(cls, spans: Sequence[Span], sources: Sequence[LagSource]) -> Trust:
-        return cls(tuple(disturbance(span, sources) for span in spans))
+    def of(cls, spans: Sequence[Span], sources: Sequence[LagSource],
+           threshold_s: float = DISTURBED_S) -> Trust:
+        return cls(tuple(disturbance(span, sources) for span in spans), threshold_s)
 
     def clean(self, index: int) -> bool:
-        return index >= len(self.disturbance_s) or self.disturbance_s[index] <= DISTURBED_S
+        return index >= len(self.disturbance_s) or self.disturbance_s[index] <= self.threshold_s
 
     @property
     def disturbed(self) -> int:
-        return sum(1 for d in self.disturbance_s if d > DISTURBED_S)
+        return sum(1 for d in self.disturbance_s if d > self.threshold_s)
 
 
 def sample_ok(evidence: HttpEvidence) -> bool:
@@ -96,6 +98,19 @@ def _failure_message(evidence: HttpEvidence) -> str:
     return f"HTTP {evidence.status} from {evidence.target.url}"
 
 
+def phase_span(evidence: HttpEvidence, phase: str, start: float, end: float) -> Span:
+    """The loop time of a sample's timed ``phase``: the phases run in order from the probe's
+    start (monotonic seconds, the loop's clock), so the phase ends where the phases up to it add
+    up to (never after the probe returned)."""
+    elapsed = 0.0
+    for name in PHASES:
+        elapsed += evidence.phases.get(name, 0.0)
+        if name == phase:
+            break
+    phase_end = min(end, start + elapsed)
+    return Span(phase_end - evidence.phases.get(phase, 0.0), phase_end)
+
+
 async def measure_baseline(
     config: Config,
     region_addresses: Mapping[str, Sequence[str]],
@@ -111,6 +126,7 @@ async def measure_baseline(
     ``spans[region]``) as it lands, so a deadline keeps what was measured."""
     probe = config.probe
     service = config.service
+    phase = phase_for(probe.estimator)
 
     async def one(region: str, address: str) -> None:
         async with pacer.check():
@@ -135,7 +151,7 @@ async def measure_baseline(
         )
         into.setdefault(region, []).append(evidence)
         if spans is not None:
-            spans.setdefault(region, []).append(Span(start, loop.time()))
+            spans.setdefault(region, []).append(phase_span(evidence, phase, start, loop.time()))
         if on_sample is not None:
             on_sample()
 

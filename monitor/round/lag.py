@@ -1,12 +1,14 @@
 """Measurement trust: how late the event loop (and, in the lab, the lab) ran while samples were in
 flight.
 
-A sample is a span of loop time. Anything that keeps the loop from running inside that span (a
-CPU-hog process taking the core, a blocking call, a garbage collection, our own TLS work) adds to
-what the sample reads, and nothing in the sample itself shows it. :class:`LagMonitor` is a task
+A sample's timed phase (request sent → first byte) is a span of loop time. Anything that keeps the
+loop from running when the reply arrives (a CPU-hog process taking the core, a blocking call, a
+garbage collection, our own TLS work) adds to what the sample reads until it ends, and nothing in
+the sample itself shows it. :class:`LagMonitor` is a task
 that asks to wake every :data:`TICK_S` and records every wake-up later than :data:`RECORD_S` as a
-*stall* (due → ran, monotonic seconds). A sample's *disturbance* is how much of its span stalls
-cover, summed over every :class:`LagSource` of the round (the loop's own monitor; in the lab, also
+*stall* (due → ran, monotonic seconds). A sample's *disturbance* is how much of its phase the
+stall in progress at the phase's end covers (:func:`disturbance`), over every :class:`LagSource`
+of the round (the loop's own monitor; in the lab, also
 the lab's lateness in delivering delayed bytes). A sample disturbed by more than
 :data:`DISTURBED_S` is not used; a region with fewer than :data:`MIN_CLEAN_SAMPLES` clean samples
 is not judged on timing (``measurement_disturbed``).
@@ -24,6 +26,7 @@ from weakref import WeakKeyDictionary
 
 __all__ = [
     "DISTURBED_S",
+    "END_MARGIN_S",
     "MIN_CLEAN_SAMPLES",
     "RECORD_S",
     "TICK_S",
@@ -46,6 +49,8 @@ bound is 3 ms + 10 %)."""
 MIN_CLEAN_SAMPLES = 1
 """A region needs this many clean samples to be judged on timing. The estimate is the minimum,
 and noise only ever adds time, so one clean sample is an honest upper bound."""
+END_MARGIN_S = 0.002
+"""How far before a phase's end a stall may end and still count as in progress at it."""
 _KEEP = 20_000  # stalls kept per log (a bounded memory; the oldest go first)
 
 
@@ -97,19 +102,17 @@ class StallLog:
 
 
 def disturbance(span: Span, sources: Iterable[LagSource]) -> float:
-    """Seconds of ``span`` covered by stalls of any source (overlaps within a source merged)."""
-    covered: list[tuple[float, float]] = []
+    """How much of ``span`` (a sample's timed phase) the longest stall *in progress when the
+    phase ended* covers, over every source: a stall that ended before the reply arrived delayed
+    nothing the phase reads; one the reply arrived during delayed its reading (or, in the lab, its
+    sending) until the stall ended. The stall's end is matched within :data:`END_MARGIN_S` (the
+    monitor's late wake-up and the reader run in the same loop iteration, in either order)."""
+    worst = 0.0
     for source in sources:
         for due, ran in source.stalls():
-            start, end = max(due, span.start), min(ran, span.end)
-            if end > start:
-                covered.append((start, end))
-    total, reached = 0.0, span.start
-    for start, end in sorted(covered):
-        if end > reached:
-            total += end - max(start, reached)
-            reached = end
-    return total
+            if due < span.end and ran >= span.end - END_MARGIN_S:
+                worst = max(worst, min(ran, span.end) - max(due, span.start))
+    return worst
 
 
 def max_stall(sources: Iterable[LagSource], start: float, end: float) -> float:

@@ -37,7 +37,7 @@ from monitor.core.paths.dns import dns_query
 from monitor.domain.geo import airport_location, nearest_region
 from monitor.domain.reasons import Reason
 from monitor.round.baseline import SampleSpans, Trust, measure_baseline, summarise_region
-from monitor.round.lag import LagSource, max_stall, shared_lag_monitor
+from monitor.round.lag import DISTURBED_S, LagSource, max_stall, shared_lag_monitor
 from monitor.round.pacing import Pacer, plan_round
 from probes.dns import DnsEvidence, probe_dns
 from probes.errors import RoutewatchError
@@ -110,6 +110,7 @@ class RoundContext:
     progress: Progress | None = None
     paths: tuple[PathSpec, ...] = PATHS
     lag_sources: tuple[LagSource, ...] = ()
+    disturbed_s: float = DISTURBED_S
     plan: RoundPlan | None = None
     spans: dict[str, SampleSpans] = field(default_factory=dict)  # vantage point → its spans
 
@@ -169,18 +170,19 @@ async def run_round(
     progress: Progress | None = None,
     paths: tuple[PathSpec, ...] | None = None,
     lag_sources: Sequence[LagSource] = (),
+    disturbed_s: float = DISTURBED_S,
 ) -> RoundResult:
     """One round from every (or the named) vantage point, concurrently (``paths``: the path
     table, :data:`~monitor.core.paths.PATHS` unless a test passes its own; ``lag_sources``: who
-    else knows when measurements were disturbed, e.g. the lab)."""
+    else knows when measurements were disturbed, e.g. the lab; ``disturbed_s``: a sample
+    disturbed by more is not used, ``inf`` turns measurement trust off, as in the benchmark)."""
     names = list(vantage_points) if vantage_points is not None else list(config.vantage_points)
     unknown = [n for n in names if n not in config.vantage_points]
     if unknown:
         raise UnknownVantagePoint(f"unknown vantage point(s): {', '.join(unknown)}")
     context = RoundContext.build(config, ip_ranges=ip_ranges, progress=progress,
                                  vantage_points=len(names), lag_sources=lag_sources)
-    if paths is not None:
-        context = dataclasses.replace(context, paths=paths)
+    context = dataclasses.replace(context, paths=paths or context.paths, disturbed_s=disturbed_s)
     plan = context.plan
     if plan is not None and not plan.fits:
         log.warning("round cannot fit its deadline: %d checks at least %.1f ms apart take "
@@ -285,7 +287,8 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
     spans = context.spans.get(name, {})
     regions = tuple(
         summarise_region(region, evidence.baseline.get(region, []), config, finished=not timed_out,
-                         trust=Trust.of(spans.get(region, ()), context.lag_sources))
+                         trust=Trust.of(spans.get(region, ()), context.lag_sources,
+                                        context.disturbed_s))
         for region in config.regions
     )
     inputs = PathInputs(config, name, vantage, evidence, regions,

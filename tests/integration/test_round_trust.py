@@ -15,11 +15,10 @@ from monitor.config import load_config
 from monitor.core.model import RoutingState
 from monitor.core.report import round_document
 from monitor.domain.reasons import Reason
-from monitor.round import baseline
 from monitor.round.run import run_round
-from probes.http import HttpEvidence, HttpTarget
+from probes.http import HttpEvidence, HttpTarget, probe_http
 
-STALL_S = 0.05
+STALL_S = 0.1
 
 
 def test_an_injected_stall_makes_the_round_say_disturbed_not_ok(
@@ -28,7 +27,7 @@ def test_an_injected_stall_makes_the_round_say_disturbed_not_ok(
     config = load_config(lab.config_path).config
     closest = lab.regions["eu-west-1"]
     dub = lab.vantage_points["dub"]
-    real = baseline.probe_http
+    real = probe_http
 
     async def stalled(target: HttpTarget, **kwargs: Any) -> HttpEvidence:
         evidence = await real(target, **kwargs)
@@ -37,10 +36,11 @@ def test_an_injected_stall_makes_the_round_say_disturbed_not_ok(
         time.sleep(STALL_S)  # noqa: ASYNC251 -- the injected stall: it must block the loop
         await asyncio.sleep(0)
         # what the stall does to a reply that sat unread: eu-west-1 reads 106 ms, not 6
-        phases = {k: v + 0.1 for k, v in evidence.phases.items()}
+        phases = {**evidence.phases,
+                  "processing": evidence.phases.get("processing", 0.0) + STALL_S}
         return dataclasses.replace(evidence, phases=phases)
 
-    monkeypatch.setattr(baseline, "probe_http", stalled)
+    monkeypatch.setattr("monitor.round.baseline.probe_http", stalled)
     result = asyncio.run(run_round(config, vantage_points=["dub"],
                                    lag_sources=[lab.lateness_source()]))
     (vantage,) = result.vantage_points

@@ -50,14 +50,17 @@ def evidence(seconds: float) -> HttpEvidence:
                         total_seconds=seconds)
 
 
-def test_disturbance_is_the_span_covered_by_stalls_merged_across_sources() -> None:
+def test_disturbance_is_the_stall_in_progress_when_the_phase_ended() -> None:
     span = Span(10.0, 10.1)
     assert disturbance(span, [source()]) == 0.0
     assert disturbance(span, [source((9.0, 9.5), (10.2, 10.3))]) == 0.0  # outside the span
-    assert disturbance(span, [source((9.99, 10.02))]) == pytest.approx(0.02)
-    # the loop and the lab stalled over the same 10 ms: counted once
-    assert disturbance(span, [source((10.05, 10.06)), source((10.05, 10.06), (10.09, 10.2))]) \
-        == pytest.approx(0.02)
+    # a stall during the wait, over before the reply came: it delayed nothing read
+    assert disturbance(span, [source((10.01, 10.05))]) == 0.0
+    # the reply arrived during a stall: read when it ended (lab or loop, the longest counts)
+    assert disturbance(span, [source((10.05, 10.1))]) == pytest.approx(0.05)
+    assert disturbance(span, [source((10.08, 10.1005)), source((10.06, 10.12))]) \
+        == pytest.approx(0.04)
+    assert disturbance(span, [source((10.05, 10.0995))]) == pytest.approx(0.0495)  # margin
 
 
 def test_disturbed_samples_are_left_out_and_the_rest_judged(config: Config) -> None:
