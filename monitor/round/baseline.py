@@ -18,7 +18,7 @@ from monitor.core.evidence import BaselineSamples
 from monitor.core.model import RegionLatency
 from monitor.core.verdict import estimate_latency, phase_for
 from monitor.domain.reasons import Reason, reason_of
-from monitor.round.lag import DISTURBED_S, MIN_CLEAN_SAMPLES, LagSource, Span, disturbance
+from monitor.round.lag import DISTURBED_S, MIN_CLEAN_SAMPLES, Span, StallIndex
 from monitor.round.pacing import Pacer
 from probes.http import PHASES, HttpEvidence, HttpTarget, probe_http
 
@@ -37,9 +37,9 @@ class Trust:
     threshold_s: float = DISTURBED_S  # more than this and a sample is not used
 
     @classmethod
-    def of(cls, spans: Sequence[Span], sources: Sequence[LagSource],
+    def of(cls, spans: Sequence[Span], stalls: StallIndex,
            threshold_s: float = DISTURBED_S) -> Trust:
-        return cls(tuple(disturbance(span, sources) for span in spans), threshold_s)
+        return cls(tuple(stalls.disturbance(span) for span in spans), threshold_s)
 
     def clean(self, index: int) -> bool:
         return index >= len(self.disturbance_s) or self.disturbance_s[index] <= self.threshold_s

@@ -17,6 +17,7 @@ is not judged on timing (``measurement_disturbed``).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -34,6 +35,7 @@ __all__ = [
     "LagSource",
     "Span",
     "Stall",
+    "StallIndex",
     "StallLog",
     "disturbance",
     "shared_lag_monitor",
@@ -101,18 +103,37 @@ class StallLog:
         return None
 
 
-def disturbance(span: Span, sources: Iterable[LagSource]) -> float:
-    """How much of ``span`` (a sample's timed phase) the longest stall *in progress when the
-    phase ended* covers, over every source: a stall that ended before the reply arrived delayed
-    nothing the phase reads; one the reply arrived during delayed its reading (or, in the lab, its
-    sending) until the stall ended. The stall's end is matched within :data:`END_MARGIN_S` (the
-    monitor's late wake-up and the reader run in the same loop iteration, in either order)."""
-    worst = 0.0
-    for source in sources:
-        for due, ran in source.stalls():
-            if due < span.end and ran >= span.end - END_MARGIN_S:
+class StallIndex:
+    """Every stall of some sources, sorted by when it ended, for many :meth:`disturbance` queries
+    (a 20 × 30 round asks ~1,800 times over ~20,000 stalls: a scan each time would be a stall)."""
+
+    def __init__(self, sources: Iterable[LagSource]) -> None:
+        self._stalls = sorted(((ran, due) for source in sources for due, ran in source.stalls()))
+        self._ends = [ran for ran, _ in self._stalls]
+        self._longest = max((ran - due for ran, due in self._stalls), default=0.0)
+
+    def disturbance(self, span: Span) -> float:
+        """How much of ``span`` (a sample's timed phase) the longest stall *in progress when the
+        phase ended* covers: a stall that ended before the reply arrived delayed nothing the
+        phase reads; one the reply arrived during delayed its reading (or, in the lab, its
+        sending) until the stall ended. The stall's end is matched within
+        :data:`END_MARGIN_S` (the monitor's late wake-up and the reader run in the same loop
+        iteration, in either order)."""
+        worst = 0.0
+        index = bisect.bisect_left(self._ends, span.end - END_MARGIN_S)
+        while index < len(self._stalls):  # bounded: each stall at most once
+            ran, due = self._stalls[index]
+            if ran > span.end + self._longest:
+                break
+            if due < span.end:
                 worst = max(worst, min(ran, span.end) - max(due, span.start))
-    return worst
+            index += 1
+        return worst
+
+
+def disturbance(span: Span, sources: Iterable[LagSource]) -> float:
+    """:meth:`StallIndex.disturbance` of one span."""
+    return StallIndex(sources).disturbance(span)
 
 
 def max_stall(sources: Iterable[LagSource], start: float, end: float) -> float:
@@ -147,9 +168,14 @@ class LagMonitor(StallLog):
             self._task = None
 
     def recent_max(self, window_s: float) -> float:
-        """The longest stall that ended in the last ``window_s`` seconds."""
-        now = time.monotonic()
-        return max_stall((self,), now - window_s, now)
+        """The longest stall that ended in the last ``window_s`` seconds (newest first)."""
+        since = time.monotonic() - window_s
+        worst = 0.0
+        for due, ran in reversed(self._stalls):  # bounded by _KEEP
+            if ran < since:
+                break
+            worst = max(worst, ran - due)
+        return worst
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

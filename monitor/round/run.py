@@ -37,7 +37,13 @@ from monitor.core.paths.dns import dns_query
 from monitor.domain.geo import airport_location, nearest_region
 from monitor.domain.reasons import Reason
 from monitor.round.baseline import SampleSpans, Trust, measure_baseline, summarise_region
-from monitor.round.lag import DISTURBED_S, LagSource, max_stall, shared_lag_monitor
+from monitor.round.lag import (
+    DISTURBED_S,
+    LagSource,
+    StallIndex,
+    max_stall,
+    shared_lag_monitor,
+)
 from monitor.round.pacing import Pacer, plan_round
 from probes.dns import DnsEvidence, probe_dns
 from probes.errors import RoutewatchError
@@ -285,10 +291,10 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
     config = context.config
     vantage = config.vantage_points[name]
     spans = context.spans.get(name, {})
+    stalls = StallIndex(context.lag_sources)
     regions = tuple(
         summarise_region(region, evidence.baseline.get(region, []), config, finished=not timed_out,
-                         trust=Trust.of(spans.get(region, ()), context.lag_sources,
-                                        context.disturbed_s))
+                         trust=Trust.of(spans.get(region, ()), stalls, context.disturbed_s))
         for region in config.regions
     )
     inputs = PathInputs(config, name, vantage, evidence, regions,
