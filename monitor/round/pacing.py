@@ -8,8 +8,9 @@ The gap is planned to fit the round's deadline (:func:`plan_round`: ``probe.pace
 round fits at that rate, narrower when it does not, never below :data:`MIN_GAP_S`; a plan that
 cannot fit says so up front). The pacer then closes the loop: it widens the gap (up to
 :data:`MAX_BACKOFF` times) while the loop runs late, narrows it back when the loop is on time, and
-holds starts while :data:`MAX_IN_FLIGHT` baseline samples are in flight. Backing off may make a
-busy round miss its deadline; it never makes it measure worse.
+holds starts while :data:`MAX_IN_FLIGHT` baseline samples are in flight. It backs off only into
+the plan's slack: the starts still to come always fit before the planned end (a machine too busy
+for that shows as disturbed samples, not as unmeasured cells).
 """
 
 from __future__ import annotations
@@ -50,11 +51,15 @@ class Pacer:
     running late), in the order they were asked for."""
 
     def __init__(self, gap_s: float, *, lag: LagMonitor | None = None,
-                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
+                 max_in_flight: int = MAX_IN_FLIGHT, checks: int | None = None,
+                 budget_s: float | None = None) -> None:
         self.gap_s = gap_s
         self.lag = lag
         self.max_in_flight = max_in_flight
         self.backoff = 1.0
+        self._remaining = checks  # starts still to hand out (None: no plan)
+        self._budget_s = budget_s
+        self._ends_at: float | None = None  # loop time the plan's starts must be done by
         self.in_flight = 0
         self._next = 0.0
         self._lock = asyncio.Lock()
@@ -77,9 +82,21 @@ class Pacer:
             loop = asyncio.get_running_loop()
             now = loop.time()
             start = max(now, self._next)
-            self._next = start + self.gap_s * self.backoff
+            self._next = start + self.next_gap(now)
             if start > now:
                 await asyncio.sleep(start - now)
+
+    def next_gap(self, now: float) -> float:
+        """The planned gap, widened by the backoff only as far as the plan's slack allows: the
+        starts still to come must fit before the planned end."""
+        wanted = self.gap_s * self.backoff
+        if self._remaining is None or self._budget_s is None:
+            return wanted
+        if self._ends_at is None:
+            self._ends_at = now + self._budget_s
+        self._remaining = max(0, self._remaining - 1)
+        slack = (self._ends_at - now) / max(1, self._remaining)
+        return min(wanted, max(self.gap_s, slack))
 
     @asynccontextmanager
     async def check(self) -> AsyncIterator[None]:

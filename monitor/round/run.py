@@ -44,7 +44,7 @@ from monitor.round.lag import (
     max_stall,
     shared_lag_monitor,
 )
-from monitor.round.pacing import Pacer, plan_round
+from monitor.round.pacing import DEADLINE_SHARE, Pacer, plan_round
 from probes.dns import DnsEvidence, probe_dns
 from probes.errors import RoutewatchError
 from probes.http import ssl_context_for, warm_up
@@ -146,8 +146,10 @@ class RoundContext:
         plan = plan_round(count * planned_checks(config), config.probe.pace_ms / 1000.0,
                           config.probe.round_deadline_s)
         lag = shared_lag_monitor()
-        return cls(config, ssl_context, Pacer(plan.gap_seconds, lag=lag), nominal, ip_ranges,
-                   progress, lag_sources=(lag, *lag_sources), plan=plan)
+        pacer = Pacer(plan.gap_seconds, lag=lag, checks=plan.checks,
+                      budget_s=plan.deadline_seconds * DEADLINE_SHARE)
+        return cls(config, ssl_context, pacer, nominal, ip_ranges, progress,
+                   lag_sources=(lag, *lag_sources), plan=plan)
 
 
 def planned_checks(config: Config, paths: tuple[PathSpec, ...] = PATHS) -> int:

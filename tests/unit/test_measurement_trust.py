@@ -211,3 +211,25 @@ def test_a_changed_ca_bundle_is_loaded_again(config: Config, tmp_path: Path) -> 
     bundle.write_text("two, longer", encoding="utf-8")  # a SIGHUP reload after an edit
     prepared.ssl_context(str(bundle))
     assert loaded == [str(bundle), str(bundle)]
+
+
+class _AlwaysLate(LagMonitor):
+    def recent_max(self, window_s: float) -> float:
+        return 1.0  # the loop is always running late: the pacer backs off all it can
+
+
+def test_the_pacer_backs_off_on_lag_only_into_the_plans_slack() -> None:
+    pacer = Pacer(0.01, lag=_AlwaysLate(), checks=10, budget_s=0.2)
+    now, gaps = 0.0, []
+    for _ in range(10):
+        pacer._adjust()
+        gap = pacer.next_gap(now)
+        gaps.append(gap)
+        now += gap
+    assert pacer.backoff > 1.0
+    assert min(gaps) >= 0.01  # never narrower than planned
+    assert max(gaps) > 0.01  # wider while there is slack
+    assert now <= 0.2 + 0.01  # and the last start still fits the plan
+    unplanned = Pacer(0.01, lag=_AlwaysLate())
+    unplanned._adjust()
+    assert unplanned.next_gap(0.0) == pytest.approx(0.02)
