@@ -51,6 +51,8 @@ class LabLateness:
     """The lab's own lateness in delivering delayed bytes, for a round judging samples taken
     against it (a :class:`monitor.round.lag.LagSource`; lab-only)."""
 
+    remote = True
+
     def __init__(self, lab: LabHandle) -> None:
         self._lab = lab
         self._late: list[tuple[float, float]] = []

@@ -77,7 +77,12 @@ class Span:
 
 
 class LagSource(Protocol):
-    """Something that knows when measurements were disturbed (see the module docstring)."""
+    """Something that knows when measurements were disturbed (see the module docstring).
+    ``remote``: a stall of the far end (the lab), which delays a sample whenever it falls inside
+    the sample's phase, not only at its end."""
+
+    @property
+    def remote(self) -> bool: ...
 
     async def collect(self) -> None:
         """Fetch what happened so far (before judging); a no-op for in-process sources."""
@@ -89,6 +94,8 @@ class LagSource(Protocol):
 
 class StallLog:
     """A bounded record of stalls, in the order they ended."""
+
+    remote = False
 
     def __init__(self) -> None:
         self._stalls: deque[Stall] = deque(maxlen=_KEEP)
@@ -108,24 +115,37 @@ class StallIndex:
     (a 20 × 30 round asks ~1,800 times over ~20,000 stalls: a scan each time would be a stall)."""
 
     def __init__(self, sources: Iterable[LagSource]) -> None:
-        self._stalls = sorted(((ran, due) for source in sources for due, ran in source.stalls()))
+        sources = list(sources)
+        self._local = _Sorted(s for s in sources if not s.remote)
+        self._remote = _Sorted(s for s in sources if s.remote)
+
+    def disturbance(self, span: Span) -> float:
+        """How much of ``span`` (a sample's timed phase) one stall covers, at most.
+
+        Our own loop's stalls count when *in progress as the phase ended*: one that ended before
+        the reply arrived delayed nothing the phase reads; one the reply arrived during delayed
+        its reading until it ended (matched within :data:`END_MARGIN_S`: the monitor's late
+        wake-up and the reader run in the same loop iteration, in either order). A remote
+        source's stalls (the lab's) count anywhere in the phase: the sample's bytes sit in the
+        lab for all of it, and a stalled lab reads them late as well as sends them late."""
+        end_margin = self._local.overlapping(span, span.end - END_MARGIN_S, at_end=True)
+        return max(end_margin, self._remote.overlapping(span, span.start, at_end=False))
+
+
+class _Sorted:
+    def __init__(self, sources: Iterable[LagSource]) -> None:
+        self._stalls = sorted((ran, due) for source in sources for due, ran in source.stalls())
         self._ends = [ran for ran, _ in self._stalls]
         self._longest = max((ran - due for ran, due in self._stalls), default=0.0)
 
-    def disturbance(self, span: Span) -> float:
-        """How much of ``span`` (a sample's timed phase) the longest stall *in progress when the
-        phase ended* covers: a stall that ended before the reply arrived delayed nothing the
-        phase reads; one the reply arrived during delayed its reading (or, in the lab, its
-        sending) until the stall ended. The stall's end is matched within
-        :data:`END_MARGIN_S` (the monitor's late wake-up and the reader run in the same loop
-        iteration, in either order)."""
+    def overlapping(self, span: Span, ended_after: float, *, at_end: bool) -> float:
         worst = 0.0
-        index = bisect.bisect_left(self._ends, span.end - END_MARGIN_S)
+        index = bisect.bisect_left(self._ends, ended_after)
         while index < len(self._stalls):  # bounded: each stall at most once
             ran, due = self._stalls[index]
             if ran > span.end + self._longest:
                 break
-            if due < span.end:
+            if due < span.end and (at_end or ran > span.start):
                 worst = max(worst, min(ran, span.end) - max(due, span.start))
             index += 1
         return worst

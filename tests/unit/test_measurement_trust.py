@@ -63,6 +63,21 @@ def test_disturbance_is_the_stall_in_progress_when_the_phase_ended() -> None:
     assert disturbance(span, [source((10.05, 10.0995))]) == pytest.approx(0.0495)  # margin
 
 
+class _Lab(StallLog):
+    remote = True
+
+
+def test_a_stall_of_the_lab_counts_anywhere_in_the_phase() -> None:
+    span = Span(10.0, 10.1)
+    lab = _Lab()
+    lab.add(Stall(10.01, 10.05))  # the lab read the request 40 ms late: the reply came late
+    assert disturbance(span, [lab]) == pytest.approx(0.04)
+    assert disturbance(span, [source((10.01, 10.05))]) == 0.0  # our loop's: harmless then
+    early = _Lab()
+    early.add(Stall(9.0, 9.99))
+    assert disturbance(span, [early]) == 0.0
+
+
 def test_disturbed_samples_are_left_out_and_the_rest_judged(config: Config) -> None:
     samples = [evidence(0.120), evidence(0.010), evidence(0.011)]
     row = summarise_region("us-east-1", samples, config, trust=Trust((0.2, 0.0, 0.0)))
