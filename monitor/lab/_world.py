@@ -45,7 +45,6 @@ _DEFAULT_REMOTE_READ_MS = 75.0
 CDN_ALIAS = "d111111abcdef8.cloudfront.net"  # the lab distribution's own name
 _PORT_ATTEMPTS = 20
 _PARENT_POLL_S = 0.5
-_TICK_S = 0.002  # the lab loop's own lateness watch
 _LATENESS_WINDOW_S = 60.0
 # relayed connections open at once, world-wide: each holds three descriptors (client side,
 # upstream side, origin side) and select() cannot watch descriptors above 1023
@@ -414,16 +413,6 @@ class World:
         return 200, {"faults": [f.as_dict() for f in self.state.faults]}
 
 
-async def _watch_lateness(log: LatenessLog) -> None:
-    """The lab loop's own lateness: a wake-up every few ms, late ones noted (cancelled at stop).
-    A lab process that waits for a CPU delays replies without any chunk being sent late."""
-    loop = asyncio.get_running_loop()
-    while True:
-        due = loop.time() + _TICK_S
-        await asyncio.sleep(_TICK_S)
-        log.note(due, loop.time())
-
-
 def run_world(conn: Connection, scenario_doc: dict[str, Any], ca_path: str,
               control_port: int, parent_pid: int) -> None:
     """The world process: start every server, report to the parent, run until told to stop,
@@ -453,7 +442,6 @@ async def _serve(conn: Connection, scenario_doc: dict[str, Any], ca_path: Path,
         return
     conn.send({"ready": info})
     stop = asyncio.Event()
-    ticker = loop.create_task(_watch_lateness(world.lateness))
 
     def on_pipe() -> None:
         try:
@@ -472,7 +460,6 @@ async def _serve(conn: Connection, scenario_doc: dict[str, Any], ca_path: Path,
                 if os.getppid() != parent_pid:
                     break
     finally:
-        ticker.cancel()
         loop.remove_reader(conn.fileno())
         world.close()
         await asyncio.sleep(0.01)  # let the closes and aborts run
