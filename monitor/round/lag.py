@@ -120,16 +120,19 @@ class StallIndex:
         self._remote = _Sorted(s for s in sources if s.remote)
 
     def disturbance(self, span: Span) -> float:
-        """How much of ``span`` (a sample's timed phase) one stall covers, at most.
+        """How much of ``span`` (a sample's timed phase) one stall covers, at most, counting only
+        stalls in progress at a moment the sample needed the stalled party to act.
 
-        Our own loop's stalls count when *in progress as the phase ended*: one that ended before
+        Our own loop had to act as the phase ended (read the reply): a stall that ended before
         the reply arrived delayed nothing the phase reads; one the reply arrived during delayed
-        its reading until it ended (matched within :data:`END_MARGIN_S`: the monitor's late
-        wake-up and the reader run in the same loop iteration, in either order). A remote
-        source's stalls (the lab's) count anywhere in the phase: the sample's bytes sit in the
-        lab for all of it, and a stalled lab reads them late as well as sends them late."""
-        end_margin = self._local.overlapping(span, span.end - END_MARGIN_S, at_end=True)
-        return max(end_margin, self._remote.overlapping(span, span.start, at_end=False))
+        its reading until it ended. The lab (a ``remote`` source) had to act as the request
+        arrived, at its middle (pass the request on, answer it) and as it ended (send the
+        reply); between those the sample's bytes wait in the lab's delay queue, where a stall
+        does not touch them. Moments are matched within :data:`END_MARGIN_S` (a late wake-up
+        and the work it held up run in the same loop iteration, in either order)."""
+        local = self._local.covering(span, (span.end,))
+        middle = (span.start + span.end) / 2
+        return max(local, self._remote.covering(span, (span.start, middle, span.end)))
 
 
 class _Sorted:
@@ -138,14 +141,18 @@ class _Sorted:
         self._ends = [ran for ran, _ in self._stalls]
         self._longest = max((ran - due for ran, due in self._stalls), default=0.0)
 
-    def overlapping(self, span: Span, ended_after: float, *, at_end: bool) -> float:
+    def covering(self, span: Span, moments: tuple[float, ...]) -> float:
+        """The longest part of ``span`` covered by a stall in progress at one of ``moments``."""
         worst = 0.0
-        index = bisect.bisect_left(self._ends, ended_after)
+        index = bisect.bisect_left(self._ends, min(moments) - END_MARGIN_S)
         while index < len(self._stalls):  # bounded: each stall at most once
             ran, due = self._stalls[index]
-            if ran > span.end + self._longest:
-                break
-            if due < span.end and (at_end or ran > span.start):
+            if due > max(moments) + END_MARGIN_S:
+                if ran > max(moments) + END_MARGIN_S + self._longest:
+                    break
+                index += 1
+                continue
+            if any(due - END_MARGIN_S <= m <= ran + END_MARGIN_S for m in moments):
                 worst = max(worst, min(ran, span.end) - max(due, span.start))
             index += 1
         return worst

@@ -67,12 +67,15 @@ class _Lab(StallLog):
     remote = True
 
 
-def test_a_stall_of_the_lab_counts_anywhere_in_the_phase() -> None:
+def test_a_stall_of_the_lab_counts_when_the_lab_had_to_act() -> None:
     span = Span(10.0, 10.1)
     lab = _Lab()
-    lab.add(Stall(10.01, 10.05))  # the lab read the request 40 ms late: the reply came late
+    lab.add(Stall(10.01, 10.05))  # stalled when the request was due onward: the reply came late
     assert disturbance(span, [lab]) == pytest.approx(0.04)
     assert disturbance(span, [source((10.01, 10.05))]) == 0.0  # our loop's: harmless then
+    waiting = _Lab()
+    waiting.add(Stall(10.01, 10.03))  # while the request sat in the delay queue: harmless
+    assert disturbance(span, [waiting]) == 0.0
     early = _Lab()
     early.add(Stall(9.0, 9.99))
     assert disturbance(span, [early]) == 0.0
