@@ -7,12 +7,13 @@ never by sleeping after each read, so throughput is not serialised.
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
-__all__ = ["ConnectionPolicy", "DelayProxy", "LatenessLog"]
+__all__ = ["ConnectionPolicy", "DelayProxy", "LatenessLog", "listen_shared"]
 
 _HIGH_WATER = 1 << 20  # bytes held in one direction before the sender is paused
 _LOW_WATER = 1 << 18
@@ -344,3 +345,24 @@ class DelayProxy:
         for sink in list(self.sinks):
             sink.abort()
         self.sinks.clear()
+
+
+_PORT_ATTEMPTS = 20
+
+
+async def listen_shared(proxies: list[DelayProxy]) -> int:
+    """Start every proxy listening on one common port (the config's ``service.port``): the
+    first on a port the kernel picks, the others on it, again on a new one when it is taken."""
+    for _ in range(_PORT_ATTEMPTS):
+        port = await proxies[0].listen(0)
+        try:
+            for proxy in proxies[1:]:
+                await proxy.listen(port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            for proxy in proxies:
+                proxy.close_listener()
+            continue
+        return port
+    raise OSError(errno.EADDRINUSE, f"no common free port after {_PORT_ATTEMPTS} attempts")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import errno
+import datetime
 import functools
 import ipaddress
 import os
@@ -34,7 +34,7 @@ from monitor.lab._control import ControlServer
 from monitor.lab._dns import DnsDecision, LabDns, ZoneData
 from monitor.lab._edge import EdgeServer, EdgeSettings
 from monitor.lab._origin import OriginBehaviour, OriginServer
-from monitor.lab._proxy import ConnectionPolicy, DelayProxy, LatenessLog
+from monitor.lab._proxy import ConnectionPolicy, DelayProxy, LatenessLog, listen_shared
 from monitor.lab._scenario import Fault, FaultKind, Scenario, ScenarioError
 
 __all__ = ["FaultState", "World", "run_world"]
@@ -43,7 +43,6 @@ _DNS_FAULTS = (FaultKind.DNS_SERVFAIL, FaultKind.DNS_TIMEOUT, FaultKind.DNS_GARB
                FaultKind.DNS_TRUNCATE)
 _DEFAULT_REMOTE_READ_MS = 75.0
 CDN_ALIAS = "d111111abcdef8.cloudfront.net"  # the lab distribution's own name
-_PORT_ATTEMPTS = 20
 _PARENT_POLL_S = 0.5
 _LATENESS_WINDOW_S = 60.0
 # relayed connections open at once, world-wide: each holds three descriptors (client side,
@@ -158,11 +157,17 @@ class World:
     async def start(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         service = self.scenario.service
-        server_tls = self._server_tls(service.origin_name, service.cdn_name)
+        authority = self._authority()
+        server_tls = self._server_tls(authority, (service.origin_name, service.cdn_name))
         for name in self.regions:
+            spec = self.scenario.regions[name]
+            region_tls = server_tls
+            if spec.tls_max_version != "1.3" or spec.cert_valid_days is not None:
+                region_tls = self._server_tls(authority, (service.origin_name,),
+                                              spec.tls_max_version, spec.cert_valid_days)
             origin = OriginServer(
                 name, health_path=service.health_path, region_header=service.region_header,
-                ssl_context=server_tls, behaviour=functools.partial(self.origin_behaviour, name))
+                ssl_context=region_tls, behaviour=functools.partial(self.origin_behaviour, name))
             index = self.region_index[name]
             port = await origin.start(origin_address(index))
             self.origins[name] = origin
@@ -186,7 +191,7 @@ class World:
                 loop, edge_address(k), edge_origin_address(k), port,
                 functools.partial(self.edge_policy, name), admit=self.admit_connection,
                 lateness=self.lateness)
-        self.https_port = await self._listen_shared(
+        self.https_port = await listen_shared(
             [*self.proxies.values(), *self.edge_proxies.values()])
         for edge in self.edges.values():
             edge.settings = dataclasses.replace(edge.settings, origin_port=self.https_port)
@@ -228,33 +233,30 @@ class World:
         if self.control is not None:
             self.control.close()
 
-    def _server_tls(self, *names: str) -> ssl.SSLContext:
+    def _authority(self) -> Any:
+        """The lab's CA (trustme), its certificate written where the config points."""
         import trustme  # local: only the world's process needs the CA machinery
 
         authority = trustme.CA(organization_name="routewatch lab")
-        leaf = authority.issue_cert(*names)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        leaf.configure_cert(context)
         tmp = self.ca_path.with_name(self.ca_path.name + ".tmp")
         authority.cert_pem.write_to_path(str(tmp))
         tmp.replace(self.ca_path)
-        return context
+        return authority
 
-    async def _listen_shared(self, proxies: list[DelayProxy]) -> int:
-        """Bind every proxy on one common port (the config's service.port)."""
-        for _ in range(_PORT_ATTEMPTS):
-            port = await proxies[0].listen(0)
-            try:
-                for proxy in proxies[1:]:
-                    await proxy.listen(port)
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    raise
-                for proxy in proxies:
-                    proxy.close_listener()
-                continue
-            return port
-        raise OSError(errno.EADDRINUSE, f"no common free port after {_PORT_ATTEMPTS} attempts")
+    @staticmethod
+    def _server_tls(authority: Any, names: tuple[str, ...], max_version: str = "1.3",
+                    valid_days: float | None = None) -> ssl.SSLContext:
+        """A server context with a leaf for ``names`` (expiring ``valid_days`` from now, when
+        given) that accepts TLS up to ``max_version``."""
+        not_after = None
+        if valid_days is not None:
+            not_after = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=valid_days)
+        leaf = authority.issue_cert(*names, not_after=not_after)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        if max_version == "1.2":
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+        leaf.configure_cert(context)
+        return context
 
     def _zone_data(self) -> ZoneData:
         service = self.scenario.service

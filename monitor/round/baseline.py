@@ -13,16 +13,18 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.config import Config
+from monitor.config import Config, Estimator, address_policy
 from monitor.core.evidence import BaselineSamples
-from monitor.core.model import RegionLatency
-from monitor.core.verdict import estimate_latency, phase_for
+from monitor.core.model import RegionLatency, TlsInfo
+from monitor.core.paths.http_status import status_ok, status_problem
+from monitor.core.verdict import estimate_latency
 from monitor.domain.reasons import Reason, reason_of
 from monitor.round.lag import DISTURBED_S, MIN_CLEAN_SAMPLES, Span, StallIndex
 from monitor.round.pacing import Pacer
 from probes.http import PHASES, HttpEvidence, HttpTarget, probe_http
 
-__all__ = ["BaselineSamples", "SampleSpans", "Trust", "measure_baseline", "summarise_region"]
+__all__ = ["BaselineSamples", "SampleSpans", "Trust", "measure_baseline", "sample_estimate",
+           "summarise_region"]
 
 SampleSpans = dict[str, list[Span]]
 """Region → each baseline sample's timed phase as a span of loop time, in sample order."""
@@ -48,42 +50,74 @@ class Trust:
     def disturbed(self) -> int:
         return sum(1 for d in self.disturbance_s if d > self.threshold_s)
 
+def sample_estimate(evidence: HttpEvidence, estimator: Estimator) -> float | None:
+    """One sample's round trip by the estimator: the handshake divided by the round trips its
+    TLS version costs (never silently two round trips read as one), the first byte, or TCP
+    connect; None when the sample lacks it."""
+    match estimator:
+        case Estimator.HANDSHAKE:
+            return evidence.handshake_rtt_seconds
+        case Estimator.FIRST_BYTE:
+            return evidence.first_byte_seconds
+        case Estimator.CONNECT:
+            return evidence.phases.get("connect")
+
+
+_TIMED_PHASE = {Estimator.HANDSHAKE: "tls", Estimator.FIRST_BYTE: "processing",
+                Estimator.CONNECT: "connect"}
+"""The phase each estimator reads: the span measurement trust checks for stalls."""
+
 
 def sample_ok(evidence: HttpEvidence) -> bool:
-    return evidence.error is None and evidence.status is not None and evidence.status < 500
+    """A sample counts when it got a 2xx answer: a redirect, an error page or a 404 means the
+    region does not serve the health path as the app contract says."""
+    return evidence.error is None and status_ok(evidence.status)
 
 
 def summarise_region(
     region: str, samples: Sequence[HttpEvidence], config: Config, *, finished: bool = True,
     trust: Trust = Trust(),
 ) -> RegionLatency:
-    """One latency-matrix cell from its samples (pure): disturbed samples are left out, and a
-    region answering with too few clean samples is healthy with no latency,
-    ``measurement_disturbed``."""
-    phase = phase_for(config.probe.estimator)
-    answered = [(i, s.phases[phase]) for i, s in enumerate(samples)
-                if sample_ok(s) and phase in s.phases]
-    good = [value for i, value in answered if trust.clean(i)]
+    """One latency-matrix cell from its samples (pure): the estimator's estimate, and beside it
+    network distance (handshake), first byte and the app's own time, whatever the estimator.
+    Disturbed samples are left out (measurement trust); a region answering with too few clean
+    samples is healthy with no latency, ``measurement_disturbed``."""
+    estimator = config.probe.estimator
+    answered = [(i, s) for i, s in enumerate(samples) if sample_ok(s)]
+    clean = [s for i, s in answered if trust.clean(i)]
+    good = [value for s in clean if (value := sample_estimate(s, estimator)) is not None]
+    tls = TlsInfo.summary(s.tls for s in samples)
     disturbed = trust.disturbed
-    if answered and len(good) < MIN_CLEAN_SAMPLES:
+    if answered and len(clean) < MIN_CLEAN_SAMPLES:
         worst = max(trust.disturbance_s, default=0.0)
         return RegionLatency(region, None, True, (), Reason.MEASUREMENT_DISTURBED,
-                             f"{len(answered) - len(good)} of {len(answered)} samples taken "
+                             f"{len(answered) - len(clean)} of {len(answered)} samples taken "
                              f"while the loop or the lab stalled (up to {worst * 1000:.1f} ms)",
-                             disturbed)
+                             disturbed_samples=disturbed, estimator=estimator, tls=tls)
     if good:
+        handshake = estimate_latency([v for s in clean
+                                      if (v := s.handshake_rtt_seconds) is not None])
+        first_byte = estimate_latency([v for s in clean
+                                       if (v := s.first_byte_seconds) is not None])
+        app = (None if handshake is None or first_byte is None
+               else max(0.0, first_byte - handshake))
         return RegionLatency(region, estimate_latency(good), True, tuple(good),
+                             estimator=estimator, handshake_seconds=handshake,
+                             first_byte_seconds=first_byte, app_seconds=app, tls=tls,
                              disturbed_samples=disturbed)
     failures = [s for s in samples if not sample_ok(s)]
     if not failures:
         reason, message = (Reason.DEADLINE, "no sample finished before the round deadline")
         if finished:
             reason, message = (Reason.NO_SAMPLES, "no sample was taken")
-        return RegionLatency(region, None, False, (), reason, message)
+        if answered:  # answered, but none measured what the estimator needs
+            reason, message = (Reason.NO_SAMPLES, f"no sample has a {estimator} estimate")
+        return RegionLatency(region, None, False, (), reason, message, estimator, tls=tls)
     reasons = Counter(_failure_reason(s) for s in failures)
     reason = reasons.most_common(1)[0][0]
     example = next(s for s in failures if _failure_reason(s) == reason)
-    return RegionLatency(region, None, False, (), reason, _failure_message(example))
+    return RegionLatency(region, None, False, (), reason, _failure_message(example), estimator,
+                         tls=tls)
 
 
 def _failure_reason(evidence: HttpEvidence) -> Reason:
@@ -95,7 +129,7 @@ def _failure_reason(evidence: HttpEvidence) -> Reason:
 def _failure_message(evidence: HttpEvidence) -> str:
     if evidence.error is not None:
         return str(evidence.error)
-    return f"HTTP {evidence.status} from {evidence.target.url}"
+    return f"{status_problem(evidence)} from {evidence.target.url}"
 
 
 def phase_span(evidence: HttpEvidence, phase: str, start: float, end: float) -> Span:
@@ -126,7 +160,8 @@ async def measure_baseline(
     ``spans[region]``) as it lands, so a deadline keeps what was measured."""
     probe = config.probe
     service = config.service
-    phase = phase_for(probe.estimator)
+    policy = address_policy(config)  # an ALB name's answer is a DNS answer like any other
+    phase = _TIMED_PHASE[probe.estimator]
 
     async def one(region: str, address: str) -> None:
         async with pacer.check():
@@ -148,6 +183,7 @@ async def measure_baseline(
             connect_timeout_s=probe.connect_timeout_s,
             request_timeout_s=probe.request_timeout_s,
             body_limit_bytes=probe.body_limit_bytes,
+            address_policy=policy,
         )
         into.setdefault(region, []).append(evidence)
         if spans is not None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from monitor.config import Config, VantagePoint
 from monitor.core.attribution import IpRanges, RegionDirectory
-from monitor.core.evidence import PathInputs, Tick, VantageEvidence
+from monitor.core.evidence import Judgement, PathInputs, Tick, VantageEvidence
 from monitor.core.model import (
     DnsLookup,
     DnsLookups,
@@ -34,6 +34,7 @@ from monitor.core.model import (
 )
 from monitor.core.paths import PATHS, PathSpec
 from monitor.core.paths.dns import dns_query
+from monitor.core.verdict import judge_unknown
 from monitor.domain.geo import airport_location, nearest_region
 from monitor.domain.reasons import Reason
 from monitor.round.baseline import SampleSpans, Trust, measure_baseline, summarise_region
@@ -245,8 +246,15 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
             log.error("%s: measurement crashed", name, exc_info=exc)
             crashes.append(ErrorRecord("round", Reason.INTERNAL_ERROR,
                                        f"{type(exc).__name__}: {exc}"))
-    result = judge_vantage(context, name, evidence, started_wall,
-                           time.perf_counter() - started, timed_out=bool(pending))
+    try:
+        result = judge_vantage(context, name, evidence, started_wall,
+                               time.perf_counter() - started, timed_out=bool(pending))
+    except Exception as exc:  # a bug outside the path judges: this vantage point's round only
+        log.error("%s: judging crashed", name, exc_info=exc)
+        result = VantageRound(name, started_wall, time.perf_counter() - started, (), (),
+                              (ErrorRecord("round", Reason.INTERNAL_ERROR,
+                                           f"judging crashed: {type(exc).__name__}"),),
+                              success=False)
     result = dataclasses.replace(result, loop_lag_seconds=loop_lag)
     if crashes:
         result = dataclasses.replace(result, errors=(*result.errors, *crashes), success=False)
@@ -301,7 +309,8 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
     )
     inputs = PathInputs(config, name, vantage, evidence, regions,
                         region_directory(context, evidence), context.nominal[name])
-    judgements = [j for spec in context.enabled_paths() if (j := spec.judge(inputs)) is not None]
+    judgements = [j for spec in context.enabled_paths()
+                  if (j := _judge_guarded(spec, inputs)) is not None]
     paths = distrust(tuple(j.result for j in judgements), regions)
     errors = [error for j in judgements for error in j.errors]
     errors.extend(ErrorRecord("baseline", region.reason, f"{region.region}: {region.message}")
@@ -331,6 +340,19 @@ def distrust(paths: tuple[PathResult, ...],
                                               reason=Reason.MEASUREMENT_DISTURBED,
                                               detail=detail))
         for path in paths)
+
+
+def _judge_guarded(spec: PathSpec, inputs: PathInputs) -> Judgement | None:
+    """A path's judgement; a judge that crashes (a bug, or evidence nobody foresaw) makes that
+    path ``internal_error`` and leaves the other paths and the round alone."""
+    try:
+        return spec.judge(inputs)
+    except Exception as exc:
+        log.error("%s: judging the %s path crashed", inputs.vantage_name, spec.path,
+                  exc_info=exc)
+        message = f"judging crashed: {type(exc).__name__}"
+        return Judgement(PathResult(spec.path, judge_unknown(Reason.INTERNAL_ERROR, message)),
+                         (ErrorRecord(spec.path.value, Reason.INTERNAL_ERROR, message),))
 
 
 def _dns_lookup(answer: DnsEvidence | None) -> DnsLookup | None:

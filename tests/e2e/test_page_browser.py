@@ -60,10 +60,9 @@ def assert_paths_marked_in_matrix(root: Element) -> None:
 
 
 def test_serve_page_in_the_browser(chromium: Chromium, tmp_path: Path) -> None:
-    with ServeProcess(tmp_path / "serve", 0, "--lab", "demo", "--interval", "2",
+    with ServeProcess(tmp_path / "serve", "--lab", "demo", "--interval", "2",
                       "--jitter", "0") as serve:
-        url = wait_until(lambda: (serve.event("listening") or {}).get("url"), checks=240,
-                         pause=0.25, what="serve listening") + "/"
+        url = serve.url + "/"
 
         def every_round_in() -> str | None:
             with urllib.request.urlopen(url, timeout=10) as response:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from e2e.serve_process import get
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from rounds import vantage_round
@@ -284,6 +283,17 @@ def test_http_status_of_origin_and_cdn_is_exported_and_absent_without_a_response
     assert series(scrape(store), "http_status_code", probe="nyc") == {}
 
 
+def test_path_success_is_one_for_a_judged_path_and_zero_for_unknown(store: SnapshotStore) -> None:
+    store.publish(vantage_round(state=RoutingState.MISROUTED, served="eu-west-1", penalty=0.05))
+    store.publish(vantage_round("dub", state=RoutingState.UNKNOWN))
+    got = scrape(store)
+    for path in ("dns", "origin", "cdn"):
+        assert value(got, "path_success", probe="nyc", path=path) == 1  # misrouted, but judged
+        assert value(got, "path_success", probe="dub", path=path) == 0
+    store.publish(failed_round())  # a round with no paths: every path 0, the series stay
+    assert {v for v in series(scrape(store), "path_success", probe="nyc").values()} == {0.0}
+
+
 def test_build_info_carries_the_version(store: SnapshotStore) -> None:
     got = scrape(store)  # before any round too
     assert series(got, "build_info") == {(("version", __version__),): 1.0}
@@ -332,24 +342,16 @@ def server(store: SnapshotStore) -> Iterator[MetricsServer]:
     server.stop()
 
 
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 def test_server_answers_metrics_healthz_and_404(server: MetricsServer,
                                                 store: SnapshotStore) -> None:
     assert server.address[0] == "127.0.0.1"
     assert server.address[1] > 0
     store.publish(vantage_round())
-    status, body = _get(server.url + "/metrics")
+    status, body = get(server.url + "/metrics")
     assert status == 200
     assert 'routewatch_round_success{probe="nyc"} 1.0' in body
-    assert _get(server.url + "/healthz")[0] == 200
-    assert _get(server.url + "/nope")[0] == 404
+    assert get(server.url + "/healthz")[0] == 200
+    assert get(server.url + "/nope")[0] == 404
 
 
 def test_healthz_turns_unhealthy_after_three_intervals_without_a_round() -> None:
@@ -384,7 +386,7 @@ def test_a_scrape_never_mixes_two_rounds_of_one_vantage_point(server: MetricsSer
     writer.start()
     scrapes = mixed = 0
     while scrapes < 2000 and not (done.is_set() and scrapes > 10):
-        body = _get(server.url + "/metrics")[1]
+        body = get(server.url + "/metrics")[1]
         scrapes += 1
         for name in ("nyc", "dub"):
             seen = _round_numbers(body, name)
