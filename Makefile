@@ -42,10 +42,14 @@ test: lint typecheck unit
 
 # Accuracy and CPU cost of routewatch's probe beside curl and blackbox_exporter, on a lab world
 # (~2 minutes; figures in BENCHMARKS.md). Skips a tool that is not installed. Then serve's measured
-# latencies with and without 50 concurrent /metrics scrapers (~2.5 minutes).
+# latencies with and without 50 concurrent /metrics scrapers (~2.5 minutes), verdicts with and
+# without two CPU-hog processes (busy_machine.py, ~5 minutes) and rounds at 3x3, 10x10, 20x30
+# (scale.py, ~1.5 minutes).
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/scrape_flood.py
+	$(BIN)/python bench/busy_machine.py
+	$(BIN)/python bench/scale.py
 
 # The probe's Lambda package for arm64 (pip --platform, no Docker); CONFIG=FILE bundles a config.
 lambda-zip: $(STAMP)

@@ -36,6 +36,7 @@ __all__ = [
     "PathResult",
     "RegionLatency",
     "ResolverRole",
+    "RoundPlan",
     "RoundResult",
     "RoutingState",
     "RoutingVerdict",
@@ -118,6 +119,7 @@ class RegionLatency:
     first_byte_seconds: float | None = None
     app_seconds: float | None = None
     tls: TlsInfo | None = None
+    disturbed_samples: int = 0  # samples left out: taken while the loop or the lab stalled
 
 
 def latency_of(regions: tuple[RegionLatency, ...], region: str | None,
@@ -309,9 +311,24 @@ class VantageRound:
     errors: tuple[ErrorRecord, ...] = ()
     dns: DnsLookups = DnsLookups()
     success: bool = True
+    loop_lag_seconds: float | None = None  # the longest event-loop stall during the round
+
 
     def path(self, path: Path) -> PathResult | None:
         return next((p for p in self.paths if p.path == path), None)
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """How a round's check starts were spread: ``checks`` starts ``gap_seconds`` apart, planned
+    to take ``planned_seconds`` of a ``deadline_seconds`` deadline; ``fits`` false when even the
+    narrowest gap could not fit them (the round said so up front)."""
+
+    checks: int
+    gap_seconds: float
+    planned_seconds: float
+    deadline_seconds: float
+    fits: bool
 
 
 @dataclass(frozen=True)
@@ -319,3 +336,4 @@ class RoundResult:
     vantage_points: tuple[VantageRound, ...]
     started_at: float
     duration_seconds: float
+    plan: RoundPlan | None = None

@@ -179,9 +179,11 @@ def vantage_document(vantage: VantageRound) -> dict[str, Any]:
                 "first_byte_seconds": r.first_byte_seconds,
                 "app_seconds": r.app_seconds,
                 **tls_document(r.tls),
+                "disturbed_samples": r.disturbed_samples,
             }
             for r in vantage.regions
         ],
+        "loop_lag_seconds": vantage.loop_lag_seconds,
         "dns": dns_document(vantage.dns),
         "errors": [{"path": e.path, "reason": e.reason, "message": e.message}
                    for e in vantage.errors],
@@ -203,6 +205,13 @@ def round_document(result: RoundResult, *, strict: bool = False) -> dict[str, An
         "exit_code": exit_code(result, strict=strict),
         "summary": state_counts(result),
         "vantage_points": [vantage_document(v) for v in result.vantage_points],
+        "plan": None if result.plan is None else {
+            "checks": result.plan.checks,
+            "gap_seconds": result.plan.gap_seconds,
+            "planned_seconds": result.plan.planned_seconds,
+            "deadline_seconds": result.plan.deadline_seconds,
+            "fits": result.plan.fits,
+        },
     }
 
 
@@ -382,7 +391,8 @@ def round_from_document(document: Any, source: str = "document") -> RoundResult:
                               r.get("message"), _estimator(r.get("estimator")),
                               _number(r.get("handshake_seconds"), "handshake_seconds"),
                               _number(r.get("first_byte_seconds"), "first_byte_seconds"),
-                              _number(r.get("app_seconds"), "app_seconds"), _tls_from(r))
+                              _number(r.get("app_seconds"), "app_seconds"), _tls_from(r),
+                              int(r.get("disturbed_samples") or 0))
                 for r in item["regions"])
             errors = tuple(ErrorRecord(e["path"], reason_of(e["reason"]), e["message"])
                            for e in item.get("errors", ()))
@@ -390,7 +400,8 @@ def round_from_document(document: Any, source: str = "document") -> RoundResult:
                 str(item["name"]), _timestamp(item["started_at"]),
                 float(item["duration_seconds"]), regions,
                 tuple(_path_from(p, f"{where}.paths") for p in item["paths"]),
-                errors, _dns_from(item.get("dns")), bool(item.get("success", True))))
+                errors, _dns_from(item.get("dns")), bool(item.get("success", True)),
+                _number(item.get("loop_lag_seconds"), f"{where}.loop_lag_seconds")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, DocumentError):
                 raise

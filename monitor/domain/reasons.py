@@ -62,6 +62,7 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "internal_error"
     ROUND_FAILED = "round_failed"
     NOT_PROBED = "not_probed"
+    MEASUREMENT_DISTURBED = "measurement_disturbed"
     # AWS calls and the CloudWatch exporter (monitor.aws.clients.AwsError, exporters.cloudwatch)
     AWS_ERROR = "aws_error"
     AWS_CREDENTIALS = "aws_credentials"
@@ -163,6 +164,9 @@ REASONS: tuple[ReasonSpec, ...] = (
     ReasonSpec(Reason.NO_HEALTHY_REGION, _U, "no configured region answered the baseline"),
     ReasonSpec(Reason.UNKNOWN_POP, _U,
                "the POP's airport code is unknown (pin it in `cdn.pop_regions`)"),
+    ReasonSpec(Reason.MEASUREMENT_DISTURBED, _U,
+               "too few of a region's samples were taken while the event loop (or the lab) ran "
+               "on time: its latency, and every verdict resting on it, is not given"),
     ReasonSpec(Reason.SLOW_APP, _N,
                "the serving region is near by network round trip, but its app takes more than "
                "`tolerance.slow_app_ms` longer than the quickest region's (first byte minus the "

@@ -15,6 +15,7 @@ import selectors
 import signal
 import ssl
 import textwrap
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -33,7 +34,7 @@ from monitor.lab._control import ControlServer
 from monitor.lab._dns import DnsDecision, LabDns, ZoneData
 from monitor.lab._edge import EdgeServer, EdgeSettings
 from monitor.lab._origin import OriginBehaviour, OriginServer
-from monitor.lab._proxy import ConnectionPolicy, DelayProxy, listen_shared
+from monitor.lab._proxy import ConnectionPolicy, DelayProxy, LatenessLog, listen_shared
 from monitor.lab._scenario import Fault, FaultKind, Scenario, ScenarioError
 
 __all__ = ["FaultState", "World", "run_world"]
@@ -43,6 +44,7 @@ _DNS_FAULTS = (FaultKind.DNS_SERVFAIL, FaultKind.DNS_TIMEOUT, FaultKind.DNS_GARB
 _DEFAULT_REMOTE_READ_MS = 75.0
 CDN_ALIAS = "d111111abcdef8.cloudfront.net"  # the lab distribution's own name
 _PARENT_POLL_S = 0.5
+_LATENESS_WINDOW_S = 60.0
 # relayed connections open at once, world-wide: each holds three descriptors (client side,
 # upstream side, origin side) and select() cannot watch descriptors above 1023
 MAX_OPEN_CONNECTIONS = 250
@@ -148,6 +150,7 @@ class World:
         self.dns: LabDns | None = None
         self.control: ControlServer | None = None
         self._lock = asyncio.Lock()
+        self.lateness = LatenessLog()
 
     # --- start and stop ------------------------------------------------------------------------
 
@@ -170,7 +173,8 @@ class World:
             self.origins[name] = origin
             self.proxies[name] = DelayProxy(
                 loop, region_address(index), origin_address(index), port,
-                functools.partial(self.region_policy, name), admit=self.admit_connection)
+                functools.partial(self.region_policy, name), admit=self.admit_connection,
+                lateness=self.lateness)
         self.dns = LabDns(DNS_ADDRESS, self._zone_data(), self.dns_decision)
         await self.dns.start()
         origin_tls = ssl.create_default_context(cafile=str(self.ca_path))
@@ -185,7 +189,8 @@ class World:
             self.edges[name] = edge
             self.edge_proxies[name] = DelayProxy(
                 loop, edge_address(k), edge_origin_address(k), port,
-                functools.partial(self.edge_policy, name), admit=self.admit_connection)
+                functools.partial(self.edge_policy, name), admit=self.admit_connection,
+                lateness=self.lateness)
         self.https_port = await listen_shared(
             [*self.proxies.values(), *self.edge_proxies.values()])
         for edge in self.edges.values():
@@ -383,6 +388,8 @@ class World:
     async def control_request(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         if path == "/world" and method == "GET":
             return 200, self.info()
+        if path == "/lateness" and method == "GET":  # the last minute of the lab's lateness
+            return 200, {"late": self.lateness.since(time.monotonic() - _LATENESS_WINDOW_S)}
         if path != "/faults":
             return 404, {"errors": [f"no such resource {path}"]}
         current = [f.as_dict() for f in self.state.faults]

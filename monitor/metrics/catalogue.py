@@ -110,6 +110,9 @@ METRICS: tuple[MetricSpec, ...] = (
            "When the vantage point's latest round finished."),
     _gauge("round_interval_seconds", "seconds", ("probe",),
            "Configured interval between the vantage point's rounds (for staleness alerts)."),
+    _gauge("loop_lag_seconds", "seconds", ("probe",),
+           "The longest event-loop stall while the vantage point's latest round measured; "
+           "samples overlapping a stall are left out (reason measurement_disturbed)."),
     MetricSpec(PREFIX + "rounds_total", MetricType.COUNTER, "rounds", ("probe",),
                "Rounds finished by the vantage point since routewatch started."),
     _gauge("dns_lookup_seconds", "seconds", ("probe", "resolver"),

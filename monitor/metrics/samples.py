@@ -122,6 +122,8 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
     yield Sample(metric("round_duration_seconds"), (probe,), result.duration_seconds)
     yield Sample(metric("last_round_timestamp_seconds"), (probe,), entry.finished_at)
     yield Sample(metric("round_interval_seconds"), (probe,), space.interval_s)
+    if result.loop_lag_seconds is not None:
+        yield Sample(metric("loop_lag_seconds"), (probe,), result.loop_lag_seconds)
     yield Sample(metric("rounds_total"), (probe,), float(entry.rounds_total))
     for resolver, seconds in _dns_lookups(result).items():
         yield Sample(metric("dns_lookup_seconds"), (probe, resolver), seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections.abc import Iterator
@@ -413,3 +414,11 @@ def _round_numbers(body: str, probe: str) -> set[int]:
             elif sample.name in ("routewatch_rounds_total", "routewatch_probe_errors_total"):
                 seen.add(int(sample.value))
     return seen
+
+
+def test_loop_lag_is_exported_when_the_round_measured_it(store: SnapshotStore) -> None:
+    store.publish(dataclasses.replace(vantage_round(), loop_lag_seconds=0.042))
+    store.publish(vantage_round("dub"))  # a round without the figure (an old regional probe)
+    got = scrape(store)
+    assert value(got, "loop_lag_seconds", probe="nyc") == pytest.approx(0.042)
+    assert series(got, "loop_lag_seconds", probe="dub") == {}
