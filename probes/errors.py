@@ -1,4 +1,5 @@
-"""Typed probe failures. Library errors (dnspython, httpx, ssl) are mapped here, at one boundary.
+"""Typed probe failures. Library errors (dnspython, httpx, h11, ssl) are mapped here, at one
+boundary.
 
 The tree::
 
@@ -25,6 +26,8 @@ The tree::
 from __future__ import annotations
 
 import ssl
+import sys
+from typing import Any
 
 __all__ = [
     "ConnectError",
@@ -123,12 +126,13 @@ class ResponseError(HttpError):
 
 
 def map_http_exception(exc: BaseException, target: str) -> HttpError:
-    """Map an httpx/httpcore/ssl/OS exception to the typed tree (the one boundary)."""
-    import httpx  # local: keeps this module importable without the HTTP stack
-
+    """Map an httpx/httpcore/h11/ssl/OS exception to the typed tree (the one boundary)."""
+    # An httpx (h11) exception implies httpx (h11) is loaded; importing httpx here, mid-round,
+    # would stall the event loop for tens of milliseconds, and the probes do not use it.
+    httpx: Any = sys.modules.get("httpx")
     chain = list(_causes(exc))
-    if isinstance(exc, httpx.TimeoutException) or any(isinstance(c, TimeoutError)
-                                                        for c in chain):
+    if (httpx is not None and isinstance(exc, httpx.TimeoutException)) \
+            or any(isinstance(c, TimeoutError) for c in chain):
         phase = type(exc).__name__.replace("Timeout", "").lower() or "request"
         return ProbeTimeout(f"timed out ({phase})", target=target)
     cert = next((c for c in chain if isinstance(c, ssl.SSLCertVerificationError)), None)
@@ -142,12 +146,16 @@ def map_http_exception(exc: BaseException, target: str) -> HttpError:
         return ConnectError("connection refused", target=target)
     if any(isinstance(c, ConnectionResetError) for c in chain):
         return ConnectError("connection reset by peer", target=target)
-    if isinstance(exc, httpx.ConnectError):
-        return ConnectError(f"connection failed: {exc}", target=target)
-    if isinstance(exc, httpx.RemoteProtocolError):
+    h11: Any = sys.modules.get("h11")
+    if h11 is not None and isinstance(exc, h11.RemoteProtocolError):
         return ResponseError(f"protocol error: {exc}", target=target)
-    if isinstance(exc, httpx.TransportError):
-        return ConnectError(f"transport error: {exc}", target=target)
+    if httpx is not None:
+        if isinstance(exc, httpx.ConnectError):
+            return ConnectError(f"connection failed: {exc}", target=target)
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return ResponseError(f"protocol error: {exc}", target=target)
+        if isinstance(exc, httpx.TransportError):
+            return ConnectError(f"transport error: {exc}", target=target)
     if isinstance(exc, OSError):
         return ConnectError(f"network error: {exc.strerror or exc}", target=target)
     return HttpError(f"{type(exc).__name__}: {exc}", target=target)

@@ -1,35 +1,39 @@
 """HTTP probe: one timed HTTPS request to a given address, as if it were the service name.
 
 Host and TLS SNI are the service name and the certificate is verified against it, while the TCP
-connection goes to the address under test. Every call uses a fresh connection (a new transport) and
-the one shared :class:`ssl.SSLContext` per CA bundle. Phases come from httpcore's ``trace``
-extension: connect, tls, processing (request sent → response headers), transfer (body).
+connection goes to the address under test. Every call uses a fresh connection and the one shared
+:class:`ssl.SSLContext` per CA bundle. Phases: connect (TCP), tls (handshake), processing
+(request written → the bytes that complete the response head arrive), transfer (body).
+
+The timed span holds as little Python as possible: the connection is a plain asyncio protocol
+(the socket is bound to a numeric local address directly, no resolver thread), the request is
+encoded before the clock starts, and arrivals are stamped in ``data_received``, the callback the
+event loop runs when the socket turns readable, before any parsing. h11 parses the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import ssl
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
-import httpx
+import h11
 
-from probes.errors import HttpError, ProbeTimeout, ResponseError, map_http_exception
+from probes.errors import HttpError, ProbeTimeout, map_http_exception
 
 __all__ = ["PHASES", "HttpEvidence", "HttpTarget", "probe_http", "ssl_context_for", "warm_up"]
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 
-# trace event → (phase, edge); the phase lasts from its "started" to its "complete" event
-_TRACE_PHASES = {
-    "connection.connect_tcp": "connect",
-    "connection.start_tls": "tls",
-}
+_USER_AGENT = "routewatch/0.1"
+_MAX_HEAD_BYTES = 100 * 1024  # a response head larger than this is not a health answer
+_PAUSE_BYTES = 256 * 1024  # received but not yet parsed: stop reading the socket beyond this
 
 
 @dataclass(frozen=True)
@@ -78,13 +82,10 @@ class HttpEvidence:
 
 
 def warm_up() -> None:
-    """Import now what httpx imports on its first request (httpcore, h11, anyio's asyncio
-    backend: ~0.1 s), so that cost never lands inside a measurement."""
-    import anyio._backends._asyncio  # noqa: F401
-    import h11  # noqa: F401
-    import httpcore  # noqa: F401
-
-    httpx.AsyncHTTPTransport()
+    """Do once, before any measurement, what the first probe would otherwise pay inside its
+    timed span: h11's first connection and event machinery."""
+    connection = h11.Connection(h11.CLIENT)
+    connection.send(h11.Request(method="GET", target="/", headers=[("host", "warm-up")]))
 
 
 @lru_cache(maxsize=8)
@@ -95,37 +96,151 @@ def ssl_context_for(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
-class _PhaseClock:
-    """Collects httpcore trace events as perf_counter timestamps."""
+class _Receiver(asyncio.Protocol):
+    """Keeps what the socket delivers, each chunk with the moment it arrived."""
 
     def __init__(self) -> None:
-        self.marks: dict[str, float] = {}
+        self.chunks: deque[tuple[float, bytes]] = deque()
+        self.buffered = 0
+        self.closed = False
+        self.failure: Exception | None = None
+        self.transport: asyncio.Transport | None = None
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
 
-    async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
-        self.marks.setdefault(event, time.perf_counter())
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
 
-    def span(self, start: str, end: str) -> float | None:
-        if start in self.marks and end in self.marks:
-            return max(0.0, self.marks[end] - self.marks[start])
-        return None
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append((time.perf_counter(), data))
+        self.buffered += len(data)
+        if self.buffered > _PAUSE_BYTES and self.transport is not None and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
 
-    def phases(self) -> dict[str, float]:
-        found: dict[str, float] = {"resolve": 0.0}
-        for prefix, phase in _TRACE_PHASES.items():
-            span = self.span(f"{prefix}.started", f"{prefix}.complete")
-            if span is not None:
-                found[phase] = span
-        processing = self.span("http11.send_request_headers.started",
-                               "http11.receive_response_headers.complete")
-        if processing is not None:
-            found["processing"] = processing
-        transfer = self.span("http11.receive_response_headers.complete",
-                             "http11.receive_response_body.complete")
-        if transfer is None:
-            transfer = self.span("http11.receive_response_headers.complete", "body.end")
-        if transfer is not None:
-            found["transfer"] = transfer
-        return found
+    def eof_received(self) -> bool:
+        self.closed = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.failure = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next_chunk(self) -> tuple[float, bytes] | None:
+        """The next chunk and its arrival time; None once the peer has closed."""
+        while not self.chunks:
+            if self.closed:
+                if self.failure is not None:
+                    raise self.failure
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        arrived, data = self.chunks.popleft()
+        self.buffered -= len(data)
+        if self._paused and self.buffered <= _PAUSE_BYTES // 2 and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return arrived, data
+
+
+def _request_bytes(target: HttpTarget) -> tuple[h11.Connection, bytes]:
+    host_header = target.host if target.port == 443 else f"{target.host}:{target.port}"
+    headers = {"host": host_header, "user-agent": _USER_AGENT, "accept": "*/*",
+               "connection": "close", **dict(target.headers)}
+    connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD_BYTES)
+    data = connection.send(h11.Request(method="GET", target=target.path,
+                                       headers=list(headers.items())))
+    data += connection.send(h11.EndOfMessage())
+    return connection, data
+
+
+async def _open(target: HttpTarget, ssl_context: ssl.SSLContext,
+                phases: dict[str, float]) -> tuple[asyncio.Transport, _Receiver]:
+    """TCP connect then TLS handshake, each timed; the socket is bound to the numeric local
+    address here (anyio would resolve it through a worker thread on every probe)."""
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if target.local_address is not None:
+            sock.bind((target.local_address, 0))
+        began = time.perf_counter()
+        await loop.sock_connect(sock, (target.address, target.port))
+        connected = time.perf_counter()
+        phases["connect"] = connected - began
+        transport, receiver = await loop.create_connection(
+            _Receiver, sock=sock, ssl=ssl_context, server_hostname=target.host)
+        phases["tls"] = time.perf_counter() - connected
+    except BaseException:
+        sock.close()
+        raise
+    return transport, receiver
+
+
+@dataclass
+class _Answer:
+    """What was read of the response so far (kept when a failure cuts the read short)."""
+
+    status: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytearray = field(default_factory=bytearray)
+    truncated: bool = False
+    peer: str | None = None
+    tls_version: str | None = None
+
+
+async def _exchange(target: HttpTarget, transport: asyncio.Transport, receiver: _Receiver,
+                    body_limit_bytes: int, phases: dict[str, float], answer: _Answer) -> None:
+    peer = transport.get_extra_info("peername")
+    answer.peer = str(peer[0]) if peer else None
+    ssl_object = transport.get_extra_info("ssl_object")
+    answer.tls_version = ssl_object.version() if ssl_object is not None else None
+    connection, request = _request_bytes(target)
+    sent = time.perf_counter()
+    transport.write(request)
+    head_at: float | None = None
+    arrived = sent
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            chunk = await receiver.next_chunk()
+            if chunk is None:
+                connection.receive_data(b"")
+            else:
+                arrived, data = chunk
+                connection.receive_data(data)
+            continue
+        if isinstance(event, h11.Response):
+            head_at = arrived
+            phases["processing"] = head_at - sent
+            answer.status = event.status_code
+            answer.headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1"))
+                                   for k, v in event.headers)
+        elif isinstance(event, h11.Data):
+            room = body_limit_bytes - len(answer.body)
+            if len(event.data) > room:
+                answer.body.extend(event.data[:room])
+                answer.truncated = True
+                break
+            answer.body.extend(event.data)
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            break
+        # h11.InformationalResponse (1xx): the final response follows
+    if head_at is not None:
+        phases["transfer"] = max(0.0, time.perf_counter() - head_at)
 
 
 async def probe_http(
@@ -137,67 +252,44 @@ async def probe_http(
     body_limit_bytes: int = 65536,
 ) -> HttpEvidence:
     """One GET on a fresh connection; a failure is in ``evidence.error``, with partial phases."""
-    clock = _PhaseClock()
     ipaddress.ip_address(target.address)  # a name here would bypass the address under test
-    transport = httpx.AsyncHTTPTransport(
-        verify=ssl_context, local_address=target.local_address, retries=0
-    )
-    timeout = httpx.Timeout(request_timeout_s, connect=connect_timeout_s)
-    host_header = target.host if target.port == 443 else f"{target.host}:{target.port}"
-    headers = {"host": host_header, "user-agent": "routewatch/0.1", **dict(target.headers)}
-    extensions = {"sni_hostname": target.host, "trace": clock}
+    phases: dict[str, float] = {"resolve": 0.0}
+    answer = _Answer()
+    error: HttpError | None = None
+    transport: asyncio.Transport | None = None
     started_wall = time.time()
     started = time.perf_counter()
-    status: int | None = None
-    response_headers: tuple[tuple[str, str], ...] = ()
-    body = bytearray()
-    truncated = False
-    peer: str | None = None
-    tls_version: str | None = None
-    error: HttpError | None = None
     try:
-        async with (
-            asyncio.timeout(request_timeout_s),
-            httpx.AsyncClient(transport=transport, timeout=timeout) as client,
-            client.stream("GET", target.url, headers=headers, extensions=extensions) as response,
-        ):
-            status = response.status_code
-            response_headers = tuple(
-                (k.decode("latin-1").lower(), v.decode("latin-1"))
-                for k, v in response.headers.raw
-            )
-            stream = response.extensions.get("network_stream")
-            if stream is not None:
-                server_addr = stream.get_extra_info("server_addr")
-                peer = str(server_addr[0]) if server_addr else None
-                ssl_object = stream.get_extra_info("ssl_object")
-                tls_version = ssl_object.version() if ssl_object is not None else None
-            async for chunk in response.aiter_raw():
-                room = body_limit_bytes - len(body)
-                if len(chunk) > room:
-                    body.extend(chunk[:room])
-                    truncated = True
-                    break
-                body.extend(chunk)
-            clock.marks.setdefault("body.end", time.perf_counter())
+        async with asyncio.timeout(request_timeout_s):
+            connect_deadline = asyncio.timeout(connect_timeout_s)
+            try:
+                async with connect_deadline:
+                    transport, receiver = await _open(target, ssl_context, phases)
+            except TimeoutError:
+                if not connect_deadline.expired():
+                    raise
+                error = ProbeTimeout("timed out (connect)", target=target.url)
+            if transport is not None:
+                await _exchange(target, transport, receiver, body_limit_bytes, phases, answer)
     except TimeoutError:
         error = ProbeTimeout(f"no complete answer within {request_timeout_s:g} s",
                              target=target.url)
-    except httpx.DecodingError as exc:
-        error = ResponseError(f"undecodable response: {exc}", target=target.url)
-    except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+    except (h11.ProtocolError, ssl.SSLError, OSError) as exc:
         error = map_http_exception(exc, target.url)
+    finally:
+        if transport is not None:
+            transport.abort()  # no TLS close_notify round trip (httpcore sends none either)
     total = time.perf_counter() - started
     return HttpEvidence(
         target=target,
-        status=status,
-        phases=clock.phases(),
+        status=answer.status,
+        phases=phases,
         total_seconds=total,
-        peer_address=peer,
-        headers=response_headers,
-        body=bytes(body),
-        body_truncated=truncated,
-        tls_version=tls_version,
+        peer_address=answer.peer,
+        headers=answer.headers,
+        body=bytes(answer.body),
+        body_truncated=answer.truncated,
+        tls_version=answer.tls_version,
         error=error,
         started_at=started_wall,
     )

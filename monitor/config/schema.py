@@ -48,7 +48,10 @@ _POP_CODE = re.compile(r"^[A-Z]{3}\d{1,3}(-[A-Z0-9]{1,3})?$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # validators are built at the first validation, not at import: a cold start that loads a
+    # pre-validated configuration (the Lambda package) never builds them
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
+                              defer_build=True)
 
 
 def _host(value: str) -> str:
@@ -352,13 +355,13 @@ class Config(_Strict):
     authoritative: tuple[str, ...] = Field(
         (), description="The zone's authoritative name servers, address[:port]"
     )
-    probe: ProbeSettings = ProbeSettings()
-    tolerance: Tolerance = Tolerance()
-    ip_ranges: IpRangesSettings = IpRangesSettings()
-    cdn: CdnSettings = CdnSettings()
-    serve: ServeSettings = ServeSettings()
-    cloudwatch: CloudWatchSettings = CloudWatchSettings()
-    alarms: AlarmSettings = AlarmSettings()
+    probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    tolerance: Tolerance = Field(default_factory=Tolerance)
+    ip_ranges: IpRangesSettings = Field(default_factory=IpRangesSettings)
+    cdn: CdnSettings = Field(default_factory=CdnSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    cloudwatch: CloudWatchSettings = Field(default_factory=CloudWatchSettings)
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
 
     _auth = field_validator("authoritative")(lambda v: tuple(_endpoint(x, 53) for x in v))
 
