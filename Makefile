@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEBIAN_PACKAGES := prometheus prometheus-blackbox-exporter curl
+DEBIAN_PACKAGES := prometheus prometheus-blackbox-exporter curl chromium systemd \
+	prometheus-alertmanager
 
 .PHONY: demo test lint typecheck unit system-deps bench lambda-zip clean
 
@@ -13,7 +14,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-# Debian packages the tests use (real Prometheus, promtool, blackbox_exporter, curl); root only.
+# Debian packages the tests use (real Prometheus, promtool, blackbox_exporter, curl, Chromium for
+# the routing page's browser tests, systemd-analyze, amtool); root only.
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -1,14 +1,8 @@
 """Measurement only: each probe returns frozen evidence and never a verdict.
 
-``probes`` never imports ``monitor``. One function per probe type, listed in :data:`PROBERS`.
+``probes`` never imports ``monitor``. One module per probe type, one function each:
+:func:`probes.dns.probe_dns`, :func:`probes.http.probe_http`, :func:`probes.cdn.probe_cdn`; their
+typed errors in :mod:`probes.errors`. The paths that use them are listed in
+:data:`monitor.core.paths.PATHS`. Importing the package imports no network stack (the config
+layer reads :mod:`probes.patterns`).
 """
-
-from __future__ import annotations
-
-from probes.cdn import probe_cdn
-from probes.dns import probe_dns
-from probes.http import probe_http
-
-__all__ = ["PROBERS", "probe_cdn", "probe_dns", "probe_http"]
-
-PROBERS = {"dns": probe_dns, "http": probe_http, "cdn": probe_cdn}

@@ -12,14 +12,19 @@ from __future__ import annotations
 import re
 import ssl
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal, TypeAlias
 
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
-from probes.errors import ProbeError
+from probes.errors import ProbeError, ProbeReason
 from probes.http import HttpEvidence, HttpTarget, probe_http
+from probes.patterns import POP_CODE
 
 __all__ = [
+    "POP_CODE",
+    "CacheResult",
     "CdnEvidence",
     "CdnHeaders",
     "CdnTarget",
@@ -30,14 +35,18 @@ __all__ = [
     "probe_cdn",
 ]
 
-POP_CODE = re.compile(r"^[A-Z]{3}\d{1,3}(-[A-Z0-9]{1,3})?$")
+
+CacheResult: TypeAlias = Literal[
+    "hit", "miss", "refresh_hit", "error", "limit_exceeded", "redirect", "function",
+    "capacity_exceeded", "other"]
+"""The edge's cache result (``x-cache``, else Server-Timing ``cdn-cache-*``)."""
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_X_CACHE = {
+_X_CACHE: dict[str, CacheResult] = {
     "hit": "hit", "miss": "miss", "refreshhit": "refresh_hit", "error": "error",
     "limitexceeded": "limit_exceeded", "redirect": "redirect",
     "functiongeneratedresponse": "function", "capacityexceeded": "capacity_exceeded",
 }
-_SERVER_TIMING_CACHE = {"cdn-cache-hit": "hit", "cdn-cache-miss": "miss",
+_SERVER_TIMING_CACHE: dict[str, CacheResult] = {"cdn-cache-hit": "hit", "cdn-cache-miss": "miss",
                         "cdn-cache-refresh": "refresh_hit"}
 MAX_SERVER_TIMING_ENTRIES = 64  # more is not CloudFront: stop parsing, report it
 
@@ -46,7 +55,8 @@ MAX_SERVER_TIMING_ENTRIES = 64  # more is not CloudFront: stop parsing, report i
 class HeaderProblem:
     """A header that could not be understood; ``reason`` is a bounded label value."""
 
-    reason: str  # server_timing_malformed | pop_missing | pop_invalid | x_cache_unknown
+    reason: Literal[ProbeReason.SERVER_TIMING_MALFORMED, ProbeReason.POP_MISSING,
+                    ProbeReason.POP_INVALID, ProbeReason.X_CACHE_UNKNOWN]
     message: str
 
 
@@ -61,12 +71,17 @@ class ServerTimingEntry:
 class CdnHeaders:
     pop: str | None  # a valid POP code, "other" for anything else, None when absent
     pop_raw: str | None
-    cache: str | None  # hit | miss | refresh_hit | error | ... | other
+    cache: CacheResult | None
     request_id: str | None
     origin_region: str | None
-    server_timing: dict[str, float] = field(default_factory=dict)  # seconds, by metric
-    server_timing_desc: dict[str, str] = field(default_factory=dict)
+    server_timing: Mapping[str, float] = field(default_factory=dict)  # seconds, by metric
+    server_timing_desc: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[HeaderProblem, ...] = ()
+
+    def __post_init__(self) -> None:  # read-only copies: evidence never changes once taken
+        object.__setattr__(self, "server_timing", MappingProxyType(dict(self.server_timing)))
+        object.__setattr__(self, "server_timing_desc",
+                           MappingProxyType(dict(self.server_timing_desc)))
 
 
 def pop_code(value: str | None) -> str | None:
@@ -115,7 +130,7 @@ def parse_server_timing(
     problems: list[HeaderProblem] = []
     raw_entries = [e for value in values for e in _split_outside_quotes(value, ",")]
     if len(raw_entries) > MAX_SERVER_TIMING_ENTRIES:
-        problems.append(HeaderProblem("server_timing_malformed",
+        problems.append(HeaderProblem(ProbeReason.SERVER_TIMING_MALFORMED,
                                       f"{len(raw_entries)} Server-Timing entries; read the first "
                                       f"{MAX_SERVER_TIMING_ENTRIES}"))
         raw_entries = raw_entries[:MAX_SERVER_TIMING_ENTRIES]
@@ -124,7 +139,7 @@ def parse_server_timing(
             continue
         name, *params = (p.strip() for p in _split_outside_quotes(raw, ";"))
         if not _TOKEN.match(name):
-            problems.append(HeaderProblem("server_timing_malformed",
+            problems.append(HeaderProblem(ProbeReason.SERVER_TIMING_MALFORMED,
                                           f"bad Server-Timing metric name {name[:40]!r}"))
             continue
         duration: float | None = None
@@ -137,16 +152,17 @@ def parse_server_timing(
                     duration = float(_unquote(value))
                 except ValueError:
                     problems.append(HeaderProblem(
-                        "server_timing_malformed", f"{name}: dur={value[:20]!r} is not a number"))
+                        ProbeReason.SERVER_TIMING_MALFORMED,
+                        f"{name}: dur={value[:20]!r} is not a number"))
                     continue
                 if duration < 0 or duration != duration or duration == float("inf"):
-                    problems.append(HeaderProblem("server_timing_malformed",
+                    problems.append(HeaderProblem(ProbeReason.SERVER_TIMING_MALFORMED,
                                                   f"{name}: dur={value[:20]!r} is out of range"))
                     duration = None
             elif key == "desc" and has_value:
                 description = _unquote(value)[:200]
             elif not key:
-                problems.append(HeaderProblem("server_timing_malformed",
+                problems.append(HeaderProblem(ProbeReason.SERVER_TIMING_MALFORMED,
                                               f"{name}: empty parameter"))
         entries.append(ServerTimingEntry(name.lower(), None if duration is None
                                          else duration / 1000.0, description))
@@ -173,17 +189,18 @@ def parse_cdn_headers(headers: Sequence[tuple[str, str]], region_header: str) ->
     pop_raw = first("x-amz-cf-pop") or desc.get("cdn-pop")
     pop = pop_code(pop_raw)
     if pop_raw is None:
-        problems.append(HeaderProblem("pop_missing", "no x-amz-cf-pop header"))
+        problems.append(HeaderProblem(ProbeReason.POP_MISSING, "no x-amz-cf-pop header"))
     elif pop == "other":
-        problems.append(HeaderProblem("pop_invalid", f"{pop_raw[:40]!r} is not a POP code"))
+        problems.append(HeaderProblem(ProbeReason.POP_INVALID,
+                                      f"{pop_raw[:40]!r} is not a POP code"))
 
-    cache: str | None = None
+    cache: CacheResult | None = None
     x_cache = first("x-cache")
     if x_cache is not None:
         word = x_cache.split(" from ")[0].strip().lower()
         cache = _X_CACHE.get(word, "other")
         if cache == "other":
-            problems.append(HeaderProblem("x_cache_unknown", f"x-cache {x_cache[:40]!r}"))
+            problems.append(HeaderProblem(ProbeReason.X_CACHE_UNKNOWN, f"x-cache {x_cache[:40]!r}"))
     else:
         cache = next((v for k, v in _SERVER_TIMING_CACHE.items()
                       if any(e.name == k for e in entries)), None)

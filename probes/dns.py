@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 import dns.asyncquery
 import dns.edns
@@ -30,9 +31,13 @@ from probes.errors import (
     DnsTransportError,
 )
 
-__all__ = ["DnsEvidence", "DnsQuery", "probe_dns"]
+__all__ = ["DnsEvidence", "DnsQuery", "Via", "probe_dns"]
 
 _MAX_CHAIN = 16  # a longer CNAME chain is a loop or an attack; stop following
+
+
+Via: TypeAlias = Literal["recursive", "authoritative"]
+"""Who a query goes to: a recursive resolver, or an authoritative server (no recursion, ECS)."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class DnsQuery:
     qname: str
     server: str
     port: int = 53
-    via: str = "recursive"  # recursive | authoritative
+    via: Via = "recursive"
     rdtype: str = "A"
     client_subnet: str | None = None
     source_address: str | None = None
@@ -53,7 +58,7 @@ class DnsQuery:
 class DnsEvidence:
     qname: str
     server: str
-    via: str
+    via: Via
     client_subnet: str | None
     rcode: str | None
     addresses: tuple[str, ...]

@@ -19,15 +19,17 @@ The tree::
         ├── HttpStatusError         http_status
         └── ResponseError           bad_response
 
-``reason`` is a short, bounded string: it becomes the ``reason`` label of
-``routewatch_probe_errors_total`` and the ``reason`` of an ``unknown`` verdict.
+``reason`` is a :class:`ProbeReason`: it becomes the ``reason`` label of
+``routewatch_probe_errors_total`` and the ``reason`` of an ``unknown`` verdict. monitor's
+``Reason`` (``monitor.domain.reasons``) includes every one of them.
 """
 
 from __future__ import annotations
 
 import ssl
 import sys
-from typing import Any
+from enum import StrEnum
+from typing import Any, ClassVar
 
 __all__ = [
     "ConnectError",
@@ -42,6 +44,7 @@ __all__ = [
     "HttpError",
     "HttpStatusError",
     "ProbeError",
+    "ProbeReason",
     "ProbeTimeout",
     "ResponseError",
     "TlsError",
@@ -49,10 +52,34 @@ __all__ = [
 ]
 
 
+class ProbeReason(StrEnum):
+    """Why a measurement failed or what in an answer could not be understood."""
+
+    PROBE_ERROR = "probe_error"
+    DNS_ERROR = "dns_error"
+    DNS_TIMEOUT = "dns_timeout"
+    DNS_SERVFAIL = "dns_servfail"
+    DNS_NXDOMAIN = "dns_nxdomain"
+    DNS_REFUSED = "dns_refused"
+    DNS_NO_ANSWER = "dns_no_answer"
+    DNS_MALFORMED = "dns_malformed"
+    DNS_TRANSPORT = "dns_transport"
+    HTTP_ERROR = "http_error"
+    CONNECT_ERROR = "connect_error"
+    TLS_ERROR = "tls_error"
+    TIMEOUT = "timeout"
+    HTTP_STATUS = "http_status"
+    BAD_RESPONSE = "bad_response"
+    SERVER_TIMING_MALFORMED = "server_timing_malformed"
+    POP_MISSING = "pop_missing"
+    POP_INVALID = "pop_invalid"
+    X_CACHE_UNKNOWN = "x_cache_unknown"
+
+
 class ProbeError(Exception):
     """A measurement that could not be completed; ``reason`` is a bounded label value."""
 
-    reason = "probe_error"
+    reason: ClassVar[ProbeReason] = ProbeReason.PROBE_ERROR
 
     def __init__(self, message: str, *, target: str = "") -> None:
         super().__init__(message)
@@ -64,55 +91,55 @@ class ProbeError(Exception):
 
 
 class DnsError(ProbeError):
-    reason = "dns_error"
+    reason = ProbeReason.DNS_ERROR
 
 
 class DnsTimeout(DnsError):
-    reason = "dns_timeout"
+    reason = ProbeReason.DNS_TIMEOUT
 
 
 class DnsServfail(DnsError):
-    reason = "dns_servfail"
+    reason = ProbeReason.DNS_SERVFAIL
 
 
 class DnsNxdomain(DnsError):
-    reason = "dns_nxdomain"
+    reason = ProbeReason.DNS_NXDOMAIN
 
 
 class DnsRefused(DnsError):
-    reason = "dns_refused"
+    reason = ProbeReason.DNS_REFUSED
 
 
 class DnsNoAnswer(DnsError):
-    reason = "dns_no_answer"
+    reason = ProbeReason.DNS_NO_ANSWER
 
 
 class DnsMalformed(DnsError):
-    reason = "dns_malformed"
+    reason = ProbeReason.DNS_MALFORMED
 
 
 class DnsTransportError(DnsError):
-    reason = "dns_transport"
+    reason = ProbeReason.DNS_TRANSPORT
 
 
 class HttpError(ProbeError):
-    reason = "http_error"
+    reason = ProbeReason.HTTP_ERROR
 
 
 class ConnectError(HttpError):
-    reason = "connect_error"
+    reason = ProbeReason.CONNECT_ERROR
 
 
 class TlsError(HttpError):
-    reason = "tls_error"
+    reason = ProbeReason.TLS_ERROR
 
 
 class ProbeTimeout(HttpError):
-    reason = "timeout"
+    reason = ProbeReason.TIMEOUT
 
 
 class HttpStatusError(HttpError):
-    reason = "http_status"
+    reason = ProbeReason.HTTP_STATUS
 
     def __init__(self, message: str, *, status: int, target: str = "") -> None:
         super().__init__(message, target=target)
@@ -122,7 +149,7 @@ class HttpStatusError(HttpError):
 class ResponseError(HttpError):
     """The response could not be read or parsed (bad header, body over the limit, bad JSON)."""
 
-    reason = "bad_response"
+    reason = ProbeReason.BAD_RESPONSE
 
 
 def map_http_exception(exc: BaseException, target: str) -> HttpError:

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import MappingProxyType
 
 import h11
 
@@ -66,6 +67,9 @@ class HttpEvidence:
     tls_version: str | None = None
     error: HttpError | None = None
     started_at: float = field(default=0.0)
+
+    def __post_init__(self) -> None:  # a read-only copy: evidence never changes once taken
+        object.__setattr__(self, "phases", MappingProxyType(dict(self.phases)))
 
     def header(self, name: str) -> str | None:
         """First value of a header, case-insensitively."""

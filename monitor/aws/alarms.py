@@ -13,19 +13,37 @@ The other alarms treat missing data as not breaching: silence is the stale alarm
 Every alarm notifies ``alarms.sns_topic_arn`` (when set) on ALARM and on OK; without it the alarms
 change state but notify nobody (:func:`no_actions_warning` says so).
 
+**Where.** An alarm sees only the metrics of its own region, so the alarms of a vantage point are
+planned only in the region its metrics land in (:func:`alarm_scope`): a vantage point without a
+``region`` is probed by ``routewatch serve``, which sends its metrics to ``cloudwatch.region``; a
+vantage point with a ``region`` is a regional probe whose Lambda publishes in that region, and
+whose stack (``deploy/template.yaml``) creates its alarms there, with periods from the stack's
+schedule. It is planned here only when named (``serve`` on a host in that region runs it), and
+only in that region. Nothing else is planned, so no alarm waits for metrics that never come.
+
+**Period** (:func:`alarm_period`): every period must hold at least one round, or the stale alarm
+reads the empty periods as a stopped probe and the M-of-N alarms miss real problems. So the period
+is the longest gap between two rounds of ``serve`` (interval, plus rounds skipped while one outlasts
+the interval, plus jitter), rounded up to whole minutes (the metrics have one-minute resolution);
+an explicit ``alarms.period_s`` shorter than that is refused.
+
 :func:`plan` compares the wanted alarms with what ``DescribeAlarms`` returns; :func:`apply` makes
-only the changes the plan lists, so a second run changes nothing. ``deploy/template.yaml`` defines
-the same alarms for each regional Lambda probe (``tests/test_template.py`` checks they agree).
+only the changes the plan lists, so a second run changes nothing. Pruning deletes only alarms that
+routewatch made (:data:`MANAGED_MARKER`) and that no configured vantage point owns.
+``deploy/template.yaml`` defines the same alarms for each regional Lambda probe
+(``tests/test_template.py`` checks they agree).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from monitor.config import Config
 from monitor.core.model import Path
+from monitor.core.paths import enabled_paths
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -34,23 +52,38 @@ if TYPE_CHECKING:
 __all__ = [
     "ALARM_KINDS",
     "MANAGED_MARKER",
+    "METRIC_RESOLUTION_S",
     "NAME_PREFIX",
     "STALE_PERIODS",
     "AlarmChange",
+    "AlarmConfigError",
     "AlarmKind",
     "AlarmPlan",
+    "AlarmScope",
     "AlarmSpec",
+    "alarm_period",
+    "alarm_scope",
     "apply",
     "desired_alarms",
     "existing_alarms",
     "no_actions_warning",
     "plan",
+    "round_gap_s",
     "topic_region_warning",
 ]
 
 NAME_PREFIX = "routewatch-"
 MANAGED_MARKER = "[managed by routewatch]"
 STALE_PERIODS = 3
+METRIC_RESOLUTION_S = 60
+"""Every metric is published at standard (one-minute) resolution, so a period is whole minutes."""
+_MAX_EVALUATION_S = 86_400  # CloudWatch: period × N at most one day below one-hour periods
+_MAX_EVALUATION_LONG_S = 604_800  # ... and at most seven days with longer periods
+
+
+class AlarmConfigError(ValueError):
+    """The configuration asks for alarms that could not be right; the message says what to
+    change."""
 
 
 @dataclass(frozen=True)
@@ -147,24 +180,63 @@ class AlarmSpec:
         return request
 
 
-def _period(seconds: int) -> int:
-    """CloudWatch accepts 10, 20, 30 or a multiple of 60 seconds (rounded up to one)."""
-    for allowed in (10, 20, 30):
-        if seconds <= allowed:
-            return allowed
-    return -(-seconds // 60) * 60
+def round_gap_s(config: Config) -> float:
+    """The longest time between the starts of two rounds of one vantage point under ``serve``:
+    the interval, once more for every run skipped while a round outlasts it (a job never overlaps
+    itself), plus the jitter (as configured: ``serve`` may use less, never more)."""
+    interval = config.serve.interval_s
+    skipped = math.floor(config.probe.round_deadline_s / interval)
+    return interval * (1 + skipped) + config.serve.jitter_s
+
+
+def alarm_period(config: Config) -> int:
+    """The alarms' period in seconds: whole minutes, at least :func:`round_gap_s`, so that every
+    period holds a round. An explicit ``alarms.period_s`` that cannot be right is refused."""
+    gap = round_gap_s(config)
+    needed = METRIC_RESOLUTION_S * math.ceil(gap / METRIC_RESOLUTION_S)
+    why = (f"serve.interval_s {config.serve.interval_s:g} s"
+           + (f" (rounds may take up to probe.round_deadline_s "
+              f"{config.probe.round_deadline_s:g} s)"
+              if config.probe.round_deadline_s >= config.serve.interval_s else "")
+           + f" + serve.jitter_s {config.serve.jitter_s:g} s")
+    period = needed
+    if "period_s" in config.alarms.model_fields_set:
+        period = config.alarms.period_s
+        if period % METRIC_RESOLUTION_S:
+            raise AlarmConfigError(
+                f"alarms.period_s {period}: routewatch's metrics have one-minute resolution, so "
+                f"an alarm period must be a multiple of 60 s (at least {needed} s here)")
+        if period < needed:
+            raise AlarmConfigError(
+                f"alarms.period_s {period} s is shorter than the longest gap between two rounds "
+                f"({gap:g} s: {why}): periods without a round would make the stale alarm fire "
+                f"on a running probe and the misrouted alarms miss real problems. Use at least "
+                f"{needed}, or leave alarms.period_s out to derive it")
+    longest = max(STALE_PERIODS, config.alarms.misrouted_evaluation_periods)
+    limit = _MAX_EVALUATION_S if period < 3600 else _MAX_EVALUATION_LONG_S
+    if period * longest > limit:
+        raise AlarmConfigError(
+            f"alarm period {period} s × {longest} evaluation periods is {period * longest} s, "
+            f"more than CloudWatch's {limit} s: shorten serve.interval_s ({why}) or "
+            f"alarms.misrouted_evaluation_periods")
+    return period
+
+
+def _paths(config: Config) -> list[Path]:
+    """The paths the configuration probes."""
+    return [Path.DNS, Path.ORIGIN] + ([Path.CDN] if config.service.cdn_name else [])
 
 
 def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = None,
-                   paths: Iterable[Path] | None = None) -> list[AlarmSpec]:
-    """Every alarm the configuration asks for, in a stable order."""
+                   paths: Iterable[Path] | None = None,
+                   period_s: int | None = None) -> list[AlarmSpec]:
+    """Every alarm the configuration asks for, in a stable order. ``period_s`` defaults to
+    :func:`alarm_period` (``serve``'s rounds); a Lambda stack passes its schedule's."""
     settings = config.alarms
     names = list(vantage_points) if vantage_points is not None else list(config.vantage_points)
-    if paths is None:
-        paths = [Path.DNS, Path.ORIGIN] + ([Path.CDN] if config.service.cdn_name else [])
-    path_list = list(paths)
+    path_list = list(paths) if paths is not None else enabled_paths(config)
     actions = (settings.sns_topic_arn,) if settings.sns_topic_arn else ()
-    period = _period(settings.period_s)
+    period = alarm_period(config) if period_s is None else period_s
     n = settings.misrouted_evaluation_periods
     m = min(settings.misrouted_datapoints, n)
     specs: list[AlarmSpec] = []
@@ -199,6 +271,71 @@ def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = Non
                     actions=actions,
                 ))
     return specs
+
+
+# --- where ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlarmScope:
+    """Which vantage points' alarms belong in one region.
+
+    ``planned``: the ones to create or update there; ``owned``: every vantage point whose metrics
+    land there (pruning keeps their alarms); ``elsewhere``: the others, each with where its metrics
+    land instead."""
+
+    region: str
+    planned: tuple[str, ...]
+    owned: tuple[str, ...]
+    elsewhere: tuple[tuple[str, str], ...] = ()
+
+    def describe(self) -> list[str]:
+        """What is planned where, in a few lines (``alarms plan`` prints them)."""
+        lines = [f"alarms in {self.region}, for the vantage points whose metrics land there: "
+                 + (", ".join(self.planned) or "none")]
+        lines += [f"  not here: {name}: {why}" for name, why in self.elsewhere]
+        return lines
+
+
+def alarm_scope(config: Config, region: str,
+                requested: Collection[str] | None = None) -> AlarmScope:
+    """The vantage points whose alarms belong in ``region`` (see the module docstring).
+
+    ``requested`` (``--vantage``) narrows the plan; naming a vantage point whose metrics land in
+    another region raises :class:`AlarmConfigError` saying where they land.
+    """
+    serve_region = config.cloudwatch.region or region
+    owned: list[str] = []
+    default: list[str] = []
+    elsewhere: dict[str, str] = {}
+    for name, vantage in config.vantage_points.items():
+        if vantage.region is None:
+            if serve_region == region:
+                owned.append(name)
+                default.append(name)
+            else:
+                elsewhere[name] = (f"serve sends its metrics to cloudwatch.region {serve_region} "
+                                   f"(plan them with --region {serve_region})")
+        elif vantage.region == region:
+            owned.append(name)
+            elsewhere[name] = (f"a regional probe: its stack (deploy/template.yaml) creates its "
+                               f"alarms in {region}; name it with --vantage {name} if serve runs "
+                               f"it instead")
+        else:
+            elsewhere[name] = (f"a regional probe: its metrics land in {vantage.region} "
+                               f"(its stack creates its alarms there)")
+    if requested is None:
+        planned = default
+    else:
+        wrong = [name for name in requested if name not in owned]
+        if wrong:
+            raise AlarmConfigError("; ".join(
+                f"{name}: its metrics do not land in {region}: {elsewhere[name]}"
+                for name in wrong))
+        planned = [name for name in owned if name in requested]
+    for name in planned:
+        elsewhere.pop(name, None)
+    return AlarmScope(region, tuple(planned), tuple(owned), tuple(elsewhere.items()))
 
 
 # --- plan and apply ------------------------------------------------------------------------------
@@ -273,11 +410,12 @@ def existing_alarms(client: CloudWatchClient, region: str | None) -> dict[str, d
 
 
 def plan(desired: Sequence[AlarmSpec], existing: Mapping[str, Mapping[str, Any]], *,
-         prune: bool = False) -> AlarmPlan:
-    """What apply would change. With ``prune``, our alarms that are no longer wanted (names with
-    the prefix and descriptions with the marker) are deleted."""
+         prune: bool = False, keep: Collection[str] = ()) -> AlarmPlan:
+    """What apply would change. With ``prune``, our alarms (names with the prefix, descriptions
+    with the marker) that are neither wanted nor in ``keep`` (the alarms configured vantage points
+    outside this plan own) are deleted."""
     changes: list[AlarmChange] = []
-    wanted = {spec.name for spec in desired}
+    wanted = {spec.name for spec in desired} | set(keep)
     for spec in desired:
         current = existing.get(spec.name)
         if current is None:
@@ -300,8 +438,7 @@ def apply(client: CloudWatchClient, alarm_plan: AlarmPlan, region: str | None) -
     from monitor.aws.clients import aws_errors
 
     for change in alarm_plan.pending:
-        if change.action in ("create", "update"):
-            assert change.spec is not None
+        if change.action in ("create", "update") and change.spec is not None:
             with aws_errors("cloudwatch", "PutMetricAlarm", region):
                 client.put_metric_alarm(**change.spec.put_request())
     deletions = [c.name for c in alarm_plan.pending if c.action == "delete"]

@@ -13,11 +13,16 @@ The error tree (``reason`` is a bounded label value)::
     ├── AwsInvalidRequest           aws_invalid_request
     ├── AwsTimeout                  aws_timeout
     ├── AwsUnreachable              aws_unreachable
+    ├── AwsSdkMissing               aws_sdk_missing
     └── AwsServiceError             aws_error
 
 Every error says where it came from: service, operation and region. A client that cannot even be
 made (an endpoint that is not a URL, a region that is not an AWS region name) is an
 :class:`AwsInvalidRequest` from operation ``create_client``.
+
+boto3 is the ``aws`` extra, not a dependency (``pip install .`` leaves it out): every client is
+made here, and without boto3 that is an :class:`AwsSdkMissing` whose message is the one line to
+run, which the commands print as any AWS error (exit 2).
 
 ``endpoint_url`` (or the standard ``AWS_ENDPOINT_URL`` variable, which botocore reads itself)
 points the clients at a stand-in such as ``moto_server``.
@@ -26,10 +31,11 @@ points the clients at a stand-in such as ``moto_server``.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
+
+from monitor.domain.patterns import REGION_NAME as _AWS_REGION
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -42,21 +48,21 @@ __all__ = [
     "AwsError",
     "AwsInvalidRequest",
     "AwsNotFound",
+    "AwsSdkMissing",
     "AwsServiceError",
     "AwsThrottled",
     "AwsTimeout",
     "AwsUnreachable",
+    "aws_error_reasons",
     "aws_errors",
     "cloudwatch_client",
     "lambda_client",
     "map_aws_error",
+    "require_sdk",
     "route53_client",
 ]
 
 RetryMode = Literal["legacy", "standard", "adaptive"]
-
-# eu-west-1, us-gov-west-1, cn-northwest-1, us-isob-east-1, ap-southeast-5 ...
-_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
 class AwsError(Exception):
@@ -112,6 +118,26 @@ class AwsUnreachable(AwsError):
 
 class AwsServiceError(AwsError):
     reason = "aws_error"
+
+
+class AwsSdkMissing(AwsError):
+    """boto3 is not installed; the message says which extra brings it."""
+
+    reason = "aws_sdk_missing"
+
+    def __str__(self) -> str:  # the fix, not a service call: there was none
+        return self.message
+
+
+def aws_error_reasons() -> tuple[str, ...]:
+    """Every ``reason`` of the tree, sorted (label values known before any error happens)."""
+    reasons = {AwsError.reason}
+    pending = list(AwsError.__subclasses__())
+    while pending:  # bounded by the class tree
+        kind = pending.pop()
+        reasons.add(kind.reason)
+        pending.extend(kind.__subclasses__())
+    return tuple(sorted(reasons))
 
 
 _CODES: dict[str, type[AwsError]] = {
@@ -180,6 +206,21 @@ def aws_errors(service: str, operation: str, region: str | None) -> Iterator[Non
 
 # --- clients -------------------------------------------------------------------------------------
 
+INSTALL_AWS_EXTRA = "pip install 'routewatch[aws]'"
+
+
+def require_sdk(service: str, region: str | None = None) -> None:
+    """Raise :class:`AwsSdkMissing` unless boto3 (and its botocore) can be imported."""
+    try:
+        import boto3  # noqa: F401
+        import botocore  # noqa: F401
+    except ImportError as exc:
+        raise AwsSdkMissing(
+            f"this command talks to AWS ({service}) and needs boto3, which is not installed: "
+            f"{INSTALL_AWS_EXTRA}",
+            service=service, operation="create_client", region=region) from exc
+
+
 _session_lock = threading.Lock()
 _session: Any = None
 
@@ -197,6 +238,7 @@ def _boto_session() -> Any:
 
 def _client(service: str, region: str | None, *, endpoint_url: str | None, retry_mode: RetryMode,
             max_attempts: int, connect_timeout_s: float, read_timeout_s: float) -> Any:
+    require_sdk(service, region)
     from botocore.config import Config as BotoConfig
 
     boto_config = BotoConfig(

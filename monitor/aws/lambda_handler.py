@@ -1,9 +1,10 @@
 """The Lambda handler: one probe round from the vantage point of the function's region.
 
 ``handler(event, context)`` runs :func:`~monitor.round.run.run_round` for one vantage point, prints
-the round's metrics as CloudWatch Embedded Metric Format on stdout (flushed in ``finally``, so a
-failed round still reports ``RoundSuccess=0``) and returns the round as the document ``check
---json`` prints, which is what ``check --remote`` reads back.
+one evidence line per path (:mod:`monitor.exporters.evidence_log`: the verdict and what it rests
+on, for Logs Insights) and the round's metrics as CloudWatch Embedded Metric Format on stdout
+(flushed in ``finally``, so a failed round still reports ``RoundSuccess=0``), and returns the round
+as the document ``check --json`` prints, which is what ``check --remote`` reads back.
 
 Which configuration: ``ROUTEWATCH_CONFIG`` (a path), else ``routewatch.yaml`` bundled next to
 the code (``LAMBDA_TASK_ROOT``). Which vantage point, first match wins: the event's
@@ -31,6 +32,7 @@ from monitor.config import Config
 from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
 from monitor.core.report import round_document
 from monitor.exporters.cloudwatch import Datapoint, EmfEmitter, round_datapoints
+from monitor.exporters.evidence_log import write_round_evidence
 from monitor.round.run import run_round
 
 __all__ = ["VantageNotFound", "choose_vantage", "handler"]
@@ -140,6 +142,8 @@ def handler(event: Mapping[str, Any] | None, context: Any) -> dict[str, Any]:
                                        ip_ranges=_ranges(config)))
         emitter.add(round_datapoints(result, config.regions))
         finished = True
+        for vantage in result.vantage_points:
+            write_round_evidence(vantage)
         document = round_document(result)
         document["region"] = region
         return document

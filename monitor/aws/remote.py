@@ -89,8 +89,11 @@ class RegionAnswer:
 
 
 def boto3_invoker(function_name: str, *, endpoint_url: str | None = None) -> Invoker:
-    """An invoker that calls ``lambda.invoke`` on the function of that name in each region."""
-    from monitor.aws.clients import aws_errors, lambda_client
+    """An invoker that calls ``lambda.invoke`` on the function of that name in each region.
+    Raises :class:`~monitor.aws.clients.AwsSdkMissing` now, before any region is invoked."""
+    from monitor.aws.clients import aws_errors, lambda_client, require_sdk
+
+    require_sdk("lambda")
 
     def invoke(region: str, payload: bytes, timeout_s: float) -> InvokeAnswer:
         client = lambda_client(region, read_timeout_s=timeout_s, endpoint_url=endpoint_url)

@@ -36,6 +36,8 @@ COMMANDS: dict[str, CommandEntry] = {
                            "Plan or apply the CloudWatch alarms."),
     "dns": CommandEntry("monitor.cli.dns", "dns",
                         "What Route 53 answers: explain a vantage point, sweep client subnets."),
+    "dashboards": CommandEntry("monitor.cli.dashboards", "dashboards",
+                               "Generate the Grafana dashboards and the CloudWatch dashboard."),
 }
 
 

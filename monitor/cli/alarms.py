@@ -1,41 +1,67 @@
 """``routewatch alarms plan|apply``: the CloudWatch alarms of the long-running mode.
 
-The alarms go to the region the metrics go to (``--region``, else ``cloudwatch.region``, else
-the AWS default region). Regional Lambda probes get the same alarms from ``deploy/template.yaml``.
+The alarms are made in one region (``--region``, else ``cloudwatch.region``), and only for the
+vantage points whose metrics land there (:func:`monitor.aws.alarms.alarm_scope`): those ``serve``
+sends there, and a regional probe of that region when named with ``--vantage``. Regional Lambda
+probes get their alarms from their stack (``deploy/template.yaml``) in their own region.
+
+Exit codes of ``plan``, for a CI gate (like ``terraform plan -detailed-exitcode``, but 2 is
+already routewatch's error code)::
+
+    0  the alarms match the configuration
+    4  changes are pending: apply would create, update or delete alarms
+    2  could not plan: bad configuration, alarms that could not be right, an AWS error
+
+1 (the check's "routing problem", and what Python exits with when it crashes) and 3 (the check's
+"nothing could be measured") are never used here, so a gate cannot mistake one for drift.
+``apply`` exits 0 once the alarms match (changed or not), 2 on an error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitor.aws.alarms import (
+    AlarmConfigError,
     AlarmPlan,
+    AlarmScope,
+    alarm_period,
+    alarm_scope,
     desired_alarms,
     existing_alarms,
     no_actions_warning,
     plan,
+    round_gap_s,
     topic_region_warning,
 )
 from monitor.aws.alarms import apply as apply_plan
 from monitor.cli.output import fail, fail_config
 from monitor.config import ConfigError, load_config
 
-__all__ = ["alarms"]
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+
+__all__ = ["EXIT_CHANGES_PENDING", "alarms"]
+
+EXIT_CHANGES_PENDING = 4
+"""``alarms plan``: apply would change something (0: nothing to change, 2: error)."""
 
 
 def _options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed((
         click.option("--config", "config_file", required=True,
                      type=click.Path(dir_okay=False), help="Configuration file."),
-        click.option("--region", help="Region of the alarms (default: cloudwatch.region, "
-                                      "then the AWS default region)."),
+        click.option("--region", help="Region of the alarms (default: cloudwatch.region, where "
+                                      "serve sends its metrics)."),
         click.option("--vantage", "vantage_points", multiple=True, metavar="NAME",
-                     help="Only the alarms of these vantage points (repeatable)."),
+                     help="Only the alarms of these vantage points (repeatable); a regional "
+                          "probe only in its own region."),
         click.option("--prune", is_flag=True,
-                     help="Also delete routewatch alarms the configuration no longer asks for."),
+                     help="Also delete routewatch alarms that no configured vantage point owns "
+                          "in this region."),
         click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL",
                      help="CloudWatch endpoint, e.g. a moto server."),
     )):
@@ -44,9 +70,13 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...], prune: bool,
-          endpoint_url: str | None) -> tuple[Any, AlarmPlan, str | None]:
-    from monitor.aws.clients import AwsError, cloudwatch_client
+          endpoint_url: str | None) -> tuple[CloudWatchClient, AlarmPlan, AlarmScope]:
+    from monitor.aws.clients import AwsError, cloudwatch_client, require_sdk
 
+    try:
+        require_sdk("cloudwatch")  # say so before planning anything
+    except AwsError as exc:
+        fail(str(exc))
     try:
         config = load_config(config_file).config
     except ConfigError as exc:
@@ -54,21 +84,31 @@ def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...],
     unknown = [v for v in vantage_points if v not in config.vantage_points]
     if unknown:
         fail(f"unknown vantage point(s): {', '.join(unknown)}")
-    silent = no_actions_warning(config)
-    if silent:
-        click.echo(f"warning: {silent}", err=True)
     target = region or config.cloudwatch.region
-    hint = "" if target else " (give --region or set cloudwatch.region)"
+    if target is None:
+        fail("cloudwatch.region is not set, so where serve sends its metrics is not known: set "
+             "it, or give --region (the alarms must be in the region the metrics land in)")
     try:
-        client = cloudwatch_client(target, endpoint_url=endpoint_url)
-        target = client.meta.region_name
-        warning = topic_region_warning(config, target)
+        scope = alarm_scope(config, target, list(vantage_points) or None)
+        desired = desired_alarms(config, vantage_points=scope.planned)
+        owned = {spec.name for spec in desired_alarms(config, vantage_points=scope.owned)}
+        period = alarm_period(config)
+    except AlarmConfigError as exc:
+        fail(str(exc))
+    for line in scope.describe():
+        click.echo(line)
+    if scope.planned:
+        click.echo(f"  period {period} s: whole minutes, at least the longest gap between two "
+                   f"rounds ({round_gap_s(config):g} s), so every period holds a round")
+    for warning in (no_actions_warning(config), topic_region_warning(config, target)):
         if warning:
             click.echo(f"warning: {warning}", err=True)
-        desired = desired_alarms(config, vantage_points=list(vantage_points) or None)
-        return client, plan(desired, existing_alarms(client, target), prune=prune), target
+    try:
+        client = cloudwatch_client(target, endpoint_url=endpoint_url)
+        return client, plan(desired, existing_alarms(client, target), prune=prune,
+                            keep=owned), scope
     except AwsError as exc:
-        fail(f"{exc}{hint}")
+        fail(str(exc))
 
 
 @click.group("alarms")
@@ -80,14 +120,18 @@ def alarms() -> None:
 @_options
 def plan_command(config_file: str, region: str | None, vantage_points: tuple[str, ...],
                  prune: bool, endpoint_url: str | None) -> None:
-    """Show what apply would create, update or delete; change nothing."""
-    _, alarm_plan, target = _plan(config_file, region, vantage_points, prune, endpoint_url)
-    click.echo(f"alarms in {target}:")
+    """Show what apply would create, update or delete; change nothing.
+
+    Exit code 0: no changes; 4: changes pending; 2: error.
+    """
+    _, alarm_plan, _ = _plan(config_file, region, vantage_points, prune, endpoint_url)
     for change in alarm_plan.changes:
         click.echo(f"  {change.describe()}")
         if change.spec is not None:
             click.echo(f"      {change.spec.rule()}")
     click.echo(alarm_plan.summary())
+    if alarm_plan.pending:
+        raise SystemExit(EXIT_CHANGES_PENDING)
 
 
 @alarms.command("apply")
@@ -97,12 +141,11 @@ def apply_command(config_file: str, region: str | None, vantage_points: tuple[st
     """Create or update the alarms so they match the configuration (idempotent)."""
     from monitor.aws.clients import AwsError
 
-    client, alarm_plan, target = _plan(config_file, region, vantage_points, prune, endpoint_url)
-    click.echo(f"alarms in {target}:")
+    client, alarm_plan, scope = _plan(config_file, region, vantage_points, prune, endpoint_url)
     for change in alarm_plan.pending:
         click.echo(f"  {change.describe()}")
     try:
-        apply_plan(client, alarm_plan, target)
+        apply_plan(client, alarm_plan, scope.region)
     except AwsError as exc:
         fail(str(exc))
     click.echo(alarm_plan.summary() if not alarm_plan.pending

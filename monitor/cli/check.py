@@ -10,14 +10,18 @@ import asyncio
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from monitor.aws.clients import AwsError
 from monitor.aws.remote import (
+    Invoker,
     RegionFailure,
+    boto3_invoker,
     failure_document,
     failure_lines,
     remote_exit_code,
@@ -85,6 +89,8 @@ async def round_with_progress(config: Config, names: list[str], *,
 @click.option("--strict", is_flag=True, help="Treat failover as a problem (exit 1).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the JSON document to this file.")
+@click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the routing page (self-contained HTML) to this file.")
 @click.option("--remote", is_flag=True,
               help="Also invoke the probe deployed in every configured region (Lambda, "
                    "alarms.function_name) and merge their rounds with the local one.")
@@ -92,20 +98,25 @@ async def round_with_progress(config: Config, names: list[str], *,
               help="Seconds to wait for each regional probe.")
 @click.option("--endpoint-url", hidden=True, help="AWS endpoint (tests: a moto server).")
 def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, ...],
-          as_json: bool, strict: bool, output: Path | None, remote: bool,
+          as_json: bool, strict: bool, output: Path | None, html: Path | None, remote: bool,
           remote_timeout: float, endpoint_url: str | None) -> None:
     """Run one probe round and judge every path (exit 0 ok, 1 routing problem, 2 error)."""
     failures: list[RegionFailure] = []
-    if output is not None and not output.parent.is_dir():
-        fail(f"--output {output}: directory {output.parent} does not exist")
+    for option, target in (("--output", output), ("--html", html)):
+        if target is not None and not target.parent.is_dir():
+            fail(f"{option} {target}: directory {target.parent} does not exist")
     with config_source(config_file, lab) as source:
         loaded = source.loaded
         config = loaded.config
         for warning in loaded.warnings:
             click.echo(f"warning: {warning}", err=True)
         if remote:
+            try:
+                invoker = boto3_invoker(config.alarms.function_name, endpoint_url=endpoint_url)
+            except AwsError as exc:
+                fail(str(exc))
             result, failures = asyncio.run(_remote_round(config, vantage_points, remote_timeout,
-                                                         endpoint_url, quiet=as_json))
+                                                         invoker, quiet=as_json))
         else:
             result = execute_round(config, vantage_points=vantage_points,
                                    show_progress=not as_json)
@@ -128,13 +139,20 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
             output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             fail(f"--output {output}: cannot write: {exc.strerror}")
+    if html is not None:
+        from monitor.page import render_page
+
+        try:
+            html.write_text(render_page(document, now=time.time()), encoding="utf-8")
+        except OSError as exc:
+            fail(f"--html {html}: cannot write: {exc.strerror}")
     if code == EXIT_ERROR:
         click.echo("error: no region could be measured from any vantage point", err=True)
     raise SystemExit(code)
 
 
 async def _remote_round(config: Config, vantage_points: tuple[str, ...], timeout_s: float,
-                        endpoint_url: str | None, *, quiet: bool
+                        invoker: Invoker, *, quiet: bool
                         ) -> tuple[RoundResult, list[RegionFailure]]:
     """The local round (vantage points that run nowhere else) beside every regional probe; a
     regional round replaces the local vantage point of the same name."""
@@ -142,5 +160,5 @@ async def _remote_round(config: Config, vantage_points: tuple[str, ...], timeout
                    else local_vantage_points(config, os.environ.get("AWS_REGION")))
     local = (round_with_progress(config, local_names, show_progress=not quiet)
              if local_names else None)
-    return await run_remote(config, local, timeout_s, endpoint_url=endpoint_url,
+    return await run_remote(config, local, timeout_s, invoker=invoker,
                             progress=None if quiet else stderr_progress)

@@ -7,7 +7,7 @@ from rich.panel import Panel
 
 from monitor.cli.check import execute_round
 from monitor.cli.options import scenario_or_fail
-from monitor.cli.render import console_for_stdout, render_round
+from monitor.cli.render import console_for_stdout, edge_pop, render_round
 from monitor.config import load_config
 from monitor.core.model import Path, RoundResult, RoutingState
 
@@ -27,7 +27,7 @@ def explain(result: RoundResult) -> str:
                         if verdict.penalty_seconds is not None else "a failing region")
                 what = {Path.DNS: "DNS sends its clients to",
                         Path.ORIGIN: "the origin name is served from",
-                        Path.CDN: f"the CloudFront edge {path.extra.get('pop')} fetches from"
+                        Path.CDN: f"the CloudFront edge {edge_pop(path)} fetches from"
                         }[path.path]
                 sentences.append(
                     f"From {vantage.vantage}, {what} {verdict.served_region} although "
@@ -43,7 +43,7 @@ def explain(result: RoundResult) -> str:
         if (dns is not None and cdn is not None and dns.verdict.state is RoutingState.MISROUTED
                 and cdn.verdict.state is RoutingState.OK):
             sentences.append(
-                f"Yet {vantage.vantage}'s CloudFront edge {cdn.extra.get('pop')} reaches "
+                f"Yet {vantage.vantage}'s CloudFront edge {edge_pop(cdn)} reaches "
                 f"{cdn.verdict.served_region}, the right region: edges resolve the origin from "
                 f"their own location, so only clients that bypass the CDN pay.")
     ok = sum(p.verdict.state is RoutingState.OK for v in result.vantage_points for p in v.paths)

@@ -8,7 +8,15 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.cli.output import plural
-from monitor.core.model import Path, PathResult, RoundResult, RoutingState, VantageRound, latency_of
+from monitor.core.model import (
+    CdnDetails,
+    Path,
+    PathResult,
+    RoundResult,
+    RoutingState,
+    VantageRound,
+    latency_of,
+)
 from monitor.core.report import state_counts
 
 STATE_STYLE = {
@@ -34,16 +42,22 @@ def _region_cell(vantage: VantageRound, path: PathResult, region: str | None) ->
     return cell
 
 
+def edge_pop(path: PathResult) -> str | None:
+    """The CloudFront POP that served a cdn path (None for other paths, or when unknown)."""
+    return path.details.pop if isinstance(path.details, CdnDetails) else None
+
+
 def _explanations(path: PathResult) -> list[Text]:
     """Lines under the table: what the edge said, why a path is not plainly ok, and notes."""
     verdict = path.verdict
     lines: list[Text] = []
     name = path.path.value
-    if path.path is Path.CDN and path.extra.get("pop"):
-        cache = "→".join(c for c in (path.extra.get("cache"), path.extra.get("cache_repeat")) if c)
-        upstream = (path.extra.get("server_timing") or {}).get("cdn-upstream-fbl")
+    edge = path.details if isinstance(path.details, CdnDetails) else None
+    if edge is not None and edge.pop:
+        cache = "→".join(c for c in (edge.cache, edge.cache_repeat) if c)
+        upstream = edge.server_timing.get("cdn-upstream-fbl")
         fbl = f", upstream first byte {ms(upstream)}" if upstream is not None else ""
-        lines.append(Text(f"  {name}: edge {path.extra['pop']}, {cache}{fbl}", style="dim"))
+        lines.append(Text(f"  {name}: edge {edge.pop}, {cache}{fbl}", style="dim"))
     if verdict.state is not RoutingState.OK or verdict.served_region != verdict.expected_region:
         why = f"{verdict.reason}: {verdict.detail}" if verdict.reason else verdict.detail
         lines.append(Text(f"  {name}: {why}", style=STATE_STYLE[verdict.state]))

@@ -1,7 +1,7 @@
 """``routewatch serve``: rounds on a schedule, Prometheus ``/metrics`` and ``/healthz``.
 
 Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 2 when it cannot start (bad configuration,
-address in use, unreadable ip-ranges).
+address in use, unreadable ip-ranges, CloudWatch enabled without boto3 or a usable region).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from monitor.core.attribution import IpRangesError, load_ip_ranges
 from monitor.core.model import RoundResult, VantageRound
 from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
 from monitor.metrics import SnapshotStore
+from monitor.page.live import LivePage
 from monitor.serve.scheduler import RoundExporter, RoundScheduler, probed_here
 
 __all__ = ["JsonLogFormatter", "configure_logging", "serve"]
@@ -126,24 +127,25 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
         if not probed_here(config):
             fail("every vantage point runs in an AWS region (its `region` is set): serve probes "
                  "only vantage points that run here; run it there, or drop `region`")
+        store = SnapshotStore(config)
+        exporters, close_exporters = _round_exporters(config, store)  # no SDK: fail before serving
         try:
             ip_ranges = load_ip_ranges(config.ip_ranges)
         except IpRangesError as exc:
             fail(f"ip_ranges: {exc}")
-        store = SnapshotStore(config)
         registry = CollectorRegistry()
         registry.register(RoundCollector(store.current))
         ProcessCollector(registry=registry)
         address = listen or config.serve.listen
         try:
             server = MetricsServer(registry, lambda: health_report(store.current(), time.time()),
-                                   address)
+                                   address, page=LivePage(store.current).body)
             server.start()
         except (ValueError, OSError) as exc:
             fail(f"cannot listen on {address}: {exc}")
-        log.info("serving %s/metrics and %s/healthz", server.url, server.url,
+        log.info("serving %s/ (routing page), %s/metrics and %s/healthz", server.url,
+                 server.url, server.url,
                  extra={"fields": {"event": "listening", "url": server.url}})
-        exporters, close_exporters = _round_exporters(config)
         scheduler = RoundScheduler(loaded, store, reload=reload, ip_ranges=ip_ranges,
                                    exporters=exporters)
         try:
@@ -153,13 +155,20 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
             close_exporters()
 
 
-def _round_exporters(config: Config) -> tuple[list[RoundExporter], Callable[[], None]]:
-    """Exporters beside Prometheus: CloudWatch PutMetricData when ``cloudwatch.enabled``."""
+def _round_exporters(config: Config, store: SnapshotStore | None = None,
+                     ) -> tuple[list[RoundExporter], Callable[[], None]]:
+    """Exporters beside Prometheus: CloudWatch PutMetricData when ``cloudwatch.enabled`` (its
+    failures are counted into ``store``, so ``/metrics`` shows them)."""
     if not config.cloudwatch.enabled:
         return [], lambda: None
+    from monitor.aws.clients import AwsError
     from monitor.exporters.cloudwatch import CloudWatchPublisher
 
-    publisher = CloudWatchPublisher.from_settings(config.cloudwatch, config.regions)
+    try:
+        publisher = CloudWatchPublisher.from_settings(config.cloudwatch, config.regions,
+                                                      counters=store.count if store else None)
+    except AwsError as exc:  # no boto3, or no usable region: stop now, not at every round
+        fail(str(exc))
     publisher.start()
     log.info("sending rounds to CloudWatch namespace %s", config.cloudwatch.namespace)
 

@@ -20,6 +20,8 @@ from pydantic import (
 )
 
 from monitor.config.loader import reference_error
+from monitor.domain.patterns import POP_CODE as _POP_CODE
+from monitor.domain.patterns import REGION_NAME as _REGION_NAME
 
 __all__ = [
     "AlarmSettings",
@@ -40,11 +42,9 @@ __all__ = [
 ]
 
 _LABEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_REGION_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
                         r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.?$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_POP_CODE = re.compile(r"^[A-Z]{3}\d{1,3}(-[A-Z0-9]{1,3})?$")
 
 
 class _Strict(BaseModel):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.config import IpRangesSettings
-from monitor.core.model import Attribution
+from monitor.core.model import Attribution, AttributionSource
 
 if TYPE_CHECKING:
     import httpx
@@ -183,7 +183,7 @@ class RegionDirectory:
     alb_addresses: Mapping[str, frozenset[str]] = field(default_factory=dict)
     ip_ranges: IpRanges | None = None
 
-    def region_of_address(self, address: str) -> tuple[str | None, str]:
+    def region_of_address(self, address: str) -> tuple[str | None, AttributionSource]:
         for region, addresses in self.alb_addresses.items():
             if address in addresses:
                 return region, "alb_address"
@@ -203,21 +203,24 @@ def attribute(
 ) -> Attribution:
     """Combine the evidence for one answer into the region that served it."""
     conflicts: list[str] = []
-    claimed: list[tuple[str, str]] = []  # (region, source) strongest first
-    for region, source in ((header_region, "header"), (body_region, "health_json")):
+    # (region, source, as shown in a conflict), strongest evidence first
+    claimed: list[tuple[str, AttributionSource, str]] = []
+    named: tuple[tuple[str | None, AttributionSource], ...] = (
+        (header_region, "header"), (body_region, "health_json"))
+    for region, source in named:
         if region:
-            claimed.append((region, source))
+            claimed.append((region, source, source))
     for address in itertools.islice(addresses, MAX_ATTRIBUTED_ADDRESSES):
-        owner, source = directory.region_of_address(address)
+        owner, by_address = directory.region_of_address(address)
         if owner is not None:
-            claimed.append((owner, f"{source} {address}"))
+            claimed.append((owner, by_address, f"{by_address} {address}"))
     if not claimed:
         return Attribution(None, "none")
-    region, source = claimed[0]
-    for other, other_source in claimed[1:]:
+    region, source, _ = claimed[0]
+    for other, _, other_shown in claimed[1:]:
         if other != region:
-            conflicts.append(f"{source.split()[0]} says {region}, {other_source} says {other}")
+            conflicts.append(f"{source} says {region}, {other_shown} says {other}")
     disputed = bool(conflicts)
     if region not in directory.regions:
-        conflicts.append(f"{source.split()[0]} names {region!r}, which is not a configured region")
-    return Attribution(region, source.split()[0], tuple(dict.fromkeys(conflicts)), disputed)
+        conflicts.append(f"{source} names {region!r}, which is not a configured region")
+    return Attribution(region, source, tuple(dict.fromkeys(conflicts)), disputed)

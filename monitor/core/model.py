@@ -1,23 +1,50 @@
-"""What a probe round produces: frozen results that every mode (check, serve, Lambda) shares."""
+"""What a probe round produces: frozen results that every mode (check, serve, Lambda) shares.
+
+Immutable all the way down: sequences are tuples, mappings are read-only proxies of a private
+copy, and each path's own evidence is a frozen details type (:data:`PathDetails`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Literal, TypeAlias
+
+from monitor.domain.reasons import Reason, reason_of
+from probes.cdn import CacheResult
+from probes.dns import Via
+from probes.errors import ProbeError
 
 __all__ = [
     "Attribution",
+    "AttributionSource",
+    "CdnDetails",
+    "DataPath",
+    "DnsDetails",
+    "DnsFailureDetails",
+    "DnsLookup",
+    "DnsLookups",
     "ErrorRecord",
+    "OriginDetails",
     "Path",
+    "PathDetails",
     "PathResult",
     "RegionLatency",
+    "ResolverRole",
     "RoundResult",
     "RoutingState",
     "RoutingVerdict",
     "VantageRound",
+    "frozen_mapping",
     "latency_of",
 ]
+
+
+def frozen_mapping(mapping: Mapping[str, float]) -> Mapping[str, float]:
+    """A read-only copy: nothing reachable from a result can be changed after it is built."""
+    return MappingProxyType(dict(mapping))
 
 
 class RoutingState(StrEnum):
@@ -28,7 +55,8 @@ class RoutingState(StrEnum):
 
 
 class Path(StrEnum):
-    """The ways a client can reach the app; each gets its own verdict."""
+    """The ways a client can reach the app; each gets its own verdict (and its own entry in
+    :data:`monitor.core.paths.PATHS`)."""
 
     DNS = "dns"
     ORIGIN = "origin"
@@ -43,7 +71,7 @@ class RegionLatency:
     latency_seconds: float | None
     healthy: bool
     samples_seconds: tuple[float, ...] = ()
-    reason: str | None = None
+    reason: Reason | None = None
     message: str | None = None
 
 
@@ -52,12 +80,16 @@ def latency_of(regions: tuple[RegionLatency, ...], region: str | None) -> float 
     return next((r.latency_seconds for r in regions if r.region == region), None)
 
 
+AttributionSource: TypeAlias = Literal["header", "health_json", "alb_address", "ip_ranges", "none"]
+"""Which evidence named the serving region, strongest first (``none``: nothing did)."""
+
+
 @dataclass(frozen=True)
 class Attribution:
     """Which region answered, from which evidence; disagreeing evidence is kept in ``conflicts``."""
 
     region: str | None
-    source: str  # header | health_json | alb_address | ip_ranges | none
+    source: AttributionSource
     conflicts: tuple[str, ...] = ()
     disputed: bool = False  # two sources name different regions: which one answered is unclear
 
@@ -68,8 +100,72 @@ class RoutingVerdict:
     served_region: str | None
     expected_region: str | None
     penalty_seconds: float | None = None
-    reason: str | None = None
+    reason: Reason | None = None  # None when ok
     detail: str = ""
+
+
+# --- each path's own evidence --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DnsDetails:
+    """The ``dns`` path: what the vantage point's resolver answered, and what the authoritative
+    servers answer for its client subnet (``ecs_answered`` false when they were not asked or
+    failed)."""
+
+    addresses: tuple[str, ...]
+    ttl: int | None
+    cname_chain: tuple[str, ...] = ()
+    ecs_answered: bool = False
+    ecs_region: str | None = None
+
+
+@dataclass(frozen=True)
+class DnsFailureDetails:
+    """The ``dns`` path when the resolver's answer was an error: its rcode, if any came."""
+
+    rcode: str | None
+
+
+@dataclass(frozen=True)
+class DataPath:
+    """Where the serving region read its data (the health JSON's DynamoDB fields)."""
+
+    dynamodb_region: str
+    local: bool
+    read_seconds: float | None = None
+
+    @classmethod
+    def observed(cls, dynamodb_region: str, serving_region: str | None,
+                 read_seconds: float | None = None) -> DataPath:
+        """The data-path rule, in one place: local when the table is in the serving region."""
+        return cls(dynamodb_region, dynamodb_region == serving_region, read_seconds)
+
+
+@dataclass(frozen=True)
+class OriginDetails:
+    """The ``origin`` path's response beyond the verdict; ``data_path`` when the app reports it."""
+
+    data_path: DataPath | None = None
+
+
+@dataclass(frozen=True)
+class CdnDetails:
+    """The ``cdn`` path: what the edge reported (POP, cache results, Server-Timing seconds)."""
+
+    pop: str | None
+    cache: CacheResult | None
+    cache_repeat: CacheResult | None
+    server_timing: Mapping[str, float]
+    edge_address: str | None
+    request_id: str | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "server_timing", frozen_mapping(self.server_timing))
+
+
+PathDetails: TypeAlias = DnsDetails | DnsFailureDetails | OriginDetails | CdnDetails
+"""A path's own evidence, one frozen type per path."""
 
 
 @dataclass(frozen=True)
@@ -80,18 +176,61 @@ class PathResult:
     verdict: RoutingVerdict
     attribution: Attribution | None = None
     latency_seconds: float | None = None
-    phases: dict[str, float] = field(default_factory=dict)
+    phases: Mapping[str, float] = field(default_factory=dict)
     address: str | None = None
     status: int | None = None
     notes: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    details: PathDetails | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phases", frozen_mapping(self.phases))
 
 
 @dataclass(frozen=True)
 class ErrorRecord:
+    """A probe error of the round: where it happened (a path, ``baseline`` or ``round``), why."""
+
     path: str
-    reason: str
+    reason: Reason
     message: str
+
+    @classmethod
+    def of(cls, path: str, error: ProbeError) -> ErrorRecord:
+        """The record of a probe's typed error."""
+        return cls(path, reason_of(error.reason), str(error))
+
+
+ResolverRole: TypeAlias = Via
+"""Who a DNS query went to: the vantage point's resolver, or the zone's servers with ECS."""
+
+
+@dataclass(frozen=True)
+class DnsLookup:
+    """One DNS query of the round as it went (the JSON document's ``dns`` entries)."""
+
+    server: str
+    client_subnet: str | None
+    rcode: str | None
+    addresses: tuple[str, ...]
+    cname_chain: tuple[str, ...]
+    ttl: int | None
+    ecs_scope: int | None
+    transport: str
+    duration_seconds: float
+    error: str | None = None  # the error's reason
+
+
+@dataclass(frozen=True)
+class DnsLookups:
+    """The round's lookups of the origin name, by resolver role (None: not made)."""
+
+    recursive: DnsLookup | None = None
+    authoritative: DnsLookup | None = None
+
+    def by_role(self) -> tuple[tuple[ResolverRole, DnsLookup], ...]:
+        found: tuple[tuple[ResolverRole, DnsLookup | None], ...] = (
+            ("recursive", self.recursive), ("authoritative", self.authoritative))
+        return tuple((role, lookup) for role, lookup in found if lookup is not None)
 
 
 @dataclass(frozen=True)
@@ -104,7 +243,7 @@ class VantageRound:
     regions: tuple[RegionLatency, ...]
     paths: tuple[PathResult, ...]
     errors: tuple[ErrorRecord, ...] = ()
-    dns: dict[str, Any] = field(default_factory=dict)
+    dns: DnsLookups = DnsLookups()
     success: bool = True
 
     def path(self, path: Path) -> PathResult | None:

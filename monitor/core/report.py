@@ -8,13 +8,22 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from monitor import __version__
 from monitor.core.model import (
     Attribution,
+    AttributionSource,
+    CdnDetails,
+    DataPath,
+    DnsDetails,
+    DnsFailureDetails,
+    DnsLookup,
+    DnsLookups,
     ErrorRecord,
+    OriginDetails,
     Path,
+    PathDetails,
     PathResult,
     RegionLatency,
     RoundResult,
@@ -22,6 +31,8 @@ from monitor.core.model import (
     RoutingVerdict,
     VantageRound,
 )
+from monitor.domain.reasons import Reason, reason_of
+from probes.cdn import CacheResult
 
 __all__ = [
     "EXIT_ERROR",
@@ -37,11 +48,6 @@ __all__ = [
 EXIT_OK = 0
 EXIT_ROUTING_PROBLEM = 1
 EXIT_ERROR = 2
-
-_CORE_PATH_KEYS = ("path", "state", "served_region", "expected_region", "penalty_seconds",
-                   "reason", "detail", "latency_seconds", "phases", "address", "status",
-                   "attribution", "notes")
-
 
 class DocumentError(ValueError):
     """A round document (e.g. a regional probe's answer) that does not have the expected shape."""
@@ -74,8 +80,51 @@ def path_document(path: PathResult) -> dict[str, Any]:
         },
         "notes": list(path.notes),
     }
-    document.update(path.extra)
+    document.update(details_document(path.details))
     return document
+
+
+def details_document(details: PathDetails | None) -> dict[str, Any]:
+    """A path's own keys, after the common ones (documented in the README)."""
+    match details:
+        case DnsDetails():
+            document: dict[str, Any] = {"addresses": list(details.addresses), "ttl": details.ttl,
+                                        "cname_chain": list(details.cname_chain)}
+            if details.ecs_answered:
+                document["ecs_region"] = details.ecs_region
+            return document
+        case DnsFailureDetails():
+            return {"rcode": details.rcode}
+        case OriginDetails(data_path=DataPath() as data_path):
+            document = {"dynamodb_region": data_path.dynamodb_region,
+                        "data_path_local": data_path.local}
+            if data_path.read_seconds is not None:
+                document["dynamodb_read_seconds"] = data_path.read_seconds
+            return document
+        case CdnDetails():
+            return {"pop": details.pop, "cache": details.cache,
+                    "cache_repeat": details.cache_repeat,
+                    "server_timing": dict(details.server_timing),
+                    "edge_address": details.edge_address, "request_id": details.request_id}
+    return {}
+
+
+def dns_document(lookups: DnsLookups) -> dict[str, Any]:
+    return {
+        role: {
+            "server": lookup.server,
+            "client_subnet": lookup.client_subnet,
+            "rcode": lookup.rcode,
+            "addresses": list(lookup.addresses),
+            "cname_chain": list(lookup.cname_chain),
+            "ttl": lookup.ttl,
+            "ecs_scope": lookup.ecs_scope,
+            "transport": lookup.transport,
+            "duration_seconds": lookup.duration_seconds,
+            "error": lookup.error,
+        }
+        for role, lookup in lookups.by_role()
+    }
 
 
 def vantage_document(vantage: VantageRound) -> dict[str, Any]:
@@ -96,7 +145,7 @@ def vantage_document(vantage: VantageRound) -> dict[str, Any]:
             }
             for r in vantage.regions
         ],
-        "dns": vantage.dns,
+        "dns": dns_document(vantage.dns),
         "errors": [{"path": e.path, "reason": e.reason, "message": e.message}
                    for e in vantage.errors],
     }
@@ -141,26 +190,118 @@ def _timestamp(text: Any) -> float:
         raise DocumentError(f"bad timestamp {text!r}") from None
 
 
+def _optional(value: Any, kind: type[Any] | tuple[type[Any], ...], what: str) -> Any:
+    """``value`` when it is None or of ``kind`` (a bool is never a number), else an error."""
+    if value is None or (isinstance(value, kind) and not (isinstance(value, bool)
+                                                          and kind is not bool)):
+        return value
+    raise TypeError(f"{what}: unexpected {type(value).__name__}")
+
+
+def _number(value: Any, what: str) -> float | None:
+    found = _optional(value, (int, float), what)
+    return None if found is None else float(found)
+
+
+def _texts(value: Any, what: str) -> tuple[str, ...]:
+    items = _optional(value, list, what) or []
+    return tuple(_optional(item, str, what) or "" for item in items)
+
+
+def _seconds_by_name(value: Any, what: str) -> dict[str, float]:
+    items = _optional(value, dict, what) or {}
+    return {str(name): float(_number(seconds, what) or 0.0) for name, seconds in items.items()}
+
+
+def _details_from(path: Path, document: dict[str, Any]) -> PathDetails | None:
+    """The typed details of a path entry, from the keys :func:`details_document` writes."""
+    def text(key: str) -> str | None:
+        return _optional(document.get(key), str, key)  # type: ignore[no-any-return]
+
+    if path is Path.DNS and "addresses" in document:
+        return DnsDetails(_texts(document["addresses"], "addresses"),
+                          _optional(document.get("ttl"), int, "ttl"),
+                          _texts(document.get("cname_chain"), "cname_chain"),
+                          "ecs_region" in document, text("ecs_region"))
+    if path is Path.DNS and "rcode" in document:
+        return DnsFailureDetails(text("rcode"))
+    if path is Path.ORIGIN:
+        region = text("dynamodb_region")
+        if region is None:
+            return OriginDetails()
+        return OriginDetails(DataPath(region, bool(document.get("data_path_local")),
+                                      _number(document.get("dynamodb_read_seconds"),
+                                              "dynamodb_read_seconds")))
+    if path is Path.CDN and "pop" in document:
+        return CdnDetails(text("pop"), _cache(document.get("cache"), "cache"),
+                          _cache(document.get("cache_repeat"), "cache_repeat"),
+                          _seconds_by_name(document.get("server_timing"), "server_timing"),
+                          text("edge_address"), text("request_id"))
+    return None
+
+
+def _reason(value: Any) -> Reason | None:
+    return None if value is None else reason_of(str(value))
+
+
+def _cache(value: Any, what: str) -> CacheResult | None:
+    found = _optional(value, str, what)
+    if found is None:
+        return None
+    return next((c for c in get_args(CacheResult) if c == found), "other")
+
+
+def _source(value: Any) -> AttributionSource:
+    for source in get_args(AttributionSource):
+        if value == source:
+            return source  # type: ignore[no-any-return]
+    raise ValueError(f"unknown attribution source {value!r}")
+
+
 def _path_from(document: dict[str, Any], where: str) -> PathResult:
     try:
         attribution_doc = document.get("attribution")
         attribution = None
         if isinstance(attribution_doc, dict):
             attribution = Attribution(attribution_doc.get("region"),
-                                      str(attribution_doc.get("source", "none")),
+                                      _source(attribution_doc.get("source", "none")),
                                       tuple(attribution_doc.get("conflicts", ())),
                                       bool(attribution_doc.get("disputed", False)))
         verdict = RoutingVerdict(
             RoutingState(document["state"]), document.get("served_region"),
             document.get("expected_region"), document.get("penalty_seconds"),
-            document.get("reason"), str(document.get("detail", "")))
-        extra = {k: v for k, v in document.items() if k not in _CORE_PATH_KEYS}
-        return PathResult(Path(document["path"]), verdict, attribution,
-                          document.get("latency_seconds"), dict(document.get("phases") or {}),
+            _reason(document.get("reason")), str(document.get("detail", "")))
+        path = Path(document["path"])
+        return PathResult(path, verdict, attribution,
+                          document.get("latency_seconds"),
+                          _seconds_by_name(document.get("phases"), "phases"),
                           document.get("address"), document.get("status"),
-                          tuple(document.get("notes") or ()), extra)
-    except (KeyError, ValueError, TypeError) as exc:
+                          tuple(document.get("notes") or ()), _details_from(path, document))
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise DocumentError(f"{where}: bad path entry ({exc})") from None
+
+
+def _dns_from(document: Any) -> DnsLookups:
+    found = _optional(document, dict, "dns") or {}
+
+    def lookup(role: str) -> DnsLookup | None:
+        item = _optional(found.get(role), dict, f"dns.{role}")
+        if item is None:
+            return None
+        return DnsLookup(
+            server=str(item.get("server", "")),
+            client_subnet=_optional(item.get("client_subnet"), str, "client_subnet"),
+            rcode=_optional(item.get("rcode"), str, "rcode"),
+            addresses=_texts(item.get("addresses"), "addresses"),
+            cname_chain=_texts(item.get("cname_chain"), "cname_chain"),
+            ttl=_optional(item.get("ttl"), int, "ttl"),
+            ecs_scope=_optional(item.get("ecs_scope"), int, "ecs_scope"),
+            transport=str(item.get("transport", "")),
+            duration_seconds=_number(item.get("duration_seconds"), "duration_seconds") or 0.0,
+            error=_optional(item.get("error"), str, "error"),
+        )
+
+    return DnsLookups(lookup("recursive"), lookup("authoritative"))
 
 
 def round_from_document(document: Any, source: str = "document") -> RoundResult:
@@ -175,17 +316,17 @@ def round_from_document(document: Any, source: str = "document") -> RoundResult:
         try:
             regions = tuple(
                 RegionLatency(r["region"], r.get("latency_seconds"), bool(r["healthy"]),
-                              tuple(r.get("samples_seconds") or ()), r.get("reason"),
+                              tuple(r.get("samples_seconds") or ()), _reason(r.get("reason")),
                               r.get("message"))
                 for r in item["regions"])
-            errors = tuple(ErrorRecord(e["path"], e["reason"], e["message"])
+            errors = tuple(ErrorRecord(e["path"], reason_of(e["reason"]), e["message"])
                            for e in item.get("errors", ()))
             rounds.append(VantageRound(
                 str(item["name"]), _timestamp(item["started_at"]),
                 float(item["duration_seconds"]), regions,
                 tuple(_path_from(p, f"{where}.paths") for p in item["paths"]),
-                errors, dict(item.get("dns") or {}), bool(item.get("success", True))))
-        except (KeyError, TypeError, ValueError) as exc:
+                errors, _dns_from(item.get("dns")), bool(item.get("success", True))))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, DocumentError):
                 raise
             raise DocumentError(f"{where}: {exc!r}") from None

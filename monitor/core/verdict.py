@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from monitor.config import Estimator, Tolerance
 from monitor.core.model import RegionLatency, RoutingState, RoutingVerdict
+from monitor.domain.reasons import Reason, reason_of
+from probes.errors import ProbeReason
 
 __all__ = [
     "allowed_penalty",
@@ -47,9 +49,9 @@ def closest_healthy(regions: Sequence[RegionLatency]) -> RegionLatency | None:
     return min(measured, key=lambda r: (r.latency_seconds, r.region)) if measured else None
 
 
-def judge_unknown(reason: str, detail: str, *, served: str | None = None,
+def judge_unknown(reason: Reason | ProbeReason, detail: str, *, served: str | None = None,
                   expected: str | None = None) -> RoutingVerdict:
-    return RoutingVerdict(RoutingState.UNKNOWN, served, expected, None, reason, detail)
+    return RoutingVerdict(RoutingState.UNKNOWN, served, expected, None, reason_of(reason), detail)
 
 
 def judge(
@@ -62,16 +64,16 @@ def judge(
     """Compare the region that answered with the closest healthy one."""
     best = closest_healthy(regions)
     if best is None:
-        return judge_unknown("no_healthy_region", "no region answered the baseline",
+        return judge_unknown(Reason.NO_HEALTHY_REGION, "no region answered the baseline",
                              served=served_region)
     expected = best.region
     if served_region is None:
-        return judge_unknown("unattributed", "could not tell which region answered",
+        return judge_unknown(Reason.UNATTRIBUTED, "could not tell which region answered",
                              expected=expected)
     rows = {r.region: r for r in regions}
     served = rows.get(served_region)
     if served is None:
-        return judge_unknown("unconfigured_region",
+        return judge_unknown(Reason.UNCONFIGURED_REGION,
                              f"{served_region} answered but is not a configured region",
                              served=served_region, expected=expected)
     nominal = rows.get(nominal_closest) if nominal_closest else None
@@ -79,20 +81,20 @@ def judge(
     assert best.latency_seconds is not None
     if not served.healthy or served.latency_seconds is None:
         return RoutingVerdict(
-            RoutingState.MISROUTED, served_region, expected, None, "served_unhealthy",
+            RoutingState.MISROUTED, served_region, expected, None, Reason.SERVED_UNHEALTHY,
             f"{served_region} answered but failed the baseline ({served.reason}); "
             f"{expected} is healthy",
         )
     penalty = served.latency_seconds - best.latency_seconds
     if served_region != expected and penalty > allowed_penalty(tolerance, best.latency_seconds):
         return RoutingVerdict(
-            RoutingState.MISROUTED, served_region, expected, penalty, "slower_region",
+            RoutingState.MISROUTED, served_region, expected, penalty, Reason.SLOWER_REGION,
             f"{served_region} answered, {expected} is {penalty * 1000:.1f} ms closer",
         )
     if nominal_down:
         assert nominal is not None
         return RoutingVerdict(
-            RoutingState.FAILOVER, served_region, expected, penalty, "closest_region_down",
+            RoutingState.FAILOVER, served_region, expected, penalty, Reason.CLOSEST_REGION_DOWN,
             f"{nominal.region} (nominally closest) is down ({nominal.reason}); "
             f"{served_region} answered",
         )

@@ -11,7 +11,9 @@ bounded by the configuration. Times are in milliseconds, everything else is a co
 * :class:`CloudWatchPublisher` buffers datapoints (bounded; the oldest are dropped, counted and
   logged when it is full) and sends them from a background thread with PutMetricData, at most
   1000 values per request, with botocore's adaptive retry mode absorbing throttling. ``export``
-  only appends to the buffer, so a slow or throttled CloudWatch never delays a round.
+  only appends to the buffer, so a slow or throttled CloudWatch never delays a round. Failed
+  requests (by AWS error reason) and dropped datapoints (by reason) are also counted into a
+  :data:`CounterSink` (``serve``'s snapshot store), so ``/metrics`` shows a failing export.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from monitor.config import CloudWatchSettings
 from monitor.core.model import RoundResult, RoutingState
-from monitor.metrics import OTHER
+from monitor.metrics import OTHER, bounded_reason
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -38,9 +40,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOUDWATCH_METRICS",
     "DIMENSION_NAMES",
+    "DROPPED_DATAPOINTS",
+    "DROP_REASONS",
+    "FAILED_REQUESTS",
     "MAX_VALUES_PER_REQUEST",
     "CloudWatchMetric",
     "CloudWatchPublisher",
+    "CounterSink",
     "Datapoint",
     "EmfEmitter",
     "FlushOutcome",
@@ -142,7 +148,8 @@ def round_datapoints(result: RoundResult, regions: Collection[str]) -> list[Data
 
         def add(name: str, value: float, *dims: tuple[str, str], at: float = at) -> None:
             expected = CLOUDWATCH_METRICS[name].dimensions
-            assert tuple(d for d, _ in dims) == expected, (name, dims)
+            if tuple(d for d, _ in dims) != expected:
+                raise ValueError(f"{name} has dimensions {expected}, not {dims}")
             points.append(Datapoint(name, float(value), dims, at))
 
         probe = ("Probe", vantage.vantage)
@@ -272,6 +279,15 @@ def batches(points: Sequence[Datapoint]) -> list[list[Datapoint]]:
     return out
 
 
+CounterSink = Callable[[str, tuple[str, ...], float], None]
+"""(metric name, label values, amount): adds to a counter of :data:`monitor.metrics.METRICS`,
+e.g. :meth:`monitor.metrics.SnapshotStore.count`."""
+
+FAILED_REQUESTS = "cloudwatch_failed_requests_total"
+DROPPED_DATAPOINTS = "cloudwatch_dropped_datapoints_total"
+DROP_REASONS = ("buffer_full", "request_failed")
+
+
 @dataclass(frozen=True)
 class FlushOutcome:
     requests: int
@@ -285,7 +301,9 @@ class CloudWatchPublisher:
     ``export(result)`` converts and appends to a bounded buffer and returns at once; a worker
     thread (``start``) or an explicit ``flush()`` drains it. When the buffer is full the oldest
     datapoints are dropped; a request that fails after botocore's retries drops its batch. Both
-    are counted in ``dropped`` (by reason), logged, and published as ``DroppedDatapoints``.
+    are counted in ``dropped`` (by reason), logged, and published as ``DroppedDatapoints``; failed
+    requests are counted in ``failed_requests`` (by AWS error reason). ``counters`` receives the
+    same counts (every reason at 0 first, so the series exist before the first failure).
     """
 
     def __init__(
@@ -297,7 +315,10 @@ class CloudWatchPublisher:
         client_factory: Callable[[], CloudWatchClient] | None = None,
         buffer_limit: int = 10_000,
         flush_interval_s: float = 10.0,
+        counters: CounterSink | None = None,
     ) -> None:
+        from monitor.aws.clients import aws_error_reasons
+
         if client is None and client_factory is None:
             raise ValueError("give client or client_factory")
         self.namespace = namespace
@@ -312,21 +333,33 @@ class CloudWatchPublisher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.dropped: dict[str, int] = {"buffer_full": 0, "rejected": 0}
+        self.dropped: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
+        self.failed_requests: dict[str, int] = dict.fromkeys(aws_error_reasons(), 0)
+        self._counters = counters
         self._dropped_unreported = 0
         self.sent = 0
         self.requests = 0
+        for reason in self.dropped:
+            self._report(DROPPED_DATAPOINTS, reason, 0)
+        for reason in self.failed_requests:
+            self._report(FAILED_REQUESTS, reason, 0)
 
     @classmethod
     def from_settings(cls, settings: CloudWatchSettings, regions: Collection[str], *,
-                      endpoint_url: str | None = None) -> CloudWatchPublisher:
-        """Build from :class:`~monitor.config.CloudWatchSettings` (client created lazily)."""
+                      endpoint_url: str | None = None,
+                      counters: CounterSink | None = None) -> CloudWatchPublisher:
+        """Build from :class:`~monitor.config.CloudWatchSettings`. The client is made now, so a
+        missing SDK or a bad region is an :class:`~monitor.aws.clients.AwsError` at start, not a
+        failure at every flush."""
         from monitor.aws.clients import cloudwatch_client
 
-        region = settings.region
         return cls(namespace=settings.namespace, regions=regions,
-                   client_factory=lambda: cloudwatch_client(region, endpoint_url=endpoint_url),
-                   buffer_limit=settings.buffer_limit)
+                   client=cloudwatch_client(settings.region, endpoint_url=endpoint_url),
+                   buffer_limit=settings.buffer_limit, counters=counters)
+
+    def _report(self, name: str, reason: str, amount: int) -> None:
+        if self._counters is not None:
+            self._counters(name, (reason,), float(amount))
 
     @property
     def dropped_total(self) -> int:
@@ -353,6 +386,7 @@ class CloudWatchPublisher:
             if overflow:
                 self._count_dropped("buffer_full", overflow)
         if overflow:
+            self._report(DROPPED_DATAPOINTS, "buffer_full", overflow)
             log.warning("cloudwatch: buffer full (%d datapoints): dropped the %d oldest",
                         self.buffer_limit, overflow)
         self._wake.set()
@@ -391,8 +425,12 @@ class CloudWatchPublisher:
                     sent += len(batch)
                 except AwsError as exc:
                     rejected += len(batch)
+                    reason = bounded_reason(exc.reason)
                     with self._lock:
-                        self._count_dropped("rejected", len(batch))
+                        self._count_dropped("request_failed", len(batch))
+                        self.failed_requests[reason] = self.failed_requests.get(reason, 0) + 1
+                    self._report(DROPPED_DATAPOINTS, "request_failed", len(batch))
+                    self._report(FAILED_REQUESTS, reason, 1)
                     log.warning("cloudwatch: dropped %d datapoints: %s", len(batch), exc)
             self.requests += requests
             self.sent += sent
@@ -400,7 +438,8 @@ class CloudWatchPublisher:
 
     def _get_client(self) -> CloudWatchClient:
         if self._client is None:
-            assert self._client_factory is not None
+            if self._client_factory is None:
+                raise ValueError("give client or client_factory")
             self._client = self._client_factory()
         return self._client
 

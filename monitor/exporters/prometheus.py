@@ -114,12 +114,15 @@ _StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
 class MetricsServer:
-    """``/metrics`` (the registry), ``/healthz`` (200 or 503 + JSON) and an index page."""
+    """``/metrics`` (the registry), ``/healthz`` (200 or 503 + JSON) and ``/``: ``page()`` (the
+    routing page's HTML, :class:`monitor.page.live.LivePage`) or else a page of links."""
 
     def __init__(self, registry: CollectorRegistry, health: Callable[[], HealthReport],
-                 listen: str = "127.0.0.1:9465") -> None:
+                 listen: str = "127.0.0.1:9465", *,
+                 page: Callable[[], bytes] | None = None) -> None:
         self._metrics_app = make_wsgi_app(registry)
         self._health = health
+        self._page = page
         self._host, self._port = split_listen(listen)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -164,9 +167,11 @@ class MetricsServer:
                                     ("Content-Length", str(len(body)))])
             yield body
         elif path == "/":
+            page = _INDEX if self._page is None else self._page()
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
-                                      ("Content-Length", str(len(_INDEX)))])
-            yield _INDEX
+                                      ("Content-Length", str(len(page))),
+                                      ("Cache-Control", "no-store")])
+            yield page
         else:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             yield b"not found: try /metrics or /healthz\n"

@@ -34,6 +34,8 @@ from monitor.config.loader import (
     validation_problems,
     yaml_document,
 )
+from monitor.domain.patterns import POP_CODE as _POP_CODE
+from monitor.domain.patterns import REGION_NAME as _REGION_NAME
 
 __all__ = [
     "EdgeSpec",
@@ -54,12 +56,10 @@ MAX_VANTAGE_POINTS = 200
 MAX_EDGES = 200
 MAX_RTT_MS = 2000.0
 
-_REGION_NAME = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _LABEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)+"
                         r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?$")
 _IATA = re.compile(r"^[A-Za-z]{3}$")
-_POP_CODE = re.compile(r"^[A-Z]{3}\d{1,3}(-[A-Z0-9]{1,3})?$")
 _SCENARIO_DIR = "scenarios"
 
 

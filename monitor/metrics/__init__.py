@@ -28,7 +28,19 @@ from typing import Any
 from monitor import __version__
 from monitor.config import Config
 from monitor.core.hysteresis import Hysteresis, observe_paths
-from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
+from monitor.core.model import (
+    CdnDetails,
+    DataPath,
+    OriginDetails,
+    Path,
+    PathResult,
+    RoutingState,
+    RoutingVerdict,
+    VantageRound,
+)
+from monitor.core.paths import PATHS, enabled_paths
+from monitor.domain.patterns import POP_CODE
+from monitor.domain.reasons import Reason, reason_of
 
 __all__ = [
     "CDN_REQUESTS",
@@ -65,7 +77,7 @@ OTHER = "other"
 HTTP_PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 """``phase`` of ``routewatch_http_phase_seconds``: the phases of probes.http, in order."""
 
-HTTP_PATHS = (Path.ORIGIN, Path.CDN)
+HTTP_PATHS = tuple(spec.path for spec in PATHS if spec.http)
 """Paths that are HTTP requests and so have phases."""
 
 CDN_UPSTREAM_PHASES: dict[str, str] = {
@@ -83,8 +95,6 @@ directly at the zone's authoritative servers with ECS."""
 ERROR_PATHS = ("round", "dns", "baseline", "origin", "cdn")
 """``path`` of ``routewatch_probe_errors_total``: where in the round the error happened."""
 
-_POP = re.compile(r"^[A-Z]{3}\d{1,3}(-[A-Z0-9]{1,3})?$")
-_REASON = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 
 class MetricType(StrEnum):
@@ -181,6 +191,15 @@ METRICS: tuple[MetricSpec, ...] = (
            "When the configuration was last loaded successfully."),
     _gauge("build_info", "info", ("version",),
            "Always 1; the version label is the running routewatch's version."),
+    MetricSpec(PREFIX + "cloudwatch_failed_requests_total", MetricType.COUNTER, "requests",
+               ("reason",),
+               "PutMetricData requests (one per batch of a flush) that failed after botocore's "
+               "retries, by typed AWS error reason; exported when cloudwatch.enabled."),
+    MetricSpec(PREFIX + "cloudwatch_dropped_datapoints_total", MetricType.COUNTER, "datapoints",
+               ("reason",),
+               "Datapoints the CloudWatch exporter dropped: buffer_full (the oldest, when the "
+               "buffer is full) or request_failed (their request failed); exported when "
+               "cloudwatch.enabled."),
 )
 
 _BY_NAME = {spec.name: spec for spec in METRICS}
@@ -200,11 +219,12 @@ def bounded_region(region: str | None, regions: tuple[str, ...]) -> str | None:
 
 def bounded_pop(pop: str | None) -> str:
     """A POP code such as ``FRA56-P1``; anything else (or nothing) is ``other``."""
-    return pop if pop is not None and _POP.match(pop) else OTHER
+    return pop if pop is not None and POP_CODE.match(pop) else OTHER
 
 
 def bounded_reason(reason: str) -> str:
-    return reason if _REASON.match(reason) else OTHER
+    """A :class:`~monitor.domain.reasons.Reason` as is, anything else ``other``."""
+    return reason_of(reason).value
 
 
 def _error_path(path: str) -> str:
@@ -227,8 +247,7 @@ class LabelSpace:
 
     @classmethod
     def from_config(cls, config: Config) -> LabelSpace:
-        paths = (Path.DNS, Path.ORIGIN) + ((Path.CDN,) if config.service.cdn_name else ())
-        return cls(tuple(config.vantage_points), tuple(config.regions), paths,
+        return cls(tuple(config.vantage_points), tuple(config.regions), enabled_paths(config),
                    config.serve.interval_s, config.serve.hysteresis_rounds)
 
 
@@ -240,14 +259,15 @@ class VantageSnapshot:
     routing: Mapping[Path, Hysteresis]
     finished_at: float
     rounds_total: int = 1
-    errors_total: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    errors_total: Mapping[tuple[str, str], int] = field(
+        default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def single(cls, result: VantageRound, paths: tuple[Path, ...] = tuple(Path)) -> VantageSnapshot:
         """A snapshot of one round on its own (no history), e.g. for a Lambda invocation."""
         routing = observe_paths(None, observed_states(result, paths), 1)
-        return cls(result, routing, result.started_at + result.duration_seconds, 1,
-                   _count_errors({}, result))
+        return cls(result, MappingProxyType(routing), result.started_at + result.duration_seconds,
+                   1, MappingProxyType(_count_errors({}, result)))
 
 
 @dataclass(frozen=True)
@@ -259,6 +279,9 @@ class Snapshot:
     started_at: float
     reload_successful: bool = True
     reload_success_at: float | None = None
+    counters: Mapping[tuple[str, tuple[str, ...]], float] = field(
+        default_factory=lambda: MappingProxyType({}))
+    """Process-wide counters outside the rounds (e.g. an exporter's failures): (name, labels)."""
 
     @property
     def last_round_finished_at(self) -> float | None:
@@ -270,7 +293,7 @@ def path_verdict(result: VantageRound, path: Path) -> RoutingVerdict:
     found = result.path(path)
     if found is not None:
         return found.verdict
-    reason = "round_failed" if not result.success else "not_probed"
+    reason = Reason.ROUND_FAILED if not result.success else Reason.NOT_PROBED
     return RoutingVerdict(RoutingState.UNKNOWN, None, None, None, reason,
                           f"no {path} result in this round")
 
@@ -341,6 +364,18 @@ class SnapshotStore:
         with self._lock:
             self._snapshot = replace(self._snapshot, reload_successful=False)
 
+    def count(self, name: str, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        """Add to a process-wide counter of :data:`METRICS` (0 creates its series)."""
+        spec = metric(name)
+        if spec.type is not MetricType.COUNTER or len(labels) != len(spec.labels) \
+                or amount < 0:
+            raise ValueError(f"{spec.name} cannot count {amount} for labels {labels}")
+        with self._lock:
+            counters = dict(self._snapshot.counters)
+            key = (spec.name, labels)
+            counters[key] = counters.get(key, 0.0) + amount
+            self._snapshot = replace(self._snapshot, counters=MappingProxyType(counters))
+
 
 # --- samples -------------------------------------------------------------------------------------
 
@@ -373,32 +408,41 @@ def _status_code(found: PathResult | None) -> int | None:
 def _dns_lookups(result: VantageRound) -> dict[str, float]:
     """Lookup durations by resolver role from the round's DNS evidence (0 when not measured)."""
     found = dict.fromkeys(DNS_RESOLVERS, 0.0)
-    for role in DNS_RESOLVERS:
-        item = result.dns.get(role)
-        if isinstance(item, Mapping):
-            item = item.get("duration_seconds")
-        seconds = _seconds(item)
+    for role, lookup in result.dns.by_role():
+        seconds = _seconds(lookup.duration_seconds)
         if seconds is not None:
             found[role] = seconds
     return found
 
 
-CDN_REQUESTS = {"first": "cache", "repeat": "cache_repeat"}
-"""``request`` of ``routewatch_cdn_cache_hit`` → the cdn path's ``extra`` key with its result."""
+CDN_REQUESTS = ("first", "repeat")
+"""``request`` of ``routewatch_cdn_cache_hit``: the cache-busted request, and the same again."""
 
 _CACHE_HITS = frozenset({"hit", "refresh_hit"})
 
 
-def _server_timing(extra: Mapping[str, Any]) -> dict[str, float]:
-    timing = extra.get("server_timing")
-    if not isinstance(timing, Mapping):
-        return {}
+def _cache_results(cdn: CdnDetails | None) -> dict[str, str | None]:
+    """The ``x-cache`` result of each request of :data:`CDN_REQUESTS`."""
+    return dict(zip(CDN_REQUESTS, (cdn.cache, cdn.cache_repeat) if cdn else (None, None),
+                    strict=True))
+
+
+def _server_timing(cdn: CdnDetails | None) -> dict[str, float]:
+    timing = cdn.server_timing if cdn else {}
     out = {}
     for label, metric_name in CDN_UPSTREAM_PHASES.items():
         seconds = _seconds(timing.get(metric_name))
         if seconds is not None:
             out[label] = seconds
     return out
+
+
+def _data_path(found: PathResult | None) -> DataPath | None:
+    """Where a path's serving region read its data, when it is known which region served."""
+    if (found is None or found.attribution is None or found.attribution.region is None
+            or not isinstance(found.details, OriginDetails)):
+        return None
+    return found.details.data_path
 
 
 def _one_hot(spec: MetricSpec, prefix: tuple[str, ...], chosen: str | None,
@@ -445,7 +489,7 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
             yield Sample(metric("path_latency_seconds"), (probe, path.value), latency)
     for path in http_paths:
         found = results[path]
-        phases = found.phases if found else {}
+        phases: Mapping[str, float] = found.phases if found else {}
         for phase in HTTP_PHASES:
             yield Sample(metric("http_phase_seconds"), (probe, path.value, phase),
                          _seconds(phases.get(phase)) or 0.0)
@@ -476,31 +520,25 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
 
     if Path.CDN in space.paths:
         cdn = results[Path.CDN]
-        extra: Mapping[str, Any] = cdn.extra if cdn else {}
-        for request, key in CDN_REQUESTS.items():
-            yield Sample(metric("cdn_cache_hit"), (probe, request),
-                         _flag(extra.get(key) in _CACHE_HITS))
-        timing = _server_timing(extra)
+        details = cdn.details if cdn is not None and isinstance(cdn.details, CdnDetails) else None
+        for request, cache in _cache_results(details).items():
+            yield Sample(metric("cdn_cache_hit"), (probe, request), _flag(cache in _CACHE_HITS))
+        timing = _server_timing(details)
         for phase in CDN_UPSTREAM_PHASES:
             yield Sample(metric("cdn_upstream_seconds"), (probe, phase), timing.get(phase, 0.0))
         if cdn is not None:
-            pop = extra.get("pop")
-            yield Sample(metric("cdn_pop"), (probe, bounded_pop(pop if isinstance(pop, str)
-                                                                else None)), 1.0)
+            yield Sample(metric("cdn_pop"), (probe, bounded_pop(details.pop if details else None)),
+                         1.0)
 
-    data = [(path, found.extra) for path in http_paths
-            if (found := results[path]) is not None and found.attribution is not None
-            and found.attribution.region is not None
-            and isinstance(found.extra.get("dynamodb_region"), str)]
-    for path, extra in data:
-        local = extra["dynamodb_region"] == verdicts[path].served_region
-        yield Sample(metric("data_path_local"), (probe, path.value),
-                     _flag(bool(extra.get("data_path_local", local))))
-    for path, extra in data:
+    data = [(path, data_path) for path in http_paths
+            if (data_path := _data_path(results[path])) is not None]
+    for path, data_path in data:
+        yield Sample(metric("data_path_local"), (probe, path.value), _flag(data_path.local))
+    for path, data_path in data:
         yield from _one_hot(metric("data_region"), (probe, path.value),
-                            bounded_region(extra["dynamodb_region"], space.regions), regions)
-    for path, extra in data:
-        read = _seconds(extra.get("dynamodb_read_seconds"))
+                            bounded_region(data_path.dynamodb_region, space.regions), regions)
+    for path, data_path in data:
+        read = _seconds(data_path.read_seconds)
         if read is not None:
             yield Sample(metric("data_read_seconds"), (probe, path.value), read)
 
@@ -521,6 +559,8 @@ def snapshot_samples(snapshot: Snapshot) -> dict[MetricSpec, list[Sample]]:
             Sample(metric("config_last_reload_success_timestamp_seconds"), (),
                    snapshot.reload_success_at))
     grouped[metric("build_info")].append(Sample(metric("build_info"), (__version__,), 1.0))
+    for (name, labels), value in sorted(snapshot.counters.items()):
+        grouped[metric(name)].append(Sample(metric(name), labels, value))
     for name in space.vantage_points:
         entry = snapshot.vantage.get(name)
         if entry is not None:
@@ -540,7 +580,7 @@ LABELS: dict[str, str] = {
     "resolver": ", ".join(DNS_RESOLVERS),
     "request": ", ".join(CDN_REQUESTS),
     "pop": "a CloudFront POP code such as FRA56-P1, or other",
-    "reason": "a typed error reason such as timeout or dns_servfail, or other",
+    "reason": "a reason of docs/runbook.md#reasons: " + ", ".join(r.value for r in Reason),
     "version": "routewatch's version (monitor.__version__)",
 }
 """Every label and the values it can take (docs/metrics.md)."""
@@ -553,7 +593,3 @@ def metrics_table_markdown() -> str:
         labels = ", ".join(f"`{label}`" for label in spec.labels) or "—"
         lines.append(f"| `{spec.name}` | {spec.type} | {spec.unit} | {labels} | {spec.help} |")
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(metrics_table_markdown(), end="")

@@ -13,15 +13,14 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
 from monitor.config import Config
+from monitor.core.evidence import BaselineSamples
 from monitor.core.model import RegionLatency
 from monitor.core.verdict import estimate_latency, phase_for
+from monitor.domain.reasons import Reason, reason_of
 from monitor.round.pacing import Pacer
 from probes.http import HttpEvidence, HttpTarget, probe_http
 
 __all__ = ["BaselineSamples", "measure_baseline", "summarise_region"]
-
-BaselineSamples = dict[str, list[HttpEvidence]]
-
 
 def sample_ok(evidence: HttpEvidence) -> bool:
     return evidence.error is None and evidence.status is not None and evidence.status < 500
@@ -37,9 +36,9 @@ def summarise_region(
         return RegionLatency(region, estimate_latency(good), True, tuple(good))
     failures = [s for s in samples if not sample_ok(s)]
     if not failures:
-        reason, message = ("deadline", "no sample finished before the round deadline")
+        reason, message = (Reason.DEADLINE, "no sample finished before the round deadline")
         if finished:
-            reason, message = ("no_samples", "no sample was taken")
+            reason, message = (Reason.NO_SAMPLES, "no sample was taken")
         return RegionLatency(region, None, False, (), reason, message)
     reasons = Counter(_failure_reason(s) for s in failures)
     reason = reasons.most_common(1)[0][0]
@@ -47,10 +46,10 @@ def summarise_region(
     return RegionLatency(region, None, False, (), reason, _failure_message(example))
 
 
-def _failure_reason(evidence: HttpEvidence) -> str:
+def _failure_reason(evidence: HttpEvidence) -> Reason:
     if evidence.error is not None:
-        return evidence.error.reason
-    return "http_status"
+        return reason_of(evidence.error.reason)
+    return Reason.HTTP_STATUS
 
 
 def _failure_message(evidence: HttpEvidence) -> str:

@@ -16,19 +16,26 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from monitor.config import Config, VantagePoint, split_endpoint
+from monitor.config import Config, VantagePoint
 from monitor.core.attribution import IpRanges, RegionDirectory
-from monitor.core.evidence import PathInputs, VantageEvidence
-from monitor.core.model import ErrorRecord, RoundResult, RoutingState, VantageRound
-from monitor.core.paths import PATH_JUDGES
+from monitor.core.evidence import PathInputs, Tick, VantageEvidence
+from monitor.core.model import (
+    DnsLookup,
+    DnsLookups,
+    ErrorRecord,
+    RoundResult,
+    RoutingState,
+    VantageRound,
+)
+from monitor.core.paths import PATHS, PathSpec
+from monitor.core.paths.dns import dns_query
 from monitor.domain.geo import airport_location, nearest_region
+from monitor.domain.reasons import Reason
 from monitor.round.baseline import measure_baseline, summarise_region
 from monitor.round.pacing import Pacer
-from probes.cdn import CdnTarget, probe_cdn
-from probes.dns import DnsEvidence, DnsQuery, probe_dns
-from probes.http import HttpTarget, probe_http, ssl_context_for, warm_up
+from probes.dns import DnsEvidence, probe_dns
+from probes.http import ssl_context_for, warm_up
 
 __all__ = ["Progress", "RoundContext", "run_round"]
 
@@ -47,6 +54,14 @@ class RoundContext:
     nominal: dict[str, str | None]
     ip_ranges: IpRanges | None = None
     progress: Progress | None = None
+    paths: tuple[PathSpec, ...] = PATHS
+
+    async def slot(self) -> None:
+        """A paced start slot for one check (see :class:`~monitor.round.pacing.Pacer`)."""
+        await self.pacer.slot()
+
+    def enabled_paths(self) -> tuple[PathSpec, ...]:
+        return tuple(spec for spec in self.paths if spec.enabled(self.config))
 
     @classmethod
     def build(cls, config: Config, *, ip_ranges: IpRanges | None = None,
@@ -82,13 +97,17 @@ async def run_round(
     vantage_points: Sequence[str] | None = None,
     ip_ranges: IpRanges | None = None,
     progress: Progress | None = None,
+    paths: tuple[PathSpec, ...] | None = None,
 ) -> RoundResult:
-    """One round from every (or the named) vantage point, concurrently."""
+    """One round from every (or the named) vantage point, concurrently (``paths``: the path
+    table, :data:`~monitor.core.paths.PATHS` unless a test passes its own)."""
     names = list(vantage_points) if vantage_points is not None else list(config.vantage_points)
     unknown = [n for n in names if n not in config.vantage_points]
     if unknown:
         raise KeyError(f"unknown vantage point(s): {', '.join(unknown)}")
     context = RoundContext.build(config, ip_ranges=ip_ranges, progress=progress)
+    if paths is not None:
+        context = dataclasses.replace(context, paths=paths)
     started_wall = time.time()
     started = time.perf_counter()
     rounds = await asyncio.gather(*(run_vantage(context, name) for name in names))
@@ -104,7 +123,9 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
     started_wall = time.time()
     started = time.perf_counter()
     evidence = VantageEvidence()
-    planned = _planned_checks(config)
+    specs = context.enabled_paths()
+    planned = (len(config.regions) * config.probe.samples
+               + sum(spec.planned_checks(config) for spec in specs))
     done = 0
 
     def tick() -> None:
@@ -113,12 +134,9 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
         if context.progress is not None:
             context.progress(name, done, planned)
 
-    tasks = [asyncio.create_task(_resolve_and_request_origin(context, vantage, evidence, tick)),
-             asyncio.create_task(_baseline(context, vantage, evidence, tick))]
-    if config.authoritative:
-        tasks.append(asyncio.create_task(_resolve_authoritative(context, vantage, evidence, tick)))
-    if config.service.cdn_name:
-        tasks.append(asyncio.create_task(_request_cdn(context, vantage, evidence, tick)))
+    tasks = [asyncio.create_task(spec.measure(context, vantage, evidence, tick))
+             for spec in specs]
+    tasks.append(asyncio.create_task(_baseline(context, vantage, evidence, tick)))
     done_tasks, pending = await asyncio.wait(tasks,
                                              timeout=max(0.0, deadline - loop.time()))
     for task in pending:
@@ -128,7 +146,8 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
     for task in done_tasks:
         if (exc := task.exception()) is not None:  # a bug, not a measurement: keep the rest
             log.error("%s: measurement crashed", name, exc_info=exc)
-            crashes.append(ErrorRecord("round", "internal_error", f"{type(exc).__name__}: {exc}"))
+            crashes.append(ErrorRecord("round", Reason.INTERNAL_ERROR,
+                                       f"{type(exc).__name__}: {exc}"))
     result = judge_vantage(context, name, evidence, started_wall,
                            time.perf_counter() - started, timed_out=bool(pending))
     if crashes:
@@ -136,67 +155,8 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
     return result
 
 
-def _planned_checks(config: Config) -> int:
-    return (2 + len(config.regions) * config.probe.samples + (1 if config.authoritative else 0)
-            + (1 if config.service.cdn_name else 0))
-
-
-def _dns_query(context: RoundContext, vantage: VantagePoint, qname: str, *,
-               authoritative_server: str | None = None) -> DnsQuery:
-    """A query through the vantage point's resolver, or at one authoritative server with ECS."""
-    host, port = split_endpoint(authoritative_server or vantage.resolver, 53)
-    return DnsQuery(
-        qname=qname,
-        server=host,
-        port=port,
-        via="authoritative" if authoritative_server else "recursive",
-        client_subnet=vantage.client_subnet if authoritative_server else None,
-        source_address=vantage.source_address,
-        timeout_s=context.config.probe.dns_timeout_s,
-    )
-
-
-async def _resolve_authoritative(context: RoundContext, vantage: VantagePoint,
-                                 evidence: VantageEvidence, tick: Callable[[], None]) -> None:
-    await context.pacer.slot()
-    for server in context.config.authoritative:  # the first server that answers wins
-        evidence.authoritative = await probe_dns(_dns_query(
-            context, vantage, context.config.service.origin_name, authoritative_server=server))
-        if evidence.authoritative.rcode is not None:
-            break
-    tick()
-
-
-async def _resolve_and_request_origin(context: RoundContext, vantage: VantagePoint,
-                                      evidence: VantageEvidence,
-                                      tick: Callable[[], None]) -> None:
-    config = context.config
-    await context.pacer.slot()
-    evidence.recursive = await probe_dns(
-        _dns_query(context, vantage, config.service.origin_name))
-    tick()
-    if evidence.recursive.error is not None or not evidence.recursive.addresses:
-        tick()
-        return
-    await context.pacer.slot()
-    evidence.origin = await probe_http(
-        HttpTarget(
-            host=config.service.origin_name,
-            address=evidence.recursive.addresses[0],
-            port=config.service.port,
-            path=config.service.health_path,
-            local_address=vantage.source_address,
-        ),
-        ssl_context=context.ssl_context,
-        connect_timeout_s=config.probe.connect_timeout_s,
-        request_timeout_s=config.probe.request_timeout_s,
-        body_limit_bytes=config.probe.body_limit_bytes,
-    )
-    tick()
-
-
 async def _baseline(context: RoundContext, vantage: VantagePoint, evidence: VantageEvidence,
-                    tick: Callable[[], None]) -> None:
+                    tick: Tick) -> None:
     config = context.config
     addresses: dict[str, list[str]] = {}
     for region, settings in config.regions.items():
@@ -204,7 +164,7 @@ async def _baseline(context: RoundContext, vantage: VantagePoint, evidence: Vant
     named = [(r, s.alb_name) for r, s in config.regions.items() if not s.addresses and s.alb_name]
     if named:
         answers = await asyncio.gather(*(
-            probe_dns(_dns_query(context, vantage, alb))
+            probe_dns(dns_query(config, vantage, alb))
             for _, alb in named))
         for (region, _), answer in zip(named, answers, strict=True):
             evidence.alb_answers[region] = answer
@@ -212,33 +172,6 @@ async def _baseline(context: RoundContext, vantage: VantagePoint, evidence: Vant
     await measure_baseline(config, addresses, local_address=vantage.source_address,
                            ssl_context=context.ssl_context, pacer=context.pacer,
                            into=evidence.baseline, on_sample=tick)
-
-
-async def _request_cdn(context: RoundContext, vantage: VantagePoint, evidence: VantageEvidence,
-                      tick: Callable[[], None]) -> None:
-    config = context.config
-    assert config.service.cdn_name is not None
-    host, port = split_endpoint(vantage.resolver, 53)
-    await context.pacer.slot()
-    evidence.cdn = await probe_cdn(
-        CdnTarget(
-            cdn_name=config.service.cdn_name,
-            resolver=host,
-            resolver_port=port,
-            port=config.service.port,
-            path=config.cdn.path,
-            region_header=config.service.region_header,
-            cache_bust=config.cdn.cache_bust,
-            observe_hit=config.cdn.observe_hit,
-            local_address=vantage.source_address,
-            dns_timeout_s=config.probe.dns_timeout_s,
-        ),
-        ssl_context=context.ssl_context,
-        connect_timeout_s=config.probe.connect_timeout_s,
-        request_timeout_s=config.probe.request_timeout_s,
-        body_limit_bytes=config.probe.body_limit_bytes,
-    )
-    tick()
 
 
 # --- judging -------------------------------------------------------------------------------------
@@ -263,37 +196,32 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
         summarise_region(region, evidence.baseline.get(region, []), config, finished=not timed_out)
         for region in config.regions
     )
-    errors: list[ErrorRecord] = []
     inputs = PathInputs(config, name, vantage, evidence, regions,
-                        region_directory(context, evidence),
-                        context.nominal[name], errors)
-    paths = tuple(p for judge_path in PATH_JUDGES.values()
-                  if (p := judge_path(inputs)) is not None)
-    for region in regions:
-        if not region.healthy and region.reason:
-            errors.append(ErrorRecord("baseline", region.reason,
-                                      f"{region.region}: {region.message}"))
+                        region_directory(context, evidence), context.nominal[name])
+    judgements = [j for spec in context.enabled_paths() if (j := spec.judge(inputs)) is not None]
+    paths = tuple(j.result for j in judgements)
+    errors = [error for j in judgements for error in j.errors]
+    errors.extend(ErrorRecord("baseline", region.reason, f"{region.region}: {region.message}")
+                  for region in regions if not region.healthy and region.reason)
     success = not timed_out and all(p.verdict.state != RoutingState.UNKNOWN for p in paths)
-    dns_doc = {
-        kind: _dns_summary(answer)
-        for kind, answer in (("recursive", evidence.recursive),
-                             ("authoritative", evidence.authoritative))
-        if answer is not None
-    }
-    return VantageRound(name, started_wall, duration, regions, paths, tuple(errors), dns_doc,
+    return VantageRound(name, started_wall, duration, regions, paths, tuple(errors),
+                        DnsLookups(_dns_lookup(evidence.recursive),
+                                   _dns_lookup(evidence.authoritative)),
                         success)
 
 
-def _dns_summary(answer: DnsEvidence) -> dict[str, Any]:
-    return {
-        "server": answer.server,
-        "client_subnet": answer.client_subnet,
-        "rcode": answer.rcode,
-        "addresses": list(answer.addresses),
-        "cname_chain": list(answer.cname_chain),
-        "ttl": answer.ttl,
-        "ecs_scope": answer.ecs_scope,
-        "transport": answer.transport,
-        "duration_seconds": answer.duration_seconds,
-        "error": answer.error.reason if answer.error else None,
-    }
+def _dns_lookup(answer: DnsEvidence | None) -> DnsLookup | None:
+    if answer is None:
+        return None
+    return DnsLookup(
+        server=answer.server,
+        client_subnet=answer.client_subnet,
+        rcode=answer.rcode,
+        addresses=answer.addresses,
+        cname_chain=answer.cname_chain,
+        ttl=answer.ttl,
+        ecs_scope=answer.ecs_scope,
+        transport=answer.transport,
+        duration_seconds=answer.duration_seconds,
+        error=answer.error.reason if answer.error else None,
+    )

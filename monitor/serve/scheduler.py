@@ -31,7 +31,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, ConfigError, LoadedConfig, ServeSettings, local_vantage_points
 from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
-from monitor.core.model import ErrorRecord, VantageRound
+from monitor.core.model import DnsLookups, ErrorRecord, VantageRound
+from monitor.domain.reasons import Reason
+from monitor.exporters.evidence_log import log_round_evidence
 from monitor.metrics import SnapshotStore, VantageSnapshot
 from monitor.round.run import run_round
 
@@ -70,11 +72,11 @@ ConfigLoader = Callable[[], LoadedConfig]
 """Loads and validates the configuration again (SIGHUP); raises ConfigError when it is bad."""
 
 
-def failed_round(name: str, started_at: float, duration: float, reason: str,
+def failed_round(name: str, started_at: float, duration: float, reason: Reason,
                  message: str) -> VantageRound:
     """The round a vantage point publishes when its round could not produce one."""
     return VantageRound(name, started_at, duration, (), (),
-                        (ErrorRecord("round", reason, message),), {}, False)
+                        (ErrorRecord("round", reason, message),), DnsLookups(), False)
 
 
 def round_log_fields(result: VantageRound, entry: VantageSnapshot | None) -> dict[str, Any]:
@@ -188,17 +190,18 @@ class RoundScheduler:
             async with asyncio.timeout(config.probe.round_deadline_s + DEADLINE_MARGIN_S):
                 result = await self._runner(config, name)
         except TimeoutError:
-            result = failed_round(name, started_at, time.perf_counter() - started, "deadline",
+            result = failed_round(name, started_at, time.perf_counter() - started, Reason.DEADLINE,
                                   f"round did not end within {config.probe.round_deadline_s} s")
         except Exception as exc:  # one broken round must not stop the others or later rounds
             log.exception("%s: round crashed", name)
             result = failed_round(name, started_at, time.perf_counter() - started,
-                                  "internal_error", f"{type(exc).__name__}: {exc}")
+                                  Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
         finally:
             self._running.pop(name, None)
         entry = self._store.publish(result)
         round_log.info(_round_message(result, entry),
                        extra={"fields": round_log_fields(result, entry)})
+        log_round_evidence(result)
         for export in self._exporters:
             try:
                 export(result)

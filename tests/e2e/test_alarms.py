@@ -15,15 +15,20 @@ from e2e.moto_server import MotoServer, moto_server  # noqa: F401 - the fixture
 from monitor.aws.alarms import (
     MANAGED_MARKER,
     STALE_PERIODS,
+    AlarmConfigError,
+    alarm_period,
+    alarm_scope,
     apply,
     desired_alarms,
     existing_alarms,
     no_actions_warning,
     plan,
+    round_gap_s,
     topic_region_warning,
 )
 from monitor.aws.clients import cloudwatch_client
 from monitor.cli import main
+from monitor.cli.alarms import EXIT_CHANGES_PENDING
 from monitor.config import Config, parse_config
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:routewatch-alerts"
@@ -40,7 +45,7 @@ alarms:
   sns_topic_arn: {TOPIC}
   misrouted_datapoints: 3
   misrouted_evaluation_periods: 5
-  period_s: 60
+serve: {{interval_s: 60, jitter_s: 0}}
 """
 
 
@@ -80,10 +85,64 @@ def test_no_cdn_name_means_no_cdn_alarms_and_no_topic_means_no_actions() -> None
     assert all(s.put_request()["AlarmActions"] == [] for s in specs)
 
 
-def test_periods_are_ones_cloudwatch_accepts() -> None:
-    for asked, used in ((10, 10), (25, 30), (45, 60), (61, 120), (300, 300)):
-        text = CONFIG_TEXT.replace("period_s: 60", f"period_s: {asked}")
-        assert {s.period_s for s in desired_alarms(config(text))} == {used}
+def with_serve(text: str, serve: str, period: str | None = None) -> str:
+    """CONFIG_TEXT with other serve settings and, if given, an explicit alarms.period_s."""
+    text = text.replace("serve: {interval_s: 60, jitter_s: 0}", f"serve: {serve}")
+    if period is not None:
+        text = text.replace("  misrouted_evaluation_periods: 5\n",
+                            f"  misrouted_evaluation_periods: 5\n  period_s: {period}\n")
+    return text
+
+
+@pytest.mark.parametrize(("serve", "period"), [
+    ("{interval_s: 60, jitter_s: 5}", 120),     # a round every 60-65 s: a 60 s period can be empty
+    ("{interval_s: 60, jitter_s: 0}", 60),
+    ("{interval_s: 300, jitter_s: 5}", 360),    # the issue's case: 60 s periods were mostly empty
+    ("{interval_s: 30, jitter_s: 5}", 60),
+    ("{interval_s: 10, jitter_s: 2}", 60),      # a 15 s deadline may skip a run: 22 s
+    ("{interval_s: 3600, jitter_s: 30}", 3660),
+])
+def test_the_period_holds_a_round_and_is_whole_minutes(serve: str, period: int) -> None:
+    specs = desired_alarms(config(with_serve(CONFIG_TEXT, serve)))
+    assert {s.period_s for s in specs} == {period}
+    stale = next(s for s in specs if s.kind == "stale")
+    assert stale.rule().endswith(f"in 3 of 3 periods of {period} s; missing data: breaching; "
+                                 f"notify: {TOPIC} on ALARM and OK")
+
+
+def test_the_period_follows_the_longest_gap_between_rounds() -> None:
+    cfg = config(with_serve(CONFIG_TEXT, "{interval_s: 300, jitter_s: 5}"))
+    assert round_gap_s(cfg) == 305
+    assert alarm_period(cfg) == 360
+
+
+@pytest.mark.parametrize(("serve", "period", "message"), [
+    ("{interval_s: 300, jitter_s: 5}", "60",
+     "alarms.period_s 60 s is shorter than the longest gap between two rounds (305 s: "
+     "serve.interval_s 300 s + serve.jitter_s 5 s): periods without a round would make the "
+     "stale alarm fire on a running probe and the misrouted alarms miss real problems. Use at "
+     "least 360, or leave alarms.period_s out to derive it"),
+    ("{interval_s: 10, jitter_s: 0}", "30",
+     "alarms.period_s 30: routewatch's metrics have one-minute resolution, so an alarm period "
+     "must be a multiple of 60 s (at least 60 s here)"),
+])
+def test_a_period_that_cannot_be_right_is_refused(serve: str, period: str, message: str) -> None:
+    with pytest.raises(AlarmConfigError) as caught:
+        desired_alarms(config(with_serve(CONFIG_TEXT, serve, period)))
+    assert str(caught.value) == message
+
+
+def test_an_evaluation_longer_than_cloudwatch_allows_is_refused() -> None:
+    text = with_serve(CONFIG_TEXT, "{interval_s: 21600, jitter_s: 0}").replace(
+        "misrouted_evaluation_periods: 5", "misrouted_evaluation_periods: 30")
+    with pytest.raises(AlarmConfigError, match=r"^alarm period 21600 s × 30 evaluation periods "
+                                               r"is 648000 s, more than CloudWatch's 604800 s"):
+        desired_alarms(config(text))
+
+
+def test_a_longer_explicit_period_is_kept() -> None:
+    text = with_serve(CONFIG_TEXT, "{interval_s: 60, jitter_s: 5}", "300")
+    assert {s.period_s for s in desired_alarms(config(text))} == {300}
 
 
 def test_a_topic_in_another_region_is_flagged() -> None:
@@ -126,49 +185,174 @@ def test_apply_is_idempotent_against_moto(moto_server: MotoServer) -> None:  # n
     assert plan(changed, existing_alarms(client, "eu-west-1")).pending == []
 
 
+# Three vantage points: a laptop probed by serve (metrics to cloudwatch.region us-east-1) and two
+# regional Lambda probes, each publishing in its own region.
+REGIONAL_TEXT = CONFIG_TEXT.replace(
+    "  laptop: {resolver: 192.0.2.53}\n",
+    "  laptop: {resolver: 192.0.2.53}\n  us-east-1: {resolver: 192.0.2.53, region: us-east-1}\n",
+).replace("cloudwatch: {region: eu-west-1}", "cloudwatch: {region: us-east-1}").replace(
+    "arn:aws:sns:eu-west-1:", "arn:aws:sns:us-east-1:")
+
+
+def names_of(cfg: Config, *vantage_points: str) -> set[str]:
+    return {s.name for s in desired_alarms(cfg, vantage_points=list(vantage_points))}
+
+
+def test_only_vantage_points_whose_metrics_land_in_the_region_are_planned() -> None:
+    cfg = config(REGIONAL_TEXT)
+    home = alarm_scope(cfg, "us-east-1")
+    assert home.planned == ("laptop",)  # serve sends laptop's metrics to us-east-1
+    assert home.owned == ("laptop", "us-east-1")  # us-east-1's own stack alarms there
+    assert dict(home.elsewhere) == {
+        "eu-west-1": "a regional probe: its metrics land in eu-west-1 (its stack creates its "
+                     "alarms there)",
+        "us-east-1": "a regional probe: its stack (deploy/template.yaml) creates its alarms in "
+                     "us-east-1; name it with --vantage us-east-1 if serve runs it instead",
+    }
+    away = alarm_scope(cfg, "eu-west-1")
+    assert away.planned == ()
+    assert away.owned == ("eu-west-1",)
+    assert dict(away.elsewhere)["laptop"] == (
+        "serve sends its metrics to cloudwatch.region us-east-1 (plan them with --region "
+        "us-east-1)")
+    assert alarm_scope(cfg, "eu-west-1", ["eu-west-1"]).planned == ("eu-west-1",)
+    with pytest.raises(AlarmConfigError, match=r"^eu-west-1: its metrics do not land in "
+                                               r"us-east-1: a regional probe: its metrics land "
+                                               r"in eu-west-1"):
+        alarm_scope(cfg, "us-east-1", ["eu-west-1"])
+
+
+def cli(moto_server: MotoServer, tmp_path: Path, text: str,  # noqa: F811
+        *args: str) -> Result:
+    file = tmp_path / "routewatch.yaml"
+    file.write_text(text, encoding="utf-8")
+    return CliRunner().invoke(main, ["alarms", *args, "--config", str(file),
+                                     "--endpoint-url", moto_server.endpoint_url])
+
+
+def alarm_names(moto_server: MotoServer, region: str) -> set[str]:  # noqa: F811
+    client = cloudwatch_client(region, endpoint_url=moto_server.endpoint_url)
+    return set(existing_alarms(client, region))
+
+
 @pytest.mark.e2e
-def test_prune_deletes_only_our_alarms_no_longer_wanted(
-        moto_server: MotoServer) -> None:  # noqa: F811
+def test_apply_without_vantage_never_makes_alarms_for_metrics_of_another_region(
+        moto_server: MotoServer, tmp_path: Path) -> None:  # noqa: F811
+    """Before: every vantage point's alarms were made in cloudwatch.region, so eu-west-1's stale
+    alarm (its metrics land in eu-west-1) sat in ALARM in us-east-1 forever."""
     moto_server.reset()
+    cfg = config(REGIONAL_TEXT)
+    applied = cli(moto_server, tmp_path, REGIONAL_TEXT, "apply")
+    assert applied.exit_code == 0, applied.output
+    assert alarm_names(moto_server, "us-east-1") == names_of(cfg, "laptop")
+    assert alarm_names(moto_server, "eu-west-1") == set()
+    assert "not here: eu-west-1: a regional probe: its metrics land in eu-west-1" \
+        in applied.output
+
+    named_elsewhere = cli(moto_server, tmp_path, REGIONAL_TEXT, "apply", "--vantage",
+                          "eu-west-1")
+    assert named_elsewhere.exit_code == 2
+    assert named_elsewhere.stderr.splitlines()[-1].startswith(
+        "error: eu-west-1: its metrics do not land in us-east-1")
+    assert alarm_names(moto_server, "us-east-1") == names_of(cfg, "laptop")
+
+    in_its_region = cli(moto_server, tmp_path, REGIONAL_TEXT, "apply", "--region", "eu-west-1",
+                        "--vantage", "eu-west-1")
+    assert in_its_region.exit_code == 0, in_its_region.output
+    assert alarm_names(moto_server, "eu-west-1") == names_of(cfg, "eu-west-1")
+
+
+@pytest.mark.e2e
+def test_prune_with_vantage_deletes_only_alarms_no_configured_vantage_point_owns(
+        moto_server: MotoServer, tmp_path: Path) -> None:  # noqa: F811
+    """Before: ``--prune --vantage eu-west-1`` listed laptop's alarms (still configured) too."""
+    moto_server.reset()
+    cfg = config()
     client = cloudwatch_client("eu-west-1", endpoint_url=moto_server.endpoint_url)
-    apply(client, plan(desired_alarms(config()), {}), "eu-west-1")
+    leftovers = config(CONFIG_TEXT.replace("  laptop: {resolver: 192.0.2.53}\n",
+                                           "  laptop: {resolver: 192.0.2.53}\n"
+                                           "  retired: {resolver: 192.0.2.53}\n"
+                                           "  us-east-1: {resolver: 192.0.2.53, "
+                                           "region: us-east-1}\n"))
+    # what older versions left here: a removed vantage point's alarms and the alarms of a
+    # regional probe of another region (metrics never land here)
+    apply(client, plan(desired_alarms(leftovers), {}), "eu-west-1")
     client.put_metric_alarm(AlarmName="routewatch-someone-elses", MetricName="X",
                             Namespace="Other", Statistic="Maximum", Period=60,
                             EvaluationPeriods=1, Threshold=1,
                             ComparisonOperator="GreaterThanThreshold")
-    only_eu = desired_alarms(config(), vantage_points=["eu-west-1"])
-    pruned = plan(only_eu, existing_alarms(client, "eu-west-1"), prune=True)
-    deleted = {c.name for c in pruned.pending if c.action == "delete"}
-    assert deleted == {s.name for s in desired_alarms(config(), vantage_points=["laptop"])}
-    apply(client, pruned, "eu-west-1")
-    remaining = set(existing_alarms(client, "eu-west-1"))
-    assert remaining == {s.name for s in only_eu} | {"routewatch-someone-elses"}
+
+    planned = cli(moto_server, tmp_path, CONFIG_TEXT, "plan", "--prune", "--vantage",
+                  "eu-west-1")
+    assert planned.exit_code == 4, planned.output
+    deleted = {line.split()[2] for line in planned.output.splitlines()
+               if line.strip().startswith("- delete")}
+    assert deleted == names_of(leftovers, "retired", "us-east-1")
+    assert not deleted & names_of(cfg, "laptop")
+
+    pruned = cli(moto_server, tmp_path, CONFIG_TEXT, "apply", "--prune", "--vantage",
+                 "eu-west-1")
+    assert pruned.exit_code == 0, pruned.output
+    assert alarm_names(moto_server, "eu-west-1") == (
+        names_of(cfg, "eu-west-1", "laptop") | {"routewatch-someone-elses"})
 
 
 @pytest.mark.e2e
-def test_cli_plan_then_apply_twice(moto_server: MotoServer, tmp_path: Path) -> None:  # noqa: F811
+def test_cli_plan_exit_code_says_whether_changes_are_pending(
+        moto_server: MotoServer, tmp_path: Path) -> None:  # noqa: F811
+    """Before: plan exited 0 with changes pending, so CI could not gate on drift."""
     moto_server.reset()
-    file = tmp_path / "routewatch.yaml"
-    file.write_text(CONFIG_TEXT, encoding="utf-8")
-    args = ["--config", str(file), "--endpoint-url", moto_server.endpoint_url]
+    args = ["--config", str(tmp_path / "routewatch.yaml"),
+            "--endpoint-url", moto_server.endpoint_url]
+    (tmp_path / "routewatch.yaml").write_text(CONFIG_TEXT, encoding="utf-8")
     runner = CliRunner()
 
     planned = runner.invoke(main, ["alarms", "plan", *args])
-    assert planned.exit_code == 0, planned.output
+    assert planned.exit_code == EXIT_CHANGES_PENDING == 4, planned.output
     assert "+ create    routewatch-laptop-cdn-misrouted\n      Maximum(RouteWatch/Misrouted " \
         "Probe=laptop Path=cdn) >= 1 in 3 of 5 periods of 60 s; missing data: notBreaching; " \
         f"notify: {TOPIC} on ALARM and OK\n" in planned.stdout
     assert planned.stderr == ""
-    assert "16 to create, 0 unchanged" in planned.output
+    assert planned.stdout.splitlines()[:2] == [
+        "alarms in eu-west-1, for the vantage points whose metrics land there: laptop",
+        "  not here: eu-west-1: a regional probe: its stack (deploy/template.yaml) creates its "
+        "alarms in eu-west-1; name it with --vantage eu-west-1 if serve runs it instead"]
+    assert "8 to create, 0 unchanged" in planned.output
 
     applied = runner.invoke(main, ["alarms", "apply", *args])
     assert applied.exit_code == 0, applied.output
-    assert "applied: 16 to create, 0 unchanged" in applied.output
+    assert "applied: 8 to create, 0 unchanged" in applied.output
 
     again = runner.invoke(main, ["alarms", "apply", *args])
     assert again.exit_code == 0, again.output
-    assert "no changes: 16 alarms up to date" in again.output
+    assert "no changes: 8 alarms up to date" in again.output
     assert "alarms in eu-west-1" in again.output
+
+    clean = runner.invoke(main, ["alarms", "plan", *args])
+    assert clean.exit_code == 0, clean.output
+
+    (tmp_path / "routewatch.yaml").write_text(
+        CONFIG_TEXT.replace("misrouted_datapoints: 3", "misrouted_datapoints: 2"),
+        encoding="utf-8")
+    drifted = runner.invoke(main, ["alarms", "plan", *args])
+    assert drifted.exit_code == 4, drifted.output
+    assert "7 to update, 1 unchanged" in drifted.output
+
+    (tmp_path / "routewatch.yaml").write_text(
+        with_serve(CONFIG_TEXT, "{interval_s: 300, jitter_s: 5}", "60"), encoding="utf-8")
+    refused = runner.invoke(main, ["alarms", "plan", *args])
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("error: alarms.period_s 60 s is shorter than the longest "
+                                     "gap between two rounds (305 s")
+
+
+def test_cli_without_a_region_to_put_the_alarms_in_refuses(tmp_path: Path) -> None:
+    text = CONFIG_TEXT.replace("cloudwatch: {region: eu-west-1}\n", "")
+    result = _cli(tmp_path, text, "plan", "--endpoint-url", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "error: cloudwatch.region is not set, so where serve sends its metrics is not known: "
+        "set it, or give --region (the alarms must be in the region the metrics land in)")
 
 
 def test_cli_reports_an_unreachable_endpoint_with_where(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def test_a_full_buffer_drops_the_oldest_counts_logs_and_reports_them(
     with caplog.at_level(logging.WARNING):
         publisher.enqueue(points(130))
     assert publisher.buffered == 100
-    assert publisher.dropped == {"buffer_full": 30, "rejected": 0}
+    assert publisher.dropped == {"buffer_full": 30, "request_failed": 0}
     assert "dropped the 30 oldest" in caplog.text
     publisher.flush()
     sent = client.requests[0]["MetricData"]
@@ -101,7 +101,7 @@ def test_a_rejected_request_is_dropped_counted_and_logged_not_raised(
                               service_message="Rate exceeded", http_status_code=400)
         outcome = publisher.flush()
     assert outcome.rejected == queued
-    assert publisher.dropped["rejected"] == queued
+    assert publisher.dropped["request_failed"] == queued
     assert "cloudwatch.PutMetricData in us-east-1: Throttling: Rate exceeded" in caplog.text
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Config, load_config
+from monitor.core.model import CdnDetails, PathResult, RoundResult, RoutingState
 from monitor.core.model import Path as RoutePath
-from monitor.core.model import PathResult, RoundResult, RoutingState
 from monitor.lab import LabHandle, load_scenario, start_lab
 from monitor.round.run import run_round
 
@@ -40,6 +40,11 @@ def cdn_paths(result: RoundResult) -> dict[str, PathResult]:
     return found
 
 
+def edge_details(path: PathResult) -> CdnDetails:
+    assert isinstance(path.details, CdnDetails), path
+    return path.details
+
+
 def edge_of(handle: LabHandle, vantage: str) -> str:
     """The edge the scenario puts next to a vantage point."""
     return next(name for name, edge in handle.scenario.edges.items()
@@ -50,15 +55,16 @@ def test_every_edge_reaches_its_closest_region_miss_then_hit(
         world: tuple[LabHandle, Config]) -> None:
     handle, config = world
     paths = cdn_paths(asyncio.run(run_round(config)))
-    assert len({p.extra["pop"] for p in paths.values()}) >= 2
+    assert len({edge_details(p).pop for p in paths.values()}) >= 2
     for vantage, path in paths.items():
         edge = handle.scenario.edges[edge_of(handle, vantage)]
+        details = edge_details(path)
         assert path.verdict.state is RoutingState.OK, (vantage, path.verdict)
-        assert path.extra["pop"] == edge.pop
-        assert (path.extra["cache"], path.extra["cache_repeat"]) == ("miss", "hit")
+        assert details.pop == edge.pop
+        assert (details.cache, details.cache_repeat) == ("miss", "hit")
         ranked = sorted(edge.latency_ms, key=edge.latency_ms.__getitem__)
         assert path.verdict.served_region == ranked[0]
-        fbl = path.extra["server_timing"]["cdn-upstream-fbl"]
+        fbl = details.server_timing["cdn-upstream-fbl"]
         # one sample of the edge's first byte from the region: at least the injected round trip,
         # and less than the next region's (so it tells which region the edge reached)
         assert 0.9 * edge.latency_ms[ranked[0]] / 1000 <= fbl, (vantage, fbl)
@@ -73,8 +79,8 @@ def test_upstream_first_byte_grows_with_the_edge_to_region_delay(
     closest = min(edge.latency_ms, key=edge.latency_ms.__getitem__)
 
     def upstream_fbl() -> float:  # each round is one sample: take the best of three
-        return min(cdn_paths(asyncio.run(run_round(config, vantage_points=["nyc"])))["nyc"]
-                   .extra["server_timing"]["cdn-upstream-fbl"] for _ in range(3))
+        return min(edge_details(cdn_paths(asyncio.run(run_round(config, vantage_points=["nyc"])))
+                                ["nyc"]).server_timing["cdn-upstream-fbl"] for _ in range(3))
 
     before = upstream_fbl()
     handle.set_faults([{"kind": "slow", "region": closest, "extra_ms": 40, "vantage": edge_name}])

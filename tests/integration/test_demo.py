@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from monitor.cli.demo import explain
-from monitor.core.model import Path as RoutePath
 from monitor.core.model import (
+    CdnDetails,
     PathResult,
     RegionLatency,
     RoundResult,
@@ -16,6 +16,7 @@ from monitor.core.model import (
     RoutingVerdict,
     VantageRound,
 )
+from monitor.core.model import Path as RoutePath
 
 ROOT = Path(__file__).parents[2]
 
@@ -23,7 +24,8 @@ ROOT = Path(__file__).parents[2]
 def _path(path: RoutePath, state: RoutingState, served: str, expected: str,
           penalty: float | None = None) -> PathResult:
     return PathResult(path, RoutingVerdict(state, served, expected, penalty, None, ""),
-                      extra={"pop": "FRA56-P1"} if path is RoutePath.CDN else {})
+                      details=CdnDetails("FRA56-P1", "miss", "hit", {}, None, None)
+                      if path is RoutePath.CDN else None)
 
 
 def test_explain_names_the_misroute_its_cost_and_the_edge_that_is_right() -> None:

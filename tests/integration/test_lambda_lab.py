@@ -27,6 +27,8 @@ from monitor.config import load_config
 from monitor.core.model import Path as RoutePath
 from monitor.core.model import RoutingState
 from monitor.core.report import round_from_document
+from monitor.exporters.evidence_log import EVENT as EVIDENCE_EVENT
+from monitor.exporters.evidence_log import parse_evidence
 from monitor.lab import LabHandle, parse_scenario, start_lab
 from monitor.round.run import run_round
 
@@ -66,13 +68,46 @@ def lambda_config(lab: LabHandle, monkeypatch: pytest.MonkeyPatch) -> Path:
     return lab.config_path
 
 
-def invoke(event: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Call the handler the way Lambda would; return its answer (as JSON) and its EMF lines."""
+def invoke_logged(event: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Call the handler the way Lambda would; return its answer (as JSON) and its stdout lines
+    (what CloudWatch Logs would store, one event each)."""
     out = io.StringIO()
     with redirect_stdout(out):
         answer = handler(event, None)
-    emf = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
-    return json.loads(json.dumps(answer)), emf
+    return json.loads(json.dumps(answer)), out.getvalue().splitlines()
+
+
+def invoke(event: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Call the handler; return its answer and its EMF documents."""
+    answer, lines = invoke_logged(event)
+    documents = [json.loads(line) for line in lines if line.startswith("{")]
+    return answer, [d for d in documents if d.get("event") != EVIDENCE_EVENT]
+
+
+def test_each_regional_probe_logs_one_evidence_line_per_path(lambda_config: Path) -> None:
+    """The scheduled round's evidence, read back from its log lines as Logs Insights would."""
+    for region in REGIONS:
+        document, lines = invoke_logged({"region": region, "source": "routewatch-schedule"})
+        [vantage] = round_from_document(document).vantage_points
+        evidence = [parse_evidence(line) for line in lines if f'"{EVIDENCE_EVENT}"' in line]
+        assert [e.path for e in evidence] == [p.path for p in vantage.paths]
+        for record, path in zip(evidence, vantage.paths, strict=True):
+            assert record.vantage == region
+            assert record.verdict == path.verdict
+            assert record.address == path.address
+            assert record.round_started_at == pytest.approx(vantage.started_at, abs=0.001)
+        origin = next(e for e in evidence if e.path == RoutePath.ORIGIN)
+        if region == "eu-west-1":  # Route 53 sends this subnet to us-east-1
+            assert (origin.verdict.state, origin.verdict.served_region,
+                    origin.verdict.expected_region) == (RoutingState.MISROUTED, "us-east-1",
+                                                        "eu-west-1")
+            assert origin.verdict.penalty_seconds is not None
+            assert origin.verdict.penalty_seconds > 0.04  # ~68 ms injected
+            assert origin.verdict.reason == "slower_region"
+            assert origin.address is not None
+            assert origin.address.startswith("127.")
+        else:
+            assert origin.verdict.state == RoutingState.OK
 
 
 def test_each_regional_probe_returns_its_round_and_prints_valid_emf(

@@ -16,7 +16,12 @@ from monitor import __version__
 from monitor.config import Config, parse_config
 from monitor.core.model import (
     Attribution,
+    CdnDetails,
+    DataPath,
+    DnsLookup,
+    DnsLookups,
     ErrorRecord,
+    OriginDetails,
     Path,
     PathResult,
     RegionLatency,
@@ -64,8 +69,8 @@ def verdict(state: RoutingState, served: str | None = "us-east-1",
 def make_round(vantage: str = "nyc", *, state: RoutingState = RoutingState.OK,
                served: str = "us-east-1", expected: str = "us-east-1", penalty: float = 0.0,
                latency: float = 0.008, errors: tuple[ErrorRecord, ...] = (),
-               cdn_extra: dict[str, object] | None = None,
-               origin_extra: dict[str, object] | None = None,
+               cdn_details: CdnDetails | None = None,
+               origin_details: OriginDetails | None = None,
                started_at: float = 1000.0, origin_status: int | None = 200,
                cdn_status: int | None = 200) -> VantageRound:
     """A complete round; ``latency`` sets every timing so a test can tell rounds apart."""
@@ -75,17 +80,17 @@ def make_round(vantage: str = "nyc", *, state: RoutingState = RoutingState.OK,
     paths = (
         PathResult(Path.DNS, judged, attribution, latency, {"resolve": latency}),
         PathResult(Path.ORIGIN, judged, attribution, latency, phases, status=origin_status,
-                   extra=origin_extra or {}),
+                   details=origin_details or OriginDetails()),
         PathResult(Path.CDN, judged, attribution, latency, phases, status=cdn_status,
-                   extra=cdn_extra if cdn_extra is not None else {
-                       "pop": "IAD89-C1", "cache": "miss", "cache_repeat": "hit",
-                       "server_timing": {"cdn-upstream-fbl": latency,
-                                         "cdn-upstream-dns": latency}}),
+                   details=cdn_details or CdnDetails(
+                       "IAD89-C1", "miss", "hit",
+                       {"cdn-upstream-fbl": latency, "cdn-upstream-dns": latency}, None, None)),
     )
     regions = (RegionLatency("us-east-1", latency, True),
                RegionLatency("eu-west-1", latency + penalty, True))
-    dns = {"recursive": {"duration_seconds": latency},
-           "authoritative": {"duration_seconds": latency}}
+    lookup = DnsLookup("127.0.0.53:53", None, "NOERROR", ("127.20.1.1",), (), 60, None, "udp",
+                       latency)
+    dns = DnsLookups(lookup, lookup)
     return VantageRound(vantage, started_at, latency, regions, paths, errors, dns, True)
 
 
@@ -93,7 +98,7 @@ def failed_round(vantage: str = "nyc") -> VantageRound:
     """A round that hit its deadline before anything answered."""
     return VantageRound(vantage, 1000.0, 15.0, (RegionLatency("us-east-1", None, False),
                                                  RegionLatency("eu-west-1", None, False)),
-                        (), (ErrorRecord("origin", "deadline", "no answer"),), {}, False)
+                        (), (ErrorRecord("origin", "deadline", "no answer"),), DnsLookups(), False)
 
 
 def scrape(store: SnapshotStore) -> dict[str, dict[Labels, float]]:
@@ -229,7 +234,7 @@ def test_label_values_are_bounded(store: SnapshotStore) -> None:
         errors=(ErrorRecord("origin", "Weird Reason!", "x"),
                 ErrorRecord("baseline:eu-west-1", "timeout", "x"),
                 ErrorRecord("somewhere", "timeout", "x")),
-        cdn_extra={"pop": "<script>", "cache": "hit"},
+        cdn_details=CdnDetails("<script>", "hit", None, {}, None, None),
     ))
     got = scrape(store)
     assert value(got, "served_region", probe="nyc", path="origin", region="other") == 1
@@ -278,11 +283,10 @@ def test_stable_state_follows_hysteresis_and_streak_is_exported(store: SnapshotS
 
 
 def test_data_path_locality_from_the_health_json(store: SnapshotStore) -> None:
-    store.publish(make_round(origin_extra={"dynamodb_region": "eu-west-1",
-                                           "data_path_local": False,
-                                           "dynamodb_read_seconds": 0.0031}))
-    store.publish(make_round("dub", origin_extra={"dynamodb_region": "us-east-1",
-                                                  "data_path_local": True}))
+    store.publish(make_round(origin_details=OriginDetails(
+        DataPath.observed("eu-west-1", "us-east-1", 0.0031))))
+    store.publish(make_round("dub", origin_details=OriginDetails(
+        DataPath.observed("us-east-1", "us-east-1"))))
     got = scrape(store)
     assert value(got, "data_path_local", probe="nyc", path="origin") == 0
     assert value(got, "data_path_local", probe="dub", path="origin") == 1

@@ -21,6 +21,8 @@ from monitor.aws.lambda_handler import VantageNotFound, choose_vantage, handler
 from monitor.config import parse_config
 from monitor.core.model import RoundResult
 from monitor.core.report import round_from_document
+from monitor.exporters.evidence_log import EVENT as EVIDENCE_EVENT
+from monitor.exporters.evidence_log import parse_evidence
 
 ROOT = Path(__file__).parents[2]
 CONFIG_TEXT = """
@@ -95,7 +97,9 @@ def lambda_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def emf_lines(text: str) -> list[dict[str, Any]]:
+    """The EMF documents among the handler's stdout lines (the others are evidence lines)."""
     documents = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    documents = [d for d in documents if d.get("event") != EVIDENCE_EVENT]
     for document in documents:
         assert validate_emf(document) == []
     return documents
@@ -117,10 +121,15 @@ def test_handler_returns_the_round_document_and_prints_emf(
     assert document["region"] == "us-east-1"
     assert [v.vantage for v in round_from_document(document).vantage_points] == ["virginia"]
     json.dumps(document)  # what Lambda serialises must be plain JSON
-    documents = emf_lines(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    documents = emf_lines(out)
     assert {d["Probe"] for d in documents} == {"virginia"}
     misrouted = [d for d in documents if d.get("Path") == "origin" and "Misrouted" in d]
     assert misrouted[0]["Misrouted"] == [1.0]
+    evidence = [parse_evidence(line) for line in out.splitlines() if EVIDENCE_EVENT in line]
+    assert [(e.vantage, e.path.value, e.verdict.state.value) for e in evidence] == [
+        ("virginia", "dns", "ok"), ("virginia", "origin", "misrouted"),
+        ("virginia", "cdn", "unknown")]
 
 
 def test_the_event_can_name_the_vantage_point_but_not_overrule_the_region(

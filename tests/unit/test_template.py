@@ -155,15 +155,16 @@ service: {origin_name: global-alb.example.com, cdn_name: app.example.com}
 regions: {eu-west-1: {addresses: [192.0.2.10]}}
 vantage_points: {eu-west-1: {resolver: 192.0.2.53, region: eu-west-1}}
 """).config
-    wanted = {spec.name.removeprefix("routewatch-eu-west-1-"): spec
-              for spec in desired_alarms(config)}
     parameters = template["Parameters"]
     defaults = {"MisroutedEvaluationPeriods": parameters["MisroutedEvaluationPeriods"]["Default"],
                 "MisroutedDatapoints": parameters["MisroutedDatapoints"]["Default"]}
     assert defaults == {"MisroutedEvaluationPeriods": AlarmSettings().misrouted_evaluation_periods,
                         "MisroutedDatapoints": AlarmSettings().misrouted_datapoints}
+    # the stack's rounds come from its schedule, aligned to the minute like CloudWatch's periods
     period = template["Mappings"]["Schedule"][parameters["ScheduleMinutes"]["Default"]][
         "PeriodSeconds"]
+    wanted = {spec.name.removeprefix("routewatch-eu-west-1-"): spec
+              for spec in desired_alarms(config, period_s=period)}
     probe = {"Fn::If": ["ProbeNamedAfterRegion", {"Ref": "AWS::Region"},
                         {"Ref": "VantagePoint"}]}
     found = {}
@@ -201,3 +202,18 @@ vantage_points: {eu-west-1: {resolver: 192.0.2.53, region: eu-west-1}}
         assert dims == [("Probe", probe)] + ([("Path", spec.path)] if spec.path else [])
         topic = {"Fn::If": ["HasTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
         assert props["AlarmActions"] == topic == props["OKActions"]
+
+
+def test_the_summary_alarm_is_any_of_the_stack_alarms_and_notifies_nobody(
+        template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    alarms = {name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    [summary] = [r["Properties"] for r in resources.values()
+                 if r["Type"] == "AWS::CloudWatch::CompositeAlarm"]
+    rule = summary["AlarmRule"]["Fn::Sub"]
+    terms = [term.strip() for term in rule.split(" OR ")]
+    assert sorted(terms) == sorted(f'ALARM("${{{name}}}")' for name in alarms)
+    assert summary["ActionsEnabled"] is False
+    assert "AlarmActions" not in summary
+    assert template["Outputs"]["SummaryAlarmArn"]["Value"] == {
+        "Fn::GetAtt": ["SummaryAlarm", "Arn"]}

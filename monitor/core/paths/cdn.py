@@ -11,12 +11,13 @@ baseline row stands in for the edge's, which is measured, not guessed. Otherwise
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
+from monitor.config import Config, VantagePoint, split_endpoint
 from monitor.core.attribution import attribute
-from monitor.core.evidence import PathInputs
+from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
 from monitor.core.model import (
     Attribution,
+    CdnDetails,
     ErrorRecord,
     Path,
     PathResult,
@@ -25,9 +26,12 @@ from monitor.core.model import (
 )
 from monitor.core.verdict import allowed_penalty, judge_unknown
 from monitor.domain.geo import REGION_LOCATIONS, airport_location, great_circle_km
-from probes.cdn import CdnHeaders
+from monitor.domain.reasons import Reason, reason_of
+from probes.cdn import CdnHeaders, CdnTarget, probe_cdn
+from probes.errors import DnsNoAnswer, ProbeError, ResponseError
 
-__all__ = ["SAME_METRO_KM", "judge_cdn", "pop_region_ranking"]
+__all__ = ["SAME_METRO_KM", "cdn_enabled", "cdn_planned_checks", "judge_cdn", "measure_cdn",
+           "pop_region_ranking"]
 
 SAME_METRO_KM = 300.0
 
@@ -58,46 +62,82 @@ def _same_metro(pop: str, location: str | None) -> bool:
     return a is not None and b is not None and great_circle_km(a, b) <= SAME_METRO_KM
 
 
-def judge_cdn(inputs: PathInputs) -> PathResult | None:
+def cdn_enabled(config: Config) -> bool:
+    return config.service.cdn_name is not None
+
+
+def cdn_planned_checks(config: Config) -> int:
+    return 1
+
+
+async def measure_cdn(context: MeasureContext, vantage: VantagePoint,
+                      evidence: VantageEvidence, tick: Tick) -> None:
+    """Resolve the CDN name through the vantage point's resolver and request it cache-busted."""
+    config = context.config
+    if config.service.cdn_name is None:
+        return
+    host, port = split_endpoint(vantage.resolver, 53)
+    await context.slot()
+    evidence.cdn = await probe_cdn(
+        CdnTarget(
+            cdn_name=config.service.cdn_name,
+            resolver=host,
+            resolver_port=port,
+            port=config.service.port,
+            path=config.cdn.path,
+            region_header=config.service.region_header,
+            cache_bust=config.cdn.cache_bust,
+            observe_hit=config.cdn.observe_hit,
+            local_address=vantage.source_address,
+            dns_timeout_s=config.probe.dns_timeout_s,
+        ),
+        ssl_context=context.ssl_context,
+        connect_timeout_s=config.probe.connect_timeout_s,
+        request_timeout_s=config.probe.request_timeout_s,
+        body_limit_bytes=config.probe.body_limit_bytes,
+    )
+    tick()
+
+
+def judge_cdn(inputs: PathInputs) -> Judgement | None:
     config = inputs.config
     if config.service.cdn_name is None:
         return None
     cdn = inputs.evidence.cdn
     if cdn is None:
-        verdict = judge_unknown("deadline", "no CDN answer before the round deadline")
-        inputs.errors.append(ErrorRecord("cdn", "deadline", verdict.detail))
-        return PathResult(Path.CDN, verdict)
-    if cdn.dns.error is not None:
-        inputs.errors.append(ErrorRecord("cdn", cdn.dns.error.reason, str(cdn.dns.error)))
-        return PathResult(Path.CDN, judge_unknown(cdn.dns.error.reason,
-                                                  f"CDN name: {cdn.dns.error}"))
+        verdict = judge_unknown(Reason.DEADLINE, "no CDN answer before the round deadline")
+        return Judgement(PathResult(Path.CDN, verdict),
+                         (ErrorRecord("cdn", Reason.DEADLINE, verdict.detail),))
     first = cdn.first
-    assert first is not None
+    if cdn.dns.error is not None or first is None:
+        error: ProbeError = cdn.dns.error or DnsNoAnswer(f"no address for {cdn.target.cdn_name}")
+        return Judgement(PathResult(Path.CDN, judge_unknown(error.reason, f"CDN name: {error}")),
+                         (ErrorRecord.of("cdn", error),))
     edge = first.target.address
     phases = {**first.phases, "resolve": cdn.dns.duration_seconds}
-    if first.error is not None:
-        inputs.errors.append(ErrorRecord("cdn", first.error.reason, str(first.error)))
-        return PathResult(Path.CDN, judge_unknown(first.error.reason,
-                                                  f"edge {edge}: {first.error}"),
-                          phases=phases, address=edge)
     headers = cdn.first_headers
-    assert headers is not None
+    if first.error is not None or headers is None:
+        failure: ProbeError = first.error or ResponseError("no response headers",
+                                                           target=first.target.url)
+        return Judgement(PathResult(Path.CDN, judge_unknown(failure.reason,
+                                                            f"edge {edge}: {failure}"),
+                                    phases=phases, address=edge),
+                         (ErrorRecord.of("cdn", failure),))
     notes = [f"{p.reason}: {p.message}" for p in headers.problems]
-    for problem in headers.problems:
-        inputs.errors.append(ErrorRecord("cdn", problem.reason, problem.message))
-    extra: dict[str, Any] = {
-        "pop": headers.pop,
-        "cache": headers.cache,
-        "cache_repeat": cdn.repeat_headers.cache if cdn.repeat_headers else None,
-        "server_timing": dict(headers.server_timing),
-        "edge_address": edge,
-        "request_id": headers.request_id,
-    }
+    errors = tuple(ErrorRecord("cdn", reason_of(p.reason), p.message) for p in headers.problems)
+    details = CdnDetails(
+        pop=headers.pop,
+        cache=headers.cache,
+        cache_repeat=cdn.repeat_headers.cache if cdn.repeat_headers else None,
+        server_timing=headers.server_timing,
+        edge_address=edge,
+        request_id=headers.request_id,
+    )
     attribution, verdict = _cdn_verdict(inputs, headers, edge)
     if attribution is not None:
         notes.extend(attribution.conflicts)
-    return PathResult(Path.CDN, verdict, attribution, first.first_byte_seconds, phases, edge,
-                      first.status, tuple(notes), extra)
+    return Judgement(PathResult(Path.CDN, verdict, attribution, first.first_byte_seconds, phases,
+                                edge, first.status, tuple(notes), details), errors)
 
 
 def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders,
@@ -105,24 +145,24 @@ def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders,
     """The verdict from the edge's headers and this vantage point's baseline (pure)."""
     config = inputs.config
     if headers.pop is None:
-        return None, judge_unknown("pop_missing", f"edge {edge} sent no x-amz-cf-pop header")
+        return None, judge_unknown(Reason.POP_MISSING, f"edge {edge} sent no x-amz-cf-pop header")
     if headers.pop == "other":
-        return None, judge_unknown("pop_invalid", f"{headers.pop_raw!r} is not a POP code")
+        return None, judge_unknown(Reason.POP_INVALID, f"{headers.pop_raw!r} is not a POP code")
     ranking = pop_region_ranking(headers.pop, list(config.regions), config.cdn.pop_regions)
     if ranking is None:
         return None, judge_unknown(
-            "unknown_pop", f"POP {headers.pop}: airport {headers.pop[:3]} is unknown "
+            Reason.UNKNOWN_POP, f"POP {headers.pop}: airport {headers.pop[:3]} is unknown "
             f"(pin it in cdn.pop_regions)")
     attribution = attribute(inputs.directory, header_region=headers.origin_region)
     healthy = {r.region for r in inputs.regions if r.healthy}
     expected = next((r for r in ranking if r in healthy), None)
     served = attribution.region
     if served is None:
-        return None, judge_unknown("unattributed", f"the edge passed no "
+        return None, judge_unknown(Reason.UNATTRIBUTED, f"the edge passed no "
                                    f"{config.service.region_header} header through",
                                    expected=expected)
     if expected is None:
-        return None, judge_unknown("no_healthy_region",
+        return None, judge_unknown(Reason.NO_HEALTHY_REGION,
                                    "no configured region is healthy from here", served=served)
     penalty = None
     if _same_metro(headers.pop, inputs.vantage.location):
@@ -133,7 +173,7 @@ def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders,
     detail = f"POP {headers.pop} reached {served}"
     if served == expected:
         state = RoutingState.OK if ranking[0] == expected else RoutingState.FAILOVER
-        reason = None if state is RoutingState.OK else "closest_region_down"
+        reason = None if state is RoutingState.OK else Reason.CLOSEST_REGION_DOWN
         if state is RoutingState.FAILOVER:
             detail += f"; {ranking[0]} (closest to the POP) is down"
         verdict = RoutingVerdict(state, served, expected, penalty, reason, detail)
@@ -143,6 +183,6 @@ def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders,
                      and penalty <= allowed_penalty(config.tolerance, expected_latency))
         verdict = RoutingVerdict(
             RoutingState.OK if tolerated else RoutingState.MISROUTED, served, expected, penalty,
-            None if tolerated else "edge_origin_region",
+            None if tolerated else Reason.EDGE_ORIGIN_REGION,
             detail + f", {expected} is closer to it" + (" (within tolerance)" if tolerated else ""))
     return attribution, verdict
