@@ -180,7 +180,8 @@ def compile_bytecode(target: Path, python: str) -> Bytecode:
 def bundle_config(config: Path, target: Path) -> Path | None:
     """Copy ``config`` into the package as ``routewatch.yaml``, validate it with the full loader
     there (a ``ConfigError`` stops the build) and write its pre-validated JSON beside it."""
-    sys.path.insert(0, str(ROOT))  # the monitor package of this checkout, which is what ships
+    if str(ROOT) not in sys.path:  # the monitor package of this checkout, which is what ships
+        sys.path.insert(0, str(ROOT))
     from monitor.aws.packaged_config import write_prevalidated
 
     bundled = target / BUNDLED_CONFIG

@@ -65,16 +65,29 @@ print(json.dumps({{"seconds": elapsed, "cpu_seconds": cpu,
                   "vantage_points": sorted(config.vantage_points) if config else None}}))
 """
 
-# CPU seconds (not wall time: the machine is shared) importing the handler may take, best of
-# three fresh interpreters with bytecode cached: 0.13-0.17 s measured under load 5-10 on the
-# development VM (bench/startup.py), 0.45 s before the import was cut.
-IMPORT_CPU_BUDGET_S = 0.25
+# Importing the handler costs importing what it cannot do without (asyncio, ssl, pydantic,
+# dnspython, PyYAML, h11) plus our own modules. Both are timed in the same test, in fresh
+# interpreters with bytecode cached, interleaved, CPU time, best of 3: the ratio holds on a shared
+# machine where absolute times do not (0.13-0.34 s under load 5-14 on the development VM, 0.45 s
+# before the import was cut; the ratio measured 1.5-1.7 there; bench/startup.py, BENCHMARKS.md).
+IMPORT_RATIO_BUDGET = 1.9
+_DEPENDENCIES_PROBE = """
+import time; cpu = time.process_time()
+import asyncio, ssl, json, logging, dataclasses, ipaddress, pydantic, yaml, dns.asyncquery, h11
+print(time.process_time() - cpu)
+"""
+
+
+def _bytecode_env(tmp_path: Path) -> dict[str, str]:
+    """Bytecode written to and read from a cache of the test's own, as the package ships it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
+    return env
 
 
 def _import_handler(tmp_path: Path, *flags: str, config: Path | None = None
                     ) -> tuple[dict[str, Any], str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")  # bytecode, as the package ships it
+    env = _bytecode_env(tmp_path)
     run = subprocess.run(
         [sys.executable, *flags, "-c",
          _IMPORT_PROBE.format(deploy=str(ROOT / "deploy"), config=str(config or ""))],
@@ -92,9 +105,16 @@ def test_the_handler_imports_without_boto3_or_what_the_package_leaves_out(
     assert "monitor.aws.lambda_handler" in imported
     assert not {m for m in imported if m.split(".")[0] in ("boto3", "botocore", "httpx")}
     assert report["validators_built"] is False  # pydantic builds them at the first validation
-    cpu = min(_import_handler(tmp_path)[0]["cpu_seconds"] for _ in range(3))
-    print(f"cold import of monitor.aws.lambda_handler: {cpu * 1000:.0f} ms CPU (best of 3)")
-    assert cpu <= IMPORT_CPU_BUDGET_S
+    handler_cpu, dependencies_cpu = [], []
+    for _ in range(3):
+        handler_cpu.append(_import_handler(tmp_path)[0]["cpu_seconds"])
+        dependencies_cpu.append(float(subprocess.run(
+            [sys.executable, "-c", _DEPENDENCIES_PROBE], capture_output=True, text=True,
+            env=_bytecode_env(tmp_path), check=True).stdout))
+    ratio = min(handler_cpu) / min(dependencies_cpu)
+    print(f"cold import of monitor.aws.lambda_handler: {min(handler_cpu) * 1000:.0f} ms CPU, "
+          f"{ratio:.2f} x its dependencies' ({min(dependencies_cpu) * 1000:.0f} ms)")
+    assert ratio <= IMPORT_RATIO_BUDGET
 
 
 def test_a_config_validated_at_build_time_builds_no_validator_at_cold_start(
