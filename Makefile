@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEBIAN_PACKAGES := prometheus prometheus-blackbox-exporter curl chromium systemd \
-	prometheus-alertmanager
+	prometheus-alertmanager iproute2
 
 .PHONY: demo test lint typecheck unit system-deps bench lambda-zip clean
 
@@ -43,10 +43,14 @@ test: lint typecheck unit
 # (~2 minutes; figures in BENCHMARKS.md). Skips a tool that is not installed.
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/estimators.py
+	$(BIN)/python bench/soak.py
 
 # The probe's Lambda package for arm64 (pip --platform, no Docker); CONFIG=FILE bundles a config.
 lambda-zip: $(STAMP)
-	$(BIN)/python deploy/build_lambda_zip.py $(if $(CONFIG),--config $(CONFIG))
+	$(BIN)/python deploy/build_lambda_zip.py $(if $(CONFIG),--config $(CONFIG)) \
+	  $(if $(PYTHON312),--bytecode-python $(PYTHON312))
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

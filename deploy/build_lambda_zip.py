@@ -126,8 +126,8 @@ def find_bytecode_python(version: str = PYTHON_VERSION, explicit: str | None = N
         f"no CPython {version} found to compile the package's bytecode (the runtime is "
         f"python{version}; bytecode from another version is ignored): install one (e.g. "
         f"`pyenv install {version}`, or Debian/Ubuntu's python{version}) and pass "
-        f"--bytecode-python, or build with --no-bytecode (every cold start then compiles the "
-        f"package, ~1 s)")
+        f"--bytecode-python (make lambda-zip PYTHON312=PATH), or build with --no-bytecode "
+        f"(every cold start then compiles the package, ~1 s)")
 
 
 _COMPILE = """
