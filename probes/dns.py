@@ -22,13 +22,11 @@ import dns.rdatatype
 
 from probes.errors import (
     DnsError,
-    DnsMalformed,
     DnsNoAnswer,
     DnsNxdomain,
     DnsRefused,
     DnsServfail,
-    DnsTimeout,
-    DnsTransportError,
+    dns_error,
 )
 
 __all__ = ["DnsEvidence", "DnsQuery", "Via", "probe_dns"]
@@ -146,15 +144,8 @@ async def probe_dns(query: DnsQuery) -> DnsEvidence:
             ignore_unexpected=True,
         )
         transport = "tcp" if used_tcp else "udp"
-    except dns.exception.Timeout:
-        error = DnsTimeout(f"no answer within {query.timeout_s:g} s", target=target)
-    except (dns.exception.FormError, dns.message.ShortHeader, dns.message.TrailingJunk,
-            dns.exception.SyntaxError, dns.name.BadLabelType, ValueError) as exc:
-        error = DnsMalformed(f"malformed DNS response: {exc}", target=target)
-    except dns.exception.DNSException as exc:
-        error = DnsMalformed(f"bad DNS response: {exc}", target=target)
-    except OSError as exc:
-        error = DnsTransportError(f"network error: {exc.strerror or exc}", target=target)
+    except (dns.exception.DNSException, ValueError, OSError) as exc:
+        error = dns_error(exc, target=target, timeout_s=query.timeout_s)
     duration = time.perf_counter() - started
 
     if response is None:

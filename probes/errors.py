@@ -1,23 +1,28 @@
-"""Typed probe failures. Library errors (dnspython, httpx, h11, ssl) are mapped here, at one
-boundary.
+"""Typed errors. Library errors (dnspython, h11, ssl, OSError) are mapped here, at one
+boundary (:func:`map_exception`, one ordered table), the original kept as ``__cause__``.
 
-The tree::
+The tree (every error routewatch raises derives from :class:`RoutewatchError`; it is defined here
+because probes, the lowest layer, never import monitor)::
 
-    ProbeError                      reason
-    ├── DnsError
-    │   ├── DnsTimeout              dns_timeout
-    │   ├── DnsServfail             dns_servfail
-    │   ├── DnsNxdomain             dns_nxdomain
-    │   ├── DnsRefused              dns_refused
-    │   ├── DnsNoAnswer             dns_no_answer
-    │   ├── DnsMalformed            dns_malformed
-    │   └── DnsTransportError       dns_transport
-    └── HttpError
-        ├── ConnectError            connect_error
-        ├── TlsError                tls_error
-        ├── ProbeTimeout            timeout
-        ├── HttpStatusError         http_status
-        └── ResponseError           bad_response
+    RoutewatchError
+    ├── ProbeError                      reason
+    │   ├── DnsError                    dns_error
+    │   │   ├── DnsTimeout              dns_timeout
+    │   │   ├── DnsServfail             dns_servfail
+    │   │   ├── DnsNxdomain             dns_nxdomain
+    │   │   ├── DnsRefused              dns_refused
+    │   │   ├── DnsNoAnswer             dns_no_answer
+    │   │   ├── DnsMalformed            dns_malformed
+    │   │   └── DnsTransportError       dns_transport
+    │   └── HttpError                   http_error
+    │       ├── ConnectError            connect_error
+    │       ├── TlsError                tls_error
+    │       ├── ProbeTimeout            timeout
+    │       ├── HttpStatusError         http_status
+    │       └── ResponseError           bad_response
+    └── (monitor) ConfigError, DocumentError, IpRangesError, UnknownVantagePoint, AwsError,
+        LabError, CliError, … — the CLI turns each into an exit code in one place
+        (monitor.cli.errors)
 
 ``reason`` is a :class:`ProbeReason`: it becomes the ``reason`` label of
 ``routewatch_probe_errors_total`` and the ``reason`` of an ``unknown`` verdict. monitor's
@@ -27,9 +32,11 @@ The tree::
 from __future__ import annotations
 
 import ssl
-import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar
+from functools import cache
+from typing import ClassVar, Literal, TypeAlias, TypeVar
 
 __all__ = [
     "ConnectError",
@@ -46,10 +53,18 @@ __all__ = [
     "ProbeError",
     "ProbeReason",
     "ProbeTimeout",
+    "Protocol",
     "ResponseError",
+    "RoutewatchError",
     "TlsError",
-    "map_http_exception",
+    "dns_error",
+    "http_error",
+    "map_exception",
 ]
+
+
+class RoutewatchError(Exception):
+    """The root of every error routewatch raises on purpose."""
 
 
 class ProbeReason(StrEnum):
@@ -76,7 +91,7 @@ class ProbeReason(StrEnum):
     X_CACHE_UNKNOWN = "x_cache_unknown"
 
 
-class ProbeError(Exception):
+class ProbeError(RoutewatchError):
     """A measurement that could not be completed; ``reason`` is a bounded label value."""
 
     reason: ClassVar[ProbeReason] = ProbeReason.PROBE_ERROR
@@ -152,43 +167,115 @@ class ResponseError(HttpError):
     reason = ProbeReason.BAD_RESPONSE
 
 
-def map_http_exception(exc: BaseException, target: str) -> HttpError:
-    """Map an httpx/httpcore/h11/ssl/OS exception to the typed tree (the one boundary)."""
-    # An httpx (h11) exception implies httpx (h11) is loaded; importing httpx here, mid-round,
-    # would stall the event loop for tens of milliseconds, and the probes do not use it.
-    httpx: Any = sys.modules.get("httpx")
-    chain = list(_causes(exc))
-    if (httpx is not None and isinstance(exc, httpx.TimeoutException)) \
-            or any(isinstance(c, TimeoutError) for c in chain):
-        phase = type(exc).__name__.replace("Timeout", "").lower() or "request"
-        return ProbeTimeout(f"timed out ({phase})", target=target)
-    cert = next((c for c in chain if isinstance(c, ssl.SSLCertVerificationError)), None)
-    if cert is not None:
-        return TlsError(f"certificate verification failed: {cert.verify_message}", target=target)
-    tls = next((c for c in chain if isinstance(c, ssl.SSLError)
-                and not isinstance(c, ssl.SSLWantReadError | ssl.SSLWantWriteError)), None)
-    if tls is not None:
-        return TlsError(f"TLS handshake failed: {tls.reason or tls}", target=target)
-    if any(isinstance(c, ConnectionRefusedError) for c in chain):
-        return ConnectError("connection refused", target=target)
-    if any(isinstance(c, ConnectionResetError) for c in chain):
-        return ConnectError("connection reset by peer", target=target)
-    h11: Any = sys.modules.get("h11")
-    if h11 is not None and isinstance(exc, h11.RemoteProtocolError):
-        return ResponseError(f"protocol error: {exc}", target=target)
-    if httpx is not None:
-        if isinstance(exc, httpx.ConnectError):
-            return ConnectError(f"connection failed: {exc}", target=target)
-        if isinstance(exc, httpx.RemoteProtocolError):
-            return ResponseError(f"protocol error: {exc}", target=target)
-        if isinstance(exc, httpx.TransportError):
-            return ConnectError(f"transport error: {exc}", target=target)
-    if isinstance(exc, OSError):
-        return ConnectError(f"network error: {exc.strerror or exc}", target=target)
-    return HttpError(f"{type(exc).__name__}: {exc}", target=target)
+Protocol: TypeAlias = Literal["dns", "http"]
+"""Which probe met the library error: the same ``TimeoutError`` is a DNS or an HTTP timeout."""
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
+@dataclass(frozen=True)
+class _Failure:
+    """What a rule may say about a failure: the library exception that matched, and the probe's
+    own timeout."""
+
+    matched: BaseException
+    timeout_s: float | None
+
+
+@dataclass(frozen=True)
+class _Rule:
+    protocol: Protocol
+    types: tuple[type[BaseException], ...]
+    anywhere: bool  # match in the cause/context chain (httpcore wraps), not only what was raised
+    build: Callable[[_Failure], ProbeError]
+    unless: tuple[type[BaseException], ...] = ()
+
+
+@cache
+def _rules() -> tuple[_Rule, ...]:
+    """The mapping table, first match wins (built on first use, when the stacks are loaded)."""
+    import dns.exception
+    import dns.message
+    import dns.name
+    import h11
+
+    return (
+        _Rule("dns", (dns.exception.Timeout,), False,
+              lambda f: DnsTimeout(f"no answer within {f.timeout_s:g} s")),
+        _Rule("dns", (dns.exception.FormError, dns.message.ShortHeader, dns.message.TrailingJunk,
+                      dns.exception.SyntaxError, dns.name.BadLabelType, ValueError), False,
+              lambda f: DnsMalformed(f"malformed DNS response: {f.matched}")),
+        _Rule("dns", (dns.exception.DNSException,), False,
+              lambda f: DnsMalformed(f"bad DNS response: {f.matched}")),
+        _Rule("dns", (OSError,), False,
+              lambda f: DnsTransportError(f"network error: {_os_message(f.matched)}")),
+        _Rule("http", (TimeoutError,), False,  # the probe's own deadline for the whole answer
+              lambda f: ProbeTimeout(f"no complete answer within {f.timeout_s:g} s")),
+        _Rule("http", (TimeoutError,), True, lambda f: ProbeTimeout("timed out (request)")),
+        _Rule("http", (ssl.SSLCertVerificationError,), True,
+              lambda f: TlsError(f"certificate verification failed: "
+                                 f"{getattr(f.matched, 'verify_message', f.matched)}")),
+        _Rule("http", (ssl.SSLError,), True,
+              lambda f: TlsError(f"TLS handshake failed: "
+                                 f"{getattr(f.matched, 'reason', None) or f.matched}"),
+              unless=(ssl.SSLWantReadError, ssl.SSLWantWriteError)),
+        _Rule("http", (ConnectionRefusedError,), True,
+              lambda f: ConnectError("connection refused")),
+        _Rule("http", (ConnectionResetError,), True,
+              lambda f: ConnectError("connection reset by peer")),
+        _Rule("http", (h11.RemoteProtocolError,), False,
+              lambda f: ResponseError(f"protocol error: {f.matched}")),
+        _Rule("http", (OSError,), False,
+              lambda f: ConnectError(f"network error: {_os_message(f.matched)}")),
+    )
+
+
+_E = TypeVar("_E", bound="ProbeError")
+
+
+def dns_error(exc: BaseException, *, target: str, timeout_s: float) -> DnsError:
+    """:func:`map_exception` for the DNS probe."""
+    error = map_exception(exc, "dns", target=target, timeout_s=timeout_s)
+    return error if isinstance(error, DnsError) else _unforeseen(DnsError, exc, target)
+
+
+def http_error(exc: BaseException, *, target: str, timeout_s: float) -> HttpError:
+    """:func:`map_exception` for the HTTP probe."""
+    error = map_exception(exc, "http", target=target, timeout_s=timeout_s)
+    return error if isinstance(error, HttpError) else _unforeseen(HttpError, exc, target)
+
+
+def _unforeseen(kind: type[_E], exc: BaseException, target: str) -> _E:
+    error = kind(f"{type(exc).__name__}: {exc}", target=target)
+    error.__cause__ = exc
+    return error
+
+
+def _os_message(exc: BaseException) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
+def map_exception(exc: BaseException, protocol: Protocol, *, target: str = "",
+                  timeout_s: float | None = None) -> ProbeError:
+    """The typed error for a library exception met by a ``protocol`` probe (the one boundary);
+    ``exc`` is kept as its ``__cause__``. Anything unforeseen is a plain DnsError/HttpError."""
+    chain = _causes(exc)
+    error: ProbeError | None = None
+    for rule in _rules():
+        if rule.protocol != protocol:
+            continue
+        candidates = chain if rule.anywhere else [exc]
+        matched = next((c for c in candidates if isinstance(c, rule.types)
+                        and not isinstance(c, rule.unless)), None)
+        if matched is not None:
+            error = rule.build(_Failure(matched, timeout_s))
+            break
+    if error is None:
+        return _unforeseen(DnsError if protocol == "dns" else HttpError, exc, target)
+    error.target = target
+    error.__cause__ = exc
+    return error
+
+
+def _causes(exc: BaseException) -> Sequence[BaseException]:
     """The exception, its causes/contexts and exceptions carried in args (httpcore wraps so)."""
     seen: list[BaseException] = []
     todo: list[BaseException] = [exc]

@@ -26,7 +26,7 @@ from types import MappingProxyType
 
 import h11
 
-from probes.errors import HttpError, ProbeTimeout, map_http_exception
+from probes.errors import HttpError, ProbeTimeout, http_error
 
 __all__ = ["PHASES", "HttpEvidence", "HttpTarget", "probe_http", "ssl_context_for", "warm_up"]
 
@@ -113,8 +113,8 @@ class _Receiver(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        if isinstance(transport, asyncio.Transport):  # always, for a stream connection
+            self.transport = transport
 
     def data_received(self, data: bytes) -> None:
         self.chunks.append((time.perf_counter(), data))
@@ -275,11 +275,8 @@ async def probe_http(
                 error = ProbeTimeout("timed out (connect)", target=target.url)
             if transport is not None:
                 await _exchange(target, transport, receiver, body_limit_bytes, phases, answer)
-    except TimeoutError:
-        error = ProbeTimeout(f"no complete answer within {request_timeout_s:g} s",
-                             target=target.url)
-    except (h11.ProtocolError, ssl.SSLError, OSError) as exc:
-        error = map_http_exception(exc, target.url)
+    except (TimeoutError, h11.ProtocolError, ssl.SSLError, OSError) as exc:
+        error = http_error(exc, target=target.url, timeout_s=request_timeout_s)
     finally:
         if transport is not None:
             transport.abort()  # no TLS close_notify round trip (httpcore sends none either)

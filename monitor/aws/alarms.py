@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.config import Config
 from monitor.core.model import Path
 from monitor.core.paths import enabled_paths
+from probes.errors import RoutewatchError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -81,7 +82,7 @@ _MAX_EVALUATION_S = 86_400  # CloudWatch: period × N at most one day below one-
 _MAX_EVALUATION_LONG_S = 604_800  # ... and at most seven days with longer periods
 
 
-class AlarmConfigError(ValueError):
+class AlarmConfigError(RoutewatchError, ValueError):
     """The configuration asks for alarms that could not be right; the message says what to
     change."""
 
@@ -220,11 +221,6 @@ def alarm_period(config: Config) -> int:
             f"more than CloudWatch's {limit} s: shorten serve.interval_s ({why}) or "
             f"alarms.misrouted_evaluation_periods")
     return period
-
-
-def _paths(config: Config) -> list[Path]:
-    """The paths the configuration probes."""
-    return [Path.DNS, Path.ORIGIN] + ([Path.CDN] if config.service.cdn_name else [])
 
 
 def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = None,

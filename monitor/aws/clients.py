@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from monitor.domain.patterns import REGION_NAME as _AWS_REGION
+from probes.errors import RoutewatchError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -65,7 +66,7 @@ __all__ = [
 RetryMode = Literal["legacy", "standard", "adaptive"]
 
 
-class AwsError(Exception):
+class AwsError(RoutewatchError):
     """An AWS call that failed; says which service, operation and region, and AWS's error code."""
 
     reason = "aws_error"

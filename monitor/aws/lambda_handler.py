@@ -34,6 +34,7 @@ from monitor.core.report import round_document
 from monitor.exporters.cloudwatch import Datapoint, EmfEmitter, round_datapoints
 from monitor.exporters.evidence_log import write_round_evidence
 from monitor.round.run import run_round
+from probes.errors import RoutewatchError
 
 __all__ = ["VantageNotFound", "choose_vantage", "handler"]
 
@@ -48,7 +49,7 @@ _configs: dict[str, tuple[float, Config]] = {}
 _ip_ranges: dict[str, IpRanges | None] = {}
 
 
-class VantageNotFound(LookupError):
+class VantageNotFound(RoutewatchError, LookupError):
     """No vantage point of the configuration belongs to this function."""
 
 

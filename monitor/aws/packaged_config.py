@@ -135,7 +135,8 @@ def construct_config(document: dict[str, Any]) -> Config:
     """A :class:`Config` from ``model_dump(mode="json", exclude_unset=True)`` of a validated
     one, without validation; ``TypeError`` for a shape it does not know."""
     config = _construct(Config, document)
-    assert isinstance(config, Config)
+    if not isinstance(config, Config):
+        raise TypeError(f"rebuilt a {type(config).__name__}, not a Config")
     return config
 
 

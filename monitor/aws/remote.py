@@ -269,7 +269,7 @@ async def run_remote(
 def remote_exit_code(result: RoundResult, failures: Sequence[RegionFailure], *,
                      strict: bool = False) -> int:
     """The check's exit code with regional probes: a region that did not answer counts like an
-    unknown verdict (1: the gate cannot vouch for it); nothing measured at all is 2."""
+    unknown verdict (1: the gate cannot vouch for it); nothing measured at all is 3."""
     code = exit_code(result, strict=strict)
     if failures and code == EXIT_OK:
         return EXIT_ROUTING_PROBLEM

@@ -24,6 +24,7 @@ from monitor.config import Config, split_endpoint
 from monitor.core.attribution import IpRanges, RegionDirectory
 from monitor.domain.geo import REGION_LOCATIONS, airport_location, great_circle_km, nearest_region
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
+from probes.errors import RoutewatchError
 
 if TYPE_CHECKING:
     from mypy_boto3_route53 import Route53Client
@@ -216,7 +217,7 @@ async def explain(config: Config, client: Route53Client, *,
 # --- sweep ---------------------------------------------------------------------------------------
 
 
-class SubnetsFileError(ValueError):
+class SubnetsFileError(RoutewatchError, ValueError):
     """A subnets file line that cannot be read; the message names the line."""
 
 
@@ -300,9 +301,9 @@ class SweepRow:
     @property
     def extra_km(self) -> float | None:
         """How much farther the answered region is than the nearest one."""
-        if not self.mismatch or self.answered_region not in self.distance_km:
+        if (not self.mismatch or self.answered_region not in self.distance_km
+                or self.nearest_region is None):
             return None
-        assert self.nearest_region is not None
         return self.distance_km[self.answered_region] - self.distance_km[self.nearest_region]
 
 

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import click
 
 from monitor import __version__
+from probes.errors import RoutewatchError
 
 
 class CommandEntry(NamedTuple):
@@ -36,13 +37,24 @@ COMMANDS: dict[str, CommandEntry] = {
                            "Plan or apply the CloudWatch alarms."),
     "dns": CommandEntry("monitor.cli.dns", "dns",
                         "What Route 53 answers: explain a vantage point, sweep client subnets."),
+    "schema": CommandEntry("monitor.cli.schema", "schema",
+                           "Print the JSON Schema of the round document or the configuration."),
     "dashboards": CommandEntry("monitor.cli.dashboards", "dashboards",
                                "Generate the Grafana dashboards and the CloudWatch dashboard."),
 }
 
 
 class LazyGroup(click.Group):
-    """A group whose commands are imported on first use."""
+    """A group whose commands are imported on first use; a routewatch error that reaches it
+    becomes its exit code (:mod:`monitor.cli.errors`)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except RoutewatchError as exc:
+            from monitor.cli.errors import exit_for
+
+            exit_for(exc)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -52,7 +64,8 @@ class LazyGroup(click.Group):
         if entry is None:
             return None
         command = getattr(importlib.import_module(entry.module), entry.attribute)
-        assert isinstance(command, click.Command)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{entry.module}.{entry.attribute} is not a click command")
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

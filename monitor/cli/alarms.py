@@ -95,16 +95,24 @@ def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...],
         period = alarm_period(config)
     except AlarmConfigError as exc:
         fail(str(exc))
+    try:
+        client = cloudwatch_client(target, endpoint_url=endpoint_url)
+    except AwsError as exc:  # no SDK, a bad region or endpoint: say only that
+        fail(str(exc))
     for line in scope.describe():
         click.echo(line)
     if scope.planned:
         click.echo(f"  period {period} s: whole minutes, at least the longest gap between two "
                    f"rounds ({round_gap_s(config):g} s), so every period holds a round")
-    for warning in (no_actions_warning(config), topic_region_warning(config, target)):
+    assumed = (f"cloudwatch.region is not set: serve sends its metrics to its host's default "
+               f"region, and these alarms assume that is {target}"
+               if config.cloudwatch.region is None and any(
+                   config.vantage_points[name].region is None for name in scope.planned)
+               else None)
+    for warning in (assumed, no_actions_warning(config), topic_region_warning(config, target)):
         if warning:
             click.echo(f"warning: {warning}", err=True)
     try:
-        client = cloudwatch_client(target, endpoint_url=endpoint_url)
         return client, plan(desired, existing_alarms(client, target), prune=prune,
                             keep=owned), scope
     except AwsError as exc:

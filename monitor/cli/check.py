@@ -1,7 +1,8 @@
 """``routewatch check``: one round, a table for people or ``--json`` for machines.
 
 Exit codes: 0 every path ok (failover warns; ``--strict`` makes it 1), 1 a path is misrouted or
-unknown, 2 the check could not run.
+unknown, 2 the check could not run (bad configuration or usage), 3 nothing could be measured (no
+region answered from any vantage point). Errors become their code in :mod:`monitor.cli.errors`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from monitor.cli.options import (
     plan_vantage_points,
     vantage_option,
 )
-from monitor.cli.output import EXIT_ERROR, fail
+from monitor.cli.output import EXIT_NOTHING_MEASURED, fail
 from monitor.cli.render import console_for_stdout, failover_warnings, render_round
 from monitor.config import Config, local_vantage_points
 from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
@@ -100,7 +101,8 @@ async def round_with_progress(config: Config, names: list[str], *,
 def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, ...],
           as_json: bool, strict: bool, output: Path | None, html: Path | None, remote: bool,
           remote_timeout: float, endpoint_url: str | None) -> None:
-    """Run one probe round and judge every path (exit 0 ok, 1 routing problem, 2 error)."""
+    """Run one probe round and judge every path (exit 0 ok, 1 routing problem, 2 could not run,
+    3 nothing measured)."""
     failures: list[RegionFailure] = []
     for option, target in (("--output", output), ("--html", html)):
         if target is not None and not target.parent.is_dir():
@@ -146,7 +148,7 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
             html.write_text(render_page(document, now=time.time()), encoding="utf-8")
         except OSError as exc:
             fail(f"--html {html}: cannot write: {exc.strerror}")
-    if code == EXIT_ERROR:
+    if code == EXIT_NOTHING_MEASURED:
         click.echo("error: no region could be measured from any vantage point", err=True)
     raise SystemExit(code)
 

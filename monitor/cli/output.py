@@ -1,23 +1,26 @@
-"""Shared CLI helpers: error printing with the check's exit codes."""
+"""Shared CLI helpers. Errors are raised, and printed with their exit code in one place
+(:mod:`monitor.cli.errors`)."""
 
 from __future__ import annotations
 
 from typing import NoReturn
 
-import click
-
+from monitor.cli.errors import (
+    EXIT_ERROR,
+    EXIT_NOTHING_MEASURED,
+    EXIT_OK,
+    EXIT_ROUTING_PROBLEM,
+    CliError,
+)
 from monitor.config import ConfigError
-from monitor.core.report import EXIT_ERROR, EXIT_OK, EXIT_ROUTING_PROBLEM
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_ROUTING_PROBLEM", "fail", "fail_config", "plural"]
+__all__ = ["EXIT_ERROR", "EXIT_NOTHING_MEASURED", "EXIT_OK", "EXIT_ROUTING_PROBLEM", "fail",
+           "fail_config", "plural"]
 
 
 def fail_config(exc: ConfigError) -> NoReturn:
-    """Print every problem of a bad configuration (or scenario), one per line, and exit 2."""
-    click.echo(f"error: invalid {exc.what} {exc.source}:", err=True)
-    for problem in exc.problems:
-        click.echo(f"  {problem}", err=True)
-    raise SystemExit(EXIT_ERROR)
+    """A bad configuration (or scenario): every problem is printed, one per line, exit 2."""
+    raise exc
 
 
 def plural(count: int, word: str) -> str:
@@ -25,5 +28,5 @@ def plural(count: int, word: str) -> str:
 
 
 def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(EXIT_ERROR)
+    """Stop the command: ``error: message`` on stderr, exit 2."""
+    raise CliError(message)

@@ -11,6 +11,8 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
+from probes.errors import RoutewatchError
+
 __all__ = [
     "ConfigError",
     "ConfigProblem",
@@ -40,7 +42,7 @@ class ConfigProblem:
         return f"{where}{self.path}: {self.message}" if self.path else f"{where}{self.message}"
 
 
-class ConfigError(Exception):
+class ConfigError(RoutewatchError):
     """A configuration that cannot be used; ``problems`` lists every mistake found."""
 
     what = "configuration"  # the kind of file, for messages

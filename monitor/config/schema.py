@@ -263,23 +263,41 @@ class Estimator(StrEnum):
 class Tolerance(_Strict):
     """A worse region within tolerance is not a misroute: penalty ≤ max(absolute, relative×best)."""
 
-    absolute_ms: StrictFloat = Field(10.0, ge=0)
-    relative: StrictFloat = Field(0.25, ge=0, le=10)
+    absolute_ms: StrictFloat = Field(
+        10.0, ge=0, description="Penalty in milliseconds always tolerated (jitter, not routing)"
+    )
+    relative: StrictFloat = Field(
+        0.25, ge=0, le=10,
+        description="Penalty tolerated as a fraction of the closest region's round trip",
+    )
 
 
 class ProbeSettings(_Strict):
+    """How each round measures: samples, timeouts, the round deadline, pacing, the estimator."""
+
     samples: StrictInt = Field(3, ge=1, le=50, description="Baseline samples per region")
-    dns_timeout_s: StrictFloat = Field(2.0, gt=0, le=60)
-    connect_timeout_s: StrictFloat = Field(3.0, gt=0, le=60)
-    request_timeout_s: StrictFloat = Field(5.0, gt=0, le=120)
+    dns_timeout_s: StrictFloat = Field(2.0, gt=0, le=60, description="Seconds for one DNS query")
+    connect_timeout_s: StrictFloat = Field(
+        3.0, gt=0, le=60, description="Seconds for one TCP connect (and TLS handshake)"
+    )
+    request_timeout_s: StrictFloat = Field(
+        5.0, gt=0, le=120, description="Seconds for one HTTPS request, all phases"
+    )
     round_deadline_s: StrictFloat = Field(
         15.0, gt=0, le=600, description="Hard limit for one round"
     )
     pace_ms: StrictFloat = Field(
         10.0, ge=0, le=1000, description="Gap between check starts (bursts distort timings)"
     )
-    body_limit_bytes: StrictInt = Field(65536, ge=0, le=16 * 1024 * 1024)
-    estimator: Estimator = Estimator.FIRST_BYTE
+    body_limit_bytes: StrictInt = Field(
+        65536, ge=0, le=16 * 1024 * 1024,
+        description="Most bytes of a response body read (the health JSON); the rest is dropped",
+    )
+    estimator: Estimator = Field(
+        Estimator.FIRST_BYTE,
+        description="Round-trip estimate: first_byte (request to first byte), handshake (TLS "
+                    "handshake) or connect (TCP connect; zero on loopback, not for the lab)",
+    )
 
     @model_validator(mode="after")
     def _deadline(self) -> ProbeSettings:
@@ -291,10 +309,17 @@ class ProbeSettings(_Strict):
 class IpRangesSettings(_Strict):
     """AWS ip-ranges.json, used to attribute an address to a region when nothing better exists."""
 
-    file: Path | None = None
-    url: str | None = None
-    cache_dir: Path | None = None
-    max_age_hours: StrictFloat = Field(24.0, gt=0)
+    file: Path | None = Field(None, description="A local copy of ip-ranges.json (wins over url)")
+    url: str | None = Field(
+        None, description="https URL of ip-ranges.json, e.g. "
+                          "https://ip-ranges.amazonaws.com/ip-ranges.json"
+    )
+    cache_dir: Path | None = Field(
+        None, description="Where the downloaded file is cached (default ~/.cache/routewatch)"
+    )
+    max_age_hours: StrictFloat = Field(
+        24.0, gt=0, description="Download again when the cached file is older than this"
+    )
 
     @field_validator("url")
     @classmethod
@@ -306,6 +331,8 @@ class IpRangesSettings(_Strict):
 
 
 class CdnSettings(_Strict):
+    """The CDN path: what is requested through CloudFront and how its POPs map to regions."""
+
     path: str = Field("/health", description="Path requested through the CDN")
     cache_bust: bool = Field(True, description="Add a unique query string")
     observe_hit: bool = Field(True, description="Repeat the request once to observe a cache hit")
@@ -315,13 +342,25 @@ class CdnSettings(_Strict):
 
 
 class ServeSettings(_Strict):
-    interval_s: StrictFloat = Field(60.0, ge=1, le=86400)
-    jitter_s: StrictFloat = Field(5.0, ge=0, le=3600)
-    misfire_grace_s: StrictFloat = Field(30.0, ge=0)
+    """``routewatch serve``: the schedule of rounds and where /metrics listens."""
+
+    interval_s: StrictFloat = Field(
+        60.0, ge=1, le=86400, description="Seconds between two rounds of one vantage point"
+    )
+    jitter_s: StrictFloat = Field(
+        5.0, ge=0, le=3600,
+        description="Up to this many seconds of random delay per round (at most half the "
+                    "interval is used)",
+    )
+    misfire_grace_s: StrictFloat = Field(
+        30.0, ge=0, description="A round that could not start on time still runs this late"
+    )
     hysteresis_rounds: StrictInt = Field(
         3, ge=1, le=100, description="Rounds that must agree to flip"
     )
-    listen: str = Field("127.0.0.1:9465")
+    listen: str = Field(
+        "127.0.0.1:9465", description="Address:port of /metrics and /healthz ([v6]:port for IPv6)"
+    )
 
     @field_validator("listen")
     @classmethod
@@ -331,37 +370,67 @@ class ServeSettings(_Strict):
 
 
 class CloudWatchSettings(_Strict):
-    enabled: bool = False
-    namespace: str = "RouteWatch"
-    region: str | None = None
-    buffer_limit: StrictInt = Field(10000, ge=1)
+    """``serve`` also sends every round to CloudWatch (PutMetricData; needs the aws extra)."""
+
+    enabled: bool = Field(False, description="Send rounds to CloudWatch")
+    namespace: str = Field("RouteWatch", description="CloudWatch namespace of the metrics")
+    region: str | None = Field(
+        None, description="Region the metrics go to (default: the AWS default region)"
+    )
+    buffer_limit: StrictInt = Field(
+        10000, ge=1, description="Datapoints held while CloudWatch is unreachable (oldest dropped)"
+    )
 
 
 class AlarmSettings(_Strict):
-    sns_topic_arn: str | None = None
-    misrouted_datapoints: StrictInt = Field(3, ge=1)
-    misrouted_evaluation_periods: StrictInt = Field(5, ge=1)
-    period_s: StrictInt = Field(60, ge=10)
+    """The CloudWatch alarms (``routewatch alarms``), the regional probes and Route 53's zone."""
+
+    sns_topic_arn: str | None = Field(
+        None, description="SNS topic the alarms notify (in the alarms' region); none: silent"
+    )
+    misrouted_datapoints: StrictInt = Field(
+        3, ge=1, description="M of 'M of N': periods that must be bad for an alarm"
+    )
+    misrouted_evaluation_periods: StrictInt = Field(
+        5, ge=1, description="N of 'M of N': periods an alarm looks at"
+    )
+    period_s: StrictInt = Field(
+        60, ge=10, description="Alarm period in seconds (rounded up to 10, 20, 30 or a "
+                               "multiple of 60, which CloudWatch accepts)"
+    )
     function_name: str = Field("routewatch-probe", description="Lambda name in each region")
-    hosted_zone_id: str | None = None
+    hosted_zone_id: str | None = Field(
+        None, description="Route 53 hosted zone of the origin name (for dns explain)"
+    )
 
 
 class Config(_Strict):
     """The whole configuration file."""
 
-    service: Service
-    regions: dict[RegionName, Region] = Field(min_length=1)
-    vantage_points: dict[VantageName, VantagePoint] = Field(min_length=1)
+    service: Service = Field(description="The watched application")
+    regions: dict[RegionName, Region] = Field(
+        min_length=1, description="Every region the app runs in, by AWS region name"
+    )
+    vantage_points: dict[VantageName, VantagePoint] = Field(
+        min_length=1, description="Places the probes run from, by name (the probe label)"
+    )
     authoritative: tuple[str, ...] = Field(
         (), description="The zone's authoritative name servers, address[:port]"
     )
-    probe: ProbeSettings = Field(default_factory=ProbeSettings)
-    tolerance: Tolerance = Field(default_factory=Tolerance)
-    ip_ranges: IpRangesSettings = Field(default_factory=IpRangesSettings)
-    cdn: CdnSettings = Field(default_factory=CdnSettings)
-    serve: ServeSettings = Field(default_factory=ServeSettings)
-    cloudwatch: CloudWatchSettings = Field(default_factory=CloudWatchSettings)
-    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    probe: ProbeSettings = Field(default_factory=ProbeSettings,
+                                 description="How each round measures")
+    tolerance: Tolerance = Field(
+        default_factory=Tolerance,
+        description="How much slower a region may be before it is a misroute")
+    ip_ranges: IpRangesSettings = Field(
+        default_factory=IpRangesSettings,
+        description="AWS ip-ranges.json for attributing addresses")
+    cdn: CdnSettings = Field(default_factory=CdnSettings, description="The CDN path")
+    serve: ServeSettings = Field(default_factory=ServeSettings, description="routewatch serve")
+    cloudwatch: CloudWatchSettings = Field(
+        default_factory=CloudWatchSettings, description="CloudWatch export from serve")
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings,
+                                  description="CloudWatch alarms and Route 53")
 
     _auth = field_validator("authoritative")(lambda v: tuple(_endpoint(x, 53) for x in v))
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from monitor.config import IpRangesSettings
 from monitor.core.model import Attribution, AttributionSource
+from probes.errors import RoutewatchError
 
 if TYPE_CHECKING:
     import httpx
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class IpRangesError(Exception):
+class IpRangesError(RoutewatchError):
     """ip-ranges.json could not be read or parsed; names the source."""
 
 

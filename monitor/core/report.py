@@ -33,11 +33,14 @@ from monitor.core.model import (
 )
 from monitor.domain.reasons import Reason, reason_of
 from probes.cdn import CacheResult
+from probes.errors import RoutewatchError
 
 __all__ = [
     "EXIT_ERROR",
+    "EXIT_NOTHING_MEASURED",
     "EXIT_OK",
     "EXIT_ROUTING_PROBLEM",
+    "SCHEMA_VERSION",
     "DocumentError",
     "exit_code",
     "round_document",
@@ -46,10 +49,21 @@ __all__ = [
 ]
 
 EXIT_OK = 0
+"""Every path is ok (or failover, unless strict)."""
 EXIT_ROUTING_PROBLEM = 1
+"""A path is misrouted or unknown (or failover when strict)."""
 EXIT_ERROR = 2
+"""The check could not run: bad configuration or usage, an unreadable file, an AWS error."""
+EXIT_NOTHING_MEASURED = 3
+"""The check ran but no region could be measured from any vantage point: an outage, or nothing
+reachable from here."""
 
-class DocumentError(ValueError):
+SCHEMA_VERSION = 1
+"""The document's shape (monitor/data/report.schema.json); bumped only by a change that breaks a
+reader (a key removed, renamed or retyped), not by a key added."""
+
+
+class DocumentError(RoutewatchError, ValueError):
     """A round document (e.g. a regional probe's answer) that does not have the expected shape."""
 
 
@@ -159,6 +173,7 @@ def state_counts(result: RoundResult) -> dict[str, int]:
 def round_document(result: RoundResult, *, strict: bool = False) -> dict[str, Any]:
     """The JSON document of one round (documented in the README)."""
     return {
+        "schema_version": SCHEMA_VERSION,
         "routewatch_version": __version__,
         "started_at": _iso(result.started_at),
         "duration_seconds": result.duration_seconds,
@@ -169,13 +184,13 @@ def round_document(result: RoundResult, *, strict: bool = False) -> dict[str, An
 
 
 def exit_code(result: RoundResult, *, strict: bool = False) -> int:
-    """0 when every path is ok (or failover, unless strict); 1 for any routing problem; 2 when
-    nothing could be measured from any vantage point (the check itself could not run)."""
+    """0 when every path is ok (or failover, unless strict); 1 for any routing problem; 3 when
+    no region could be measured from any vantage point."""
     bad = {RoutingState.MISROUTED, RoutingState.UNKNOWN}
     if strict:
         bad.add(RoutingState.FAILOVER)
     if all(not any(r.healthy for r in v.regions) for v in result.vantage_points):
-        return EXIT_ERROR
+        return EXIT_NOTHING_MEASURED
     problems = any(p.verdict.state in bad for v in result.vantage_points for p in v.paths)
     return EXIT_ROUTING_PROBLEM if problems else EXIT_OK
 

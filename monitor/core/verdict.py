@@ -77,22 +77,20 @@ def judge(
                              f"{served_region} answered but is not a configured region",
                              served=served_region, expected=expected)
     nominal = rows.get(nominal_closest) if nominal_closest else None
-    nominal_down = nominal is not None and not nominal.healthy
-    assert best.latency_seconds is not None
+    best_seconds = best.latency_seconds or 0.0  # closest_healthy only returns measured rows
     if not served.healthy or served.latency_seconds is None:
         return RoutingVerdict(
             RoutingState.MISROUTED, served_region, expected, None, Reason.SERVED_UNHEALTHY,
             f"{served_region} answered but failed the baseline ({served.reason}); "
             f"{expected} is healthy",
         )
-    penalty = served.latency_seconds - best.latency_seconds
-    if served_region != expected and penalty > allowed_penalty(tolerance, best.latency_seconds):
+    penalty = served.latency_seconds - best_seconds
+    if served_region != expected and penalty > allowed_penalty(tolerance, best_seconds):
         return RoutingVerdict(
             RoutingState.MISROUTED, served_region, expected, penalty, Reason.SLOWER_REGION,
             f"{served_region} answered, {expected} is {penalty * 1000:.1f} ms closer",
         )
-    if nominal_down:
-        assert nominal is not None
+    if nominal is not None and not nominal.healthy:
         return RoutingVerdict(
             RoutingState.FAILOVER, served_region, expected, penalty, Reason.CLOSEST_REGION_DOWN,
             f"{nominal.region} (nominally closest) is down ({nominal.reason}); "

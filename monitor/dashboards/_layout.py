@@ -144,8 +144,9 @@ def tooltip() -> common_builder.VizTooltipOptions:
 
 
 def timeseries_panel(*targets: Target) -> timeseries.Panel:
-    """Thin lines, no points, a legend and a tooltip listing every series."""
-    panel = (timeseries.Panel().line_width(1).fill_opacity(10)
+    """Thin lines, no points, the y axis from 0 (no routewatch value is negative), a legend and
+    a tooltip listing every series."""
+    panel = (timeseries.Panel().line_width(1).fill_opacity(10).min(0)
              .show_points(common.VisibilityMode.NEVER).legend(legend()).tooltip(tooltip()))
     for target in targets:
         panel = panel.with_target(target)

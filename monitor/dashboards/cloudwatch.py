@@ -113,8 +113,8 @@ def _routing(grid: Grid) -> None:
                       "B")],
         {1: ("yes", "blue"), 0: ("no", "transparent")}),
         SERVED_EXPECTED, width=12, height=9)
-    grid.add(timeseries_panel(metric_query("RoutingPenalty", "Maximum", f"{_PROBE} · {_PATH}"))
-             .min(0), PENALTY, width=12, height=9)
+    grid.add(timeseries_panel(metric_query("RoutingPenalty", "Maximum", f"{_PROBE} · {_PATH}")),
+             PENALTY, width=12, height=9)
 
 
 # --- latency -------------------------------------------------------------------------------------
@@ -145,8 +145,8 @@ def _latency(grid: Grid) -> None:
         .reduce_options(latest).orientation(common.VizOrientation.HORIZONTAL).min(0)
         .thresholds(thresholds("green", *_LATENCY_STEPS_MS)),
         LATENCY_LATEST, width=10, height=8)
-    grid.add(timeseries_panel(metric_query("RegionLatency", "Minimum", f"{_PROBE} → {_REGION}"))
-             .min(0), LATENCY_OVER_TIME, width=14, height=8)
+    grid.add(timeseries_panel(metric_query("RegionLatency", "Minimum", f"{_PROBE} → {_REGION}")),
+             LATENCY_OVER_TIME, width=14, height=8)
     grid.add(state_timeline(
         [metric_query("RegionHealthy", "Minimum", f"{_PROBE} → {_REGION}")],
         {1: ("answers", "green"), 0: ("no answer", "red")}),
@@ -186,19 +186,19 @@ PROBLEMS = PanelDoc(
 
 def _probe(grid: Grid) -> None:
     grid.row("Paths and probes")
-    grid.add(timeseries_panel(metric_query("PathLatency", "Average", f"{_PROBE} · {_PATH}"))
-             .min(0), PATH_LATENCY, width=24, height=8)
+    grid.add(timeseries_panel(metric_query("PathLatency", "Average", f"{_PROBE} · {_PATH}")),
+             PATH_LATENCY, width=24, height=8)
     grid.add(timeseries_panel(metric_query("RoundCompleted", "SampleCount", _PROBE))
-             .draw_style(common.GraphDrawStyle.BARS).min(0), ROUNDS, width=6, height=7)
+             .draw_style(common.GraphDrawStyle.BARS), ROUNDS, width=6, height=7)
     grid.add(state_timeline([metric_query("RoundSuccess", "Minimum", _PROBE)],
                             {1: ("complete", "green"), 0: ("failed", "red")}),
              ROUND_SUCCESS, width=6, height=7)
-    grid.add(timeseries_panel(metric_query("RoundDuration", "Maximum", _PROBE)).min(0),
+    grid.add(timeseries_panel(metric_query("RoundDuration", "Maximum", _PROBE)),
              ROUND_DURATION, width=6, height=7)
     grid.add(timeseries_panel(
         metric_query("ProbeErrors", "Sum", f"{_PROBE} · errors", "A"),
-        metric_query("UnhealthyRegions", "Maximum", f"{_PROBE} · unhealthy regions", "B"))
-        .min(0), PROBLEMS, width=6, height=7)
+        metric_query("UnhealthyRegions", "Maximum", f"{_PROBE} · unhealthy regions", "B")),
+        PROBLEMS, width=6, height=7)
 
 
 # --- the dashboard -------------------------------------------------------------------------------

@@ -31,7 +31,9 @@ from monitor.dashboards._sdk import (
     prometheus_model,
     prometheus_query,
     stat,
+    statetimeline,
     table,
+    timeseries,
 )
 from monitor.metrics import HTTP_PHASES, metric
 
@@ -94,6 +96,17 @@ def _query(expr: str, ref: str = "A", legend: str | None = None, *,
     if table:
         query = query.format(prometheus_model.PromQueryFormat.TABLE)
     return query
+
+
+def _over_time(name: str, legend: str, *, by_region: bool = False) -> timeseries.Panel:
+    """A metric of the selected vantage points (and regions) as lines over time."""
+    return timeseries_panel(_query(series(name, by_region=by_region), legend=legend))
+
+
+def _states(name: str, legend: str, texts: dict[int, tuple[str, str]], *,
+            by_region: bool = False) -> statetimeline.Panel:
+    """A 0/1 metric of the selected vantage points (and regions) as named, coloured strips."""
+    return state_timeline([_query(series(name, by_region=by_region), legend=legend)], texts)
 
 
 def _by_label(expr: str, label: str, source: str) -> str:
@@ -163,8 +176,7 @@ def _routing(grid: Grid) -> None:
         .sort_by([common_builder.TableSortByFieldState().display_name("probe")]),
         SERVED_EXPECTED, width=12, height=8)
 
-    grid.add(timeseries_panel(_query(series("routing_penalty_seconds"),
-                                legend="{{probe}} · {{path}}")).min(0),
+    grid.add(_over_time("routing_penalty_seconds", "{{probe}} · {{path}}"),
              PENALTY, width=12, height=8)
 
 
@@ -213,12 +225,10 @@ def _latency(grid: Grid) -> None:
             id_val="custom.cellOptions", value=common.TableAutoCellOptions())])
         .decimals(3),
         LATENCY_MATRIX, width=10, height=8)
-    grid.add(timeseries_panel(_query(series("region_latency_seconds", by_region=True),
-                                legend="{{probe}} → {{region}}")).min(0),
+    grid.add(_over_time("region_latency_seconds", "{{probe}} → {{region}}", by_region=True),
              REGION_LATENCY, width=14, height=8)
-    grid.add(state_timeline([_query(series("region_healthy", by_region=True),
-                                    legend="{{probe}} → {{region}}")],
-                            {1: ("answers", "green"), 0: ("no answer", "red")}),
+    grid.add(_states("region_healthy", "{{probe}} → {{region}}",
+                     {1: ("answers", "green"), 0: ("no answer", "red")}, by_region=True),
              REGION_HEALTH, width=24, height=7)
 
 
@@ -246,8 +256,7 @@ PATH_LATENCY = PanelDoc(
 
 def _dns_http(grid: Grid) -> None:
     grid.row("DNS and HTTP")
-    grid.add(timeseries_panel(_query(series("dns_lookup_seconds"),
-                                legend="{{probe}} · {{resolver}}")).min(0),
+    grid.add(_over_time("dns_lookup_seconds", "{{probe}} · {{resolver}}"),
              DNS_LOOKUPS, width=8, height=8)
     request = f'label_join({series("http_phase_seconds")}, "request", " · ", "probe", "path")'
     phase_order = {"request\\phase": 0} | {phase: i + 1 for i, phase in enumerate(HTTP_PHASES)}
@@ -259,8 +268,7 @@ def _dns_http(grid: Grid) -> None:
         .orientation(common.VizOrientation.HORIZONTAL).stacking(common.StackingMode.NORMAL)
         .show_value(common.VisibilityMode.NEVER).legend(legend()).tooltip(tooltip()),
         HTTP_PHASE_BARS, width=8, height=8)
-    grid.add(timeseries_panel(_query(series("path_latency_seconds"),
-                                legend="{{probe}} · {{path}}")).min(0),
+    grid.add(_over_time("path_latency_seconds", "{{probe}} · {{path}}"),
              PATH_LATENCY, width=8, height=8)
 
 
@@ -306,8 +314,7 @@ def _cdn(grid: Grid) -> None:
         .override_by_regexp(".* · first$", first_hit_is_bad)
         .orientation(common.VizOrientation.HORIZONTAL),
         CACHE_HIT, width=6, height=8)
-    grid.add(timeseries_panel(_query(series("cdn_upstream_seconds"),
-                                legend="{{probe}} · {{phase}}")).min(0),
+    grid.add(_over_time("cdn_upstream_seconds", "{{probe}} · {{phase}}"),
              SERVER_TIMING, width=10, height=8)
 
 
@@ -329,11 +336,10 @@ DATA_READ = PanelDoc(
 
 def _data_path(grid: Grid) -> None:
     grid.row("Data path")
-    grid.add(state_timeline([_query(series("data_path_local"), legend="{{probe}} · {{path}}")],
-                            {1: ("region-local", "green"), 0: ("remote", "red")}),
+    grid.add(_states("data_path_local", "{{probe}} · {{path}}",
+                     {1: ("region-local", "green"), 0: ("remote", "red")}),
              DATA_LOCALITY, width=12, height=6)
-    grid.add(timeseries_panel(_query(series("data_read_seconds"),
-                                legend="{{probe}} · {{path}}")).min(0),
+    grid.add(_over_time("data_read_seconds", "{{probe}} · {{path}}"),
              DATA_READ, width=12, height=6)
 
 
@@ -367,10 +373,10 @@ ERRORS = PanelDoc(
 
 def _probe(grid: Grid) -> None:
     grid.row("Probe")
-    grid.add(state_timeline([_query(series("round_success"), legend="{{probe}}")],
-                            {1: ("complete", "green"), 0: ("failed", "red")}),
+    grid.add(_states("round_success", "{{probe}}",
+                     {1: ("complete", "green"), 0: ("failed", "red")}),
              ROUND_SUCCESS, width=6, height=7)
-    grid.add(timeseries_panel(_query(series("round_duration_seconds"), legend="{{probe}}")).min(0),
+    grid.add(_over_time("round_duration_seconds", "{{probe}}"),
              ROUND_DURATION, width=6, height=7)
     age = f"time() - {series('last_round_timestamp_seconds')}"
     grid.add(stat.Panel().with_target(_query(age, legend="{{probe}}", instant=True))
@@ -380,7 +386,7 @@ def _probe(grid: Grid) -> None:
     errors = (f"sum by (probe, path, reason) "
               f"(increase({series('probe_errors_total')}[$__rate_interval]))")
     grid.add(timeseries_panel(_query(errors, legend="{{probe}} · {{path}} · {{reason}}"))
-             .draw_style(common.GraphDrawStyle.BARS).min(0),
+             .draw_style(common.GraphDrawStyle.BARS),
              ERRORS, width=8, height=7)
 
 

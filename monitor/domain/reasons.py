@@ -1,6 +1,6 @@
 """The one vocabulary of reasons: why a verdict is not plainly ``ok``, why a region is down, why a
-probe failed. A reason is the ``reason`` of a verdict, of a region and of an error record, and the
-``reason`` label of ``routewatch_probe_errors_total``.
+probe, an AWS call or the CloudWatch export failed. A reason is the ``reason`` of a verdict, of a
+region and of an error record, and the ``reason`` label of every metric that has one.
 
 :class:`Reason` includes every :class:`probes.errors.ProbeReason` (probes never import monitor, so
 they define theirs; a test keeps the two in step). README.md, docs/runbook.md and docs/metrics.md
@@ -55,6 +55,18 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "internal_error"
     ROUND_FAILED = "round_failed"
     NOT_PROBED = "not_probed"
+    # AWS calls and the CloudWatch exporter (monitor.aws.clients.AwsError, exporters.cloudwatch)
+    AWS_ERROR = "aws_error"
+    AWS_CREDENTIALS = "aws_credentials"
+    AWS_ACCESS_DENIED = "aws_access_denied"
+    AWS_THROTTLED = "aws_throttled"
+    AWS_NOT_FOUND = "aws_not_found"
+    AWS_INVALID_REQUEST = "aws_invalid_request"
+    AWS_TIMEOUT = "aws_timeout"
+    AWS_UNREACHABLE = "aws_unreachable"
+    AWS_SDK_MISSING = "aws_sdk_missing"
+    BUFFER_FULL = "buffer_full"
+    REQUEST_FAILED = "request_failed"
     OTHER = "other"
 
 
@@ -75,6 +87,7 @@ class ReasonKind(StrEnum):
     FAILOVER = "failover"
     UNKNOWN = "unknown"
     ROUND = "round"
+    AWS = "AWS / CloudWatch export"
 
 
 @dataclass(frozen=True)
@@ -84,8 +97,8 @@ class ReasonSpec:
     meaning: str
 
 
-_P, _M, _F, _U, _R = (ReasonKind.PROBE, ReasonKind.MISROUTED, ReasonKind.FAILOVER,
-                      ReasonKind.UNKNOWN, ReasonKind.ROUND)
+_P, _M, _F, _U, _R, _A = (ReasonKind.PROBE, ReasonKind.MISROUTED, ReasonKind.FAILOVER,
+                          ReasonKind.UNKNOWN, ReasonKind.ROUND, ReasonKind.AWS)
 
 REASONS: tuple[ReasonSpec, ...] = (
     ReasonSpec(Reason.DNS_TIMEOUT, _P, "no DNS answer within `probe.dns_timeout_s`"),
@@ -136,6 +149,19 @@ REASONS: tuple[ReasonSpec, ...] = (
     ReasonSpec(Reason.INTERNAL_ERROR, _R, "a measurement crashed: a bug, see the logs"),
     ReasonSpec(Reason.ROUND_FAILED, _R, "the vantage point's round failed before judging the path"),
     ReasonSpec(Reason.NOT_PROBED, _R, "the path was not measured in the vantage point's round"),
+    ReasonSpec(Reason.AWS_CREDENTIALS, _A, "no AWS credentials, or they are expired"),
+    ReasonSpec(Reason.AWS_ACCESS_DENIED, _A, "the credentials may not call the AWS action"),
+    ReasonSpec(Reason.AWS_THROTTLED, _A, "AWS throttled the call (after botocore's retries)"),
+    ReasonSpec(Reason.AWS_NOT_FOUND, _A, "the AWS resource does not exist (function, hosted zone)"),
+    ReasonSpec(Reason.AWS_INVALID_REQUEST, _A, "AWS rejected the request's parameters"),
+    ReasonSpec(Reason.AWS_TIMEOUT, _A, "the AWS call timed out"),
+    ReasonSpec(Reason.AWS_UNREACHABLE, _A, "the AWS endpoint could not be reached"),
+    ReasonSpec(Reason.AWS_SDK_MISSING, _A, "boto3 is not installed (install the aws extra)"),
+    ReasonSpec(Reason.AWS_ERROR, _A, "another AWS service error"),
+    ReasonSpec(Reason.BUFFER_FULL, _A,
+               "the CloudWatch exporter's buffer was full: the oldest datapoints were dropped"),
+    ReasonSpec(Reason.REQUEST_FAILED, _A,
+               "a PutMetricData request failed: its datapoints were dropped"),
     ReasonSpec(Reason.OTHER, _R,
                "a reason this version does not know (e.g. from a newer regional probe)"),
 )

@@ -33,6 +33,7 @@ from typing import Any, TextIO
 from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
 from monitor.core.report import path_document
 from monitor.domain.reasons import reason_of
+from probes.errors import RoutewatchError
 
 __all__ = [
     "EVENT",
@@ -55,7 +56,7 @@ EVIDENCE_VERSION = 1
 evidence_log = logging.getLogger("monitor.evidence")
 
 
-class EvidenceError(ValueError):
+class EvidenceError(RoutewatchError, ValueError):
     """A line that is not an evidence record of this version; the message says what is wrong."""
 
 

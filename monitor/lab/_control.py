@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from monitor.lab._http import MAX_HEAD_BYTES, BadRequest, read_request, render_response
+from probes.errors import RoutewatchError
 
 __all__ = ["ControlServer", "LabControlError", "control_request", "one_fault_errors"]
 
@@ -34,7 +35,7 @@ _IDLE_TIMEOUT_S = 10.0
 Handler = Callable[[str, str, Any], Awaitable[tuple[int, Any]]]
 
 
-class LabControlError(Exception):
+class LabControlError(RoutewatchError):
     """The control endpoint refused a request or could not be reached; ``errors`` lists why."""
 
     def __init__(self, errors: list[str]) -> None:

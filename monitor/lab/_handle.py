@@ -23,6 +23,7 @@ from monitor.lab._config_writer import lab_config, write_config
 from monitor.lab._control import LabControlError, control_request, one_fault_errors
 from monitor.lab._scenario import Fault, Scenario, ScenarioError, load_scenario
 from monitor.lab._world import run_world
+from probes.errors import RoutewatchError
 
 __all__ = ["LabError", "LabHandle", "load_lab_scenario", "looks_like_routewatch_config",
            "start_lab"]
@@ -37,7 +38,7 @@ _STOP_TIMEOUT_S = 5.0
 _live_handles: weakref.WeakSet[LabHandle] = weakref.WeakSet()
 
 
-class LabError(Exception):
+class LabError(RoutewatchError):
     """The lab could not start, or refused a run-time change; ``errors`` lists why."""
 
     def __init__(self, errors: list[str]) -> None:

@@ -107,7 +107,8 @@ class _Direction:
                     return
                 self._write_eof(dest)
                 continue
-            assert isinstance(item, bytes)
+            if not isinstance(item, bytes):
+                raise TypeError(f"unexpected queue item {item!r}")
             self._pending -= len(item)
             if not dest.is_closing():
                 dest.write(item)
@@ -173,7 +174,8 @@ class _ClientSide(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        if not isinstance(transport, asyncio.Transport):
+            raise TypeError("the delay proxy needs a stream transport")
         self._transport = transport
         proxy = self._proxy
         peer = transport.get_extra_info("peername")
@@ -208,7 +210,8 @@ class _ClientSide(asyncio.Protocol):
             return
         finally:
             relay.connect_task = None
-        assert isinstance(transport, asyncio.Transport)
+        if not isinstance(transport, asyncio.Transport):
+            raise TypeError("the delay proxy needs a stream transport")
         relay.upstream = transport
         relay.downward.source = transport
         relay.upward.attach(transport)

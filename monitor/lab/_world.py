@@ -191,8 +191,8 @@ class World:
         return self.info()
 
     def info(self) -> dict[str, Any]:
-        assert self.dns is not None
-        assert self.control is not None
+        if self.dns is None or self.control is None:
+            raise RuntimeError("the lab world is not started")
         return {
             "pid": os.getpid(),
             "scenario": self.scenario.name,

@@ -82,5 +82,6 @@ class LivePage:
         page = render_page(snapshot_document(snapshot), now=now, live=live_options(snapshot))
         self.renders += 1
         head, marker, tail = page.partition(f'data-served-at="{now:.3f}"')
-        assert marker, "the renderer writes data-served-at on <html>"
+        if not marker:
+            raise RuntimeError("the renderer wrote no data-served-at on <html>")
         return (head + 'data-served-at="').encode(), ('"' + tail).encode()

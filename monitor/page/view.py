@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from probes.errors import RoutewatchError
+
 __all__ = [
     "PageDocumentError",
     "PageView",
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 
-class PageDocumentError(ValueError):
+class PageDocumentError(RoutewatchError, ValueError):
     """The document is not a routewatch round document (its ``where`` says which part)."""
 
 

@@ -35,11 +35,16 @@ from monitor.domain.reasons import Reason
 from monitor.round.baseline import measure_baseline, summarise_region
 from monitor.round.pacing import Pacer
 from probes.dns import DnsEvidence, probe_dns
+from probes.errors import RoutewatchError
 from probes.http import ssl_context_for, warm_up
 
-__all__ = ["Progress", "RoundContext", "run_round"]
+__all__ = ["Progress", "RoundContext", "UnknownVantagePoint", "run_round"]
 
 log = logging.getLogger(__name__)
+
+class UnknownVantagePoint(RoutewatchError, LookupError):
+    """A round was asked for from vantage points the configuration does not have."""
+
 
 Progress = Callable[[str, int, int], None]  # (vantage point, checks done, checks planned)
 
@@ -104,7 +109,7 @@ async def run_round(
     names = list(vantage_points) if vantage_points is not None else list(config.vantage_points)
     unknown = [n for n in names if n not in config.vantage_points]
     if unknown:
-        raise KeyError(f"unknown vantage point(s): {', '.join(unknown)}")
+        raise UnknownVantagePoint(f"unknown vantage point(s): {', '.join(unknown)}")
     context = RoundContext.build(config, ip_ranges=ip_ranges, progress=progress)
     if paths is not None:
         context = dataclasses.replace(context, paths=paths)

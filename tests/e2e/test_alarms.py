@@ -353,6 +353,10 @@ def test_cli_without_a_region_to_put_the_alarms_in_refuses(tmp_path: Path) -> No
     assert result.stderr.splitlines()[-1] == (
         "error: cloudwatch.region is not set, so where serve sends its metrics is not known: "
         "set it, or give --region (the alarms must be in the region the metrics land in)")
+    assumed = _cli(tmp_path, text, "plan", "--region", "eu-west-1",
+                   "--endpoint-url", "http://127.0.0.1:9")
+    assert ("warning: cloudwatch.region is not set: serve sends its metrics to its host's "
+            "default region, and these alarms assume that is eu-west-1") in assumed.stderr
 
 
 def test_cli_reports_an_unreachable_endpoint_with_where(tmp_path: Path) -> None:
@@ -427,3 +431,14 @@ def test_cli_a_region_that_is_not_an_aws_region_is_a_clear_error_with_exit_2(
     assert result.stderr.splitlines()[-1] == (
         "error: cloudwatch.create_client in mars-1: 'mars-1' is not an AWS region name such as "
         "eu-west-1")
+
+
+def test_the_plan_exit_codes_are_documented_where_ci_authors_look() -> None:
+    root = Path(__file__).resolve().parents[2]
+    deploy = (root / "deploy" / "README.md").read_text(encoding="utf-8")
+    assert f"**{EXIT_CHANGES_PENDING}** when\n`apply` would change something" in deploy
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert f"`plan` exits 0 (no changes), {EXIT_CHANGES_PENDING} (changes\n  pending" in readme
+    help_text = CliRunner().invoke(main, ["alarms", "plan", "--help"]).output
+    assert f"Exit code 0: no changes; {EXIT_CHANGES_PENDING}: changes pending; 2: error." \
+        in help_text

@@ -197,6 +197,6 @@ def test_exit_code_counts_a_silent_region_as_a_problem() -> None:
     silent = [RegionFailure("ap-south-1", "timeout", "no answer within 5 s", 5.0)]
     assert remote_exit_code(ok, []) == 0
     assert remote_exit_code(ok, silent) == 1
-    assert remote_exit_code(RoundResult((), 0.0, 0.0), silent) == 2
+    assert remote_exit_code(RoundResult((), 0.0, 0.0), silent) == 3  # nothing measured
     assert failure_lines(silent) == [
         "ap-south-1: no answer (timeout) after 5.0 s: no answer within 5 s"]

@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import ServeSettings
-from monitor.exporters.prometheus import HealthReport, MetricsServer, parse_listen
+from monitor.config import ServeSettings, split_listen
+from monitor.exporters.prometheus import HealthReport, MetricsServer
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 CONFIG_PATH = "/etc/routewatch/routewatch.yaml"
-DEFAULT_PORT = parse_listen(ServeSettings().listen)[1]
+DEFAULT_PORT = split_listen(ServeSettings().listen)[1]
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,9 @@ def emitted(lab_world: Callable[[str], LabHandle]) -> Emitted:
             with redirect_stdout(out):
                 handler({"vantage_point": vantage}, None)
             for line in out.getvalue().splitlines():
-                if not line.startswith("{"):
+                document = json.loads(line) if line.startswith("{") else {}
+                if "_aws" not in document:  # not EMF: the round's evidence lines, logs
                     continue
-                document = json.loads(line)
                 assert validate_emf(document) == []
                 for directive in document["_aws"]["CloudWatchMetrics"]:
                     for dimensions in directive["Dimensions"]:

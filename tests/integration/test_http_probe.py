@@ -119,21 +119,14 @@ def test_target_must_be_an_address() -> None:
                                ssl_context=ssl_context_for(None)))
 
 
-def test_a_timeout_with_an_ssl_want_read_inside_is_a_timeout() -> None:
-    """A blackholed TLS handshake: httpx's ConnectTimeout carries SSLWantReadError as context."""
-    import ssl
-
-    import httpx
-
-    from probes.errors import map_http_exception
-
-    try:
-        try:
-            raise ssl.SSLWantReadError(2, "The operation did not complete (read)")
-        except ssl.SSLWantReadError:
-            raise httpx.ConnectTimeout("handshake timed out") from None
-    except httpx.ConnectTimeout as exc:
-        exc.__context__ = ssl.SSLWantReadError(2, "The operation did not complete (read)")
-        mapped = map_http_exception(exc, "https://127.20.3.1/health")
-    assert isinstance(mapped, ProbeTimeout)
-    assert mapped.reason == "timeout"
+async def test_a_blackholed_tls_handshake_is_a_connect_timeout() -> None:
+    """TCP connects, then nothing answers the ClientHello: a timeout, not a TLS error."""
+    silent = await asyncio.start_server(lambda r, w: None, SERVER, 0)  # accepts, never speaks
+    async with silent:
+        port = silent.sockets[0].getsockname()[1]
+        evidence = await probe_http(_target(port), ssl_context=ssl_context_for(None),
+                                    connect_timeout_s=0.3)
+    assert isinstance(evidence.error, ProbeTimeout)
+    assert evidence.error.reason == "timeout"
+    assert "connect" in evidence.phases  # TCP was measured
+    assert "tls" not in evidence.phases

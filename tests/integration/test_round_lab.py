@@ -272,7 +272,8 @@ def test_check_cli_bad_config_exits_2() -> None:
     assert "Traceback" not in run.stderr
 
 
-def test_check_cli_nothing_reachable_exits_2(tmp_path: Path) -> None:
+def test_check_cli_nothing_reachable_exits_3(tmp_path: Path) -> None:
+    """An outage (no region measurable) is exit 3, not the 2 of a configuration mistake."""
     config = tmp_path / "c.yaml"
     config.write_text(
         "service: {origin_name: global-alb.example.com, port: 9}\n"
@@ -280,7 +281,8 @@ def test_check_cli_nothing_reachable_exits_2(tmp_path: Path) -> None:
         "vantage_points: {here: {resolver: '127.0.9.2:9'}}\n"
         "probe: {dns_timeout_s: 0.3, request_timeout_s: 1, round_deadline_s: 2}\n")
     run = _cli("check", "--config", str(config), "--json")
-    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.returncode == 3, (run.stdout, run.stderr)
+    assert json.loads(run.stdout)["exit_code"] == 3
     assert "no region could be measured" in run.stderr
 
 

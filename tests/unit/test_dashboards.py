@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from monitor.cli import main
 from monitor.config import CloudWatchSettings
 from monitor.dashboards import GRAFANA_DASHBOARDS, generated_files
+from monitor.dashboards._layout import RUNBOOK_URL
 from monitor.dashboards.cloudformation import ROWS
 from monitor.dashboards.prometheus import series
 from monitor.exporters.cloudwatch import CLOUDWATCH_METRICS
@@ -180,6 +181,13 @@ def test_every_prometheus_metric_in_the_dashboard_and_the_alert_rules_is_defined
     for expr in expressions(document):
         assert_metrics_defined(expr, expr)
     assert_metrics_defined(RULES.read_text(encoding="utf-8"), "alerts/routewatch.rules.yml")
+
+
+def test_panels_and_alerts_link_the_same_published_runbook() -> None:
+    rules = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    urls = {rule["annotations"]["runbook_url"].partition("#")[0]
+            for group in rules["groups"] for rule in group["rules"]}
+    assert urls == {RUNBOOK_URL}
 
 
 def test_the_prometheus_dashboard_has_its_variables_and_state_annotations() -> None:

@@ -62,3 +62,11 @@ def test_the_metric_docs_list_every_reason_as_a_label_value() -> None:
 def test_header_problems_carry_probe_reasons() -> None:
     problem = HeaderProblem(ProbeReason.POP_MISSING, "no x-amz-cf-pop header")
     assert reason_of(problem.reason) is Reason.POP_MISSING
+
+
+def test_aws_and_export_reasons_are_reasons() -> None:
+    from monitor.aws.clients import aws_error_reasons
+    from monitor.exporters.cloudwatch import DROP_REASONS
+
+    assert set(aws_error_reasons()) <= set(Reason)
+    assert set(DROP_REASONS) <= set(Reason)

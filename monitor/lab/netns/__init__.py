@@ -25,6 +25,7 @@ import ipaddress
 import itertools
 import json
 import os
+import selectors
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from probes.errors import RoutewatchError
 
 __all__ = ["BENCH_NETWORK", "NetnsUnavailable", "PacketLab", "RouterStats",
            "unavailable_reason"]
@@ -42,7 +45,7 @@ _counter = itertools.count(1)
 _running: set[PacketLab] = set()
 
 
-class NetnsUnavailable(RuntimeError):
+class NetnsUnavailable(RoutewatchError):
     """This machine (or user) cannot create the namespaces or devices."""
 
 
@@ -80,10 +83,9 @@ def _ip(*args: str) -> None:
 
 
 def _read_line(process: subprocess.Popen[str], what: str) -> dict[str, Any]:
-    """The child's first line, bounded: a child that dies or hangs is an error, not a wait."""
-    assert process.stdout is not None
-    import selectors
-
+    """The child's next line, bounded: a child that dies or hangs is an error, not a wait."""
+    if process.stdout is None:
+        raise NetnsUnavailable(f"{what}: no pipe to read")
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
         if not selector.select(_START_TIMEOUT_S):
@@ -95,6 +97,14 @@ def _read_line(process: subprocess.Popen[str], what: str) -> dict[str, Any]:
     if "error" in document:
         raise NetnsUnavailable(f"{what}: {document['error']}")
     return document
+
+
+def _send(process: subprocess.Popen[str], message: dict[str, Any] | str) -> None:
+    """One line to a child: a JSON document, or a command."""
+    if process.stdin is None:
+        raise NetnsUnavailable("no pipe to the child")
+    process.stdin.write((message if isinstance(message, str) else json.dumps(message)) + "\n")
+    process.stdin.flush()
 
 
 class PacketLab:
@@ -151,11 +161,8 @@ class PacketLab:
         self._router = subprocess.Popen(
             [sys.executable, "-m", "monitor.lab.netns._router"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[3])
-        assert self._router.stdin is not None
-        self._router.stdin.write(json.dumps({
-            "devices": [self._devices["client"], self._devices["server"]],
-            "one_way_s": one_way}) + "\n")
-        self._router.stdin.flush()
+        _send(self._router, {"devices": [self._devices["client"], self._devices["server"]],
+                             "one_way_s": one_way})
         _read_line(self._router, "the delay router")
 
     def _wire(self, side: Literal["client", "server"], own: Sequence[str],
@@ -181,11 +188,8 @@ class PacketLab:
             self.in_servers([sys.executable, "-m", "monitor.lab.netns._origins"]),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             cwd=Path(__file__).parents[3])
-        assert self._origins.stdin is not None
-        self._origins.stdin.write(json.dumps({
-            "cert": str(cert), "key": str(key), "health_path": health_path,
-            "region_header": region_header, "origins": origins}) + "\n")
-        self._origins.stdin.flush()
+        _send(self._origins, {"cert": str(cert), "key": str(key), "health_path": health_path,
+                              "region_header": region_header, "origins": origins})
         ports: dict[str, int] = _read_line(self._origins, "the origins")["ports"]
         return ports
 
@@ -198,12 +202,10 @@ class PacketLab:
         return ["ip", "netns", "exec", self.namespaces["server"], *argv]
 
     def router_stats(self) -> RouterStats:
-        router = self._router
-        if router is None or router.stdin is None:
+        if self._router is None:
             raise NetnsUnavailable("the router is not running")
-        router.stdin.write("stats\n")
-        router.stdin.flush()
-        return RouterStats(**_read_line(router, "the delay router"))
+        _send(self._router, "stats")
+        return RouterStats(**_read_line(self._router, "the delay router"))
 
     def stop(self) -> None:
         """Stop the origins and the router, remove the namespaces (and so the devices)."""

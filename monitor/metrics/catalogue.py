@@ -1,0 +1,197 @@
+"""The metric catalogue: every metric's name, type, unit, labels and meaning, defined once, and
+the bounded values its labels may take.
+
+Label values are bounded: ``region`` comes from the configuration (anything else is ``other``),
+``state`` from :class:`~monitor.core.model.RoutingState`, ``phase`` and ``resolver`` from fixed
+tuples here, ``pop`` must be a CloudFront POP code (else ``other``), ``reason`` a
+:class:`~monitor.domain.reasons.Reason` (else ``other``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from monitor.core.paths import PATHS
+from monitor.domain.patterns import POP_CODE
+from monitor.domain.reasons import reason_of
+
+__all__ = [
+    "CDN_UPSTREAM_PHASES",
+    "DNS_RESOLVERS",
+    "ERROR_PATHS",
+    "HTTP_PATHS",
+    "HTTP_PHASES",
+    "METRICS",
+    "OTHER",
+    "PREFIX",
+    "MetricSpec",
+    "MetricType",
+    "bounded_pop",
+    "bounded_reason",
+    "bounded_region",
+    "error_path",
+    "metric",
+]
+
+PREFIX = "routewatch_"
+OTHER = "other"
+
+HTTP_PHASES = ("resolve", "connect", "tls", "processing", "transfer")
+"""``phase`` of ``routewatch_http_phase_seconds``: the phases of probes.http, in order."""
+
+HTTP_PATHS = tuple(spec.path for spec in PATHS if spec.http)
+"""Paths that are HTTP requests and so have phases."""
+
+CDN_UPSTREAM_PHASES: dict[str, str] = {
+    "dns": "cdn-upstream-dns",
+    "connect": "cdn-upstream-connect",
+    "fbl": "cdn-upstream-fbl",
+    "downstream_fbl": "cdn-downstream-fbl",
+}
+"""``phase`` of ``routewatch_cdn_upstream_seconds`` → the CloudFront ``Server-Timing`` metric."""
+
+DNS_RESOLVERS = ("recursive", "authoritative")
+"""``resolver`` of ``routewatch_dns_lookup_seconds``: through the vantage point's resolver, or
+directly at the zone's authoritative servers with ECS."""
+
+ERROR_PATHS = ("round", "dns", "baseline", "origin", "cdn")
+"""``path`` of ``routewatch_probe_errors_total``: where in the round the error happened."""
+
+
+
+class MetricType(StrEnum):
+    GAUGE = "gauge"
+    COUNTER = "counter"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric: ``name`` is the exposed Prometheus name (counters end in ``_total``)."""
+
+    name: str
+    type: MetricType
+    unit: str
+    labels: tuple[str, ...]
+    help: str
+
+    def __post_init__(self) -> None:
+        if not self.name.startswith(PREFIX):
+            raise ValueError(f"{self.name}: metric names start with {PREFIX}")
+        if (self.type is MetricType.COUNTER) != self.name.endswith("_total"):
+            raise ValueError(f"{self.name}: counters and only counters end in _total")
+
+
+def _gauge(name: str, unit: str, labels: tuple[str, ...], help_text: str) -> MetricSpec:
+    return MetricSpec(PREFIX + name, MetricType.GAUGE, unit, labels, help_text)
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    _gauge("round_success", "boolean", ("probe",),
+           "1 if the vantage point's latest round finished within its deadline with every path "
+           "judged, 0 otherwise."),
+    _gauge("round_duration_seconds", "seconds", ("probe",),
+           "Wall-clock duration of the vantage point's latest round."),
+    _gauge("last_round_timestamp_seconds", "unix seconds", ("probe",),
+           "When the vantage point's latest round finished."),
+    _gauge("round_interval_seconds", "seconds", ("probe",),
+           "Configured interval between the vantage point's rounds (for staleness alerts)."),
+    MetricSpec(PREFIX + "rounds_total", MetricType.COUNTER, "rounds", ("probe",),
+               "Rounds finished by the vantage point since routewatch started."),
+    _gauge("dns_lookup_seconds", "seconds", ("probe", "resolver"),
+           "Duration of the origin name lookup, through the recursive resolver or directly at the "
+           "authoritative servers with ECS."),
+    _gauge("region_latency_seconds", "seconds", ("probe", "region"),
+           "Round trip to the region measured directly (baseline estimator); absent while the "
+           "region does not answer."),
+    _gauge("region_healthy", "boolean", ("probe", "region"),
+           "1 if the region answered the vantage point's baseline, 0 if not."),
+    _gauge("path_latency_seconds", "seconds", ("probe", "path"),
+           "Time to first byte of the path's request (request sent to first response byte); "
+           "absent when the request failed."),
+    _gauge("http_phase_seconds", "seconds", ("probe", "path", "phase"),
+           "Duration of each phase of the path's HTTP request; 0 for phases that did not happen."),
+    _gauge("http_status_code", "status code", ("probe", "path"),
+           "HTTP status code of the path's response; absent when no response came."),
+    _gauge("served_region", "boolean", ("probe", "path", "region"),
+           "1 for the region that answered on the path this round, 0 for the others (all 0 when "
+           "it could not be told)."),
+    _gauge("expected_region", "boolean", ("probe", "path", "region"),
+           "1 for the region that should have answered (the closest healthy one), 0 for others."),
+    _gauge("routing_state", "boolean", ("probe", "path", "state"),
+           "1 for the path's stable routing state (after hysteresis), 0 for the other states."),
+    _gauge("routing_observed_state", "boolean", ("probe", "path", "state"),
+           "1 for the routing state this round's verdict gave, before hysteresis."),
+    _gauge("routing_state_streak", "rounds", ("probe", "path"),
+           "Consecutive rounds, up to the latest, whose verdict was the latest observed state."),
+    _gauge("routing_hysteresis_rounds", "rounds", (),
+           "Consecutive rounds that must agree before a routing state flips."),
+    _gauge("routing_penalty_seconds", "seconds", ("probe", "path"),
+           "How much slower the served region is than the expected one; absent when unknown."),
+    _gauge("cdn_cache_hit", "boolean", ("probe", "request"),
+           "1 if the edge answered from its cache (x-cache Hit or RefreshHit), else 0; request "
+           "first is the cache-busted request (a hit means cache busting failed), repeat the same "
+           "URL again (a hit means the edge caches)."),
+    _gauge("cdn_upstream_seconds", "seconds", ("probe", "phase"),
+           "CloudFront Server-Timing durations: upstream dns, connect, first byte (fbl) and "
+           "downstream first byte; 0 when not reported."),
+    _gauge("cdn_pop", "boolean", ("probe", "pop"),
+           "1 for the CloudFront POP that answered the vantage point (other if not a POP code)."),
+    _gauge("data_path_local", "boolean", ("probe", "path"),
+           "1 if the serving region read its data (DynamoDB) in its own region, 0 if elsewhere; "
+           "absent when the app does not report it."),
+    _gauge("data_region", "boolean", ("probe", "path", "region"),
+           "1 for the region whose DynamoDB table served the data, 0 for the others."),
+    _gauge("data_read_seconds", "seconds", ("probe", "path"),
+           "The app's own DynamoDB read time as it reports it in the health JSON."),
+    MetricSpec(PREFIX + "probe_errors_total", MetricType.COUNTER, "errors",
+               ("probe", "path", "reason"),
+               "Probe errors by where they happened and their typed reason."),
+    _gauge("config_last_reload_successful", "boolean", (),
+           "1 if the last configuration (re)load succeeded, 0 if it failed and the previous "
+           "configuration is still in use."),
+    _gauge("config_last_reload_success_timestamp_seconds", "unix seconds", (),
+           "When the configuration was last loaded successfully."),
+    _gauge("build_info", "info", ("version",),
+           "Always 1; the version label is the running routewatch's version."),
+    MetricSpec(PREFIX + "cloudwatch_failed_requests_total", MetricType.COUNTER, "requests",
+               ("cause",),
+               "PutMetricData requests (one per batch of a flush) that failed after botocore's "
+               "retries, by typed AWS error; exported when cloudwatch.enabled."),
+    MetricSpec(PREFIX + "cloudwatch_dropped_datapoints_total", MetricType.COUNTER, "datapoints",
+               ("cause",),
+               "Datapoints the CloudWatch exporter dropped: buffer_full (the oldest, when the "
+               "buffer is full) or request_failed (their request failed); exported when "
+               "cloudwatch.enabled."),
+)
+
+_BY_NAME = {spec.name: spec for spec in METRICS}
+
+
+def metric(name: str) -> MetricSpec:
+    """The spec of a metric by its full or short (unprefixed) name."""
+    return _BY_NAME[name if name.startswith(PREFIX) else PREFIX + name]
+
+
+def bounded_region(region: str | None, regions: tuple[str, ...]) -> str | None:
+    """A configured region as is, any other name as ``other``, None stays None."""
+    if region is None:
+        return None
+    return region if region in regions else OTHER
+
+
+def bounded_pop(pop: str | None) -> str:
+    """A POP code such as ``FRA56-P1``; anything else (or nothing) is ``other``."""
+    return pop if pop is not None and POP_CODE.match(pop) else OTHER
+
+
+def bounded_reason(reason: str) -> str:
+    """A :class:`~monitor.domain.reasons.Reason` as is, anything else ``other``."""
+    return reason_of(reason).value
+
+
+def error_path(path: str) -> str:
+    """Where an error happened (its record's ``path``) as a bounded label value."""
+    head = re.split(r"[:/.\s]", path.strip().lower(), maxsplit=1)[0]
+    return head if head in ERROR_PATHS else OTHER

@@ -1,0 +1,224 @@
+"""Samples: every value one snapshot exports, in :data:`~monitor.metrics.catalogue.METRICS`
+order; the Prometheus collector and the CloudWatch exporter build on them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from monitor import __version__
+from monitor.core.model import (
+    CdnDetails,
+    DataPath,
+    OriginDetails,
+    Path,
+    PathResult,
+    RoutingState,
+    VantageRound,
+)
+from monitor.metrics.catalogue import (
+    CDN_UPSTREAM_PHASES,
+    DNS_RESOLVERS,
+    HTTP_PATHS,
+    HTTP_PHASES,
+    METRICS,
+    OTHER,
+    MetricSpec,
+    bounded_pop,
+    bounded_region,
+    metric,
+)
+from monitor.metrics.snapshot import LabelSpace, Snapshot, VantageSnapshot, path_verdict
+
+__all__ = ["CDN_REQUESTS", "Sample", "snapshot_samples", "vantage_samples"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    spec: MetricSpec
+    labels: tuple[str, ...]
+    value: float
+
+
+def _flag(condition: bool) -> float:
+    return 1.0 if condition else 0.0
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+def _status_code(found: PathResult | None) -> int | None:
+    """The response's status; None when the request got no response (or a nonsense one)."""
+    status = found.status if found is not None else None
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 999:
+        return None
+    return status
+
+
+def _dns_lookups(result: VantageRound) -> dict[str, float]:
+    """Lookup durations by resolver role from the round's DNS evidence (0 when not measured)."""
+    found = dict.fromkeys(DNS_RESOLVERS, 0.0)
+    for role, lookup in result.dns.by_role():
+        seconds = _seconds(lookup.duration_seconds)
+        if seconds is not None:
+            found[role] = seconds
+    return found
+
+
+CDN_REQUESTS = ("first", "repeat")
+"""``request`` of ``routewatch_cdn_cache_hit``: the cache-busted request, and the same again."""
+
+_CACHE_HITS = frozenset({"hit", "refresh_hit"})
+
+
+def _cache_results(cdn: CdnDetails | None) -> dict[str, str | None]:
+    """The ``x-cache`` result of each request of :data:`CDN_REQUESTS`."""
+    return dict(zip(CDN_REQUESTS, (cdn.cache, cdn.cache_repeat) if cdn else (None, None),
+                    strict=True))
+
+
+def _server_timing(cdn: CdnDetails | None) -> dict[str, float]:
+    timing = cdn.server_timing if cdn else {}
+    out = {}
+    for label, metric_name in CDN_UPSTREAM_PHASES.items():
+        seconds = _seconds(timing.get(metric_name))
+        if seconds is not None:
+            out[label] = seconds
+    return out
+
+
+def _data_path(found: PathResult | None) -> DataPath | None:
+    """Where a path's serving region read its data, when it is known which region served."""
+    if (found is None or found.attribution is None or found.attribution.region is None
+            or not isinstance(found.details, OriginDetails)):
+        return None
+    return found.details.data_path
+
+
+def _one_hot(spec: MetricSpec, prefix: tuple[str, ...], chosen: str | None,
+             values: tuple[str, ...]) -> Iterator[Sample]:
+    for value in values:
+        yield Sample(spec, (*prefix, value), _flag(value == chosen))
+
+
+def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sample]:
+    """Every sample one vantage point exports for its latest round, in :data:`METRICS` order.
+
+    Phases, states and regions are exported in full on every round, failed rounds too, so series
+    do not appear and disappear with the verdict.
+    """
+    result = entry.result
+    probe = result.vantage
+    regions = (*space.regions, OTHER)
+    states = tuple(state.value for state in RoutingState)
+    yield Sample(metric("round_success"), (probe,), _flag(result.success))
+    yield Sample(metric("round_duration_seconds"), (probe,), result.duration_seconds)
+    yield Sample(metric("last_round_timestamp_seconds"), (probe,), entry.finished_at)
+    yield Sample(metric("round_interval_seconds"), (probe,), space.interval_s)
+    yield Sample(metric("rounds_total"), (probe,), float(entry.rounds_total))
+    for resolver, seconds in _dns_lookups(result).items():
+        yield Sample(metric("dns_lookup_seconds"), (probe, resolver), seconds)
+
+    rows = {row.region: row for row in result.regions}
+    for region in space.regions:
+        row = rows.get(region)
+        latency = _seconds(row.latency_seconds) if row and row.healthy else None
+        if latency is not None:
+            yield Sample(metric("region_latency_seconds"), (probe, region), latency)
+    for region in space.regions:
+        row = rows.get(region)
+        yield Sample(metric("region_healthy"), (probe, region), _flag(bool(row and row.healthy)))
+
+    results: dict[Path, PathResult | None] = {path: result.path(path) for path in space.paths}
+    verdicts = {path: path_verdict(result, path) for path in space.paths}
+    http_paths = [path for path in space.paths if path in HTTP_PATHS]
+    for path in http_paths:
+        found = results[path]
+        latency = _seconds(found.latency_seconds) if found else None
+        if latency is not None:
+            yield Sample(metric("path_latency_seconds"), (probe, path.value), latency)
+    for path in http_paths:
+        found = results[path]
+        phases: Mapping[str, float] = found.phases if found else {}
+        for phase in HTTP_PHASES:
+            yield Sample(metric("http_phase_seconds"), (probe, path.value, phase),
+                         _seconds(phases.get(phase)) or 0.0)
+    for path in http_paths:
+        status = _status_code(results[path])
+        if status is not None:
+            yield Sample(metric("http_status_code"), (probe, path.value), float(status))
+    for path in space.paths:
+        served = bounded_region(verdicts[path].served_region, space.regions)
+        yield from _one_hot(metric("served_region"), (probe, path.value), served, regions)
+    for path in space.paths:
+        expected = bounded_region(verdicts[path].expected_region, space.regions)
+        yield from _one_hot(metric("expected_region"), (probe, path.value), expected, regions)
+    for path in space.paths:
+        stable = entry.routing[path].stable.value if path in entry.routing else None
+        yield from _one_hot(metric("routing_state"), (probe, path.value), stable, states)
+    for path in space.paths:
+        yield from _one_hot(metric("routing_observed_state"), (probe, path.value),
+                            verdicts[path].state.value, states)
+    for path in space.paths:
+        if path in entry.routing:
+            yield Sample(metric("routing_state_streak"), (probe, path.value),
+                         float(entry.routing[path].streak))
+    for path in space.paths:
+        penalty = verdicts[path].penalty_seconds
+        if penalty is not None and math.isfinite(penalty):
+            yield Sample(metric("routing_penalty_seconds"), (probe, path.value), penalty)
+
+    if Path.CDN in space.paths:
+        cdn = results[Path.CDN]
+        details = cdn.details if cdn is not None and isinstance(cdn.details, CdnDetails) else None
+        for request, cache in _cache_results(details).items():
+            yield Sample(metric("cdn_cache_hit"), (probe, request), _flag(cache in _CACHE_HITS))
+        timing = _server_timing(details)
+        for phase in CDN_UPSTREAM_PHASES:
+            yield Sample(metric("cdn_upstream_seconds"), (probe, phase), timing.get(phase, 0.0))
+        if cdn is not None:
+            yield Sample(metric("cdn_pop"), (probe, bounded_pop(details.pop if details else None)),
+                         1.0)
+
+    data = [(path, data_path) for path in http_paths
+            if (data_path := _data_path(results[path])) is not None]
+    for path, data_path in data:
+        yield Sample(metric("data_path_local"), (probe, path.value), _flag(data_path.local))
+    for path, data_path in data:
+        yield from _one_hot(metric("data_region"), (probe, path.value),
+                            bounded_region(data_path.dynamodb_region, space.regions), regions)
+    for path, data_path in data:
+        read = _seconds(data_path.read_seconds)
+        if read is not None:
+            yield Sample(metric("data_read_seconds"), (probe, path.value), read)
+
+    for (path_label, reason), count in sorted(entry.errors_total.items()):
+        yield Sample(metric("probe_errors_total"), (probe, path_label, reason), float(count))
+
+
+def snapshot_samples(snapshot: Snapshot) -> dict[MetricSpec, list[Sample]]:
+    """Every sample of a snapshot, grouped by metric in :data:`METRICS` order."""
+    grouped: dict[MetricSpec, list[Sample]] = {spec: [] for spec in METRICS}
+    space = snapshot.space
+    grouped[metric("routing_hysteresis_rounds")].append(
+        Sample(metric("routing_hysteresis_rounds"), (), float(space.hysteresis_rounds)))
+    grouped[metric("config_last_reload_successful")].append(
+        Sample(metric("config_last_reload_successful"), (), _flag(snapshot.reload_successful)))
+    if snapshot.reload_success_at is not None:
+        grouped[metric("config_last_reload_success_timestamp_seconds")].append(
+            Sample(metric("config_last_reload_success_timestamp_seconds"), (),
+                   snapshot.reload_success_at))
+    grouped[metric("build_info")].append(Sample(metric("build_info"), (__version__,), 1.0))
+    for (name, labels), value in sorted(snapshot.counters.items()):
+        grouped[metric(name)].append(Sample(metric(name), labels, value))
+    for name in space.vantage_points:
+        entry = snapshot.vantage.get(name)
+        if entry is not None:
+            for sample in vantage_samples(space, entry):
+                grouped[sample.spec].append(sample)
+    return grouped
