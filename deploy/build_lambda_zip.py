@@ -47,6 +47,17 @@ EXCLUDED_DISTRIBUTIONS = frozenset({"trustme", "rich", "click", "apscheduler",
 EXCLUDED_MODULES = ("trustme", "cryptography", "rich", "click", "apscheduler",
                     "prometheus_client", "boto3")
 EXCLUDED_SOURCE = ("monitor/lab", "monitor/cli")
+# Python that makes EXCLUDED_MODULES unimportable, as they are in the package: the import-time
+# test and bench/startup.py run it in a fresh interpreter before importing the handler.
+BLOCK_EXCLUDED = f"""
+import importlib.abc, sys
+class _Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in {EXCLUDED_MODULES!r}:
+            raise ImportError(name + " is not in the Lambda package")
+        return None
+sys.meta_path.insert(0, _Absent())
+"""
 ZIP_LIMIT_BYTES = 50 * 1024 * 1024  # direct upload
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)

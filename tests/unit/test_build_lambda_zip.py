@@ -3,9 +3,10 @@ package is exercised by ``make lambda-zip`` and bench/startup.py, not here: no n
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -17,14 +18,13 @@ ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
-def build() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_lambda_zip",
-                                                  ROOT / "deploy" / "build_lambda_zip.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def build() -> Iterator[ModuleType]:
+    """deploy/build_lambda_zip.py (deploy/ is a folder of scripts, not a package)."""
+    sys.path.insert(0, str(ROOT / "deploy"))
+    try:
+        yield importlib.import_module("build_lambda_zip")
+    finally:
+        sys.path.remove(str(ROOT / "deploy"))
 
 
 @pytest.fixture(scope="module")
