@@ -2,10 +2,11 @@
 
 The rounds run as ``routewatch serve`` runs them, minus the clock: one long-lived event loop, one
 :class:`~monitor.serve.scheduler.RoundScheduler`, ``run_vantage`` back to back (``run_round``
-for the vantage point, the snapshot store, hysteresis, the round log line, the evidence lines),
-and a Prometheus exposition of the store every ``--scrape-every`` rounds (a scrape). The world is
-as small as a round gets, so the count is high and the run bounded: one vantage point, one
-region, one sample, a 1 ms round trip, a 2 s deadline (``bench/soak-world.yaml`` written here).
+for the vantage point, the snapshot store, hysteresis, the round log line and the evidence lines
+through serve's JSON log formatter, to /dev/null), and a Prometheus exposition of the store
+every ``--scrape-every`` rounds (a scrape). The world is as small as a round gets, so the count
+is high and the run bounded: one vantage point, one region, one sample, a 1 ms round trip, a 2 s
+deadline (written to a temporary file).
 
 Every ``--sample-every`` rounds: this process's RSS (``/proc/self/status`` VmRSS), the number of
 objects the garbage collector tracks, the lab's RSS; and, as a peer measured in the same run, the
@@ -25,7 +26,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import logging
 import os
 import platform
 import shutil
@@ -41,6 +41,7 @@ import yaml
 from accuracy import Blackbox, World, _http_module  # bench/ is this script's folder
 from prometheus_client import CollectorRegistry, generate_latest
 
+from monitor.cli.serve import configure_logging
 from monitor.config import load_config
 from monitor.exporters.prometheus import RoundCollector
 from monitor.lab import LabHandle, load_scenario, start_lab
@@ -165,7 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rounds = max(10, min(args.rounds, 1_000_000))
     sample_every = max(1, min(args.sample_every, rounds))
-    logging.disable(logging.INFO)  # serve logs a line per round; the soak measures, not logs
+    # serve's own logging (JSON, a line per round and per path), written to /dev/null
+    sink = open(os.devnull, "w")  # noqa: SIM115 (open for the whole run)
+    with contextlib.redirect_stderr(sink):
+        configure_logging("json")
 
     binary = None if args.no_peer else (shutil.which("prometheus-blackbox-exporter")
                                         or shutil.which("blackbox_exporter"))
