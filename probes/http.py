@@ -5,10 +5,11 @@ connection goes to the address under test. Every call uses a fresh connection an
 :class:`ssl.SSLContext` per CA bundle. Phases: connect (TCP), tls (handshake), processing
 (request written → the bytes that complete the response head arrive), transfer (body).
 
-The timed span holds as little Python as possible: the connection is a plain asyncio protocol
-(the socket is bound to a numeric local address directly, no resolver thread), the request is
-encoded before the clock starts, and arrivals are stamped in ``data_received``, the callback the
-event loop runs when the socket turns readable, before any parsing. h11 parses the answer.
+The timed span holds as little Python as possible: the socket is bound to a numeric local address
+directly (no resolver thread), OpenSSL reads and writes it itself (a non-blocking ``SSLSocket``
+the event loop only waits on), the request is encoded before the clock starts and written
+straight to the socket, and an arrival is stamped when the loop sees the socket readable, before
+it is decrypted or parsed. h11 parses the answer.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -34,7 +34,7 @@ PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 
 _USER_AGENT = "routewatch/0.1"
 _MAX_HEAD_BYTES = 100 * 1024  # a response head larger than this is not a health answer
-_PAUSE_BYTES = 256 * 1024  # received but not yet parsed: stop reading the socket beyond this
+_READ_BYTES = 65536
 
 
 @dataclass(frozen=True)
@@ -100,62 +100,101 @@ def ssl_context_for(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
-class _Receiver(asyncio.Protocol):
-    """Keeps what the socket delivers, each chunk with the moment it arrived."""
+class _TlsStream:
+    """A non-blocking TLS socket driven by the event loop: OpenSSL reads and writes the socket
+    itself (no memory BIO copies, no protocol objects); a response is read, and stamped, in the
+    selector callback, as soon as the loop sees the socket readable."""
 
-    def __init__(self) -> None:
-        self.chunks: deque[tuple[float, bytes]] = deque()
-        self.buffered = 0
-        self.closed = False
-        self.failure: Exception | None = None
-        self.transport: asyncio.Transport | None = None
-        self._paused = False
-        self._waiter: asyncio.Future[None] | None = None
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.sock = sock
+        self._loop = asyncio.get_running_loop()
+        self._fd = sock.fileno()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if isinstance(transport, asyncio.Transport):  # always, for a stream connection
-            self.transport = transport
+    async def _ready(self, write: bool = False) -> float:
+        """Wait until the socket is readable (writable); when the loop saw it so."""
+        seen: asyncio.Future[float] = self._loop.create_future()
 
-    def data_received(self, data: bytes) -> None:
-        self.chunks.append((time.perf_counter(), data))
-        self.buffered += len(data)
-        if self.buffered > _PAUSE_BYTES and self.transport is not None and not self._paused:
-            self._paused = True
-            self.transport.pause_reading()
-        self._wake()
+        def ready() -> None:
+            if not seen.done():
+                seen.set_result(time.perf_counter())
 
-    def eof_received(self) -> bool:
-        self.closed = True
-        self._wake()
-        return False
+        if write:
+            self._loop.add_writer(self._fd, ready)
+        else:
+            self._loop.add_reader(self._fd, ready)
+        try:
+            return await seen
+        finally:
+            if write:
+                self._loop.remove_writer(self._fd)
+            else:
+                self._loop.remove_reader(self._fd)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.failure = exc
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def next_chunk(self) -> tuple[float, bytes] | None:
-        """The next chunk and its arrival time; None once the peer has closed."""
-        while not self.chunks:
-            if self.closed:
-                if self.failure is not None:
-                    raise self.failure
-                return None
-            self._waiter = asyncio.get_running_loop().create_future()
+    async def handshake(self) -> None:
+        while True:
             try:
-                await self._waiter
+                self.sock.do_handshake()
+                return
+            except ssl.SSLWantReadError:
+                await self._ready()
+            except ssl.SSLWantWriteError:
+                await self._ready(write=True)
+
+    def send_now(self, data: bytes) -> bool:
+        """Send ``data`` without waiting if the socket takes it whole (a request always fits
+        an empty socket buffer); False when it did not (then :meth:`send_all`)."""
+        try:
+            return self.sock.send(data) == len(data)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+
+    async def send_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self.sock.send(view):]
+            except ssl.SSLWantReadError:
+                await self._ready()
+            except ssl.SSLWantWriteError:
+                await self._ready(write=True)
+
+    async def receive(self) -> tuple[float, bytes]:
+        """The next bytes (b"" at the end of the stream) and a time they had arrived by: taken
+        right after the read that returned them, which runs in the selector callback, as soon
+        as the loop sees the socket readable (never before they arrived: a probe must not read
+        less than the round trip)."""
+        while True:
+            try:
+                data = self.sock.recv(_READ_BYTES)
+                return time.perf_counter(), data
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLWantWriteError:  # TLS 1.2 renegotiation: rare
+                await self._ready(write=True)
+                continue
+            got: asyncio.Future[tuple[float, bytes] | None] = self._loop.create_future()
+            self._loop.add_reader(self._fd, self._read_into, got)
+            try:
+                received = await got
             finally:
-                self._waiter = None
-        arrived, data = self.chunks.popleft()
-        self.buffered -= len(data)
-        if self._paused and self.buffered <= _PAUSE_BYTES // 2 and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
-        return arrived, data
+                self._loop.remove_reader(self._fd)
+            if received is not None:
+                return received
+
+    def _read_into(self, got: asyncio.Future[tuple[float, bytes] | None]) -> None:
+        """The selector callback: read now, stamp after the read; None asks for writability."""
+        if got.done():
+            return
+        try:
+            data = self.sock.recv(_READ_BYTES)
+        except ssl.SSLWantReadError:
+            return  # a post-handshake message (a session ticket) only: wait on
+        except ssl.SSLWantWriteError:
+            got.set_result(None)
+        except Exception as exc:  # handed to the waiting probe, which maps it
+            got.set_exception(exc)
+        else:
+            got.set_result((time.perf_counter(), data))
 
 
 def _request_bytes(target: HttpTarget) -> tuple[h11.Connection, bytes]:
@@ -170,7 +209,7 @@ def _request_bytes(target: HttpTarget) -> tuple[h11.Connection, bytes]:
 
 
 async def _open(target: HttpTarget, ssl_context: ssl.SSLContext,
-                phases: dict[str, float]) -> tuple[asyncio.Transport, _Receiver]:
+                phases: dict[str, float]) -> _TlsStream:
     """TCP connect then TLS handshake, each timed; the socket is bound to the numeric local
     address here (anyio would resolve it through a worker thread on every probe)."""
     loop = asyncio.get_running_loop()
@@ -185,13 +224,18 @@ async def _open(target: HttpTarget, ssl_context: ssl.SSLContext,
         await loop.sock_connect(sock, (target.address, target.port))
         connected = time.perf_counter()
         phases["connect"] = connected - began
-        transport, receiver = await loop.create_connection(
-            _Receiver, sock=sock, ssl=ssl_context, server_hostname=target.host)
-        phases["tls"] = time.perf_counter() - connected
+        stream = _TlsStream(ssl_context.wrap_socket(sock, server_hostname=target.host,
+                                                    do_handshake_on_connect=False))
     except BaseException:
         sock.close()
         raise
-    return transport, receiver
+    try:
+        await stream.handshake()
+    except BaseException:
+        stream.sock.close()
+        raise
+    phases["tls"] = time.perf_counter() - connected
+    return stream
 
 
 @dataclass
@@ -206,26 +250,22 @@ class _Answer:
     tls_version: str | None = None
 
 
-async def _exchange(target: HttpTarget, transport: asyncio.Transport, receiver: _Receiver,
-                    body_limit_bytes: int, phases: dict[str, float], answer: _Answer) -> None:
-    peer = transport.get_extra_info("peername")
+async def _exchange(target: HttpTarget, stream: _TlsStream, body_limit_bytes: int,
+                    phases: dict[str, float], answer: _Answer) -> None:
+    peer = stream.sock.getpeername()
     answer.peer = str(peer[0]) if peer else None
-    ssl_object = transport.get_extra_info("ssl_object")
-    answer.tls_version = ssl_object.version() if ssl_object is not None else None
+    answer.tls_version = stream.sock.version()
     connection, request = _request_bytes(target)
     sent = time.perf_counter()
-    transport.write(request)
+    if not stream.send_now(request):
+        await stream.send_all(request)
     head_at: float | None = None
     arrived = sent
     while True:
         event = connection.next_event()
         if event is h11.NEED_DATA:
-            chunk = await receiver.next_chunk()
-            if chunk is None:
-                connection.receive_data(b"")
-            else:
-                arrived, data = chunk
-                connection.receive_data(data)
+            arrived, data = await stream.receive()
+            connection.receive_data(data)
             continue
         if isinstance(event, h11.Response):
             head_at = arrived
@@ -260,7 +300,7 @@ async def probe_http(
     phases: dict[str, float] = {"resolve": 0.0}
     answer = _Answer()
     error: HttpError | None = None
-    transport: asyncio.Transport | None = None
+    stream: _TlsStream | None = None
     started_wall = time.time()
     started = time.perf_counter()
     try:
@@ -268,18 +308,18 @@ async def probe_http(
             connect_deadline = asyncio.timeout(connect_timeout_s)
             try:
                 async with connect_deadline:
-                    transport, receiver = await _open(target, ssl_context, phases)
+                    stream = await _open(target, ssl_context, phases)
             except TimeoutError:
                 if not connect_deadline.expired():
                     raise
                 error = ProbeTimeout("timed out (connect)", target=target.url)
-            if transport is not None:
-                await _exchange(target, transport, receiver, body_limit_bytes, phases, answer)
+            if stream is not None:
+                await _exchange(target, stream, body_limit_bytes, phases, answer)
     except (TimeoutError, h11.ProtocolError, ssl.SSLError, OSError) as exc:
         error = http_error(exc, target=target.url, timeout_s=request_timeout_s)
     finally:
-        if transport is not None:
-            transport.abort()  # no TLS close_notify round trip (httpcore sends none either)
+        if stream is not None:
+            stream.sock.close()  # no TLS close_notify (httpcore sends none either)
     total = time.perf_counter() - started
     return HttpEvidence(
         target=target,
