@@ -197,13 +197,19 @@ class _TlsStream:
             got.set_result((time.perf_counter(), data))
 
 
-def _request_bytes(target: HttpTarget) -> tuple[h11.Connection, bytes]:
+@lru_cache(maxsize=1024)
+def _request_event(target: HttpTarget) -> h11.Request:
+    """The request for a target, validated once (h11 events are immutable; a round asks the
+    same targets again and again)."""
     host_header = target.host if target.port == 443 else f"{target.host}:{target.port}"
     headers = {"host": host_header, "user-agent": _USER_AGENT, "accept": "*/*",
                "connection": "close", **dict(target.headers)}
+    return h11.Request(method="GET", target=target.path, headers=list(headers.items()))
+
+
+def _request_bytes(target: HttpTarget) -> tuple[h11.Connection, bytes]:
     connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD_BYTES)
-    data = connection.send(h11.Request(method="GET", target=target.path,
-                                       headers=list(headers.items())))
+    data = connection.send(_request_event(target))
     data += connection.send(h11.EndOfMessage())
     return connection, data
 
