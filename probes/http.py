@@ -8,27 +8,48 @@ connection goes to the address under test. Every call uses a fresh connection an
 The timed span holds as little Python as possible: the socket is bound to a numeric local address
 directly (no resolver thread), OpenSSL reads and writes it itself (a non-blocking ``SSLSocket``
 the event loop only waits on), the request is encoded before the clock starts and written
-straight to the socket, and an arrival is stamped when the loop sees the socket readable, before
-it is decrypted or parsed. h11 parses the answer.
+straight to the socket, and the response is read in the selector callback and stamped right
+after that read. h11 parses the answer.
+
+Hostile peers: an address an :class:`~probes.addresses.AddressPolicy` refuses is never connected
+to; redirects are never followed; the body is read up to a limit. The request asks for
+``Accept-Encoding: identity`` (a health answer is small, so compression saves nothing, and not
+decoding keeps CPU work and a decompression bomb out of the probe), and a server that compresses
+all the same has its gzip/deflate body decoded incrementally, never past the same limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import calendar
 import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
+from typing import Any
 
 import h11
 
-from probes.errors import HttpError, ProbeTimeout, http_error
+from probes.addresses import AddressPolicy
+from probes.errors import AddressNotAllowed, HttpError, ProbeTimeout, http_error
 
-__all__ = ["PHASES", "HttpEvidence", "HttpTarget", "probe_http", "ssl_context_for", "warm_up"]
+__all__ = [
+    "PHASES",
+    "HttpEvidence",
+    "HttpTarget",
+    "TlsSession",
+    "earliest_not_after",
+    "handshake_round_trips",
+    "header_list",
+    "probe_http",
+    "ssl_context_for",
+    "warm_up",
+]
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 
@@ -54,6 +75,78 @@ class HttpTarget:
         return f"https://{shown}:{self.port}{self.path}"
 
 
+def handshake_round_trips(version: str | None, resumed: bool) -> int | None:
+    """Round trips a TLS handshake of this version costs before the request can go: TLS 1.3 one
+    (resumed too; 0-RTT is never used), TLS 1.2 and older two for a full handshake and one when
+    the session is resumed; None for an unknown version."""
+    if version == "TLSv1.3":
+        return 1
+    if version in ("TLSv1.2", "TLSv1.1", "TLSv1"):
+        return 1 if resumed else 2
+    return None
+
+
+def earliest_not_after(not_after: Iterable[str]) -> float | None:
+    """The earliest ``notAfter`` (OpenSSL's text, e.g. ``Jun  1 12:00:00 2027 GMT``) as Unix
+    seconds; a value that cannot be read is skipped."""
+    found = []
+    for text in not_after:
+        try:
+            found.append(float(calendar.timegm(time.strptime(text, "%b %d %H:%M:%S %Y %Z"))))
+        except (TypeError, ValueError):
+            continue
+    return min(found, default=None)
+
+
+@dataclass(frozen=True)
+class TlsSession:
+    """What the TLS handshake settled: the version, whether a session was resumed, and the
+    earliest expiry (Unix seconds) of the certificates the server presented."""
+
+    version: str | None
+    resumed: bool = False
+    cert_not_after: float | None = None
+
+    @property
+    def handshake_round_trips(self) -> int | None:
+        return handshake_round_trips(self.version, self.resumed)
+
+
+def _tls_session(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> TlsSession:
+    return TlsSession(ssl_object.version(), bool(ssl_object.session_reused),
+                      earliest_not_after(_presented_not_after(ssl_object)))
+
+
+def _presented_not_after(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> list[str]:
+    """``notAfter`` of every certificate the server presented (leaf and intermediates)."""
+    # the chain is public from Python 3.13 (get_unverified_chain); 3.11 and 3.12 have it on the
+    # private _sslobj; the leaf alone is the fallback
+    chain_of = getattr(ssl_object, "get_unverified_chain", None) or getattr(
+        getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+    found: list[str] = []
+    try:
+        chain = chain_of() if chain_of is not None else None
+    except (ssl.SSLError, ValueError):
+        chain = None
+    for certificate in chain or ():
+        info = certificate.get_info() if hasattr(certificate, "get_info") else {}
+        if isinstance(info, dict) and isinstance(info.get("notAfter"), str):
+            found.append(info["notAfter"])
+    if not found:
+        leaf = ssl_object.getpeercert()
+        if leaf and isinstance(leaf.get("notAfter"), str):
+            found.append(str(leaf["notAfter"]))
+    return found
+
+
+def header_list(headers: Iterable[tuple[str, str]], name: str) -> tuple[str, ...]:
+    """Every element of a list-valued header (RFC 9110 5.3: repeated lines and comma-folded
+    values are the same thing), in order, stripped, empty elements dropped."""
+    wanted = name.lower()
+    return tuple(element for key, value in headers if key.lower() == wanted
+                 for element in (part.strip() for part in value.split(",")) if element)
+
+
 @dataclass(frozen=True)
 class HttpEvidence:
     target: HttpTarget
@@ -63,8 +156,9 @@ class HttpEvidence:
     peer_address: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
-    body_truncated: bool = False
-    tls_version: str | None = None
+    body_truncated: bool = False  # the body (decoded) was longer than the limit: cut there
+    body_problem: str | None = None  # why ``body`` is not what the server meant (encoding)
+    tls: TlsSession | None = None
     error: HttpError | None = None
     started_at: float = field(default=0.0)
 
@@ -80,9 +174,25 @@ class HttpEvidence:
         wanted = name.lower()
         return [v for k, v in self.headers if k == wanted]
 
+    def header_list(self, name: str) -> tuple[str, ...]:
+        """The elements of a list-valued header, over all its lines (see :func:`header_list`)."""
+        return header_list(self.headers, name)
+
+    @property
+    def tls_version(self) -> str | None:
+        return self.tls.version if self.tls is not None else None
+
     @property
     def first_byte_seconds(self) -> float | None:
         return self.phases.get("processing")
+
+    @property
+    def handshake_rtt_seconds(self) -> float | None:
+        """The TLS handshake divided by the round trips its version costs: one network round
+        trip (plus crypto); None without a handshake or for an unknown version."""
+        handshake = self.phases.get("tls")
+        trips = self.tls.handshake_round_trips if self.tls is not None else None
+        return None if handshake is None or not trips else handshake / trips
 
 
 def warm_up() -> None:
@@ -98,6 +208,46 @@ def ssl_context_for(ca_file: str | None) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=ca_file)
     context.set_alpn_protocols(["http/1.1"])
     return context
+
+
+class _BodyReader:
+    """Collects a body up to ``limit`` bytes, decoding gzip/deflate on the way (bounded: a
+    decompression bomb stops at the limit like any long body)."""
+
+    def __init__(self, limit: int, encoding: str | None) -> None:
+        self.limit = limit
+        self.body = bytearray()
+        self.truncated = False
+        self.problem: str | None = None
+        coding = (encoding or "identity").strip().lower()
+        self._decoder: Any = None
+        if coding in ("gzip", "x-gzip", "deflate"):
+            self._decoder = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+            self._raw_deflate = coding == "deflate"
+        elif coding != "identity":
+            self.problem = f"content-encoding {coding[:40]!r} is not decoded"
+
+    def feed(self, chunk: bytes) -> bool:
+        """Add a chunk; False once nothing more is wanted (limit reached or undecodable)."""
+        if self.problem is not None:
+            return False
+        room = self.limit - len(self.body)
+        if self._decoder is not None:
+            try:
+                chunk = self._decoder.decompress(chunk, room + 1)
+            except zlib.error as exc:
+                if not (self._raw_deflate and not self.body):
+                    self.problem = f"compressed body could not be decoded ({exc})"
+                    return False
+                self._raw_deflate = False  # "deflate" sent without the zlib header
+                self._decoder = zlib.decompressobj(wbits=-15)
+                return self.feed(chunk)
+        if len(chunk) > room:
+            self.body.extend(chunk[:room])
+            self.truncated = True
+            return False
+        self.body.extend(chunk)
+        return True
 
 
 class _TlsStream:
@@ -202,7 +352,7 @@ def _request_event(target: HttpTarget) -> h11.Request:
     """The request for a target, validated once (h11 events are immutable; a round asks the
     same targets again and again)."""
     host_header = target.host if target.port == 443 else f"{target.host}:{target.port}"
-    headers = {"host": host_header, "user-agent": _USER_AGENT, "accept": "*/*",
+    headers = {"host": host_header, "user-agent": _USER_AGENT, "accept-encoding": "identity",
                "connection": "close", **dict(target.headers)}
     return h11.Request(method="GET", target=target.path, headers=list(headers.items()))
 
@@ -248,19 +398,22 @@ async def _open(target: HttpTarget, ssl_context: ssl.SSLContext,
 class _Answer:
     """What was read of the response so far (kept when a failure cuts the read short)."""
 
+    limit: int
     status: int | None = None
     headers: tuple[tuple[str, str], ...] = ()
-    body: bytearray = field(default_factory=bytearray)
-    truncated: bool = False
     peer: str | None = None
-    tls_version: str | None = None
+    tls: TlsSession | None = None
+    body: _BodyReader | None = None
+
+    def reader(self) -> _BodyReader:
+        return self.body if self.body is not None else _BodyReader(self.limit, None)
 
 
-async def _exchange(target: HttpTarget, stream: _TlsStream, body_limit_bytes: int,
-                    phases: dict[str, float], answer: _Answer) -> None:
+async def _exchange(target: HttpTarget, stream: _TlsStream, phases: dict[str, float],
+                    answer: _Answer) -> None:
     peer = stream.sock.getpeername()
     answer.peer = str(peer[0]) if peer else None
-    answer.tls_version = stream.sock.version()
+    answer.tls = _tls_session(stream.sock)
     connection, request = _request_bytes(target)
     sent = time.perf_counter()
     if not stream.send_now(request):
@@ -279,13 +432,10 @@ async def _exchange(target: HttpTarget, stream: _TlsStream, body_limit_bytes: in
             answer.status = event.status_code
             answer.headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1"))
                                    for k, v in event.headers)
+            answer.body = _BodyReader(answer.limit, dict(answer.headers).get("content-encoding"))
         elif isinstance(event, h11.Data):
-            room = body_limit_bytes - len(answer.body)
-            if len(event.data) > room:
-                answer.body.extend(event.data[:room])
-                answer.truncated = True
+            if not answer.reader().feed(event.data):
                 break
-            answer.body.extend(event.data)
         elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
             break
         # h11.InformationalResponse (1xx): the final response follows
@@ -300,11 +450,21 @@ async def probe_http(
     connect_timeout_s: float = 3.0,
     request_timeout_s: float = 5.0,
     body_limit_bytes: int = 65536,
+    address_policy: AddressPolicy | None = None,
 ) -> HttpEvidence:
-    """One GET on a fresh connection; a failure is in ``evidence.error``, with partial phases."""
+    """One GET on a fresh connection; a failure is in ``evidence.error``, with partial phases.
+
+    With ``address_policy``, an address it refuses gets :class:`AddressNotAllowed` and no
+    connection is attempted."""
     ipaddress.ip_address(target.address)  # a name here would bypass the address under test
+    refused = address_policy.refusal(target.address) if address_policy is not None else None
+    if refused is not None:
+        return HttpEvidence(target=target, status=None, phases={}, total_seconds=0.0,
+                            error=AddressNotAllowed(f"{target.address} is a {refused} address: "
+                                                    f"not connected to", target=target.url),
+                            started_at=time.time())
     phases: dict[str, float] = {"resolve": 0.0}
-    answer = _Answer()
+    answer = _Answer(body_limit_bytes)
     error: HttpError | None = None
     stream: _TlsStream | None = None
     started_wall = time.time()
@@ -320,13 +480,14 @@ async def probe_http(
                     raise
                 error = ProbeTimeout("timed out (connect)", target=target.url)
             if stream is not None:
-                await _exchange(target, stream, body_limit_bytes, phases, answer)
+                await _exchange(target, stream, phases, answer)
     except (TimeoutError, h11.ProtocolError, ssl.SSLError, OSError) as exc:
         error = http_error(exc, target=target.url, timeout_s=request_timeout_s)
     finally:
         if stream is not None:
-            stream.sock.close()  # no TLS close_notify (httpcore sends none either)
+            stream.sock.close()  # no TLS close_notify (httpcore sent none either)
     total = time.perf_counter() - started
+    reader = answer.reader()
     return HttpEvidence(
         target=target,
         status=answer.status,
@@ -334,9 +495,10 @@ async def probe_http(
         total_seconds=total,
         peer_address=answer.peer,
         headers=answer.headers,
-        body=bytes(answer.body),
-        body_truncated=answer.truncated,
-        tls_version=answer.tls_version,
+        body=bytes(reader.body),
+        body_truncated=reader.truncated,
+        body_problem=reader.problem,
+        tls=answer.tls,
         error=error,
         started_at=started_wall,
     )
