@@ -44,7 +44,9 @@ test: lint typecheck unit
 # (~2 minutes; figures in BENCHMARKS.md). Skips a tool that is not installed. Then serve's measured
 # latencies with and without 50 concurrent /metrics scrapers (~2.5 minutes), verdicts with and
 # without two CPU-hog processes (busy_machine.py, ~5 minutes) and rounds at 3x3, 10x10, 20x30
-# (scale.py, ~1.5 minutes).
+# (scale.py, ~1.5 minutes); the Lambda handler's cold start (startup.py, ~1 minute), the latency
+# estimators on the packet-level lab (estimators.py, root, ~3 minutes) and serve's RSS over
+# 10,000 rounds (soak.py, ~10-25 minutes).
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/scrape_flood.py
