@@ -15,11 +15,12 @@ all the same has its gzip/deflate body decoded incrementally, never past the sam
 from __future__ import annotations
 
 import asyncio
+import calendar
 import ipaddress
 import ssl
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
@@ -30,7 +31,18 @@ import httpx
 from probes.addresses import AddressPolicy
 from probes.errors import AddressNotAllowed, HttpError, http_error
 
-__all__ = ["PHASES", "HttpEvidence", "HttpTarget", "probe_http", "ssl_context_for", "warm_up"]
+__all__ = [
+    "PHASES",
+    "HttpEvidence",
+    "HttpTarget",
+    "TlsSession",
+    "earliest_not_after",
+    "handshake_round_trips",
+    "header_list",
+    "probe_http",
+    "ssl_context_for",
+    "warm_up",
+]
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 
@@ -58,6 +70,78 @@ class HttpTarget:
         return f"https://{shown}:{self.port}{self.path}"
 
 
+def handshake_round_trips(version: str | None, resumed: bool) -> int | None:
+    """Round trips a TLS handshake of this version costs before the request can go: TLS 1.3 one
+    (resumed too; 0-RTT is never used), TLS 1.2 and older two for a full handshake and one when
+    the session is resumed; None for an unknown version."""
+    if version == "TLSv1.3":
+        return 1
+    if version in ("TLSv1.2", "TLSv1.1", "TLSv1"):
+        return 1 if resumed else 2
+    return None
+
+
+def earliest_not_after(not_after: Iterable[str]) -> float | None:
+    """The earliest ``notAfter`` (OpenSSL's text, e.g. ``Jun  1 12:00:00 2027 GMT``) as Unix
+    seconds; a value that cannot be read is skipped."""
+    found = []
+    for text in not_after:
+        try:
+            found.append(float(calendar.timegm(time.strptime(text, "%b %d %H:%M:%S %Y %Z"))))
+        except (TypeError, ValueError):
+            continue
+    return min(found, default=None)
+
+
+@dataclass(frozen=True)
+class TlsSession:
+    """What the TLS handshake settled: the version, whether a session was resumed, and the
+    earliest expiry (Unix seconds) of the certificates the server presented."""
+
+    version: str | None
+    resumed: bool = False
+    cert_not_after: float | None = None
+
+    @property
+    def handshake_round_trips(self) -> int | None:
+        return handshake_round_trips(self.version, self.resumed)
+
+
+def _tls_session(ssl_object: ssl.SSLObject) -> TlsSession:
+    return TlsSession(ssl_object.version(), bool(ssl_object.session_reused),
+                      earliest_not_after(_presented_not_after(ssl_object)))
+
+
+def _presented_not_after(ssl_object: ssl.SSLObject) -> list[str]:
+    """``notAfter`` of every certificate the server presented (leaf and intermediates)."""
+    # the chain is public from Python 3.13 (get_unverified_chain); 3.11 and 3.12 have it on the
+    # private _sslobj; the leaf alone is the fallback
+    chain_of = getattr(ssl_object, "get_unverified_chain", None) or getattr(
+        getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+    found: list[str] = []
+    try:
+        chain = chain_of() if chain_of is not None else None
+    except (ssl.SSLError, ValueError):
+        chain = None
+    for certificate in chain or ():
+        info = certificate.get_info() if hasattr(certificate, "get_info") else {}
+        if isinstance(info, dict) and isinstance(info.get("notAfter"), str):
+            found.append(info["notAfter"])
+    if not found:
+        leaf = ssl_object.getpeercert()
+        if leaf and isinstance(leaf.get("notAfter"), str):
+            found.append(str(leaf["notAfter"]))
+    return found
+
+
+def header_list(headers: Iterable[tuple[str, str]], name: str) -> tuple[str, ...]:
+    """Every element of a list-valued header (RFC 9110 5.3: repeated lines and comma-folded
+    values are the same thing), in order, stripped, empty elements dropped."""
+    wanted = name.lower()
+    return tuple(element for key, value in headers if key.lower() == wanted
+                 for element in (part.strip() for part in value.split(",")) if element)
+
+
 @dataclass(frozen=True)
 class HttpEvidence:
     target: HttpTarget
@@ -69,7 +153,7 @@ class HttpEvidence:
     body: bytes = b""
     body_truncated: bool = False  # the body (decoded) was longer than the limit: cut there
     body_problem: str | None = None  # why ``body`` is not what the server meant (encoding)
-    tls_version: str | None = None
+    tls: TlsSession | None = None
     error: HttpError | None = None
     started_at: float = field(default=0.0)
 
@@ -85,9 +169,25 @@ class HttpEvidence:
         wanted = name.lower()
         return [v for k, v in self.headers if k == wanted]
 
+    def header_list(self, name: str) -> tuple[str, ...]:
+        """The elements of a list-valued header, over all its lines (see :func:`header_list`)."""
+        return header_list(self.headers, name)
+
+    @property
+    def tls_version(self) -> str | None:
+        return self.tls.version if self.tls is not None else None
+
     @property
     def first_byte_seconds(self) -> float | None:
         return self.phases.get("processing")
+
+    @property
+    def handshake_rtt_seconds(self) -> float | None:
+        """The TLS handshake divided by the round trips its version costs: one network round
+        trip (plus crypto); None without a handshake or for an unknown version."""
+        handshake = self.phases.get("tls")
+        trips = self.tls.handshake_round_trips if self.tls is not None else None
+        return None if handshake is None or not trips else handshake / trips
 
 
 def warm_up() -> None:
@@ -216,7 +316,7 @@ async def probe_http(
     response_headers: tuple[tuple[str, str], ...] = ()
     reader = _BodyReader(body_limit_bytes, None)
     peer: str | None = None
-    tls_version: str | None = None
+    tls: TlsSession | None = None
     error: HttpError | None = None
     try:
         async with (
@@ -234,7 +334,7 @@ async def probe_http(
                 server_addr = stream.get_extra_info("server_addr")
                 peer = str(server_addr[0]) if server_addr else None
                 ssl_object = stream.get_extra_info("ssl_object")
-                tls_version = ssl_object.version() if ssl_object is not None else None
+                tls = _tls_session(ssl_object) if ssl_object is not None else None
             reader = _BodyReader(body_limit_bytes, response.headers.get("content-encoding"))
             async for chunk in response.aiter_raw():
                 if not reader.feed(chunk):
@@ -253,7 +353,7 @@ async def probe_http(
         body=bytes(reader.body),
         body_truncated=reader.truncated,
         body_problem=reader.problem,
-        tls_version=tls_version,
+        tls=tls,
         error=error,
         started_at=started_wall,
     )

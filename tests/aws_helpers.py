@@ -1,22 +1,9 @@
-"""Shared by the AWS-side tests: a synthetic round and a checker for the EMF specification."""
+"""Shared by the AWS-side tests: a checker for the EMF specification."""
 
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
-
-from monitor.core.model import (
-    Attribution,
-    ErrorRecord,
-    Path,
-    PathResult,
-    RegionLatency,
-    RoundResult,
-    RoutingState,
-    RoutingVerdict,
-    VantageRound,
-)
 
 # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 EMF_UNITS = frozenset({
@@ -95,33 +82,3 @@ def validate_emf(document: Any) -> list[str]:
                         or not math.isfinite(item):
                     problems.append(f"{name}: value {item!r} is not a finite number")
     return problems
-
-
-def sample_round(vantage: str = "eu-west-1", *, started_at: float | None = None,
-                 misrouted: bool = True) -> RoundResult:
-    """A round from one vantage point: dns ok, origin misrouted (or ok), one region down."""
-    started = time.time() if started_at is None else started_at
-    served = "us-east-1" if misrouted else "eu-west-1"
-    origin = RoutingVerdict(RoutingState.MISROUTED if misrouted else RoutingState.OK, served,
-                            "eu-west-1", 0.075 if misrouted else 0.0, None, "")
-    vantage_round = VantageRound(
-        vantage=vantage,
-        started_at=started,
-        duration_seconds=0.42,
-        regions=(
-            RegionLatency("eu-west-1", 0.012, True, (0.012, 0.013)),
-            RegionLatency("us-east-1", 0.087, True, (0.087,)),
-            RegionLatency("ap-south-1", None, False, (), "timeout", "no answer"),
-        ),
-        paths=(
-            PathResult(Path.DNS, RoutingVerdict(RoutingState.OK, "eu-west-1", "eu-west-1", 0.0),
-                       Attribution("eu-west-1", "alb_address"), 0.003),
-            PathResult(Path.ORIGIN, origin, Attribution(served, "header"), 0.099,
-                       {"connect": 0.01, "tls": 0.02}),
-            PathResult(Path.CDN, RoutingVerdict(RoutingState.UNKNOWN, "mars-east-1", None, None,
-                                                "unattributed", "no region")),
-        ),
-        errors=(ErrorRecord("baseline", "timeout", "ap-south-1: no answer"),),
-        success=True,
-    )
-    return RoundResult((vantage_round,), started, 0.42)

@@ -53,12 +53,16 @@ class Reason(StrEnum):
     EVIDENCE_CONFLICT = "evidence_conflict"
     NO_HEALTHY_REGION = "no_healthy_region"
     UNKNOWN_POP = "unknown_pop"
+    # findings beside a verdict
+    SLOW_APP = "slow_app"
+    ECS_SCOPE_ZERO = "ecs_scope_zero"
     # the round
     DEADLINE = "deadline"
     NO_SAMPLES = "no_samples"
     INTERNAL_ERROR = "internal_error"
     ROUND_FAILED = "round_failed"
     NOT_PROBED = "not_probed"
+    MEASUREMENT_DISTURBED = "measurement_disturbed"
     # AWS calls and the CloudWatch exporter (monitor.aws.clients.AwsError, exporters.cloudwatch)
     AWS_ERROR = "aws_error"
     AWS_CREDENTIALS = "aws_credentials"
@@ -90,6 +94,7 @@ class ReasonKind(StrEnum):
     MISROUTED = "misrouted"
     FAILOVER = "failover"
     UNKNOWN = "unknown"
+    FINDING = "finding"
     ROUND = "round"
     AWS = "AWS / CloudWatch export"
 
@@ -101,8 +106,9 @@ class ReasonSpec:
     meaning: str
 
 
-_P, _M, _F, _U, _R, _A = (ReasonKind.PROBE, ReasonKind.MISROUTED, ReasonKind.FAILOVER,
-                          ReasonKind.UNKNOWN, ReasonKind.ROUND, ReasonKind.AWS)
+_P, _M, _F, _U, _N, _R, _A = (ReasonKind.PROBE, ReasonKind.MISROUTED, ReasonKind.FAILOVER,
+                              ReasonKind.UNKNOWN, ReasonKind.FINDING, ReasonKind.ROUND,
+                              ReasonKind.AWS)
 
 REASONS: tuple[ReasonSpec, ...] = (
     ReasonSpec(Reason.DNS_TIMEOUT, _P, "no DNS answer within `probe.dns_timeout_s`"),
@@ -152,11 +158,23 @@ REASONS: tuple[ReasonSpec, ...] = (
                "answered"),
     ReasonSpec(Reason.UNCONFIGURED_REGION, _U, "the region that answered is not configured"),
     ReasonSpec(Reason.EVIDENCE_CONFLICT, _U,
-               "the region header names one region, the address another: fix the header or the "
+               "the region header names one region, the address another (or another region's "
+               "app sends the same header, so it cannot name the region): fix the header or the "
                "target groups before trusting either"),
     ReasonSpec(Reason.NO_HEALTHY_REGION, _U, "no configured region answered the baseline"),
     ReasonSpec(Reason.UNKNOWN_POP, _U,
                "the POP's airport code is unknown (pin it in `cdn.pop_regions`)"),
+    ReasonSpec(Reason.MEASUREMENT_DISTURBED, _U,
+               "too few of a region's samples were taken while the event loop (or the lab) ran "
+               "on time: its latency, and every verdict resting on it, is not given"),
+    ReasonSpec(Reason.SLOW_APP, _N,
+               "the serving region is near by network round trip, but its app takes more than "
+               "`tolerance.slow_app_ms` longer than the quickest region's (first byte minus the "
+               "handshake's round trip): not a misroute; the path's state stays `ok`"),
+    ReasonSpec(Reason.ECS_SCOPE_ZERO, _N,
+               "the authoritative answer's ECS scope is /0 or missing (RFC 7871): it is not "
+               "specific to the client subnet, so nothing is claimed about that subnet "
+               "(`ecs_region` null; `dns sweep` and `dns explain` cannot tell)"),
     ReasonSpec(Reason.DEADLINE, _R,
                "not finished before `probe.round_deadline_s` (what was measured is judged)"),
     ReasonSpec(Reason.NO_SAMPLES, _R, "no baseline sample was taken for the region"),

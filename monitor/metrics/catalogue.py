@@ -21,6 +21,7 @@ from monitor.domain.patterns import POP_CODE
 from monitor.domain.reasons import reason_of
 
 __all__ = [
+    "BASELINE",
     "CDN_UPSTREAM_PHASES",
     "DNS_RESOLVERS",
     "ERROR_PATHS",
@@ -30,11 +31,13 @@ __all__ = [
     "METRICS",
     "OTHER",
     "PREFIX",
+    "TLS_VERSIONS",
     "MetricSpec",
     "MetricType",
     "bounded_pop",
     "bounded_reason",
     "bounded_region",
+    "bounded_tls_version",
     "error_path",
     "metric",
 ]
@@ -62,6 +65,12 @@ directly at the zone's authoritative servers with ECS."""
 
 ERROR_PATHS = ("round", "dns", "baseline", "origin", "cdn")
 """``path`` of ``routewatch_probe_errors_total``: where in the round the error happened."""
+
+BASELINE = "baseline"
+"""``path`` of the TLS metrics for a region measured directly."""
+
+TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+"""``version`` of ``routewatch_tls_version_info`` (anything else is ``other``)."""
 
 
 
@@ -101,6 +110,9 @@ METRICS: tuple[MetricSpec, ...] = (
            "When the vantage point's latest round finished."),
     _gauge("round_interval_seconds", "seconds", ("probe",),
            "Configured interval between the vantage point's rounds (for staleness alerts)."),
+    _gauge("loop_lag_seconds", "seconds", ("probe",),
+           "The longest event-loop stall while the vantage point's latest round measured; "
+           "samples overlapping a stall are left out (reason measurement_disturbed)."),
     MetricSpec(PREFIX + "rounds_total", MetricType.COUNTER, "rounds", ("probe",),
                "Rounds finished by the vantage point since routewatch started."),
     _gauge("dns_lookup_seconds", "seconds", ("probe", "resolver"),
@@ -118,6 +130,10 @@ METRICS: tuple[MetricSpec, ...] = (
            "Duration of each phase of the path's HTTP request; 0 for phases that did not happen."),
     _gauge("http_status_code", "status code", ("probe", "path"),
            "HTTP status code of the path's response; absent when no response came."),
+    _gauge("path_success", "boolean", ("probe", "path"),
+           "1 if the path was measured and judged this round (its state is ok, failover or "
+           "misrouted), 0 if it could not be (unknown: failed, timed out, unattributed, "
+           "disturbed); blackbox_exporter's probe_success, per path."),
     _gauge("served_region", "boolean", ("probe", "path", "region"),
            "1 for the region that answered on the path this round, 0 for the others (all 0 when "
            "it could not be told)."),
@@ -144,11 +160,18 @@ METRICS: tuple[MetricSpec, ...] = (
            "1 for the CloudFront POP that answered the vantage point (other if not a POP code)."),
     _gauge("data_path_local", "boolean", ("probe", "path"),
            "1 if the serving region read its data (DynamoDB) in its own region, 0 if elsewhere; "
-           "absent when the app does not report it."),
+           "absent when the app does not report it or which region served is disputed."),
     _gauge("data_region", "boolean", ("probe", "path", "region"),
            "1 for the region whose DynamoDB table served the data, 0 for the others."),
     _gauge("data_read_seconds", "seconds", ("probe", "path"),
            "The app's own DynamoDB read time as it reports it in the health JSON."),
+    _gauge("tls_cert_expiry_timestamp_seconds", "unix seconds", ("probe", "path", "region"),
+           "Earliest notAfter of the certificates the server presented (leaf and intermediates): "
+           "path baseline for each region measured directly (region: that region), origin and "
+           "cdn for the path's request (region: the one that served, other when unknown)."),
+    _gauge("tls_version_info", "info", ("probe", "path", "region", "version"),
+           "Always 1; version is the TLS version negotiated (TLSv1.2, TLSv1.3, …, other), per "
+           "path and region as for routewatch_tls_cert_expiry_timestamp_seconds."),
     MetricSpec(PREFIX + "probe_errors_total", MetricType.COUNTER, "errors",
                ("probe", "path", "reason"),
                "Probe errors by where they happened and their typed reason."),
@@ -160,11 +183,11 @@ METRICS: tuple[MetricSpec, ...] = (
     _gauge("build_info", "info", ("version",),
            "Always 1; the version label is the running routewatch's version."),
     MetricSpec(PREFIX + "cloudwatch_failed_requests_total", MetricType.COUNTER, "requests",
-               ("cause",),
+               ("reason",),
                "PutMetricData requests (one per batch of a flush) that failed after botocore's "
-               "retries, by typed AWS error; exported when cloudwatch.enabled."),
+               "retries, by typed AWS error reason; exported when cloudwatch.enabled."),
     MetricSpec(PREFIX + "cloudwatch_dropped_datapoints_total", MetricType.COUNTER, "datapoints",
-               ("cause",),
+               ("reason",),
                "Datapoints the CloudWatch exporter dropped: buffer_full (the oldest, when the "
                "buffer is full) or request_failed (their request failed); exported when "
                "cloudwatch.enabled."),
@@ -183,6 +206,11 @@ def bounded_region(region: str | None, regions: tuple[str, ...]) -> str | None:
     if region is None:
         return None
     return region if region in regions else OTHER
+
+
+def bounded_tls_version(version: str | None) -> str:
+    """A TLS version of :data:`TLS_VERSIONS` as is, anything else ``other``."""
+    return version if version in TLS_VERSIONS else OTHER
 
 
 MAX_POP_SERIES = 256

@@ -1,7 +1,8 @@
 """A real Prometheus server (Debian's ``prometheus`` package) for end-to-end tests.
 
-It listens on a free port of 127.0.0.1, keeps its TSDB in a temporary directory, scrapes and
-evaluates every second, loads the given rule files, and is stopped (and waited for) afterwards.
+It listens on a port of 127.0.0.1 the kernel chooses (read back from its log), keeps its TSDB in
+a temporary directory, scrapes and evaluates every second, loads the given rule files, and is
+stopped (and waited for) afterwards.
 Tests are skipped only when the binary is missing and we are not root (as root, ``make test``
 installs it first, so a missing binary is a failure).
 """
@@ -12,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -26,7 +26,10 @@ from typing import Any
 import pytest
 import yaml
 
-__all__ = ["PrometheusServer", "free_port", "require_binary", "shorten_for"]
+__all__ = ["PrometheusServer", "require_binary", "shorten_for"]
+
+LISTENING = re.compile(r'msg="Listening on" address=(\S+)')
+"""Its log line naming the address it really listens on (we ask for port 0)."""
 
 
 def require_binary(name: str, package: str) -> str:
@@ -38,12 +41,6 @@ def require_binary(name: str, package: str) -> str:
         pytest.fail(f"{name} is missing although we are root: run `make system-deps` "
                     f"(Debian package {package})")
     pytest.skip(f"{name} is not installed (Debian package {package}) and we are not root")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def shorten_for(rules: Path, target: Path, duration: str = "2s") -> Path:
@@ -60,8 +57,7 @@ class PrometheusServer:
                  job: str = "routewatch", interval: str = "1s") -> None:
         self.binary = require_binary("prometheus", "prometheus")
         self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = ""
         self._targets = list(targets)
         self._rule_files = [str(p) for p in rule_files]
         self._job = job
@@ -92,11 +88,17 @@ class PrometheusServer:
             self._process = subprocess.Popen(
                 [self.binary, f"--config.file={config_path}",
                  f"--storage.tsdb.path={self.workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+                 "--web.listen-address=127.0.0.1:0", "--log.level=info"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         for _ in range(ready_checks):
             if self._process.poll() is not None:
                 raise RuntimeError(f"prometheus exited: {self.log()}")
+            if not self.url:
+                listening = LISTENING.search(self.log_path.read_text(errors="replace"))
+                if listening is None:
+                    time.sleep(0.1)  # polls a process we cannot be told by
+                    continue
+                self.url = f"http://{listening.group(1)}"
             try:
                 with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as response:
                     if response.status == 200:

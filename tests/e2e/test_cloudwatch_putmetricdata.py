@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aws_helpers import sample_round
 from botocore.stub import Stubber
 from e2e.moto_server import MotoServer, moto_server  # noqa: F401 - the fixture
+from rounds import sample_round
 
 from monitor.aws.clients import cloudwatch_client
 from monitor.config import CloudWatchSettings

@@ -67,7 +67,7 @@ def _query_everything(serve: ServeProcess, prom: PrometheusServer,
                                                              list[str], list[str]]:
     """Wait for the demo world in Prometheus, add the faults, wait for their effect, then run
     every query (and the variables' label_values lookups)."""
-    lab = wait_until(lambda: serve.event("lab"), checks=240, pause=0.25, what="the lab world")
+    (lab,) = serve.wait_event("lab")
     wait_until(lambda: prom.query('routewatch_routing_state{probe="fra",path="cdn"} == 1'),
                checks=240, pause=0.5, what="fra's first rounds in Prometheus")
     control_request(lab["control_address"], "POST", "/faults", FAULTS)
@@ -89,11 +89,9 @@ def _query_everything(serve: ServeProcess, prom: PrometheusServer,
 def test_every_dashboard_query_returns_series_from_a_real_prometheus(tmp_path: Path) -> None:
     require_binary("prometheus", "prometheus")
     queries = dashboard_queries()
-    with ServeProcess(tmp_path / "serve", 0, "--lab", "demo", "--interval", "2",
+    with ServeProcess(tmp_path / "serve", "--lab", "demo", "--interval", "2",
                       "--jitter", "0") as serve:
-        listening = wait_until(lambda: serve.event("listening"), checks=240, pause=0.25,
-                               what="serve listening (on a port the kernel chose)")
-        target = listening["url"].removeprefix("http://")
+        target = serve.url.removeprefix("http://")  # a port the kernel chose
         with PrometheusServer(tmp_path / "prometheus", targets=[target]) as prom:
             results, probes, regions = _query_everything(serve, prom, queries)
     assert serve.process.returncode == 0

@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 import yaml
-from aws_helpers import sample_round
 from botocore.client import BaseClient
 from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 from click.testing import CliRunner
 from conftest import LabWorld
 from e2e.moto_server import MotoServer, moto_server  # noqa: F401 - the fixture
+from rounds import sample_round
 
 from monitor.aws.alarms import apply, desired_alarms, plan
 from monitor.aws.clients import cloudwatch_client, lambda_client, route53_client

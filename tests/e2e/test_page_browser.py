@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,9 +14,11 @@ from typing import Any
 
 import pytest
 from browser import Chromium, read_png
+from lab_client import calm_check, injected_rows
 from page_dom import Element, cells, misrouted_paths, parse_html
 from serve_process import ServeProcess, wait_until
 
+from monitor.lab import load_scenario
 from monitor.page import LiveOptions, render_page
 
 pytestmark = pytest.mark.e2e
@@ -60,10 +60,9 @@ def assert_paths_marked_in_matrix(root: Element) -> None:
 
 
 def test_serve_page_in_the_browser(chromium: Chromium, tmp_path: Path) -> None:
-    with ServeProcess(tmp_path / "serve", 0, "--lab", "demo", "--interval", "2",
+    with ServeProcess(tmp_path / "serve", "--lab", "demo", "--interval", "2",
                       "--jitter", "0") as serve:
-        url = wait_until(lambda: (serve.event("listening") or {}).get("url"), checks=240,
-                         pause=0.25, what="serve listening") + "/"
+        url = serve.url + "/"
 
         def every_round_in() -> str | None:
             with urllib.request.urlopen(url, timeout=10) as response:
@@ -91,9 +90,9 @@ def demo_check(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     """``check --lab demo --html`` once: the page and the round's JSON document."""
     out = tmp_path_factory.mktemp("check")
     page, document = out / "demo.html", out / "demo.json"
-    run = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--lab", "demo",
-                          "--html", str(page), "--output", str(document)],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+    # a run the machine did not disturb, so the page shows the demo world's own verdicts
+    run = calm_check(["--lab", "demo", "--html", str(page)], injected_rows(load_scenario("demo")),
+                     document)
     assert run.returncode == 1, run.stderr  # the demo world has a misrouted vantage point
     return page, json.loads(document.read_text())
 

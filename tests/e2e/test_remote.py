@@ -16,8 +16,8 @@ import zipfile
 from dataclasses import replace
 
 import pytest
-from aws_helpers import sample_round
 from e2e.moto_server import MotoServer, moto_server  # noqa: F401 - the fixture
+from rounds import sample_round
 
 from monitor.aws.remote import (
     InvokeAnswer,

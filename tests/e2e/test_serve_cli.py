@@ -11,14 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
+from serve_process import ServeProcess
 
 CONFIG_YAML = """
 service: {origin_name: global-alb.example.com}
@@ -33,65 +31,6 @@ serve: {interval_s: 1, jitter_s: 0, hysteresis_rounds: 2}
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def wait_for(condition: Callable[[], bool], checks: int = 300, pause: float = 0.1) -> None:
-    for _ in range(checks):
-        if condition():
-            return
-        time.sleep(pause)
-    raise AssertionError("condition not reached")
-
-
-class Serve:
-    """A running ``routewatch serve`` with its stderr (logs) in a file."""
-
-    def __init__(self, tmp_path: Path, *args: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp_path / "serve.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "monitor.cli", "serve", "--listen",
-                 f"127.0.0.1:{self.port}", "--log-format", "json", *args],
-                stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
-
-    def records(self) -> list[dict[str, Any]]:
-        lines = self.log_path.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def metrics(self) -> str:
-        return get(self.url + "/metrics")[1]
-
-    def ready(self) -> bool:
-        try:
-            return get(self.url + "/healthz")[0] == 200
-        except OSError:
-            return False
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            raise
-
-
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "routewatch.yaml"
@@ -100,13 +39,9 @@ def config_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def served(tmp_path: Path, config_file: Path) -> Iterator[Serve]:
-    serve = Serve(tmp_path, "--config", str(config_file))
-    try:
-        wait_for(serve.ready)
+def served(tmp_path: Path, config_file: Path) -> Iterator[ServeProcess]:
+    with ServeProcess(tmp_path, "--config", str(config_file)) as serve:
         yield serve
-    finally:
-        serve.stop()
 
 
 def test_a_bad_configuration_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
@@ -133,13 +68,11 @@ def test_an_address_in_use_exits_2(tmp_path: Path, config_file: Path) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
 
 
-def test_serve_logs_rounds_exports_metrics_reloads_and_stops(served: Serve,
+def test_serve_logs_rounds_exports_metrics_reloads_and_stops(served: ServeProcess,
                                                              config_file: Path) -> None:
-    def rounds() -> list[dict[str, Any]]:
-        return [r for r in served.records() if r.get("event") == "round"]
-
-    wait_for(lambda: {r["vantage"] for r in rounds()} == {"nyc", "dub"})
-    record = rounds()[0]
+    served.wait_rounds(1, "nyc")
+    rounds = served.wait_rounds(1, "dub")
+    record = rounds[0]
     assert record["success"] is False
     assert {p["path"] for p in record["paths"]} == {"dns", "origin"}
     assert record["errors"]
@@ -148,28 +81,25 @@ def test_serve_logs_rounds_exports_metrics_reloads_and_stops(served: Serve,
         assert f'routewatch_round_success{{probe="{probe}"}} 0.0' in metrics
         assert (f'routewatch_routing_state{{path="origin",probe="{probe}",state="unknown"}} 1.0'
                 in metrics)
-    status, body = get(served.url + "/healthz")
+    status, body = served.get("/healthz")
     assert status == 200
     assert json.loads(body)["status"] == "ok"
 
     # a bad file: logged with its reason, the old configuration keeps running
     config_file.write_text(CONFIG_YAML.replace("hysteresis_rounds: 2", "hysteresis_rounds: 0"))
     served.process.send_signal(signal.SIGHUP)
-    wait_for(lambda: any(r.get("event") == "reload" for r in served.records()))
-    reload = next(r for r in served.records() if r.get("event") == "reload")
+    (reload,) = served.wait_event("reload")
     assert reload["ok"] is False
     assert reload["level"] == "error"
     assert "keeping the previous configuration" in reload["message"]
     assert any("serve.hysteresis_rounds" in p for p in reload["problems"])
     assert "routewatch_config_last_reload_successful 0.0" in served.metrics()
-    count = len(rounds())
-    wait_for(lambda: len(rounds()) > count + 2)  # rounds go on
+    served.wait_rounds(len(served.rounds()) + 3)  # rounds go on
 
     # a good file without nyc: nyc vanishes from /metrics
     config_file.write_text(CONFIG_YAML.replace('  nyc: {resolver: "127.0.0.1:1"}\n', ""))
     served.process.send_signal(signal.SIGHUP)
-    wait_for(lambda: sum(r.get("event") == "reload" for r in served.records()) == 2)
-    assert [r["ok"] for r in served.records() if r.get("event") == "reload"] == [False, True]
+    assert [r["ok"] for r in served.wait_event("reload", 2)] == [False, True]
     metrics = served.metrics()
     assert "routewatch_config_last_reload_successful 1.0" in metrics
     assert 'probe="nyc"' not in metrics
@@ -177,3 +107,13 @@ def test_serve_logs_rounds_exports_metrics_reloads_and_stops(served: Serve,
 
     assert served.stop() == 0
     assert served.records()[-1]["message"] == "stopped"
+
+
+def test_the_first_round_runs_at_start_not_one_interval_later(tmp_path: Path,
+                                                              config_file: Path) -> None:
+    config_file.write_text(CONFIG_YAML.replace("interval_s: 1", "interval_s: 3600"))
+    with ServeProcess(tmp_path, "--config", str(config_file)) as serve:
+        (first,) = serve.wait_rounds(1)
+        (scheduling,) = [r for r in serve.records() if "scheduling" in r["message"]]
+    started = datetime.fromisoformat(first["started_at"])
+    assert started - datetime.fromisoformat(scheduling["time"]) < timedelta(seconds=3600)

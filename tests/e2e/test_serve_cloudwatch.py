@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from e2e.moto_server import MotoServer, moto_server  # noqa: F401
-from unit.test_serve_scheduler import CONFIG_YAML, loaded, ok_round, run_until
+from unit.test_serve_scheduler import CONFIG_YAML, loaded, ok_round
 
 from monitor.aws.clients import cloudwatch_client
 from monitor.cli.serve import _round_exporters
+from monitor.config import Config
+from monitor.core.model import VantageRound
 from monitor.metrics import SnapshotStore
 from monitor.serve.scheduler import RoundScheduler
 
@@ -23,12 +25,12 @@ async def test_rounds_reach_cloudwatch(moto_server: MotoServer,  # noqa: F811
     assert len(exporters) == 1
     store = SnapshotStore(config)
 
-    async def runner(config: object, name: str) -> object:
-        return ok_round(loaded(text).config, name)
+    async def runner(config: Config, name: str) -> VantageRound:
+        return ok_round(config, name)
 
-    scheduler = RoundScheduler(loaded(text), store, runner=runner,  # type: ignore[arg-type]
-                               exporters=exporters)
-    await run_until(scheduler, lambda: len(store.current().vantage) == 2)
+    scheduler = RoundScheduler(loaded(text), store, runner=runner, exporters=exporters)
+    for name in ("nyc", "dub"):
+        await scheduler.run_vantage(name)
     close()  # flushes what is buffered
     client = cloudwatch_client("us-east-1", endpoint_url=moto_server.endpoint_url)
     listed = client.list_metrics(Namespace="RouteWatch")["Metrics"]

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
+from conftest import LabWorld
 
 from monitor.config import Config, load_config, split_endpoint
-from monitor.lab import LabHandle, load_scenario, region_address, start_lab
+from monitor.lab import LabHandle, region_address
 from probes.dns import DnsQuery, probe_dns
 from probes.errors import DnsMalformed, DnsNxdomain, DnsRefused, DnsServfail, DnsTimeout
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[tuple[LabHandle, Config]]:
-    with start_lab(load_scenario("healthy")) as world:
-        yield world, load_config(world.config_path).config
-
-
 @pytest.fixture
-def world(lab: tuple[LabHandle, Config]) -> Iterator[tuple[LabHandle, Config]]:
-    yield lab
-    lab[0].clear_faults()
+def world(lab_world: LabWorld) -> tuple[LabHandle, Config]:
+    handle = lab_world("healthy")
+    return handle, load_config(handle.config_path).config
 
 
 def query(config: Config, vantage: str, qname: str | None = None, *, ecs: bool = False,

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from e2e.serve_process import get
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from rounds import vantage_round
 
 from monitor import __version__
 from monitor.config import Config, parse_config
 from monitor.core.model import (
-    Attribution,
     CdnDetails,
     DataPath,
-    DnsLookup,
-    DnsLookups,
     ErrorRecord,
     OriginDetails,
-    Path,
-    PathResult,
-    RegionLatency,
     RoutingState,
-    RoutingVerdict,
     VantageRound,
 )
 from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
@@ -61,44 +55,11 @@ def make_config(text: str = CONFIG_YAML) -> Config:
     return parse_config(text).config
 
 
-def verdict(state: RoutingState, served: str | None = "us-east-1",
-            expected: str | None = "us-east-1", penalty: float | None = 0.0) -> RoutingVerdict:
-    return RoutingVerdict(state, served, expected, penalty, None, "")
-
-
-def make_round(vantage: str = "nyc", *, state: RoutingState = RoutingState.OK,
-               served: str = "us-east-1", expected: str = "us-east-1", penalty: float = 0.0,
-               latency: float = 0.008, errors: tuple[ErrorRecord, ...] = (),
-               cdn_details: CdnDetails | None = None,
-               origin_details: OriginDetails | None = None,
-               started_at: float = 1000.0, origin_status: int | None = 200,
-               cdn_status: int | None = 200) -> VantageRound:
-    """A complete round; ``latency`` sets every timing so a test can tell rounds apart."""
-    judged = verdict(state, served, expected, penalty)
-    attribution = Attribution(served, "header")
-    phases = {phase: latency for phase in HTTP_PHASES}
-    paths = (
-        PathResult(Path.DNS, judged, attribution, latency, {"resolve": latency}),
-        PathResult(Path.ORIGIN, judged, attribution, latency, phases, status=origin_status,
-                   details=origin_details or OriginDetails()),
-        PathResult(Path.CDN, judged, attribution, latency, phases, status=cdn_status,
-                   details=cdn_details or CdnDetails(
-                       "IAD89-C1", "miss", "hit",
-                       {"cdn-upstream-fbl": latency, "cdn-upstream-dns": latency}, None, None)),
-    )
-    regions = (RegionLatency("us-east-1", latency, True),
-               RegionLatency("eu-west-1", latency + penalty, True))
-    lookup = DnsLookup("127.0.0.53:53", None, "NOERROR", ("127.20.1.1",), (), 60, None, "udp",
-                       latency)
-    dns = DnsLookups(lookup, lookup)
-    return VantageRound(vantage, started_at, latency, regions, paths, errors, dns, True)
-
-
 def failed_round(vantage: str = "nyc") -> VantageRound:
     """A round that hit its deadline before anything answered."""
-    return VantageRound(vantage, 1000.0, 15.0, (RegionLatency("us-east-1", None, False),
-                                                 RegionLatency("eu-west-1", None, False)),
-                        (), (ErrorRecord("origin", "deadline", "no answer"),), DnsLookups(), False)
+    return vantage_round(vantage, paths=(), regions={"us-east-1": None, "eu-west-1": None},
+                         errors=(ErrorRecord("origin", "deadline", "no answer"),), duration=15.0,
+                         success=False)
 
 
 def scrape(store: SnapshotStore) -> dict[str, dict[Labels, float]]:
@@ -178,7 +139,7 @@ def test_registering_runs_nothing() -> None:
 
 
 def test_ok_round_exports_regions_paths_and_one_hot_states(store: SnapshotStore) -> None:
-    store.publish(make_round())
+    store.publish(vantage_round())
     got = scrape(store)
     assert value(got, "round_success", probe="nyc") == 1
     assert value(got, "last_round_timestamp_seconds", probe="nyc") == 2000.0
@@ -229,7 +190,7 @@ def test_failed_round_still_exports_every_phase_and_state(store: SnapshotStore) 
 
 
 def test_label_values_are_bounded(store: SnapshotStore) -> None:
-    store.publish(make_round(
+    store.publish(vantage_round(
         state=RoutingState.UNKNOWN, served="xx-nowhere-9",
         errors=(ErrorRecord("origin", "Weird Reason!", "x"),
                 ErrorRecord("baseline:eu-west-1", "timeout", "x"),
@@ -250,8 +211,8 @@ def test_label_values_are_bounded(store: SnapshotStore) -> None:
 def test_errors_counter_accumulates_across_rounds(store: SnapshotStore) -> None:
     timeout = (ErrorRecord("baseline", "timeout", "eu-west-1: timed out"),)
     for _ in range(3):
-        store.publish(make_round(errors=timeout))
-    store.publish(make_round())
+        store.publish(vantage_round(errors=timeout))
+    store.publish(vantage_round())
     got = scrape(store)
     assert value(got, "probe_errors_total", probe="nyc", path="baseline", reason="timeout") == 3
     assert value(got, "rounds_total", probe="nyc") == 4
@@ -266,8 +227,8 @@ def _registry(store: SnapshotStore) -> CollectorRegistry:
 
 
 def test_stable_state_follows_hysteresis_and_streak_is_exported(store: SnapshotStore) -> None:
-    store.publish(make_round())
-    store.publish(make_round(state=RoutingState.MISROUTED, served="eu-west-1", penalty=0.067))
+    store.publish(vantage_round())
+    store.publish(vantage_round(state=RoutingState.MISROUTED, served="eu-west-1", penalty=0.067))
     got = scrape(store)
     assert value(got, "routing_state", probe="nyc", path="origin", state="ok") == 1
     assert value(got, "routing_observed_state", probe="nyc", path="origin",
@@ -276,16 +237,17 @@ def test_stable_state_follows_hysteresis_and_streak_is_exported(store: SnapshotS
     assert value(got, "served_region", probe="nyc", path="origin", region="eu-west-1") == 1
     assert value(got, "routing_penalty_seconds", probe="nyc", path="origin") == 0.067
     for _ in range(2):
-        store.publish(make_round(state=RoutingState.MISROUTED, served="eu-west-1", penalty=0.067))
+        store.publish(vantage_round(state=RoutingState.MISROUTED, served="eu-west-1",
+                                    penalty=0.067))
     got = scrape(store)
     assert value(got, "routing_state", probe="nyc", path="origin", state="misrouted") == 1
     assert value(got, "routing_state_streak", probe="nyc", path="origin") == 3
 
 
 def test_data_path_locality_from_the_health_json(store: SnapshotStore) -> None:
-    store.publish(make_round(origin_details=OriginDetails(
+    store.publish(vantage_round(origin_details=OriginDetails(
         DataPath.observed("eu-west-1", "us-east-1", 0.0031))))
-    store.publish(make_round("dub", origin_details=OriginDetails(
+    store.publish(vantage_round("dub", origin_details=OriginDetails(
         DataPath.observed("us-east-1", "us-east-1"))))
     got = scrape(store)
     assert value(got, "data_path_local", probe="nyc", path="origin") == 0
@@ -296,21 +258,21 @@ def test_data_path_locality_from_the_health_json(store: SnapshotStore) -> None:
 
 
 def test_removed_vantage_point_vanishes_and_others_keep_history(store: SnapshotStore) -> None:
-    store.publish(make_round("nyc"))
-    store.publish(make_round("dub"))
-    store.publish(make_round("dub"))
+    store.publish(vantage_round("nyc"))
+    store.publish(vantage_round("dub"))
+    store.publish(vantage_round("dub"))
     store.reconfigure(make_config(CONFIG_YAML.replace("  nyc: {resolver: 127.0.0.53}\n", "")))
     got = scrape(store)
     assert series(got, "round_success", probe="nyc") == {}
     assert value(got, "rounds_total", probe="dub") == 2
-    assert store.publish(make_round("nyc")) is None  # a round in flight when nyc was removed
+    assert store.publish(vantage_round("nyc")) is None  # a round in flight when nyc was removed
     assert series(scrape(store), "round_success", probe="nyc") == {}
 
 
 def test_http_status_of_origin_and_cdn_is_exported_and_absent_without_a_response(
         store: SnapshotStore) -> None:
-    store.publish(make_round(origin_status=503, cdn_status=200))
-    store.publish(make_round("dub", origin_status=None))
+    store.publish(vantage_round(origin_status=503, cdn_status=200))
+    store.publish(vantage_round("dub", origin_status=None))
     got = scrape(store)
     assert value(got, "http_status_code", probe="nyc", path="origin") == 503
     assert value(got, "http_status_code", probe="nyc", path="cdn") == 200
@@ -319,6 +281,17 @@ def test_http_status_of_origin_and_cdn_is_exported_and_absent_without_a_response
     assert value(got, "http_status_code", probe="dub", path="cdn") == 200
     store.publish(failed_round())
     assert series(scrape(store), "http_status_code", probe="nyc") == {}
+
+
+def test_path_success_is_one_for_a_judged_path_and_zero_for_unknown(store: SnapshotStore) -> None:
+    store.publish(vantage_round(state=RoutingState.MISROUTED, served="eu-west-1", penalty=0.05))
+    store.publish(vantage_round("dub", state=RoutingState.UNKNOWN))
+    got = scrape(store)
+    for path in ("dns", "origin", "cdn"):
+        assert value(got, "path_success", probe="nyc", path=path) == 1  # misrouted, but judged
+        assert value(got, "path_success", probe="dub", path=path) == 0
+    store.publish(failed_round())  # a round with no paths: every path 0, the series stay
+    assert {v for v in series(scrape(store), "path_success", probe="nyc").values()} == {0.0}
 
 
 def test_build_info_carries_the_version(store: SnapshotStore) -> None:
@@ -335,7 +308,7 @@ def test_failed_reload_is_exported(store: SnapshotStore) -> None:
 
 def test_cdn_metrics_absent_without_a_cdn_name() -> None:
     store = SnapshotStore(make_config(CONFIG_YAML.replace(", cdn_name: app.example.com", "")))
-    store.publish(make_round())
+    store.publish(vantage_round())
     got = scrape(store)
     assert series(got, "cdn_cache_hit") == {}
     assert series(got, "routing_state", path="cdn") == {}
@@ -343,14 +316,14 @@ def test_cdn_metrics_absent_without_a_cdn_name() -> None:
 
 
 def test_single_round_snapshot_for_stateless_exporters() -> None:
-    entry = VantageSnapshot.single(make_round(state=RoutingState.MISROUTED, served="eu-west-1"))
+    entry = VantageSnapshot.single(vantage_round(state=RoutingState.MISROUTED, served="eu-west-1"))
     space = SnapshotStore(make_config()).current().space
     samples = {(s.spec.name, s.labels): s.value for s in vantage_samples(space, entry)}
     assert samples[("routewatch_routing_state", ("nyc", "origin", "misrouted"))] == 1
 
 
 def test_samples_follow_the_table_order(store: SnapshotStore) -> None:
-    store.publish(make_round())
+    store.publish(vantage_round())
     grouped = snapshot_samples(store.current())
     assert list(grouped) == list(METRICS)
     for spec, samples in grouped.items():
@@ -369,24 +342,16 @@ def server(store: SnapshotStore) -> Iterator[MetricsServer]:
     server.stop()
 
 
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 def test_server_answers_metrics_healthz_and_404(server: MetricsServer,
                                                 store: SnapshotStore) -> None:
     assert server.address[0] == "127.0.0.1"
     assert server.address[1] > 0
-    store.publish(make_round())
-    status, body = _get(server.url + "/metrics")
+    store.publish(vantage_round())
+    status, body = get(server.url + "/metrics")
     assert status == 200
     assert 'routewatch_round_success{probe="nyc"} 1.0' in body
-    assert _get(server.url + "/healthz")[0] == 200
-    assert _get(server.url + "/nope")[0] == 404
+    assert get(server.url + "/healthz")[0] == 200
+    assert get(server.url + "/nope")[0] == 404
 
 
 def test_healthz_turns_unhealthy_after_three_intervals_without_a_round() -> None:
@@ -394,13 +359,13 @@ def test_healthz_turns_unhealthy_after_three_intervals_without_a_round() -> None
     store = SnapshotStore(make_config(), clock=lambda: now[0])
     assert health_report(store.current(), 1029.0).healthy  # starting: 3 intervals of grace
     assert not health_report(store.current(), 1031.0).healthy
-    store.publish(make_round())
+    store.publish(vantage_round())
     assert health_report(store.current(), 1030.0).healthy
     report = health_report(store.current(), 1031.0)
     assert not report.healthy
     assert report.document["status"] == "stale"
     now[0] = 1030.5
-    store.publish(make_round("dub"))  # any vantage point finishing keeps the process healthy
+    store.publish(vantage_round("dub"))  # any vantage point finishing keeps the process healthy
     assert health_report(store.current(), 1031.0).healthy
 
 
@@ -413,7 +378,7 @@ def test_a_scrape_never_mixes_two_rounds_of_one_vantage_point(server: MetricsSer
     def publish() -> None:
         for n in range(1, rounds + 1):
             for name in ("nyc", "dub"):
-                store.publish(make_round(name, latency=n / 1000, penalty=n / 1000,
+                store.publish(vantage_round(name, latency=n / 1000, penalty=n / 1000,
                                          errors=(ErrorRecord("dns", "dns_timeout", ""),)))
         done.set()
 
@@ -421,7 +386,7 @@ def test_a_scrape_never_mixes_two_rounds_of_one_vantage_point(server: MetricsSer
     writer.start()
     scrapes = mixed = 0
     while scrapes < 2000 and not (done.is_set() and scrapes > 10):
-        body = _get(server.url + "/metrics")[1]
+        body = get(server.url + "/metrics")[1]
         scrapes += 1
         for name in ("nyc", "dub"):
             seen = _round_numbers(body, name)
@@ -449,3 +414,11 @@ def _round_numbers(body: str, probe: str) -> set[int]:
             elif sample.name in ("routewatch_rounds_total", "routewatch_probe_errors_total"):
                 seen.add(int(sample.value))
     return seen
+
+
+def test_loop_lag_is_exported_when_the_round_measured_it(store: SnapshotStore) -> None:
+    store.publish(dataclasses.replace(vantage_round(), loop_lag_seconds=0.042))
+    store.publish(vantage_round("dub"))  # a round without the figure (an old regional probe)
+    got = scrape(store)
+    assert value(got, "loop_lag_seconds", probe="nyc") == pytest.approx(0.042)
+    assert series(got, "loop_lag_seconds", probe="dub") == {}

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 from page_dom import cells, misrouted_paths, parse_html
 from prometheus_client import CollectorRegistry
-from test_metrics import make_config, make_round
+from rounds import vantage_round
+from test_metrics import make_config
 
 from monitor.core.model import RoutingState
 from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
@@ -39,7 +40,7 @@ def store(clock: Clock) -> SnapshotStore:
 def test_renders_once_per_snapshot_and_only_when_asked(store: SnapshotStore,
                                                        clock: Clock) -> None:
     page = LivePage(store.current, clock=clock)
-    store.publish(make_round("nyc"))
+    store.publish(vantage_round("nyc"))
     assert page.renders == 0  # publishing (the probing loop) never renders
     first = page.body()
     clock.now += 7
@@ -49,7 +50,7 @@ def test_renders_once_per_snapshot_and_only_when_asked(store: SnapshotStore,
     assert b'data-served-at="2007.000"' in second
     assert first.replace(b'served-at="2000.000"', b"") == \
         second.replace(b'served-at="2007.000"', b"")
-    store.publish(make_round("dub", state=RoutingState.MISROUTED, served="eu-west-1",
+    store.publish(vantage_round("dub", state=RoutingState.MISROUTED, served="eu-west-1",
                              penalty=0.05))
     root = parse_html(page.body().decode())
     assert page.renders == 2
@@ -59,9 +60,9 @@ def test_renders_once_per_snapshot_and_only_when_asked(store: SnapshotStore,
 
 def test_snapshot_document_adds_finish_time_and_stable_state(store: SnapshotStore,
                                                              clock: Clock) -> None:
-    store.publish(make_round("nyc"))
+    store.publish(vantage_round("nyc"))
     clock.now += 10
-    store.publish(make_round("nyc", state=RoutingState.MISROUTED, served="eu-west-1",
+    store.publish(vantage_round("nyc", state=RoutingState.MISROUTED, served="eu-west-1",
                              penalty=0.05))
     document = snapshot_document(store.current())
     [nyc] = document["vantage_points"]
@@ -110,7 +111,7 @@ def _get(url: str) -> tuple[str, str, str]:
 def test_served_at_root_while_rounds_are_published(
         server: tuple[MetricsServer, LivePage], store: SnapshotStore) -> None:
     metrics_server, page = server
-    store.publish(make_round("nyc"))
+    store.publish(vantage_round("nyc"))
     content_type, cache, body = _get(metrics_server.url + "/")
     assert content_type == "text/html; charset=utf-8"
     assert cache == "no-store"
@@ -123,7 +124,7 @@ def test_served_at_root_while_rounds_are_published(
 
     def publish() -> None:
         for n in range(publishes):
-            store.publish(make_round("dub", latency=(n + 1) / 1000))
+            store.publish(vantage_round("dub", latency=(n + 1) / 1000))
         done.set()
 
     writer = threading.Thread(target=publish)

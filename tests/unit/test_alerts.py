@@ -17,6 +17,12 @@ RULES = ROOT / "alerts" / "routewatch.rules.yml"
 RULE_TESTS = sorted((ROOT / "alerts" / "tests").glob("*.yml"))
 RUNBOOK = ROOT / "docs" / "runbook.md"
 
+ROUTING_ALERTS = frozenset({"RoutewatchRoutingMisrouted", "RoutewatchCdnOriginMisrouted",
+                            "RoutewatchDataPathNotRegionLocal", "RoutewatchRegionUnhealthy"})
+"""The alerts about where traffic goes: their descriptions name the probe, regions and penalty."""
+REQUIRED_ALERTS = ROUTING_ALERTS | {"RoutewatchRoutingUnknown", "RoutewatchProbeStale",
+                                    "RoutewatchConfigReloadFailed"}
+
 
 def promtool() -> str:
     found = shutil.which("promtool")
@@ -51,10 +57,7 @@ def test_every_alert_has_for_severity_annotations_and_a_runbook_section() -> Non
     headings = {re.sub(r"[^a-z0-9 -]", "", line[3:].strip().lower()).replace(" ", "-")
                 for line in RUNBOOK.read_text(encoding="utf-8").splitlines()
                 if line.startswith("## ")}
-    required = {"RoutewatchRoutingMisrouted", "RoutewatchRoutingUnknown", "RoutewatchProbeStale",
-                "RoutewatchRegionUnhealthy", "RoutewatchCdnOriginMisrouted",
-                "RoutewatchDataPathNotRegionLocal", "RoutewatchConfigReloadFailed"}
-    assert required <= {rule["alert"] for rule in alerts()}
+    assert {rule["alert"] for rule in alerts()} >= REQUIRED_ALERTS
     for rule in alerts():
         name = rule["alert"]
         assert re.fullmatch(r"\d+[smh]", rule.get("for", "")), f"{name}: no `for`"
@@ -67,11 +70,10 @@ def test_every_alert_has_for_severity_annotations_and_a_runbook_section() -> Non
 
 
 def test_routing_alerts_name_probe_path_regions_and_penalty() -> None:
-    for rule in alerts():
-        if rule["alert"] not in ("RoutewatchRoutingMisrouted", "RoutewatchCdnOriginMisrouted",
-                                 "RoutewatchDataPathNotRegionLocal",
-                                 "RoutewatchRegionUnhealthy"):
-            continue
+    routing = [rule for rule in alerts() if rule["alert"] in ROUTING_ALERTS]
+    # a renamed alert fails here instead of leaving the loop below with nothing to check
+    assert {rule["alert"] for rule in routing} == ROUTING_ALERTS
+    for rule in routing:
         description = rule["annotations"]["description"]
         for needed in ("$labels.probe", "routewatch_served_region",
                        "routewatch_expected_region", "routewatch_routing_penalty_seconds"):
@@ -91,7 +93,7 @@ def test_each_alert_is_shown_firing_and_not_firing() -> None:
 
 
 def test_a_failed_reload_alerts_on_the_reload_gauge() -> None:
-    rule = next(r for r in alerts() if r["alert"] == "RoutewatchConfigReloadFailed")
+    (rule,) = [r for r in alerts() if r["alert"] == "RoutewatchConfigReloadFailed"]
     assert rule["expr"].strip() == "routewatch_config_last_reload_successful == 0"
     assert rule["labels"]["severity"] == "warning"
     assert "routewatch_config_last_reload_success_timestamp_seconds" in \

@@ -6,7 +6,8 @@ import io
 import json
 
 import pytest
-from aws_helpers import sample_round, validate_emf
+from aws_helpers import validate_emf
+from rounds import sample_round
 
 from monitor.core.model import RoundResult
 from monitor.exporters.cloudwatch import (

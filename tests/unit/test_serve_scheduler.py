@@ -1,29 +1,25 @@
-"""The serve scheduler with stand-in rounds: isolation, no overlap, crashes, reload, stop."""
+"""The serve scheduler: its job planning as pure functions of a given ``now`` (by table), and its
+rounds, reload and stop with stand-in rounds, synchronised by events, never by sleeping."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from apscheduler.triggers.interval import IntervalTrigger
+from rounds import vantage_round
 
 from monitor.config import Config, LoadedConfig, ServeSettings, load_config, parse_config
-from monitor.core.model import (
-    Attribution,
-    PathResult,
-    RegionLatency,
-    RoutingState,
-    RoutingVerdict,
-    VantageRound,
-)
 from monitor.core.model import Path as RoutePath
-from monitor.metrics import SnapshotStore, VantageSnapshot
+from monitor.core.model import VantageRound
+from monitor.metrics import SnapshotStore
+from monitor.serve import rounds as rounds_module
 from monitor.serve import scheduler as scheduler_module
-from monitor.serve.scheduler import RoundScheduler, effective_jitter
+from monitor.serve.plan import JobPlan, Replan, effective_jitter, plan_jobs, plan_reload
+from monitor.serve.scheduler import RoundScheduler, job_arguments
 
 CONFIG_YAML = """
 service: {origin_name: global-alb.example.com}
@@ -37,183 +33,288 @@ probe: {request_timeout_s: 0.2, round_deadline_s: 0.3}
 serve: {interval_s: 1, jitter_s: 0, misfire_grace_s: 5, hysteresis_rounds: 2}
 """
 
+NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+HANG_GUARD_S = 60.0
+"""Only a broken scheduler waits this long: every wait below ends on an event."""
+
 
 def loaded(text: str = CONFIG_YAML) -> LoadedConfig:
     return parse_config(text, "test.yaml")
 
 
 def ok_round(config: Config, name: str) -> VantageRound:
-    verdict = RoutingVerdict(RoutingState.OK, "us-east-1", "us-east-1", 0.0)
-    paths = tuple(PathResult(p, verdict, Attribution("us-east-1", "header"))
-                  for p in (RoutePath.DNS, RoutePath.ORIGIN))
-    regions = tuple(RegionLatency(r, 0.01, True) for r in config.regions)
-    return VantageRound(name, 0.0, 0.01, regions, paths)
+    return vantage_round(name, paths=(RoutePath.DNS, RoutePath.ORIGIN))
 
 
-Runner = Callable[[Config, str], Awaitable[VantageRound]]
+def serve(interval: float = 60, jitter: float = 0, misfire: float = 30) -> ServeSettings:
+    return ServeSettings(interval_s=interval, jitter_s=jitter, misfire_grace_s=misfire)
 
 
-async def run_until(scheduler: RoundScheduler, done: Callable[[], bool],
-                    checks: int = 400) -> None:
-    """Run the scheduler until ``done()``, checking every 50 ms (bounded), then stop it."""
-    task = asyncio.create_task(scheduler.run(install_signals=False))
-    try:
-        for _ in range(checks):
-            if done():
-                break
-            await asyncio.sleep(0.05)
-        assert done(), "the scheduler did not get there"
-    finally:
-        scheduler.request_stop()
-        await task
+def at(seconds: float) -> datetime:
+    return NOW + timedelta(seconds=seconds)
 
 
-async def test_a_stuck_vantage_point_never_stops_the_others(
+def plan(name: str, first: float, interval: float = 60, jitter: float = 0,
+         misfire: int = 30) -> JobPlan:
+    return JobPlan(name, at(first), interval, jitter, misfire)
+
+
+class Published:
+    """Every round the store publishes, and an event per condition a test waits for."""
+
+    def __init__(self, store: SnapshotStore) -> None:
+        self.rounds: list[VantageRound] = []
+        self._waiting: list[tuple[int, str | None, asyncio.Event]] = []
+        original = store.publish
+
+        def publish(result: VantageRound) -> object:
+            entry = original(result)
+            self.rounds.append(result)
+            for count, name, event in self._waiting:
+                if self.count(name) >= count:
+                    event.set()
+            return entry
+
+        store.publish = publish  # type: ignore[assignment,method-assign]
+
+    def count(self, name: str | None = None) -> int:
+        return sum(1 for r in self.rounds if name is None or r.vantage == name)
+
+    async def wait(self, count: int, name: str | None = None) -> None:
+        """Until ``count`` rounds (of ``name``) are published."""
+        event = asyncio.Event()
+        if self.count(name) >= count:
+            return
+        self._waiting.append((count, name, event))
+        await asyncio.wait_for(event.wait(), HANG_GUARD_S)
+
+
+def scheduler_for(text: str = CONFIG_YAML, runner: object = None,
+                  **options: object) -> tuple[RoundScheduler, SnapshotStore, Published]:
+    config = loaded(text)
+    store = SnapshotStore(config.config)
+    published = Published(store)
+    scheduler = RoundScheduler(config, store, runner=runner or ok_round_async,  # type: ignore[arg-type]
+                               **options)  # type: ignore[arg-type]
+    return scheduler, store, published
+
+
+async def ok_round_async(config: Config, name: str) -> VantageRound:
+    return ok_round(config, name)
+
+
+# --- planning: pure, by table --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("settings", "names", "expected"), [
+    # the first rounds run at start, then spread out by interval / count, at most 1 s apart
+    (serve(60), ["nyc", "dub", "sin"], [plan("nyc", 0), plan("dub", 1), plan("sin", 2)]),
+    (serve(1), ["nyc", "dub"], [plan("nyc", 0, 1, 0), plan("dub", 0.5, 1, 0)]),
+    (serve(2, misfire=5), ["nyc", "dub", "sin", "fra"],
+     [plan("nyc", 0, 2, misfire=5), plan("dub", 0.5, 2, misfire=5),
+      plan("sin", 1.0, 2, misfire=5), plan("fra", 1.5, 2, misfire=5)]),
+    # jitter: kept when at most half the interval, clamped to half otherwise
+    (serve(60, jitter=5), ["nyc"], [plan("nyc", 0, 60, 5)]),
+    (serve(1, jitter=5), ["nyc"], [plan("nyc", 0, 1, 0.5)]),
+    # misfire grace: whole seconds, at least one
+    (serve(60, misfire=0), ["nyc"], [plan("nyc", 0, misfire=1)]),
+    (serve(60, misfire=7.4), ["nyc"], [plan("nyc", 0, misfire=7)]),
+    (serve(60), [], []),
+])
+def test_jobs_at_start(settings: ServeSettings, names: list[str],
+                       expected: list[JobPlan]) -> None:
+    assert list(plan_jobs(settings, names, NOW)) == expected
+
+
+def test_a_job_runs_one_round_at_a_time_and_coalesces_a_backlog() -> None:
+    (job,) = plan_jobs(serve(60), ["nyc"], NOW)
+    assert (job.max_instances, job.coalesce) == (1, True)
+
+
+@pytest.mark.parametrize(("old", "old_names", "new", "new_names", "expected"), [
+    # nothing changed
+    (serve(60), ["nyc", "dub"], serve(60), ["nyc", "dub"], Replan()),
+    # a vantage point removed, another added: the new one's first round runs now
+    (serve(60), ["nyc", "dub"], serve(60), ["dub", "sin"],
+     Replan(removed=("nyc",), added=(plan("sin", 0),))),
+    # new serve settings: the kept vantage points run again one interval later, spread out
+    (serve(60), ["nyc", "dub"], serve(30, misfire=7), ["nyc", "dub"],
+     Replan(rescheduled=(plan("nyc", 30, 30, misfire=7), plan("dub", 31, 30, misfire=7)))),
+    (serve(60), ["nyc", "dub"], serve(30, jitter=20), ["dub", "sin"],
+     Replan(removed=("nyc",), added=(plan("sin", 0, 30, 15),),
+            rescheduled=(plan("dub", 30, 30, 15),))),
+])
+def test_jobs_after_a_reload(old: ServeSettings, old_names: list[str], new: ServeSettings,
+                             new_names: list[str], expected: Replan) -> None:
+    assert plan_reload(old, old_names, new, new_names, NOW) == expected
+
+
+def test_jitter_is_at_most_half_the_interval() -> None:
+    assert effective_jitter(serve(1, 5)) == 0.5
+    assert effective_jitter(serve(60, 5)) == 5
+    assert effective_jitter(serve(10, 5)) == 5
+    assert effective_jitter(serve(10, 0)) == 0
+
+
+def test_a_plan_becomes_the_job_it_describes() -> None:
+    job = plan("nyc", 0, 60, 5, misfire=7)
+    arguments = job_arguments(job)
+    assert arguments["next_run_time"] == NOW  # the first round: at the planned time, no jitter
+    assert (arguments["max_instances"], arguments["coalesce"],
+            arguments["misfire_grace_time"]) == (1, True, 7)
+    trigger = arguments["trigger"]
+    assert trigger.interval == timedelta(seconds=60)
+    assert trigger.jitter == 5
+    no_jitter = job_arguments(plan("nyc", 0, 60))["trigger"]
+    assert no_jitter.jitter is None
+    assert no_jitter.get_next_fire_time(NOW, NOW) == at(60)
+
+
+# --- one round: bounded, published, logged, exported ---------------------------------------------
+
+
+async def test_a_stuck_round_ends_at_the_deadline_as_failed(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scheduler_module, "DEADLINE_MARGIN_S", 0.05)
-    started: Counter[str] = Counter()
+    monkeypatch.setattr(rounds_module, "DEADLINE_MARGIN_S", 0.05)
 
     async def runner(config: Config, name: str) -> VantageRound:
-        started[name] += 1
         if name == "dub":
-            await asyncio.sleep(3600)  # blackholed: only the deadline ends it
+            await asyncio.Event().wait()  # blackholed: only the deadline ends it
         return ok_round(config, name)
 
-    store = SnapshotStore(loaded().config)
-    scheduler = RoundScheduler(loaded(), store, runner=runner)
-    await run_until(scheduler, lambda: "dub" in store.current().vantage
-                    and store.current().vantage.get("nyc") is not None
-                    and store.current().vantage["nyc"].rounds_total >= 2)
-    dub = store.current().vantage["dub"].result
-    assert not dub.success
-    assert [(e.path, e.reason) for e in dub.errors] == [("round", "deadline")]
+    scheduler, store, _ = scheduler_for(runner=runner)
+    entry = await scheduler.run_vantage("dub")
+    assert entry is not None
+    assert not entry.result.success
+    assert [(e.path, e.reason) for e in entry.result.errors] == [("round", "deadline")]
+    assert (await scheduler.run_vantage("nyc")) is not None
+    assert store.current().vantage["nyc"].result.success
 
 
-async def test_a_slow_round_is_never_overlapped_by_the_next() -> None:
-    running: Counter[str] = Counter()
-    most: Counter[str] = Counter()
-    finished: Counter[str] = Counter()
-
-    async def runner(config: Config, name: str) -> VantageRound:
-        running[name] += 1
-        most[name] = max(most[name], running[name])
-        try:
-            await asyncio.sleep(0.25 if name == "nyc" else 0)
-        finally:
-            running[name] -= 1
-            finished[name] += 1
-        return ok_round(config, name)
-
-    text = CONFIG_YAML.replace("round_deadline_s: 0.3", "round_deadline_s: 5")
-    store = SnapshotStore(loaded(text).config)
-    scheduler = RoundScheduler(loaded(text), store, runner=runner)
-    # make nyc's 0.25 s round slower than its interval: every 0.1 s
-    task = asyncio.create_task(scheduler.run(install_signals=False))
-    for _ in range(100):
-        await asyncio.sleep(0.02)
-        if scheduler._scheduler.get_job("nyc") is not None:
-            break
-    scheduler._scheduler.reschedule_job("nyc", trigger=IntervalTrigger(seconds=0.1))
-    for _ in range(200):
-        await asyncio.sleep(0.05)
-        if finished["nyc"] >= 3:
-            break
-    scheduler.request_stop()
-    await task
-    assert finished["nyc"] >= 3
-    assert most["nyc"] == 1
-
-
-async def test_a_crashing_round_is_published_as_failed_and_rounds_go_on(
+async def test_a_crashing_round_is_published_as_failed_and_the_next_goes_on(
         caplog: pytest.LogCaptureFixture) -> None:
     calls: Counter[str] = Counter()
 
     async def runner(config: Config, name: str) -> VantageRound:
         calls[name] += 1
-        if name == "nyc" and calls[name] == 1:
+        if calls[name] == 1:
             raise RuntimeError("probe bug")
         return ok_round(config, name)
 
-    store = SnapshotStore(loaded().config)
-    scheduler = RoundScheduler(loaded(), store, runner=runner)
-    seen: list[bool] = []
-    original = store.publish
-
-    def publish(result: VantageRound) -> VantageSnapshot | None:
-        if result.vantage == "nyc":
-            seen.append(result.success)
-        return original(result)
-
-    store.publish = publish  # type: ignore[method-assign]
-    with caplog.at_level(logging.ERROR, "monitor.serve.scheduler"):
-        await run_until(scheduler, lambda: len(seen) >= 2)
-    assert seen[:2] == [False, True]
+    scheduler, store, published = scheduler_for(runner=runner)
+    with caplog.at_level(logging.ERROR, "monitor.serve"):
+        await scheduler.run_vantage("nyc")
+        await scheduler.run_vantage("nyc")
+    assert [r.success for r in published.rounds] == [False, True]
     entry = store.current().vantage["nyc"]
     assert dict(entry.errors_total) == {("round", "internal_error"): 1}
     assert "round crashed" in caplog.text
 
 
 async def test_every_round_is_logged_with_its_fields(caplog: pytest.LogCaptureFixture) -> None:
-    store = SnapshotStore(loaded().config)
-
-    async def runner(config: Config, name: str) -> VantageRound:
-        return ok_round(config, name)
-
-    scheduler = RoundScheduler(loaded(), store, runner=runner)
+    scheduler, _, _ = scheduler_for()
     with caplog.at_level(logging.INFO, "monitor.rounds"):
-        await run_until(scheduler, lambda: len(store.current().vantage) == 2)
-    records = [r for r in caplog.records if r.name == "monitor.rounds"]
-    fields = [r.fields for r in records]  # type: ignore[attr-defined]
-    assert {f["vantage"] for f in fields} == {"nyc", "dub"}
-    first = fields[0]
-    assert first["event"] == "round"
-    assert first["success"] is True
-    assert first["paths"][0] == {
+        await scheduler.run_vantage("nyc")
+    (record,) = [r for r in caplog.records if r.name == "monitor.rounds"]
+    fields = record.fields  # type: ignore[attr-defined]
+    assert (fields["event"], fields["vantage"], fields["success"]) == ("round", "nyc", True)
+    assert fields["paths"][0] == {
         "path": "dns", "state": "ok", "stable_state": "ok", "streak": 1,
         "served_region": "us-east-1", "expected_region": "us-east-1", "penalty_seconds": 0.0,
         "reason": None}
-    assert "round finished" in records[0].getMessage()
+    assert "round finished" in record.getMessage()
+
+
+async def test_a_failing_exporter_stops_neither_the_round_nor_the_others(
+        caplog: pytest.LogCaptureFixture) -> None:
+    exported: list[str] = []
+
+    def broken(result: VantageRound) -> None:
+        raise RuntimeError("cloudwatch is down")
+
+    scheduler, _, published = scheduler_for(
+        exporters=[broken, lambda result: exported.append(result.vantage)])
+    with caplog.at_level(logging.ERROR, "monitor.serve"):
+        await scheduler.run_vantage("nyc")
+    assert published.count("nyc") == 1
+    assert exported == ["nyc"]
+    assert "exporter" in caplog.text
+
+
+# --- the scheduler running -----------------------------------------------------------------------
+
+
+async def test_the_first_rounds_run_at_start_not_one_interval_later() -> None:
+    text = CONFIG_YAML.replace("interval_s: 1", "interval_s: 3600")
+    scheduler, _, published = scheduler_for(text)
+    task = asyncio.create_task(scheduler.run(install_signals=False))
+    try:
+        await published.wait(1, "nyc")
+        await published.wait(1, "dub")
+    finally:
+        scheduler.request_stop()
+        await task
+    assert {p.vantage for p in scheduler.plans.values()} == {"nyc", "dub"}
 
 
 async def test_reload_keeps_the_old_config_when_the_new_one_is_bad(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "routewatch.yaml"
     path.write_text(CONFIG_YAML)
-
-    async def runner(config: Config, name: str) -> VantageRound:
-        return ok_round(config, name)
-
-    first = load_config(path)
-    store = SnapshotStore(first.config)
-    scheduler = RoundScheduler(first, store, reload=lambda: load_config(path), runner=runner)
+    scheduler, store, published = scheduler_for(reload=lambda: load_config(path))
     task = asyncio.create_task(scheduler.run(install_signals=False))
-    for _ in range(200):
-        await asyncio.sleep(0.05)
-        if len(store.current().vantage) == 2:
-            break
+    try:
+        await published.wait(1, "dub")
+        path.write_text(CONFIG_YAML.replace("interval_s: 1", "interval_s: 0"))
+        with caplog.at_level(logging.ERROR, "monitor.serve"):
+            assert await scheduler.reload() is False
+        assert "keeping the previous configuration" in caplog.text
+        assert "serve.interval_s" in caplog.text
+        assert scheduler.config.serve.interval_s == 1
+        assert store.current().reload_successful is False
 
-    path.write_text(CONFIG_YAML.replace("interval_s: 1", "interval_s: 0"))
-    with caplog.at_level(logging.ERROR, "monitor.serve.scheduler"):
-        assert await scheduler.reload() is False
-    assert "keeping the previous configuration" in caplog.text
-    assert "serve.interval_s" in caplog.text
-    assert scheduler.config.serve.interval_s == 1
-    assert store.current().reload_successful is False
+        path.write_text(CONFIG_YAML.replace("  nyc: {resolver: 127.0.0.53}\n",
+                                            "  sin: {resolver: 127.0.0.53}\n"))
+        assert await scheduler.reload() is True
+        assert store.current().reload_successful is True
+        assert "nyc" not in store.current().vantage
+        assert set(scheduler.plans) == {"dub", "sin"}
+        await published.wait(1, "sin")  # an added vantage point's first round runs at once
+    finally:
+        scheduler.request_stop()
+        await task
+    assert "nyc" not in store.current().vantage
 
-    path.write_text(CONFIG_YAML.replace("  nyc: {resolver: 127.0.0.53}\n",
-                                        "  sin: {resolver: 127.0.0.53}\n"))
-    assert await scheduler.reload() is True
-    assert store.current().reload_successful is True
-    assert "nyc" not in store.current().vantage
-    assert scheduler._scheduler.get_job("nyc") is None
-    for _ in range(200):
-        await asyncio.sleep(0.05)
-        if "sin" in store.current().vantage:
-            break
-    scheduler.request_stop()
-    await task
-    assert "sin" in store.current().vantage
-    assert "nyc" not in store.current().vantage
+
+async def test_reload_reschedules_when_serve_settings_change(tmp_path: Path) -> None:
+    path = tmp_path / "routewatch.yaml"
+    path.write_text(CONFIG_YAML)
+    scheduler, store, published = scheduler_for(reload=lambda: load_config(path))
+    task = asyncio.create_task(scheduler.run(install_signals=False))
+    try:
+        await published.wait(1, "dub")
+        path.write_text(CONFIG_YAML.replace("interval_s: 1", "interval_s: 30").replace(
+            "misfire_grace_s: 5", "misfire_grace_s: 7"))
+        assert await scheduler.reload() is True
+    finally:
+        scheduler.request_stop()
+        await task
+    for job in scheduler.plans.values():
+        assert (job.interval_s, job.misfire_grace_s, job.max_instances) == (30, 7, 1)
+    assert store.current().space.interval_s == 30
+
+
+class Said(logging.Handler):
+    """Sets an event when a record with ``text`` in its message is logged."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.event = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
 
 
 async def test_stop_lets_the_round_in_flight_finish() -> None:
@@ -229,15 +330,23 @@ async def test_stop_lets_the_round_in_flight_finish() -> None:
         return ok_round(config, name)
 
     text = CONFIG_YAML.replace("round_deadline_s: 0.3", "round_deadline_s: 30")
-    store = SnapshotStore(loaded(text).config)
-    scheduler = RoundScheduler(loaded(text), store, runner=runner)
-    task = asyncio.create_task(scheduler.run(install_signals=False))
-    await asyncio.wait_for(entered.wait(), 30)
-    scheduler.request_stop()
-    await asyncio.sleep(0.1)
-    assert not task.done()  # still waiting for nyc's round
-    release.set()
-    await asyncio.wait_for(task, 30)
+    scheduler, store, _ = scheduler_for(text, runner)
+    stopping = Said("stopping: no new rounds; 1 in flight")
+    logger = logging.getLogger(scheduler_module.__name__)
+    logger.addHandler(stopping)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        task = asyncio.create_task(scheduler.run(install_signals=False))
+        await asyncio.wait_for(entered.wait(), HANG_GUARD_S)
+        scheduler.request_stop()
+        await asyncio.wait_for(stopping.event.wait(), HANG_GUARD_S)  # draining, nyc in flight
+        assert not task.done()
+        release.set()
+        await asyncio.wait_for(task, HANG_GUARD_S)
+    finally:
+        logger.removeHandler(stopping)
+        logger.setLevel(previous)
     assert finished == ["nyc"]
     assert store.current().vantage["nyc"].result.success
 
@@ -248,82 +357,26 @@ async def test_a_second_stop_cancels_rounds_in_flight() -> None:
     async def runner(config: Config, name: str) -> VantageRound:
         if name == "nyc":
             entered.set()
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()
         return ok_round(config, name)
 
     text = CONFIG_YAML.replace("round_deadline_s: 0.3", "round_deadline_s: 600")
-    store = SnapshotStore(loaded(text).config)
-    scheduler = RoundScheduler(loaded(text), store, runner=runner)
+    scheduler, store, _ = scheduler_for(text, runner)
     task = asyncio.create_task(scheduler.run(install_signals=False))
-    await asyncio.wait_for(entered.wait(), 30)
+    await asyncio.wait_for(entered.wait(), HANG_GUARD_S)
     scheduler.request_stop()
     scheduler.request_stop()
-    await asyncio.wait_for(task, 30)
+    await asyncio.wait_for(task, HANG_GUARD_S)
     assert "nyc" not in store.current().vantage
-
-
-async def test_reload_reschedules_when_serve_settings_change(tmp_path: Path) -> None:
-    path = tmp_path / "routewatch.yaml"
-    path.write_text(CONFIG_YAML)
-
-    async def runner(config: Config, name: str) -> VantageRound:
-        return ok_round(config, name)
-
-    first = load_config(path)
-    store = SnapshotStore(first.config)
-    scheduler = RoundScheduler(first, store, reload=lambda: load_config(path), runner=runner)
-    task = asyncio.create_task(scheduler.run(install_signals=False))
-    for _ in range(200):
-        await asyncio.sleep(0.05)
-        if scheduler._scheduler.get_job("dub") is not None:
-            break
-    path.write_text(CONFIG_YAML.replace("interval_s: 1", "interval_s: 30").replace(
-        "misfire_grace_s: 5", "misfire_grace_s: 7"))
-    assert await scheduler.reload() is True
-    jobs = {name: scheduler._scheduler.get_job(name) for name in ("nyc", "dub")}
-    scheduler.request_stop()
-    await task
-    for job in jobs.values():
-        assert job is not None
-        assert job.trigger.interval.total_seconds() == 30
-        assert job.misfire_grace_time == 7
-        assert job.max_instances == 1
-        assert job.coalesce is True
-    assert store.current().space.interval_s == 30
-
-
-def test_jitter_is_at_most_half_the_interval() -> None:
-    def serve(interval: float, jitter: float) -> ServeSettings:
-        return ServeSettings(interval_s=interval, jitter_s=jitter)
-
-    assert effective_jitter(serve(1, 5)) == 0.5
-    assert effective_jitter(serve(60, 5)) == 5
-    assert effective_jitter(serve(10, 5)) == 5
-    assert effective_jitter(serve(10, 0)) == 0
 
 
 async def test_a_jitter_longer_than_the_interval_is_clamped_and_said_once(
         caplog: pytest.LogCaptureFixture) -> None:
-    text = CONFIG_YAML.replace("jitter_s: 0", "jitter_s: 5")
-
-    async def runner(config: Config, name: str) -> VantageRound:
-        return ok_round(config, name)
-
-    store = SnapshotStore(loaded(text).config)
-    scheduler = RoundScheduler(loaded(text), store, runner=runner)
+    scheduler, _, _ = scheduler_for(CONFIG_YAML.replace("jitter_s: 0", "jitter_s: 5"))
+    scheduler.request_stop()  # run() schedules, says what it does, and stops at once
     with caplog.at_level(logging.INFO, "monitor.serve.scheduler"):
-        task = asyncio.create_task(scheduler.run(install_signals=False))
-        jobs = []
-        for _ in range(200):
-            await asyncio.sleep(0.02)
-            jobs = [scheduler._scheduler.get_job(name) for name in ("nyc", "dub")]
-            if all(jobs):
-                break
-        scheduler.request_stop()
-        await task
-    for job in jobs:
-        assert job is not None
-        assert job.trigger.jitter == 0.5
+        await scheduler.run(install_signals=False)
+    assert {job.jitter_s for job in scheduler.plans.values()} == {0.5}
     messages = [r.getMessage() for r in caplog.records if r.name == "monitor.serve.scheduler"]
     clamped = [m for m in messages if "more than half the interval" in m]
     assert clamped == ["serve.jitter_s 5 s is more than half the interval (1 s): using 0.5 s, "
@@ -336,15 +389,9 @@ async def test_regional_vantage_points_are_not_probed_from_here(
     monkeypatch.delenv("AWS_REGION", raising=False)
     text = CONFIG_YAML.replace("dub: {resolver: 127.0.0.53}",
                                "dub: {resolver: 127.0.0.53, region: eu-west-1}")
-    probed: Counter[str] = Counter()
-
-    async def runner(config: Config, name: str) -> VantageRound:
-        probed[name] += 1
-        return ok_round(config, name)
-
-    store = SnapshotStore(loaded(text).config)
-    scheduler = RoundScheduler(loaded(text), store, runner=runner)
-    await run_until(scheduler, lambda: probed["nyc"] >= 2)
-    assert probed["dub"] == 0
+    scheduler, _, _ = scheduler_for(text)
+    scheduler.request_stop()
+    await scheduler.run(install_signals=False)
+    assert set(scheduler.plans) == {"nyc"}
     monkeypatch.setenv("AWS_REGION", "eu-west-1")  # on a machine in eu-west-1 it is local
     assert scheduler_module.probed_here(loaded(text).config) == ["nyc", "dub"]

@@ -6,28 +6,32 @@ with Host and SNI set to the origin name.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from monitor.config import Config, VantagePoint, address_policy
-from monitor.core.attribution import attribute
+from monitor.core.attribution import attribute, region_name
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
 from monitor.core.model import (
+    Attribution,
     DataPath,
     ErrorRecord,
     OriginDetails,
     Path,
     PathResult,
     RoutingState,
+    TlsInfo,
 )
+from monitor.core.paths.claims import header_disputes
 from monitor.core.paths.http_status import status_problem
-from monitor.core.verdict import judge, judge_unknown
+from monitor.core.verdict import judge, judge_unknown, unknown_beside_baseline
 from monitor.domain.reasons import Reason
 from probes.http import HttpEvidence, HttpTarget, probe_http
 
-__all__ = ["HealthDocument", "judge_origin", "measure_origin", "origin_planned_checks",
-           "parse_health", "read_health"]
+__all__ = ["HealthDocument", "judge_origin", "measure_origin", "origin_attribution",
+           "origin_health", "origin_planned_checks", "parse_health", "read_health"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,32 @@ def read_health(response: HttpEvidence, limit: int) -> HealthDocument:
     return parse_health(response.body)
 
 
+def origin_health(config: Config, response: HttpEvidence) -> HealthDocument:
+    """The health document of the origin's answer (none for an error status or a redirect)."""
+    if status_problem(response) is not None:
+        return HealthDocument()
+    return read_health(response, config.probe.body_limit_bytes)
+
+
+def origin_attribution(inputs: PathInputs, response: HttpEvidence,
+                       health: HealthDocument) -> Attribution:
+    """Which region answered the origin request: its region header (parsed), health JSON and
+    address; disputed when they disagree, or, when the address names no region, when another
+    region's app sends the same header (measured directly)."""
+    address = response.peer_address or response.target.address
+    header_regions = response.header_list(inputs.config.service.region_header)
+    attribution = attribute(inputs.directory, header_regions=header_regions,
+                            body_region=health.region, addresses=[address])
+    if attribution.source != "header" or inputs.directory.region_of_address(address)[0]:
+        return attribution  # the address is the independent evidence here
+    disputes = header_disputes(inputs, header_regions)
+    if not disputes:
+        return attribution
+    return dataclasses.replace(attribution, disputed=True,
+                               conflicts=tuple(dict.fromkeys((*attribution.conflicts,
+                                                              *disputes))))
+
+
 def origin_planned_checks(config: Config) -> int:
     return 1
 
@@ -115,35 +145,33 @@ def judge_origin(inputs: PathInputs) -> Judgement:
     config = inputs.config
     dns_answer = inputs.evidence.recursive
     if dns_answer is not None and dns_answer.error is not None:
-        return Judgement(PathResult(Path.ORIGIN, judge_unknown(
-            dns_answer.error.reason, f"origin not requested: {dns_answer.error}")))
+        return Judgement(PathResult(Path.ORIGIN, unknown_beside_baseline(
+            inputs.regions, dns_answer.error.reason,
+            f"origin not requested: {dns_answer.error}")))
     response = inputs.evidence.origin
     if response is None:
-        verdict = judge_unknown(Reason.DEADLINE, "no origin answer before the round deadline")
+        verdict = unknown_beside_baseline(inputs.regions, Reason.DEADLINE,
+                                          "no origin answer before the round deadline")
         return Judgement(PathResult(Path.ORIGIN, verdict),
                          (ErrorRecord("origin", Reason.DEADLINE, verdict.detail),))
     phases = dict(response.phases)
     if dns_answer is not None:
         phases["resolve"] = dns_answer.duration_seconds
     address = response.peer_address or response.target.address
+    tls = TlsInfo.of(response.tls)
     if response.error is not None:
         attribution = attribute(inputs.directory, addresses=[address])
-        failed = judge_unknown(response.error.reason, str(response.error),
-                               served=attribution.region)
-        return Judgement(PathResult(Path.ORIGIN, failed, attribution, None, phases, address),
+        failed = unknown_beside_baseline(inputs.regions, response.error.reason,
+                                         str(response.error), served=attribution.region)
+        return Judgement(PathResult(Path.ORIGIN, failed, attribution, None, phases, address,
+                                    tls=tls),
                          (ErrorRecord.of("origin", response.error),))
     status = status_problem(response)
-    health = (HealthDocument() if status is not None
-              else read_health(response, config.probe.body_limit_bytes))
+    health = origin_health(config, response)
     notes = [f"{health.reason}: {health.problem}"] if health.problem else []
     errors = ([ErrorRecord("origin", health.reason, health.problem)]
               if health.problem and health.reason else [])
-    attribution = attribute(
-        inputs.directory,
-        header_region=response.header(config.service.region_header),
-        body_region=health.region,
-        addresses=[address],
-    )
+    attribution = origin_attribution(inputs, response, health)
     notes.extend(attribution.conflicts)
     verdict = judge(attribution.region, inputs.regions, config.tolerance,
                     nominal_closest=inputs.nominal_closest)
@@ -163,13 +191,18 @@ def judge_origin(inputs: PathInputs) -> Judgement:
             verdict = judge_unknown(Reason.HTTP_STATUS, f"origin answered {status}",
                                     served=attribution.region, expected=verdict.expected_region)
     data_path = None
-    if health.dynamodb_region is not None:
+    dynamodb_region = region_name(health.dynamodb_region)
+    if dynamodb_region is not None:
         read_seconds = (None if health.dynamodb_read_ms is None
                         else health.dynamodb_read_ms / 1000.0)
-        data_path = DataPath.observed(health.dynamodb_region, attribution.region, read_seconds)
-        if not data_path.local:
+        data_path = DataPath.observed(dynamodb_region, attribution.region, read_seconds,
+                                      disputed=attribution.disputed)
+        if data_path.local is None:
+            notes.append(f"data path disputed: the app reads DynamoDB in {dynamodb_region}, but "
+                         f"which region serves is disputed (see above)")
+        elif not data_path.local:
             notes.append(f"data path leaves the serving region: {attribution.region} reads "
-                         f"DynamoDB in {health.dynamodb_region}")
+                         f"DynamoDB in {dynamodb_region}")
     return Judgement(PathResult(Path.ORIGIN, verdict, attribution, response.first_byte_seconds,
                                 phases, address, response.status, tuple(notes),
-                                OriginDetails(data_path)), tuple(errors))
+                                OriginDetails(data_path), tls), tuple(errors))
