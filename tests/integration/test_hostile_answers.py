@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_peers import CDN, ORIGIN, HostileWorld, http_response
+from hostile_peers import CDN, ORIGIN, UNTRUSTED, HostileWorld, http_response
 
 from monitor.aws.lambda_handler import handler
 from monitor.config import parse_config
@@ -60,16 +60,7 @@ def config_document(world: HostileWorld, *, cdn: bool = False, **probe: Any) -> 
 
 def one_round(world: HostileWorld, **probe: Any) -> VantageRound:
     config = parse_config(json.dumps(config_document(world, **probe))).config
-    return asyncio.run(run_round(config)).vantage_points[0]
-
-
-def judged_ok(verdict: Any) -> bool:
-    """Ok, or held back because the round's own timing was disturbed: these peers share the test's
-    process, and measurement trust (rightly) gives no verdict on a stalled sample. What these
-    tests hold is the typed note on the path, whatever the timing."""
-    return bool(verdict.state is RoutingState.OK
-                or (verdict.state is RoutingState.UNKNOWN
-                    and verdict.reason is Reason.MEASUREMENT_DISTURBED))
+    return asyncio.run(run_round(config, disturbed_s=UNTRUSTED)).vantage_points[0]
 
 
 def origin_of(result: VantageRound) -> Any:
@@ -90,7 +81,7 @@ def test_a_hostile_health_body_is_a_typed_note_on_the_origin_path(
     world.tls.default = lambda head: health(body)
     result = one_round(world, body_limit_bytes=1_000_000)
     origin = origin_of(result)
-    assert judged_ok(origin.verdict)  # the header still says who answered
+    assert origin.verdict.state is RoutingState.OK  # the header still says who answered
     assert any(note.startswith("health_json_invalid: ") for note in origin.notes), origin.notes
     assert ("origin", Reason.HEALTH_JSON_INVALID) in {(e.path, e.reason) for e in result.errors}
     assert {p.path for p in result.paths} == {RoutePath.DNS, RoutePath.ORIGIN}
@@ -104,18 +95,18 @@ def test_check_and_the_lambda_handler_survive_a_hostile_health_body(
                           "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120,
                          check=False)
     assert "Traceback" not in run.stderr
+    assert run.returncode in (0, 1), run.stderr  # 1 only if the busy machine disturbed timing
     origin = json.loads(run.stdout)["vantage_points"][0]["paths"][1]
-    disturbed = origin["reason"] == Reason.MEASUREMENT_DISTURBED
-    assert run.returncode == (1 if disturbed else 0), run.stderr
-    assert origin["state"] == ("unknown" if disturbed else "ok")
+    assert origin["reason"] in (None, "measurement_disturbed")
     assert "nested too deep" in " ".join(origin["notes"])
 
     monkeypatch.setenv("ROUTEWATCH_CONFIG", str(path))
     monkeypatch.delenv("AWS_REGION", raising=False)
     with redirect_stdout(io.StringIO()):
         document = handler({"vantage_point": "here"}, None)
-    in_lambda = document["vantage_points"][0]["paths"][1]
-    assert in_lambda["state"] == "ok" or in_lambda["reason"] == Reason.MEASUREMENT_DISTURBED
+    origin = document["vantage_points"][0]["paths"][1]
+    assert origin["reason"] in (None, "measurement_disturbed")
+    assert "nested too deep" in " ".join(origin["notes"])
 
 
 def test_a_crashing_judge_is_that_paths_internal_error(world: HostileWorld) -> None:
@@ -125,7 +116,7 @@ def test_a_crashing_judge_is_that_paths_internal_error(world: HostileWorld) -> N
     table = tuple(replace(spec, judge=crash) if spec.path is RoutePath.ORIGIN else spec
                   for spec in PATHS)
     config = parse_config(json.dumps(config_document(world))).config
-    result = asyncio.run(run_round(config, paths=table)).vantage_points[0]
+    result = asyncio.run(run_round(config, paths=table, disturbed_s=UNTRUSTED)).vantage_points[0]
     origin = origin_of(result)
     assert (origin.verdict.state, origin.verdict.reason) == (RoutingState.UNKNOWN,
                                                             Reason.INTERNAL_ERROR)
@@ -187,7 +178,7 @@ def test_an_edge_answering_5xx_is_http_status_not_unattributed(world: HostileWor
 
     world.tls.default = answer
     config = parse_config(json.dumps(config_document(world, cdn=True))).config
-    result = asyncio.run(run_round(config)).vantage_points[0]
+    result = asyncio.run(run_round(config, disturbed_s=UNTRUSTED)).vantage_points[0]
     cdn = result.path(RoutePath.CDN)
     assert cdn is not None
     assert (cdn.verdict.state, cdn.verdict.reason) == (RoutingState.UNKNOWN, Reason.HTTP_STATUS)
@@ -202,7 +193,7 @@ def test_a_compressed_health_body_is_decoded(world: HostileWorld) -> None:
     world.tls.default = lambda head: health(gzip.compress(HEALTHY),
                                             headers=(("content-encoding", "gzip"),))
     origin = origin_of(one_round(world))
-    assert judged_ok(origin.verdict)
+    assert origin.verdict.state is RoutingState.OK
     assert origin.details.data_path is not None  # the data-path fields were read
     assert origin.notes == ()
     sent = world.tls.requests[-1][1].lower()
@@ -214,7 +205,7 @@ def test_a_gzip_bomb_stops_at_the_limit_and_is_too_large(world: HostileWorld) ->
     world.tls.default = lambda head: health(bomb, headers=(("content-encoding", "deflate"),))
     result = one_round(world)
     origin = origin_of(result)
-    assert judged_ok(origin.verdict)
+    assert origin.verdict.state is RoutingState.OK
     assert any(note.startswith("body_too_large: ") for note in origin.notes), origin.notes
     assert ("origin", Reason.BODY_TOO_LARGE) in {(e.path, e.reason) for e in result.errors}
 
