@@ -48,13 +48,9 @@ test: lint typecheck unit
 # estimators on the packet-level lab (estimators.py, root, ~3 minutes) and serve's RSS over
 # 10,000 rounds (soak.py, ~10-25 minutes).
 bench: $(STAMP) system-deps
-	$(BIN)/python bench/accuracy.py
-	$(BIN)/python bench/scrape_flood.py
-	$(BIN)/python bench/busy_machine.py
-	$(BIN)/python bench/scale.py
-	$(BIN)/python bench/startup.py
-	$(BIN)/python bench/estimators.py
-	$(BIN)/python bench/soak.py
+	@failed=""; for b in accuracy scrape_flood busy_machine scale startup estimators soak; do \
+	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "bench: missed or failed:$$failed"; exit 1; fi
 
 # The probe's Lambda package for arm64 (pip --platform, no Docker); CONFIG=FILE bundles a config.
 lambda-zip: $(STAMP)

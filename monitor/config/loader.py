@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
@@ -57,63 +56,14 @@ MAX_DEPTH = 64  # no routewatch file nests deeper than ~6; a deeper one is a mis
 MAX_FILE_BYTES = 1024 * 1024
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A SafeLoader that remembers the line of every mapping key, for error messages, and refuses
-    what would otherwise escape as a traceback: deep nesting, unhashable keys, huge integers."""
+class LinedDict(dict[Any, Any]):
+    """A mapping read from YAML that remembers the line of each key (``lines``)."""
 
-    _depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise yaml.composer.ComposerError(
-                    None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def _construct_int(loader: _LineLoader, node: yaml.ScalarNode) -> int:
-    try:
-        return int(loader.construct_yaml_int(node))
-    except ValueError:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"integer {str(node.value)[:20]}… is too large", node.start_mark) from None
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping: dict[Any, Any] = {}
-    lines: dict[Any, int] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a key must be a plain value, not a list or a mapping",
-                key_node.start_mark) from None
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        lines[key] = key_node.start_mark.line + 1
-    return _LinedDict(mapping, lines)
-
-
-class _LinedDict(dict[Any, Any]):
     def __init__(self, items: dict[Any, Any], lines: dict[Any, int]) -> None:
         super().__init__(items)
         self.lines = lines
 
 
-_LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
-_LineLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 KeyPath = tuple[int | str, ...]
 _REFERENCES = "references"
@@ -132,7 +82,7 @@ def line_of(document: Any, loc: KeyPath) -> int | None:
     line = None
     node = document
     for part in loc:
-        if isinstance(node, _LinedDict) and part in node:
+        if isinstance(node, LinedDict) and part in node:
             line = node.lines.get(part, line)
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
@@ -189,8 +139,12 @@ def yaml_document(text: str, source: str,
                   error: type[ConfigError] = ConfigError) -> dict[Any, Any]:
     """Parse YAML into a mapping that remembers where each key is; raise ``error`` if it is not
     YAML or not a mapping."""
+    import yaml
+
+    from monitor.config import _yaml
+
     try:
-        document = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
+        document = _yaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
