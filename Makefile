@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEBIAN_PACKAGES := prometheus prometheus-blackbox-exporter curl chromium systemd \
-	prometheus-alertmanager
+	prometheus-alertmanager bind9 unbound nginx
 
 .PHONY: demo test lint typecheck unit system-deps bench lambda-zip clean
 
@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # Debian packages the tests use (real Prometheus, promtool, blackbox_exporter, curl, Chromium for
-# the routing page's browser tests, systemd-analyze, amtool); root only.
+# the routing page's browser tests, systemd-analyze, amtool; BIND 9, unbound and nginx for the
+# interop tests); root only.
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -40,9 +41,15 @@ unit: $(STAMP) system-deps
 test: lint typecheck unit
 
 # Accuracy and CPU cost of routewatch's probe beside curl and blackbox_exporter, on a lab world
-# (~2 minutes; figures in BENCHMARKS.md). Skips a tool that is not installed.
+# (~2 minutes; figures in BENCHMARKS.md). Skips a tool that is not installed. Then serve's measured
+# latencies with and without 50 concurrent /metrics scrapers (~2.5 minutes), verdicts with and
+# without two CPU-hog processes (busy_machine.py, ~5 minutes) and rounds at 3x3, 10x10, 20x30
+# (scale.py, ~1.5 minutes).
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/scrape_flood.py
+	$(BIN)/python bench/busy_machine.py
+	$(BIN)/python bench/scale.py
 
 # The probe's Lambda package for arm64 (pip --platform, no Docker); CONFIG=FILE bundles a config.
 lambda-zip: $(STAMP)

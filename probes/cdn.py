@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
+from probes.addresses import AddressPolicy
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
 from probes.errors import ProbeError, ProbeReason
 from probes.http import HttpEvidence, HttpTarget, probe_http
@@ -49,6 +50,7 @@ _X_CACHE: dict[str, CacheResult] = {
 _SERVER_TIMING_CACHE: dict[str, CacheResult] = {"cdn-cache-hit": "hit", "cdn-cache-miss": "miss",
                         "cdn-cache-refresh": "refresh_hit"}
 MAX_SERVER_TIMING_ENTRIES = 64  # more is not CloudFront: stop parsing, report it
+MAX_SERVER_TIMING_MS = 1e6  # a "dur" over ~17 minutes measured nothing real: dropped, reported
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ def parse_server_timing(
                         ProbeReason.SERVER_TIMING_MALFORMED,
                         f"{name}: dur={value[:20]!r} is not a number"))
                     continue
-                if duration < 0 or duration != duration or duration == float("inf"):
+                if not 0 <= duration <= MAX_SERVER_TIMING_MS:  # negative, NaN, inf, absurd
                     problems.append(HeaderProblem(ProbeReason.SERVER_TIMING_MALFORMED,
                                                   f"{name}: dur={value[:20]!r} is out of range"))
                     duration = None
@@ -253,8 +255,10 @@ async def probe_cdn(
     connect_timeout_s: float = 3.0,
     request_timeout_s: float = 5.0,
     body_limit_bytes: int = 65536,
+    address_policy: AddressPolicy | None = None,
 ) -> CdnEvidence:
-    """Resolve the CDN name, request it (cache-busted), and optionally once more for a hit."""
+    """Resolve the CDN name, request it (cache-busted), and optionally once more for a hit
+    (an edge address ``address_policy`` refuses is not connected to)."""
     dns_answer = await probe_dns(DnsQuery(
         qname=target.cdn_name, server=target.resolver, port=target.resolver_port,
         source_address=target.local_address, timeout_s=target.dns_timeout_s))
@@ -270,7 +274,8 @@ async def probe_cdn(
         evidence = await probe_http(request, ssl_context=ssl_context,
                                     connect_timeout_s=connect_timeout_s,
                                     request_timeout_s=request_timeout_s,
-                                    body_limit_bytes=body_limit_bytes)
+                                    body_limit_bytes=body_limit_bytes,
+                                    address_policy=address_policy)
         headers = (parse_cdn_headers(evidence.headers, target.region_header)
                    if evidence.status is not None else None)
         return evidence, headers

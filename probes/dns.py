@@ -2,19 +2,26 @@
 
 UDP first, TCP when the answer is truncated. Returns :class:`DnsEvidence`; a failure is kept in
 ``evidence.error`` (a :class:`~probes.errors.DnsError`) together with whatever was measured.
+
+Over UDP, a datagram from another address, with another query id or for another question is a
+stray (or a spoofing attempt) and is ignored while the real answer is awaited, up to the timeout;
+one with our id that cannot be parsed is the server's answer, and malformed.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 import time
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+import dns.asyncbackend
 import dns.asyncquery
 import dns.edns
 import dns.exception
 import dns.flags
+import dns.inet
 import dns.message
 import dns.name
 import dns.rcode
@@ -29,9 +36,10 @@ from probes.errors import (
     dns_error,
 )
 
-__all__ = ["DnsEvidence", "DnsQuery", "Via", "probe_dns"]
+__all__ = ["DnsEvidence", "DnsQuery", "Via", "answer_evidence", "evidence_from_wire", "probe_dns"]
 
 _MAX_CHAIN = 16  # a longer CNAME chain is a loop or an attack; stop following
+_MAX_STRAY_DATAGRAMS = 64  # ignored while waiting for the answer; more is a flood, not noise
 
 
 Via: TypeAlias = Literal["recursive", "authoritative"]
@@ -127,31 +135,79 @@ _RCODE_ERRORS: dict[int, type[DnsError]] = {
 }
 
 
+def _same_endpoint(af: int, sender: tuple[object, ...], destination: tuple[object, ...]) -> bool:
+    try:
+        return (dns.inet.inet_pton(af, str(sender[0])) == dns.inet.inet_pton(
+            af, str(destination[0])) and sender[1] == destination[1])
+    except (ValueError, IndexError, OSError):
+        return False
+
+
+async def _exchange_udp(request: dns.message.Message, query: DnsQuery,
+                        expiration: float) -> dns.message.Message:
+    """Send the query and wait for its answer, ignoring stray datagrams (bounded: the timeout,
+    and at most :data:`_MAX_STRAY_DATAGRAMS` of them)."""
+    backend = dns.asyncbackend.get_default_backend()
+    af = dns.inet.af_for_address(query.server)
+    destination = dns.inet.low_level_address_tuple((query.server, query.port), af)
+    source = (query.source_address, 0) if query.source_address else None
+    query_id = request.id.to_bytes(2, "big")
+    sock = await backend.make_socket(  # type: ignore[no-untyped-call]
+        af, socket.SOCK_DGRAM, 0, source, None)
+    async with sock:
+        await dns.asyncquery.send_udp(sock, request, destination, expiration)
+        for _ in range(_MAX_STRAY_DATAGRAMS):
+            wire, sender = await sock.recvfrom(65535, max(0.0, expiration - time.time()))
+            if not _same_endpoint(af, sender, destination) or wire[:2] != query_id:
+                continue  # another sender, or another query's id
+            response = dns.message.from_wire(wire)  # our id: a parse error is the answer's
+            if request.is_response(response):
+                return response
+        raise ValueError(f"more than {_MAX_STRAY_DATAGRAMS} datagrams that do not answer the "
+                         f"query")
+
+
 async def probe_dns(query: DnsQuery) -> DnsEvidence:
     """Send one query; never raises for a DNS problem (it is in ``evidence.error``)."""
     target = f"{query.via} {query.server}:{query.port}"
     started = time.perf_counter()
+    expiration = time.time() + query.timeout_s
     transport = "udp"
-    response: dns.message.Message | None = None
-    error: DnsError | None = None
+    request = build_query(query)
     try:
-        response, used_tcp = await dns.asyncquery.udp_with_fallback(
-            build_query(query),
-            query.server,
-            timeout=query.timeout_s,
-            port=query.port,
-            source=query.source_address,
-            ignore_unexpected=True,
-        )
-        transport = "tcp" if used_tcp else "udp"
-    except (dns.exception.DNSException, ValueError, OSError) as exc:
-        error = dns_error(exc, target=target, timeout_s=query.timeout_s)
-    duration = time.perf_counter() - started
-
-    if response is None:
+        response = await _exchange_udp(request, query, expiration)
+        if response.flags & dns.flags.TC:
+            transport = "tcp"
+            response = await dns.asyncquery.tcp(
+                request, query.server, timeout=max(0.0, expiration - time.time()),
+                port=query.port, source=query.source_address)
+    except (dns.exception.DNSException, OSError, EOFError, ValueError) as exc:
         return DnsEvidence(query.qname, f"{query.server}:{query.port}", query.via,
                            query.client_subnet, None, (), (), None, None, transport,
-                           duration, error=error)
+                           time.perf_counter() - started,
+                           error=dns_error(exc, target=target, timeout_s=query.timeout_s))
+    return answer_evidence(query, response, transport=transport,
+                           duration=time.perf_counter() - started)
+
+
+def evidence_from_wire(query: DnsQuery, wire: bytes, *, transport: str = "udp",
+                       duration: float = 0.0) -> DnsEvidence:
+    """The evidence of one DNS message as received (a parse failure is ``dns_malformed``)."""
+    try:
+        response = dns.message.from_wire(wire)
+    except (dns.exception.DNSException, ValueError, EOFError) as exc:
+        target = f"{query.via} {query.server}:{query.port}"
+        return DnsEvidence(query.qname, f"{query.server}:{query.port}", query.via,
+                           query.client_subnet, None, (), (), None, None, transport, duration,
+                           error=dns_error(exc, target=target, timeout_s=query.timeout_s))
+    return answer_evidence(query, response, transport=transport, duration=duration)
+
+
+def answer_evidence(query: DnsQuery, response: dns.message.Message, *, transport: str,
+                    duration: float) -> DnsEvidence:
+    """What an answer says: addresses along the CNAME chain, TTL, ECS scope, typed rcode errors."""
+    target = f"{query.via} {query.server}:{query.port}"
+    error: DnsError | None = None
     rcode = response.rcode()
     addresses, chain, ttl = read_answer(response, query.qname, query.rdtype)
     if rcode in _RCODE_ERRORS:

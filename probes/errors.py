@@ -15,6 +15,7 @@ because probes, the lowest layer, never import monitor)::
     │   │   ├── DnsMalformed            dns_malformed
     │   │   └── DnsTransportError       dns_transport
     │   └── HttpError                   http_error
+    │       ├── AddressNotAllowed       address_not_allowed
     │       ├── ConnectError            connect_error
     │       ├── TlsError                tls_error
     │       ├── ProbeTimeout            timeout
@@ -39,6 +40,7 @@ from functools import cache
 from typing import ClassVar, Literal, TypeAlias, TypeVar
 
 __all__ = [
+    "AddressNotAllowed",
     "ConnectError",
     "DnsError",
     "DnsMalformed",
@@ -80,6 +82,7 @@ class ProbeReason(StrEnum):
     DNS_MALFORMED = "dns_malformed"
     DNS_TRANSPORT = "dns_transport"
     HTTP_ERROR = "http_error"
+    ADDRESS_NOT_ALLOWED = "address_not_allowed"
     CONNECT_ERROR = "connect_error"
     TLS_ERROR = "tls_error"
     TIMEOUT = "timeout"
@@ -139,6 +142,13 @@ class DnsTransportError(DnsError):
 
 class HttpError(ProbeError):
     reason = ProbeReason.HTTP_ERROR
+
+
+class AddressNotAllowed(HttpError):
+    """The address is in a range probes never connect to (:mod:`probes.addresses`); refused
+    before any connection."""
+
+    reason = ProbeReason.ADDRESS_NOT_ALLOWED
 
 
 class ConnectError(HttpError):
@@ -204,6 +214,8 @@ def _rules() -> tuple[_Rule, ...]:
     return (
         _Rule("dns", (dns.exception.Timeout,), False,
               lambda f: DnsTimeout(f"no answer within {f.timeout_s:g} s")),
+        _Rule("dns", (EOFError,), False,  # dnspython's TCP read: the server closed mid-exchange
+              lambda f: DnsTransportError("the TCP connection closed without an answer")),
         _Rule("dns", (dns.exception.FormError, dns.message.ShortHeader, dns.message.TrailingJunk,
                       dns.exception.SyntaxError, dns.name.BadLabelType, ValueError), False,
               lambda f: DnsMalformed(f"malformed DNS response: {f.matched}")),

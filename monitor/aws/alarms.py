@@ -201,7 +201,7 @@ def alarm_period(config: Config) -> int:
               if config.probe.round_deadline_s >= config.serve.interval_s else "")
            + f" + serve.jitter_s {config.serve.jitter_s:g} s")
     period = needed
-    if "period_s" in config.alarms.model_fields_set:
+    if config.alarms.period_s is not None:
         period = config.alarms.period_s
         if period % METRIC_RESOLUTION_S:
             raise AlarmConfigError(

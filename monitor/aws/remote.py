@@ -2,9 +2,12 @@
 
 Each region's function (``alarms.function_name`` in the config) is invoked synchronously
 (``RequestResponse``) in its own thread, all regions concurrently, each bounded by the per-region
-timeout. Their round documents are read back with :func:`~monitor.core.report.round_from_document`
-and merged with the local round into one :class:`RoundResult`. A region that does not answer in
-time, is not deployed, or fails, becomes a :class:`RegionFailure` line; it never aborts the others.
+timeout. Each answer is validated against the round document's JSON Schema
+(``monitor/data/report.schema.json``: a wrong-typed field anywhere rejects that region's answer, not
+the merge), read back with :func:`~monitor.core.report.round_from_document` and merged with the
+local round into one :class:`RoundResult`. A region that does not answer in time, is not deployed,
+fails or answers something else becomes a :class:`RegionFailure` line; it never aborts the others
+nor the local round.
 
 Use from the ``check`` command::
 
@@ -21,6 +24,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from monitor.config import Config
@@ -32,6 +37,7 @@ from monitor.core.report import (
     exit_code,
     round_from_document,
 )
+from monitor.domain.text import printable
 
 __all__ = [
     "InvokeAnswer",
@@ -94,6 +100,7 @@ def boto3_invoker(function_name: str, *, endpoint_url: str | None = None) -> Inv
     from monitor.aws.clients import aws_errors, lambda_client, require_sdk
 
     require_sdk("lambda")
+    document_validator()  # jsonschema comes with the aws extra, as boto3 does: say so now
 
     def invoke(region: str, payload: bytes, timeout_s: float) -> InvokeAnswer:
         client = lambda_client(region, read_timeout_s=timeout_s, endpoint_url=endpoint_url)
@@ -137,14 +144,52 @@ def read_answer(region: str, answer: InvokeAnswer, elapsed: float) -> RegionAnsw
         return RegionFailure(region, "bad_answer", "answer larger than 6 MB", elapsed)
     try:
         document = json.loads(answer.payload)
-        result = round_from_document(document, f"{region} probe")
-    except (ValueError, DocumentError) as exc:
+    except (ValueError, RecursionError) as exc:
         snippet = answer.payload[:80].decode("utf-8", "replace")
-        return RegionFailure(region, "bad_answer",
-                             f"not a round document ({exc}); answer began {snippet!r}", elapsed)
+        return RegionFailure(region, "bad_answer", f"not JSON ({type(exc).__name__}); answer "
+                                                   f"began {snippet!r}", elapsed)
+    problem = document_problem(document)
+    if problem is not None:
+        return RegionFailure(region, "bad_answer", f"not a round document: {problem}", elapsed)
+    try:
+        result = round_from_document(document, f"{region} probe")
+    except (ValueError, TypeError, DocumentError) as exc:
+        return RegionFailure(region, "bad_answer", f"not a round document ({exc})", elapsed)
     if not result.vantage_points:
         return RegionFailure(region, "bad_answer", "the round has no vantage point", elapsed)
     return RegionAnswer(region, result, elapsed)
+
+
+_REPORT_SCHEMA = "data/report.schema.json"
+
+
+@cache
+def document_validator() -> Any:
+    """A validator of the round document's JSON Schema (raises :class:`AwsSdkMissing` when
+    jsonschema, part of the aws extra, is not installed)."""
+    try:
+        import jsonschema
+    except ImportError as exc:
+        from monitor.aws.clients import INSTALL_AWS_EXTRA, AwsSdkMissing
+
+        raise AwsSdkMissing(f"check --remote validates the regional probes' answers with "
+                            f"jsonschema, which is not installed: {INSTALL_AWS_EXTRA}",
+                            service="lambda", operation="validate", region=None) from exc
+    text = resources.files("monitor").joinpath(_REPORT_SCHEMA).read_text(encoding="utf-8")
+    schema = json.loads(text)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def document_problem(document: Any) -> str | None:
+    """What makes ``document`` not a round document (the first problem, with where it is), or
+    None when the schema accepts it."""
+    import jsonschema.exceptions
+
+    error = jsonschema.exceptions.best_match(document_validator().iter_errors(document))
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.absolute_path) or "the document"
+    return f"{where}: {error.message[:200]}"
 
 
 async def invoke_regions(
@@ -283,8 +328,8 @@ def stderr_progress(region: str, message: str) -> None:
 
 def failure_lines(failures: Sequence[RegionFailure]) -> list[str]:
     """One clear line per region that did not answer, for the table's footer."""
-    return [f"{f.region}: no answer ({f.reason}) after {f.elapsed_seconds:.1f} s: {f.message}"
-            for f in failures]
+    return [f"{f.region}: no answer ({f.reason}) after {f.elapsed_seconds:.1f} s: "
+            f"{printable(f.message)}" for f in failures]
 
 
 def failure_document(failures: Sequence[RegionFailure]) -> list[dict[str, Any]]:

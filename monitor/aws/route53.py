@@ -8,7 +8,9 @@
   nearest the location by great-circle distance; a difference is a mismatch.
 
 Distance is only a proxy for latency (Route 53 uses its latency measurements, not geography), so
-a sweep mismatch is a lead to check with a probe from there, not a verdict.
+a sweep mismatch is a lead to check with a probe from there, not a verdict. An answer whose ECS
+scope is /0 or missing is not specific to the subnet asked about (RFC 7871): both commands then
+claim nothing about that subnet (``ecs_scope_zero``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.config import Config, split_endpoint
 from monitor.core.attribution import IpRanges, RegionDirectory
+from monitor.core.paths.dns import subnet_specific
 from monitor.domain.geo import REGION_LOCATIONS, airport_location, great_circle_km, nearest_region
+from monitor.domain.reasons import Reason
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
 from probes.errors import RoutewatchError
 
@@ -139,11 +143,16 @@ class DnsExplanation:
     recursive: tuple[str, ...] | None
     recursive_region: str | None
     error: str | None = None
+    authoritative_scope: int | None = None
+    authoritative_reason: Reason | None = None  # ecs_scope_zero: not specific to the subnet
 
     @property
     def agrees(self) -> bool | None:
         """True when the probe's answer (authoritative if asked, else recursive) is in the region
-        Route 53 says; None when either side is missing."""
+        Route 53 says; None when either side is missing or the authoritative answer is not
+        specific to the subnet."""
+        if self.authoritative_reason is not None:
+            return None
         probe_region = (self.authoritative_region if self.authoritative is not None
                         else self.recursive_region)
         if self.route53_region is None or probe_region is None:
@@ -185,6 +194,8 @@ async def explain(config: Config, client: Route53Client, *,
         except Exception as exc:  # an AwsError names the call; keep going for the others
             error = str(exc)
         authoritative: tuple[str, ...] | None = None
+        scope: int | None = None
+        reason: Reason | None = None
         for server in config.authoritative:
             host, port = split_endpoint(server, 53)
             answer = await resolve(DnsQuery(qname, host, port, via="authoritative",
@@ -192,7 +203,8 @@ async def explain(config: Config, client: Route53Client, *,
                                             source_address=vantage.source_address,
                                             timeout_s=config.probe.dns_timeout_s))
             if answer.error is None:
-                authoritative = answer.addresses
+                authoritative, scope = answer.addresses, answer.ecs_scope
+                reason = None if subnet_specific(answer) else Reason.ECS_SCOPE_ZERO
                 break
         recursive_answer = await resolve(DnsQuery(qname, resolver_host, resolver_port,
                                                   source_address=vantage.source_address,
@@ -210,6 +222,8 @@ async def explain(config: Config, client: Route53Client, *,
             recursive=recursive,
             recursive_region=_region_of(recursive, directory, alb_names) if recursive else None,
             error=error,
+            authoritative_scope=scope,
+            authoritative_reason=reason,
         ))
     return out
 
@@ -292,10 +306,13 @@ class SweepRow:
     server: str | None
     distance_km: dict[str, float]
     error: str | None = None
+    ecs_scope: int | None = None
+    reason: Reason | None = None  # ecs_scope_zero: the answer is not specific to the subnet
 
     @property
     def mismatch(self) -> bool:
-        return (self.answered_region is not None and self.nearest_region is not None
+        return (self.reason is None and self.answered_region is not None
+                and self.nearest_region is not None
                 and self.answered_region != self.nearest_region)
 
     @property
@@ -341,7 +358,9 @@ async def sweep(config: Config, subnets: Sequence[SubnetLocation], *,
                     region = _region_of(answer.addresses, directory, alb_names)
                     return SweepRow(item.subnet, item.place, region, nearest, answer.addresses,
                                     answer.server, distances,
-                                    None if region else "answer not attributable to a region")
+                                    None if region else "answer not attributable to a region",
+                                    answer.ecs_scope,
+                                    None if subnet_specific(answer) else Reason.ECS_SCOPE_ZERO)
                 error = f"{answer.error.reason}: {answer.error}"
         return SweepRow(item.subnet, item.place, None, nearest, (), None, distances, error)
 

@@ -48,7 +48,8 @@ def _explain_document(rows: list[DnsExplanation]) -> list[dict[str, object]]:
             "response_code": r.route53.response_code, "protocol": r.route53.protocol,
             "region": r.route53_region},
         "authoritative": None if r.authoritative is None else {
-            "addresses": list(r.authoritative), "region": r.authoritative_region},
+            "addresses": list(r.authoritative), "region": r.authoritative_region,
+            "ecs_scope": r.authoritative_scope, "reason": r.authoritative_reason},
         "recursive": None if r.recursive is None else {
             "addresses": list(r.recursive), "region": r.recursive_region},
         "agrees": r.agrees,
@@ -94,18 +95,27 @@ def explain_command(config_file: str | None, lab: str | None, vantage_points: tu
                            f"  [{row.route53.response_code} from {row.route53.nameserver}]")
             if row.error:
                 click.echo(f"  route 53 error  {row.error}")
-            click.echo(f"  authoritative   {_answer(row.authoritative, row.authoritative_region)}")
+            click.echo(f"  authoritative   {_answer(row.authoritative, row.authoritative_region)}"
+                       + _not_specific(row.authoritative_reason, row.authoritative_scope))
             click.echo(f"  resolver        {_answer(row.recursive, row.recursive_region)}")
     if any(row.route53 is None for row in rows):
         raise SystemExit(EXIT_ERROR)
     raise SystemExit(EXIT_ROUTING_PROBLEM if any(r.agrees is False for r in rows) else EXIT_OK)
 
 
+def _not_specific(reason: str | None, scope: int | None) -> str:
+    """What an ``ecs_scope_zero`` answer means, after the answer (empty otherwise)."""
+    if reason is None:
+        return ""
+    shown = "missing" if scope is None else f"/{scope}"
+    return f"  [{reason}: ECS scope {shown}, not specific to the subnet]"
+
+
 def _sweep_document(rows: list[SweepRow]) -> list[dict[str, object]]:
     return [{"subnet": r.subnet, "location": r.place, "answered_region": r.answered_region,
              "nearest_region": r.nearest_region, "mismatch": r.mismatch,
              "addresses": list(r.addresses), "server": r.server, "distance_km": r.distance_km,
-             "error": r.error} for r in rows]
+             "error": r.error, "ecs_scope": r.ecs_scope, "reason": r.reason} for r in rows]
 
 
 def render_sweep(rows: list[SweepRow]) -> list[str]:
@@ -115,6 +125,8 @@ def render_sweep(rows: list[SweepRow]) -> list[str]:
     for r in rows:
         if r.mismatch:
             flag = f"MISMATCH (+{r.extra_km:.0f} km)" if r.extra_km is not None else "MISMATCH"
+        elif r.reason is not None:
+            flag = _not_specific(r.reason, r.ecs_scope).strip(" []")
         elif r.error:
             flag = f"error: {r.error}"
         else:
@@ -126,7 +138,10 @@ def render_sweep(rows: list[SweepRow]) -> list[str]:
              for row in table]
     mismatched = sum(1 for r in rows if r.mismatch)
     failed = sum(1 for r in rows if r.answered_region is None)
-    lines.append(f"{len(rows)} subnets: {mismatched} mismatched, {failed} without an answer")
+    unspecific = sum(1 for r in rows if r.reason is not None)
+    lines.append(f"{len(rows)} subnets: {mismatched} mismatched, {failed} without an answer"
+                 + (f", {unspecific} not specific to their subnet (ECS scope /0)"
+                    if unspecific else ""))
     return [line.rstrip() for line in lines]
 
 
@@ -169,6 +184,10 @@ def sweep_command(config_file: str | None, lab: str | None, subnets_file: Path |
     else:
         for line in render_sweep(rows):
             click.echo(line)
-    if all(r.answered_region is None for r in rows):
+    if all(r.answered_region is None or r.reason is not None for r in rows):
+        if any(r.reason is not None for r in rows):
+            click.echo("error: no answer was specific to its subnet (ECS scope /0 or missing): "
+                       "the authoritative servers ignore EDNS Client Subnet, so the sweep cannot "
+                       "tell where any subnet is sent", err=True)
         raise SystemExit(EXIT_ERROR)
     raise SystemExit(EXIT_ROUTING_PROBLEM if any(r.mismatch for r in rows) else EXIT_OK)

@@ -1,4 +1,9 @@
-"""The round as tables for people (rich)."""
+"""The round as tables for people (rich).
+
+Everything shown here may have come from the network (a region header, the health JSON, a POP, an
+error message, a regional probe's answer): it goes into :class:`rich.text.Text` (never parsed as
+markup) through :func:`~monitor.domain.text.printable` (no control characters reach the terminal).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from monitor.core.model import (
     latency_of,
 )
 from monitor.core.report import state_counts
+from monitor.domain.text import printable
 
 STATE_STYLE = {
     RoutingState.OK: "bold green",
@@ -34,11 +40,12 @@ def ms(seconds: float | None) -> str:
 def _region_cell(vantage: VantageRound, path: PathResult, region: str | None) -> Text:
     if region is None:
         return Text("?", style="dim")
-    cell = Text(region)
+    cell = Text(printable(region, 40))
     # the cdn's regions are seen from the edge: this vantage point's latency to them is only
     # shown where it stands in honestly (the same metro, i.e. when a penalty was given)
     if path.path is not Path.CDN or path.verdict.penalty_seconds is not None:
-        cell.append(f" {ms(latency_of(vantage.regions, region))}", style="dim")
+        rtt = latency_of(vantage.regions, region, path.verdict.estimator)
+        cell.append(f" {ms(rtt)}", style="dim")
     return cell
 
 
@@ -57,17 +64,21 @@ def _explanations(path: PathResult) -> list[Text]:
         cache = "→".join(c for c in (edge.cache, edge.cache_repeat) if c)
         upstream = edge.server_timing.get("cdn-upstream-fbl")
         fbl = f", upstream first byte {ms(upstream)}" if upstream is not None else ""
-        lines.append(Text(f"  {name}: edge {edge.pop}, {cache}{fbl}", style="dim"))
-    if verdict.state is not RoutingState.OK or verdict.served_region != verdict.expected_region:
+        lines.append(Text(f"  {name}: edge {printable(edge.pop, 40)}, {printable(cache, 60)}"
+                          f"{fbl}", style="dim"))
+    if verdict.state is not RoutingState.OK or verdict.served_region != verdict.expected_region \
+            or verdict.reason is not None:  # an ok with a finding (slow_app)
         why = f"{verdict.reason}: {verdict.detail}" if verdict.reason else verdict.detail
-        lines.append(Text(f"  {name}: {why}", style=STATE_STYLE[verdict.state]))
-    lines.extend(Text(f"  {name}: ! {note}", style="yellow") for note in path.notes)
+        lines.append(Text(f"  {name}: {printable(why)}", style=STATE_STYLE[verdict.state]))
+    lines.extend(Text(f"  {name}: ! {printable(note)}", style="yellow") for note in path.notes)
     return lines
 
 
 def vantage_table(vantage: VantageRound) -> Group:
-    table = Table(title=f"[bold]{vantage.vantage}[/] [dim]({vantage.duration_seconds:.2f} s)[/]",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
+    title = Text.assemble((printable(vantage.vantage, 64), "bold"),
+                          (f" ({vantage.duration_seconds:.2f} s)", "dim"))
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  expand=False)
     table.add_column("path", no_wrap=True, min_width=6)
     table.add_column("state", no_wrap=True, min_width=9)
     table.add_column("served", min_width=18)
@@ -85,10 +96,11 @@ def vantage_table(vantage: VantageRound) -> Group:
                                           key=lambda r: r.latency_seconds or float("inf"))):
         if index:
             regions.append(" · ")
+        name = printable(region.region, 40)
         if region.healthy:
-            regions.append(f"{region.region} {ms(region.latency_seconds)}", style="green")
+            regions.append(f"{name} {ms(region.latency_seconds)}", style="green")
         else:
-            regions.append(f"{region.region} down ({region.reason})", style="red")
+            regions.append(f"{name} down ({printable(str(region.reason))})", style="red")
     lines = [line for path in vantage.paths for line in _explanations(path)]
     return Group(table, regions, *lines, Text(""))
 
@@ -115,6 +127,7 @@ def render_round(result: RoundResult, console: Console) -> None:
 
 def failover_warnings(result: RoundResult) -> list[str]:
     """One line per path that failed over (exit 0 unless --strict, but worth saying)."""
-    return [f"warning: {v.vantage} {p.path.value} failed over: {p.verdict.detail}"
+    return [f"warning: {printable(v.vantage, 64)} {p.path.value} failed over: "
+            f"{printable(p.verdict.detail)}"
             for v in result.vantage_points for p in v.paths
             if p.verdict.state is RoutingState.FAILOVER]

@@ -25,12 +25,13 @@ from monitor.cli.output import fail
 from monitor.config import Config, LoadedConfig, ServeSettings
 from monitor.core.attribution import IpRangesError, load_ip_ranges
 from monitor.core.model import RoundResult, VantageRound
-from monitor.exporters.prometheus import MetricsServer, RoundCollector, health_report
+from monitor.domain.text import printable
+from monitor.exporters.prometheus import Exposition, MetricsServer, health_report
 from monitor.metrics import SnapshotStore
 from monitor.page.live import LivePage
 from monitor.serve.scheduler import RoundExporter, RoundScheduler, probed_here
 
-__all__ = ["JsonLogFormatter", "configure_logging", "serve"]
+__all__ = ["JsonLogFormatter", "TextLogFormatter", "configure_logging", "serve"]
 
 log = logging.getLogger("monitor.serve")
 
@@ -53,18 +54,48 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
+class TextLogFormatter(logging.Formatter):
+    """``time LEVEL logger: message`` on one line: whatever a message quotes from the network
+    (a region name, a header, an error) is escaped (:func:`~monitor.domain.text.printable`), so
+    it can neither forge a log line nor reach the terminal as control characters; a traceback's
+    lines are indented under the record they belong to."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(stack_info)
+
+
+def _indented(text: str) -> str:
+    return "\n".join("    " + printable(line) for line in text.splitlines())
+
+
+QUIET_LOGGERS = ("apscheduler", "httpx", "httpcore")
+"""They log every job run and every request at INFO; their warnings (skipped runs) are kept."""
+
+SECRET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+"""At DEBUG they log request headers and credentials (access key id, session token): WARNING
+whatever ``--log-level`` says."""
+
+
 def configure_logging(log_format: str, level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(JsonLogFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonLogFormatter() if log_format == "json" else TextLogFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # these log every job run and every request at INFO; keep their warnings (skipped runs)
-    for noisy in ("apscheduler", "httpx", "httpcore"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    for secret in SECRET_LOGGERS:
+        logging.getLogger(secret).setLevel(logging.WARNING)
 
 
 def _lab_details(world: Any) -> dict[str, Any]:
@@ -133,13 +164,15 @@ def serve(config_file: str | None, lab: str | None, listen: str | None, interval
             ip_ranges = load_ip_ranges(config.ip_ranges)
         except IpRangesError as exc:
             fail(f"ip_ranges: {exc}")
-        registry = CollectorRegistry()
-        registry.register(RoundCollector(store.current))
-        ProcessCollector(registry=registry)
+        process = CollectorRegistry()
+        ProcessCollector(registry=process)
+        exposition = Exposition(store.current, process=process)  # rendered once per snapshot
         address = listen or config.serve.listen
         try:
-            server = MetricsServer(registry, lambda: health_report(store.current(), time.time()),
-                                   address, page=LivePage(store.current).body)
+            server = MetricsServer(CollectorRegistry(),
+                                   lambda: health_report(store.current(), time.time()),
+                                   address, page=LivePage(store.current).body,
+                                   exposition=exposition)
             server.start()
         except (ValueError, OSError) as exc:
             fail(f"cannot listen on {address}: {exc}")

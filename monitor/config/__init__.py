@@ -26,7 +26,12 @@ from monitor.config.loader import (
     validation_problems,
     yaml_document,
 )
-from monitor.config.policy import file_problems, local_vantage_points, production_warnings
+from monitor.config.policy import (
+    address_policy,
+    file_problems,
+    local_vantage_points,
+    production_warnings,
+)
 from monitor.config.schema import (
     AlarmSettings,
     CdnSettings,
@@ -60,6 +65,7 @@ __all__ = [
     "Service",
     "Tolerance",
     "VantagePoint",
+    "address_policy",
     "config_schema",
     "load_config",
     "local_vantage_points",

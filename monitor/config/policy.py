@@ -4,11 +4,26 @@ settings that will bite in production."""
 from __future__ import annotations
 
 import ssl
+from functools import lru_cache
 
 from monitor.config.loader import KeyPath
 from monitor.config.schema import Config
+from probes.addresses import AddressPolicy
 
-__all__ = ["file_problems", "local_vantage_points", "production_warnings"]
+__all__ = ["address_policy", "file_problems", "local_vantage_points", "production_warnings"]
+
+
+def address_policy(config: Config) -> AddressPolicy:
+    """Where a probe may connect: globally routable unicast addresses, the networks of
+    ``probe.allow_addresses``, and the regions' addresses written in the configuration (trusted
+    as written); any other address a DNS answer names is refused."""
+    written = sorted({a for region in config.regions.values() for a in region.addresses})
+    return _policy((*config.probe.allow_addresses, *written))
+
+
+@lru_cache(maxsize=16)
+def _policy(networks: tuple[str, ...]) -> AddressPolicy:
+    return AddressPolicy.allowing(*networks)
 
 
 def file_problems(config: Config, configured: Config | None = None) -> list[tuple[KeyPath, str]]:

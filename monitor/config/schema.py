@@ -244,12 +244,15 @@ class VantagePoint(_Strict):
 
 
 class Estimator(StrEnum):
-    """How a region's round-trip latency is estimated from its samples.
+    """How a region's round-trip latency is estimated from its samples (the minimum over them).
 
-    ``first_byte`` (default): request sent → first response byte, the minimum over samples; one
-    round trip plus the app's own time for the health path. ``handshake``: the TLS handshake (one
-    round trip in TLS 1.3, plus crypto). ``connect``: TCP connect; the cleanest round trip on a real
-    network, but zero on loopback, so unusable in the lab.
+    ``first_byte`` (default): request sent → first response byte; one round trip plus the app's
+    own time for the health path (a verdict it gives is checked against network distance, so a
+    slow app near by is not called a distant region: ``slow_app``). ``handshake``: the TLS
+    handshake divided by the round trips its negotiated version costs (TLS 1.3: one; TLS 1.2:
+    two, one when resumed): network distance plus crypto, never the app's time. ``connect``: TCP
+    connect; the cleanest round trip on a real network, but zero on loopback, so unusable in the
+    lab. Every sample measures the handshake and the first byte whatever the estimator.
     """
 
     FIRST_BYTE = "first_byte"
@@ -267,6 +270,10 @@ class Tolerance(_Strict):
         0.25, ge=0, le=10,
         description="Penalty tolerated as a fraction of the closest region's round trip",
     )
+    slow_app_ms: StrictFloat = Field(
+        50.0, ge=0, description="App time (first byte minus the handshake's round trip) beyond "
+        "which a serving region is reported as slow_app (and a first-byte misroute that network "
+        "distance does not confirm is not one); 0 turns this off")
 
 
 class ProbeSettings(_Strict):
@@ -292,9 +299,22 @@ class ProbeSettings(_Strict):
     )
     estimator: Estimator = Field(
         Estimator.FIRST_BYTE,
-        description="Round-trip estimate: first_byte (request to first byte), handshake (TLS "
-                    "handshake) or connect (TCP connect; zero on loopback, not for the lab)",
+        description="Round-trip estimate: first_byte (request to first byte: includes the app's "
+                    "time; its misroutes are checked against network distance), handshake (the "
+                    "TLS handshake divided by the round trips its version costs; network "
+                    "distance) or connect (TCP connect; zero on loopback, not for the lab)",
     )
+    allow_addresses: tuple[str, ...] = Field(
+        (), description="Networks a DNS answer may point probes at although they are special "
+                        "(loopback, private, link-local …), e.g. [127.0.0.0/8]; others are refused")
+
+    @field_validator("allow_addresses")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return tuple(str(ipaddress.ip_network(item, strict=False)) for item in value)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (give networks such as 127.0.0.0/8 or fd00::/8)") from None
 
     @model_validator(mode="after")
     def _deadline(self) -> ProbeSettings:
@@ -391,9 +411,10 @@ class AlarmSettings(_Strict):
     misrouted_evaluation_periods: StrictInt = Field(
         5, ge=1, description="N of 'M of N': periods an alarm looks at"
     )
-    period_s: StrictInt = Field(
-        60, ge=10, description="Alarm period in seconds (rounded up to 10, 20, 30 or a "
-                               "multiple of 60, which CloudWatch accepts)"
+    period_s: StrictInt | None = Field(
+        None, ge=1, description="Alarm period in seconds, a multiple of 60 (the metrics' "
+                                 "resolution); default: derived from serve.interval_s and "
+                                 "serve.jitter_s, the shortest period that always holds a round"
     )
     function_name: str = Field("routewatch-probe", description="Lambda name in each region")
     hosted_zone_id: str | None = Field(

@@ -3,6 +3,9 @@
 1. the origin's region header / health JSON; 2. the answered address is one of a region's ALB
 addresses; 3. the address is in an AWS ``ip-ranges.json`` prefix of that region (longest prefix
 wins); 4. otherwise unknown.
+
+Region names an app states (header elements, JSON fields) are parsed once, by
+:func:`region_names`, and compared only as parsed names.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.config import IpRangesSettings
 from monitor.core.model import Attribution, AttributionSource
+from monitor.domain.patterns import REGION_NAME
 from probes.errors import RoutewatchError
 
 if TYPE_CHECKING:
@@ -30,7 +34,10 @@ __all__ = [
     "RegionDirectory",
     "attribute",
     "fetch_ip_ranges",
+    "header_senders",
     "load_ip_ranges",
+    "region_name",
+    "region_names",
 ]
 
 log = logging.getLogger(__name__)
@@ -176,6 +183,40 @@ def _parse_text(text: str, source: str) -> IpRanges:
     return IpRanges.parse(document, source)
 
 
+MAX_CLAIMED_REGIONS = 8  # a header listing more regions than that is not naming one
+
+
+def region_names(values: Iterable[str]) -> tuple[str, ...]:
+    """Region names as an app states them (the elements of a list-valued header, a JSON field),
+    parsed once: stripped, a region name in lower case, duplicates folded, in order
+    (``US-East-1, us-east-1`` is one region); what is no region name is kept as stated."""
+    found: dict[str, None] = {}
+    for value in itertools.islice(values, 64):
+        name = value.strip()[:64]
+        if REGION_NAME.match(name.lower()):
+            name = name.lower()
+        if name:
+            found.setdefault(name)
+    return tuple(itertools.islice(found, MAX_CLAIMED_REGIONS))
+
+
+def region_name(value: str | None) -> str | None:
+    """One stated region name, parsed as :func:`region_names` does (None: none stated)."""
+    names = region_names(() if value is None else (value,))
+    return names[0] if names else None
+
+
+def header_senders(claims: Mapping[str, Sequence[str]]) -> Mapping[str, frozenset[str]]:
+    """Region named by a header → the regions whose own address sent that header (from each
+    region's parsed header values, measured directly). A header that some other region's app
+    also sends cannot tell which region answered."""
+    senders: dict[str, set[str]] = {}
+    for region, named in claims.items():
+        for claimed in named:
+            senders.setdefault(claimed, set()).add(region)
+    return {claimed: frozenset(regions) for claimed, regions in senders.items()}
+
+
 @dataclass(frozen=True)
 class RegionDirectory:
     """Everything known about where regions live, built once per round."""
@@ -199,15 +240,17 @@ def attribute(
     directory: RegionDirectory,
     *,
     addresses: Iterable[str] = (),
-    header_region: str | None = None,
+    header_regions: Sequence[str] = (),
     body_region: str | None = None,
 ) -> Attribution:
-    """Combine the evidence for one answer into the region that served it."""
+    """Combine the evidence for one answer into the region that served it. ``header_regions``
+    are the region header's parsed names (:func:`region_names`): more than one is a conflict."""
     conflicts: list[str] = []
     # (region, source, as shown in a conflict), strongest evidence first
     claimed: list[tuple[str, AttributionSource, str]] = []
-    named: tuple[tuple[str | None, AttributionSource], ...] = (
-        (header_region, "header"), (body_region, "health_json"))
+    named: list[tuple[str | None, AttributionSource]] = [
+        (region, "header") for region in region_names(header_regions)]
+    named.append((region_name(body_region), "health_json"))
     for region, source in named:
         if region:
             claimed.append((region, source, source))

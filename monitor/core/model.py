@@ -6,16 +6,19 @@ copy, and each path's own evidence is a frozen details type (:data:`PathDetails`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
+from monitor.config import Estimator
 from monitor.domain.reasons import Reason, reason_of
 from probes.cdn import CacheResult
 from probes.dns import Via
 from probes.errors import ProbeError
+from probes.http import TlsSession
 
 __all__ = [
     "Attribution",
@@ -33,9 +36,11 @@ __all__ = [
     "PathResult",
     "RegionLatency",
     "ResolverRole",
+    "RoundPlan",
     "RoundResult",
     "RoutingState",
     "RoutingVerdict",
+    "TlsInfo",
     "VantageRound",
     "frozen_mapping",
     "latency_of",
@@ -64,8 +69,44 @@ class Path(StrEnum):
 
 
 @dataclass(frozen=True)
+class TlsInfo:
+    """The TLS a region or path negotiated: its version, the round trips its handshake costs
+    (TLS 1.3: 1; TLS 1.2: 2, resumed 1) and the earliest expiry (Unix seconds) of the
+    certificates the server presented."""
+
+    version: str | None
+    handshake_round_trips: int | None = None
+    cert_not_after: float | None = None
+
+    @classmethod
+    def of(cls, session: TlsSession | None) -> TlsInfo | None:
+        """One request's TLS session."""
+        if session is None:
+            return None
+        return cls(session.version, session.handshake_round_trips, session.cert_not_after)
+
+    @classmethod
+    def summary(cls, sessions: Iterable[TlsSession | None]) -> TlsInfo | None:
+        """Several requests to one region: the version most of them negotiated (with its round
+        trips) and the earliest certificate expiry any of them was presented."""
+        found = [s for s in sessions if s is not None]
+        if not found:
+            return None
+        (version, round_trips), _ = Counter(
+            (s.version, s.handshake_round_trips) for s in found).most_common(1)[0]
+        return cls(version, round_trips, min((s.cert_not_after for s in found
+                                              if s.cert_not_after is not None), default=None))
+
+
+@dataclass(frozen=True)
 class RegionLatency:
-    """One row of the latency matrix: this vantage point to one region, measured directly."""
+    """One row of the latency matrix: this vantage point to one region, measured directly.
+
+    ``latency_seconds`` is the ``estimator``'s estimate (the minimum of ``samples_seconds``);
+    beside it every sample measures network distance (``handshake_seconds``: the TLS handshake
+    divided by its round trips) and ``first_byte_seconds``; ``app_seconds`` is what the app adds
+    (first byte minus the handshake's round trip).
+    """
 
     region: str
     latency_seconds: float | None
@@ -73,11 +114,24 @@ class RegionLatency:
     samples_seconds: tuple[float, ...] = ()
     reason: Reason | None = None
     message: str | None = None
+    estimator: Estimator | None = None
+    handshake_seconds: float | None = None
+    first_byte_seconds: float | None = None
+    app_seconds: float | None = None
+    tls: TlsInfo | None = None
+    disturbed_samples: int = 0  # samples left out: taken while the loop or the lab stalled
 
 
-def latency_of(regions: tuple[RegionLatency, ...], region: str | None) -> float | None:
-    """A region's measured round trip in one latency-matrix row (None: unmeasured, unknown)."""
-    return next((r.latency_seconds for r in regions if r.region == region), None)
+def latency_of(regions: tuple[RegionLatency, ...], region: str | None,
+               estimator: Estimator | None = None) -> float | None:
+    """A region's measured round trip in one latency-matrix row (None: unmeasured, unknown); by
+    the handshake when a verdict resting on it asks (``estimator``), else the row's estimate."""
+    row = next((r for r in regions if r.region == region), None)
+    if row is None:
+        return None
+    if estimator is Estimator.HANDSHAKE and row.estimator is not Estimator.HANDSHAKE:
+        return row.handshake_seconds
+    return row.latency_seconds
 
 
 AttributionSource: TypeAlias = Literal["header", "health_json", "alb_address", "ip_ranges", "none"]
@@ -100,8 +154,9 @@ class RoutingVerdict:
     served_region: str | None
     expected_region: str | None
     penalty_seconds: float | None = None
-    reason: Reason | None = None  # None when ok
+    reason: Reason | None = None  # None when plainly ok (ok with a finding: slow_app)
     detail: str = ""
+    estimator: Estimator | None = None  # which latency estimate the comparison rests on
 
 
 # --- each path's own evidence --------------------------------------------------------------------
@@ -111,13 +166,16 @@ class RoutingVerdict:
 class DnsDetails:
     """The ``dns`` path: what the vantage point's resolver answered, and what the authoritative
     servers answer for its client subnet (``ecs_answered`` false when they were not asked or
-    failed)."""
+    failed). An answer whose ECS scope is /0 or missing is not specific to the subnet (RFC 7871):
+    then ``ecs_region`` is None and ``ecs_reason`` says why."""
 
     addresses: tuple[str, ...]
     ttl: int | None
     cname_chain: tuple[str, ...] = ()
     ecs_answered: bool = False
     ecs_region: str | None = None
+    ecs_scope: int | None = None
+    ecs_reason: Reason | None = None
 
 
 @dataclass(frozen=True)
@@ -129,17 +187,24 @@ class DnsFailureDetails:
 
 @dataclass(frozen=True)
 class DataPath:
-    """Where the serving region read its data (the health JSON's DynamoDB fields)."""
+    """Where the serving region read its data (the health JSON's DynamoDB fields); ``local`` is
+    None when which region served is disputed (then nobody can say whether the data stayed)."""
 
     dynamodb_region: str
-    local: bool
+    local: bool | None
     read_seconds: float | None = None
+
+    @property
+    def state(self) -> Literal["local", "remote", "disputed"]:
+        return "disputed" if self.local is None else "local" if self.local else "remote"
 
     @classmethod
     def observed(cls, dynamodb_region: str, serving_region: str | None,
-                 read_seconds: float | None = None) -> DataPath:
-        """The data-path rule, in one place: local when the table is in the serving region."""
-        return cls(dynamodb_region, dynamodb_region == serving_region, read_seconds)
+                 read_seconds: float | None = None, *, disputed: bool = False) -> DataPath:
+        """The data-path rule, in one place: local when the table is in the serving region
+        (both parsed region names), unknown while the serving region is disputed."""
+        return cls(dynamodb_region, None if disputed else dynamodb_region == serving_region,
+                   read_seconds)
 
 
 @dataclass(frozen=True)
@@ -181,6 +246,7 @@ class PathResult:
     status: int | None = None
     notes: tuple[str, ...] = ()
     details: PathDetails | None = None
+    tls: TlsInfo | None = None  # an HTTP path's TLS session
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "phases", frozen_mapping(self.phases))
@@ -245,9 +311,24 @@ class VantageRound:
     errors: tuple[ErrorRecord, ...] = ()
     dns: DnsLookups = DnsLookups()
     success: bool = True
+    loop_lag_seconds: float | None = None  # the longest event-loop stall during the round
+
 
     def path(self, path: Path) -> PathResult | None:
         return next((p for p in self.paths if p.path == path), None)
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """How a round's check starts were spread: ``checks`` starts ``gap_seconds`` apart, planned
+    to take ``planned_seconds`` of a ``deadline_seconds`` deadline; ``fits`` false when even the
+    narrowest gap could not fit them (the round said so up front)."""
+
+    checks: int
+    gap_seconds: float
+    planned_seconds: float
+    deadline_seconds: float
+    fits: bool
 
 
 @dataclass(frozen=True)
@@ -255,3 +336,4 @@ class RoundResult:
     vantage_points: tuple[VantageRound, ...]
     started_at: float
     duration_seconds: float
+    plan: RoundPlan | None = None

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, get_args
 
 from monitor import __version__
+from monitor.config import Estimator
 from monitor.core.model import (
     Attribution,
     AttributionSource,
@@ -29,6 +30,7 @@ from monitor.core.model import (
     RoundResult,
     RoutingState,
     RoutingVerdict,
+    TlsInfo,
     VantageRound,
 )
 from monitor.domain.reasons import Reason, reason_of
@@ -82,6 +84,7 @@ def path_document(path: PathResult) -> dict[str, Any]:
         "penalty_seconds": verdict.penalty_seconds,
         "reason": verdict.reason,
         "detail": verdict.detail,
+        "estimator": verdict.estimator,
         "latency_seconds": path.latency_seconds,
         "phases": dict(path.phases),
         "address": path.address,
@@ -95,7 +98,18 @@ def path_document(path: PathResult) -> dict[str, Any]:
         "notes": list(path.notes),
     }
     document.update(details_document(path.details))
+    if path.tls is not None:
+        document.update(tls_document(path.tls))
     return document
+
+
+def tls_document(tls: TlsInfo | None) -> dict[str, Any]:
+    """The TLS keys of a region row or an HTTP path: version, the handshake's round trips, and
+    the earliest expiry of the certificates presented."""
+    return {"tls_version": tls.version if tls else None,
+            "handshake_round_trips": tls.handshake_round_trips if tls else None,
+            "cert_not_after": (_iso(tls.cert_not_after) if tls and tls.cert_not_after is not None
+                               else None)}
 
 
 def details_document(details: PathDetails | None) -> dict[str, Any]:
@@ -105,13 +119,17 @@ def details_document(details: PathDetails | None) -> dict[str, Any]:
             document: dict[str, Any] = {"addresses": list(details.addresses), "ttl": details.ttl,
                                         "cname_chain": list(details.cname_chain)}
             if details.ecs_answered:
-                document["ecs_region"] = details.ecs_region
+                document.update({"ecs_region": details.ecs_region,
+                                 "ecs_scope": details.ecs_scope,
+                                 "ecs_reason": details.ecs_reason})
             return document
         case DnsFailureDetails():
             return {"rcode": details.rcode}
         case OriginDetails(data_path=DataPath() as data_path):
-            document = {"dynamodb_region": data_path.dynamodb_region,
-                        "data_path_local": data_path.local}
+            document = {"dynamodb_region": data_path.dynamodb_region}
+            if data_path.local is not None:  # disputed: nobody can say
+                document["data_path_local"] = data_path.local
+            document["data_path"] = data_path.state
             if data_path.read_seconds is not None:
                 document["dynamodb_read_seconds"] = data_path.read_seconds
             return document
@@ -156,9 +174,16 @@ def vantage_document(vantage: VantageRound) -> dict[str, Any]:
                 "samples_seconds": list(r.samples_seconds),
                 "reason": r.reason,
                 "message": r.message,
+                "estimator": r.estimator,
+                "handshake_seconds": r.handshake_seconds,
+                "first_byte_seconds": r.first_byte_seconds,
+                "app_seconds": r.app_seconds,
+                **tls_document(r.tls),
+                "disturbed_samples": r.disturbed_samples,
             }
             for r in vantage.regions
         ],
+        "loop_lag_seconds": vantage.loop_lag_seconds,
         "dns": dns_document(vantage.dns),
         "errors": [{"path": e.path, "reason": e.reason, "message": e.message}
                    for e in vantage.errors],
@@ -180,6 +205,13 @@ def round_document(result: RoundResult, *, strict: bool = False) -> dict[str, An
         "exit_code": exit_code(result, strict=strict),
         "summary": state_counts(result),
         "vantage_points": [vantage_document(v) for v in result.vantage_points],
+        "plan": None if result.plan is None else {
+            "checks": result.plan.checks,
+            "gap_seconds": result.plan.gap_seconds,
+            "planned_seconds": result.plan.planned_seconds,
+            "deadline_seconds": result.plan.deadline_seconds,
+            "fits": result.plan.fits,
+        },
     }
 
 
@@ -237,14 +269,17 @@ def _details_from(path: Path, document: dict[str, Any]) -> PathDetails | None:
         return DnsDetails(_texts(document["addresses"], "addresses"),
                           _optional(document.get("ttl"), int, "ttl"),
                           _texts(document.get("cname_chain"), "cname_chain"),
-                          "ecs_region" in document, text("ecs_region"))
+                          "ecs_region" in document, text("ecs_region"),
+                          _optional(document.get("ecs_scope"), int, "ecs_scope"),
+                          _reason(document.get("ecs_reason")))
     if path is Path.DNS and "rcode" in document:
         return DnsFailureDetails(text("rcode"))
     if path is Path.ORIGIN:
         region = text("dynamodb_region")
         if region is None:
             return OriginDetails()
-        return OriginDetails(DataPath(region, bool(document.get("data_path_local")),
+        local = _optional(document.get("data_path_local"), bool, "data_path_local")
+        return OriginDetails(DataPath(region, local,
                                       _number(document.get("dynamodb_read_seconds"),
                                               "dynamodb_read_seconds")))
     if path is Path.CDN and "pop" in document:
@@ -257,6 +292,25 @@ def _details_from(path: Path, document: dict[str, Any]) -> PathDetails | None:
 
 def _reason(value: Any) -> Reason | None:
     return None if value is None else reason_of(str(value))
+
+
+def _estimator(value: Any) -> Estimator | None:
+    """An estimator named in a document; one this version does not know reads as None."""
+    try:
+        return None if value is None else Estimator(str(value))
+    except ValueError:
+        return None
+
+
+def _tls_from(document: dict[str, Any]) -> TlsInfo | None:
+    """The TLS keys :func:`tls_document` writes (None when the entry has none)."""
+    version = _optional(document.get("tls_version"), str, "tls_version")
+    not_after = _optional(document.get("cert_not_after"), str, "cert_not_after")
+    if version is None and not_after is None:
+        return None
+    return TlsInfo(version, _optional(document.get("handshake_round_trips"), int,
+                                      "handshake_round_trips"),
+                   None if not_after is None else _timestamp(not_after))
 
 
 def _cache(value: Any, what: str) -> CacheResult | None:
@@ -285,13 +339,15 @@ def _path_from(document: dict[str, Any], where: str) -> PathResult:
         verdict = RoutingVerdict(
             RoutingState(document["state"]), document.get("served_region"),
             document.get("expected_region"), document.get("penalty_seconds"),
-            _reason(document.get("reason")), str(document.get("detail", "")))
+            _reason(document.get("reason")), str(document.get("detail", "")),
+            _estimator(document.get("estimator")))
         path = Path(document["path"])
         return PathResult(path, verdict, attribution,
                           document.get("latency_seconds"),
                           _seconds_by_name(document.get("phases"), "phases"),
                           document.get("address"), document.get("status"),
-                          tuple(document.get("notes") or ()), _details_from(path, document))
+                          tuple(document.get("notes") or ()), _details_from(path, document),
+                          _tls_from(document))
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise DocumentError(f"{where}: bad path entry ({exc})") from None
 
@@ -332,7 +388,11 @@ def round_from_document(document: Any, source: str = "document") -> RoundResult:
             regions = tuple(
                 RegionLatency(r["region"], r.get("latency_seconds"), bool(r["healthy"]),
                               tuple(r.get("samples_seconds") or ()), _reason(r.get("reason")),
-                              r.get("message"))
+                              r.get("message"), _estimator(r.get("estimator")),
+                              _number(r.get("handshake_seconds"), "handshake_seconds"),
+                              _number(r.get("first_byte_seconds"), "first_byte_seconds"),
+                              _number(r.get("app_seconds"), "app_seconds"), _tls_from(r),
+                              int(r.get("disturbed_samples") or 0))
                 for r in item["regions"])
             errors = tuple(ErrorRecord(e["path"], reason_of(e["reason"]), e["message"])
                            for e in item.get("errors", ()))
@@ -340,7 +400,8 @@ def round_from_document(document: Any, source: str = "document") -> RoundResult:
                 str(item["name"]), _timestamp(item["started_at"]),
                 float(item["duration_seconds"]), regions,
                 tuple(_path_from(p, f"{where}.paths") for p in item["paths"]),
-                errors, _dns_from(item.get("dns")), bool(item.get("success", True))))
+                errors, _dns_from(item.get("dns")), bool(item.get("success", True)),
+                _number(item.get("loop_lag_seconds"), f"{where}.loop_lag_seconds")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, DocumentError):
                 raise

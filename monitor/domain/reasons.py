@@ -30,6 +30,7 @@ class Reason(StrEnum):
     DNS_MALFORMED = "dns_malformed"
     DNS_TRANSPORT = "dns_transport"
     HTTP_ERROR = "http_error"
+    ADDRESS_NOT_ALLOWED = "address_not_allowed"
     CONNECT_ERROR = "connect_error"
     TLS_ERROR = "tls_error"
     TIMEOUT = "timeout"
@@ -39,6 +40,9 @@ class Reason(StrEnum):
     POP_MISSING = "pop_missing"
     POP_INVALID = "pop_invalid"
     X_CACHE_UNKNOWN = "x_cache_unknown"
+    # what an answer carried
+    BODY_TOO_LARGE = "body_too_large"
+    HEALTH_JSON_INVALID = "health_json_invalid"
     # verdicts
     SLOWER_REGION = "slower_region"
     SERVED_UNHEALTHY = "served_unhealthy"
@@ -49,12 +53,16 @@ class Reason(StrEnum):
     EVIDENCE_CONFLICT = "evidence_conflict"
     NO_HEALTHY_REGION = "no_healthy_region"
     UNKNOWN_POP = "unknown_pop"
+    # findings beside a verdict
+    SLOW_APP = "slow_app"
+    ECS_SCOPE_ZERO = "ecs_scope_zero"
     # the round
     DEADLINE = "deadline"
     NO_SAMPLES = "no_samples"
     INTERNAL_ERROR = "internal_error"
     ROUND_FAILED = "round_failed"
     NOT_PROBED = "not_probed"
+    MEASUREMENT_DISTURBED = "measurement_disturbed"
     # AWS calls and the CloudWatch exporter (monitor.aws.clients.AwsError, exporters.cloudwatch)
     AWS_ERROR = "aws_error"
     AWS_CREDENTIALS = "aws_credentials"
@@ -86,6 +94,7 @@ class ReasonKind(StrEnum):
     MISROUTED = "misrouted"
     FAILOVER = "failover"
     UNKNOWN = "unknown"
+    FINDING = "finding"
     ROUND = "round"
     AWS = "AWS / CloudWatch export"
 
@@ -97,8 +106,9 @@ class ReasonSpec:
     meaning: str
 
 
-_P, _M, _F, _U, _R, _A = (ReasonKind.PROBE, ReasonKind.MISROUTED, ReasonKind.FAILOVER,
-                          ReasonKind.UNKNOWN, ReasonKind.ROUND, ReasonKind.AWS)
+_P, _M, _F, _U, _N, _R, _A = (ReasonKind.PROBE, ReasonKind.MISROUTED, ReasonKind.FAILOVER,
+                              ReasonKind.UNKNOWN, ReasonKind.FINDING, ReasonKind.ROUND,
+                              ReasonKind.AWS)
 
 REASONS: tuple[ReasonSpec, ...] = (
     ReasonSpec(Reason.DNS_TIMEOUT, _P, "no DNS answer within `probe.dns_timeout_s`"),
@@ -109,6 +119,9 @@ REASONS: tuple[ReasonSpec, ...] = (
     ReasonSpec(Reason.DNS_MALFORMED, _P, "the DNS response could not be parsed"),
     ReasonSpec(Reason.DNS_TRANSPORT, _P, "the DNS query could not be sent or received"),
     ReasonSpec(Reason.DNS_ERROR, _P, "the DNS answer carried another error rcode"),
+    ReasonSpec(Reason.ADDRESS_NOT_ALLOWED, _P,
+               "a DNS answer pointed at a link-local, loopback, private or other special address: "
+               "refused before connecting (allow it with `probe.allow_addresses`)"),
     ReasonSpec(Reason.CONNECT_ERROR, _P, "the TCP connection was refused, reset or unreachable"),
     ReasonSpec(Reason.TLS_ERROR, _P,
                "the TLS handshake or the certificate check (against the origin name) failed"),
@@ -116,7 +129,8 @@ REASONS: tuple[ReasonSpec, ...] = (
                "no complete HTTP answer within `probe.connect_timeout_s` / "
                "`probe.request_timeout_s`"),
     ReasonSpec(Reason.HTTP_STATUS, _P,
-               "an error status: 4xx/5xx on a path, 5xx in a region's baseline"),
+               "a status other than 2xx on the health path or from an edge (redirects are never "
+               "followed; the detail says where they pointed)"),
     ReasonSpec(Reason.BAD_RESPONSE, _P, "the HTTP response could not be read (protocol error)"),
     ReasonSpec(Reason.HTTP_ERROR, _P, "the HTTP request failed in another way"),
     ReasonSpec(Reason.PROBE_ERROR, _P, "a measurement failed in a way no other reason covers"),
@@ -125,6 +139,12 @@ REASONS: tuple[ReasonSpec, ...] = (
     ReasonSpec(Reason.POP_MISSING, _P, "the edge sent no `x-amz-cf-pop` header"),
     ReasonSpec(Reason.POP_INVALID, _P, "`x-amz-cf-pop` is not a POP code such as FRA56-P1"),
     ReasonSpec(Reason.X_CACHE_UNKNOWN, _P, "the edge's `x-cache` value is not one CloudFront uses"),
+    ReasonSpec(Reason.BODY_TOO_LARGE, _P,
+               "the response body (decompressed, if compressed) exceeds `probe.body_limit_bytes`: "
+               "it was not read further nor parsed"),
+    ReasonSpec(Reason.HEALTH_JSON_INVALID, _P,
+               "the health body is not a JSON object (not JSON, nested too deep, a number too "
+               "long …): the region header alone attributes the answer"),
     ReasonSpec(Reason.SLOWER_REGION, _M,
                "a region slower than the closest healthy one answered, beyond the tolerance"),
     ReasonSpec(Reason.SERVED_UNHEALTHY, _M,
@@ -138,11 +158,23 @@ REASONS: tuple[ReasonSpec, ...] = (
                "answered"),
     ReasonSpec(Reason.UNCONFIGURED_REGION, _U, "the region that answered is not configured"),
     ReasonSpec(Reason.EVIDENCE_CONFLICT, _U,
-               "the region header names one region, the address another: fix the header or the "
+               "the region header names one region, the address another (or another region's "
+               "app sends the same header, so it cannot name the region): fix the header or the "
                "target groups before trusting either"),
     ReasonSpec(Reason.NO_HEALTHY_REGION, _U, "no configured region answered the baseline"),
     ReasonSpec(Reason.UNKNOWN_POP, _U,
                "the POP's airport code is unknown (pin it in `cdn.pop_regions`)"),
+    ReasonSpec(Reason.MEASUREMENT_DISTURBED, _U,
+               "too few of a region's samples were taken while the event loop (or the lab) ran "
+               "on time: its latency, and every verdict resting on it, is not given"),
+    ReasonSpec(Reason.SLOW_APP, _N,
+               "the serving region is near by network round trip, but its app takes more than "
+               "`tolerance.slow_app_ms` longer than the quickest region's (first byte minus the "
+               "handshake's round trip): not a misroute; the path's state stays `ok`"),
+    ReasonSpec(Reason.ECS_SCOPE_ZERO, _N,
+               "the authoritative answer's ECS scope is /0 or missing (RFC 7871): it is not "
+               "specific to the client subnet, so nothing is claimed about that subnet "
+               "(`ecs_region` null; `dns sweep` and `dns explain` cannot tell)"),
     ReasonSpec(Reason.DEADLINE, _R,
                "not finished before `probe.round_deadline_s` (what was measured is judged)"),
     ReasonSpec(Reason.NO_SAMPLES, _R, "no baseline sample was taken for the region"),

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from monitor.config import CloudWatchSettings
 from monitor.core.model import RoundResult, RoutingState
-from monitor.metrics import OTHER
+from monitor.metrics import OTHER, bounded_reason
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -149,7 +149,7 @@ def round_datapoints(result: RoundResult, regions: Collection[str]) -> list[Data
         def add(name: str, value: float, *dims: tuple[str, str], at: float = at) -> None:
             expected = CLOUDWATCH_METRICS[name].dimensions
             if tuple(d for d, _ in dims) != expected:
-                raise ValueError(f"{name}: dimensions {dims} are not {expected}")
+                raise ValueError(f"{name} has dimensions {expected}, not {dims}")
             points.append(Datapoint(name, float(value), dims, at))
 
         probe = ("Probe", vantage.vantage)
@@ -425,7 +425,7 @@ class CloudWatchPublisher:
                     sent += len(batch)
                 except AwsError as exc:
                     rejected += len(batch)
-                    reason = exc.reason if exc.reason in self.failed_requests else "aws_error"
+                    reason = bounded_reason(exc.reason)
                     with self._lock:
                         self._count_dropped("request_failed", len(batch))
                         self.failed_requests[reason] = self.failed_requests.get(reason, 0) + 1
@@ -439,7 +439,7 @@ class CloudWatchPublisher:
     def _get_client(self) -> CloudWatchClient:
         if self._client is None:
             if self._client_factory is None:
-                raise RuntimeError("no CloudWatch client and no factory to make one")
+                raise ValueError("give client or client_factory")
             self._client = self._client_factory()
         return self._client
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from monitor.config import Estimator
 from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
 from monitor.core.report import path_document
 from monitor.domain.reasons import reason_of
@@ -75,7 +76,7 @@ class PathEvidence:
 
 
 _FROM_PATH_DOCUMENT = ("path", "state", "served_region", "expected_region", "penalty_seconds",
-                       "reason", "detail", "address")
+                       "reason", "detail", "estimator", "address")
 """The record's keys taken as they are from the ``--json`` document's path entry."""
 
 
@@ -181,11 +182,13 @@ def parse_evidence(line: str | Mapping[str, Any]) -> PathEvidence:
     if penalty is not None and (isinstance(penalty, bool) or not isinstance(penalty, int | float)):
         raise EvidenceError(f"penalty_seconds: expected a number, not {penalty!r}")
     reason = _text(record, "reason")
+    estimator = _text(record, "estimator")
     verdict = RoutingVerdict(state, _text(record, "served_region"),
                              _text(record, "expected_region"),
                              None if penalty is None else float(penalty),
                              None if reason is None else reason_of(reason),
-                             _text(record, "detail") or "")
+                             _text(record, "detail") or "",
+                             Estimator(estimator) if estimator in set(Estimator) else None)
     return PathEvidence(_required(record, "vantage"), path,
                         started.timestamp(), verdict, _text(record, "address"),
                         _text(record, "pop"), _text(record, "attribution"))

@@ -44,8 +44,10 @@ def lab_config(scenario: Scenario, *, https_port: int, dns: str, ca_file: Path) 
         "vantage_points": vantage_points,
         "authoritative": [dns],
     }
+    # every address of the world is on loopback, which a probe refuses unless allowed
+    document["probe"] = {"allow_addresses": ["127.0.0.0/8"]}
     if scenario.probe is not None:
-        document["probe"] = scenario.probe.model_dump(mode="json", exclude_unset=True)
+        document["probe"].update(scenario.probe.model_dump(mode="json", exclude_unset=True))
     if scenario.tolerance is not None:
         document["tolerance"] = scenario.tolerance.model_dump(mode="json", exclude_unset=True)
     return document

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import multiprocessing
@@ -44,6 +45,23 @@ class LabError(RoutewatchError):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
+
+
+class LabLateness:
+    """The lab's own lateness in delivering delayed bytes, for a round judging samples taken
+    against it (a :class:`monitor.round.lag.LagSource`; lab-only)."""
+
+    remote = True
+
+    def __init__(self, lab: LabHandle) -> None:
+        self._lab = lab
+        self._late: list[tuple[float, float]] = []
+
+    async def collect(self) -> None:
+        self._late = await asyncio.to_thread(self._lab.lateness)
+
+    def stalls(self) -> list[tuple[float, float]]:
+        return self._late
 
 
 class LabHandle:
@@ -126,6 +144,20 @@ class LabHandle:
             return control_request(self.control_address, method, "/faults", body)
         except LabControlError as exc:
             raise LabError(exc.errors) from None
+
+    def lateness(self) -> list[tuple[float, float]]:
+        """When the lab was late in the last minute: (due, sent) in monotonic seconds."""
+        if not self.running:
+            raise LabError(["the lab world is not running"])
+        try:
+            document = control_request(self.control_address, "GET", "/lateness")
+        except LabControlError as exc:
+            raise LabError(exc.errors) from None
+        return [(float(due), float(sent)) for due, sent in document["late"]]
+
+    def lateness_source(self) -> LabLateness:
+        """The lab's lateness as a source for ``run_round(lag_sources=...)``."""
+        return LabLateness(self)
 
     # --- life cycle ------------------------------------------------------------------------------
 

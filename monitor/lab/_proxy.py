@@ -7,12 +7,13 @@ never by sleeping after each read, so throughput is not serialised.
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
-__all__ = ["ConnectionPolicy", "DelayProxy"]
+__all__ = ["ConnectionPolicy", "DelayProxy", "LatenessLog", "listen_shared"]
 
 _HIGH_WATER = 1 << 20  # bytes held in one direction before the sender is paused
 _LOW_WATER = 1 << 18
@@ -21,7 +22,28 @@ _EARLY_S = 20e-6  # flush chunks due this close to now rather than waking again
 # an idle VM CPU takes ~0.25 ms to wake: wake this much early, then spin to the due time
 _WAKE_AHEAD_S = 300e-6
 
+_LATE_S = 0.0005  # a chunk sent later than this after its due time is recorded
+_KEEP_LATE = 20_000
+
 _Marker = Literal["eof", "close"]
+
+
+class LatenessLog:
+    """When the lab was late: (due, sent) in monotonic seconds, for every chunk the proxy sent
+    later than due (a busy or descheduled lab process). Lab-only: the world's control endpoint
+    serves it (``GET /lateness``) so a round can leave out samples the lab itself disturbed.
+    (A ticker in the lab's loop would also see stalls while no chunk is due, but costs ~5 ms of
+    the lab's CPU per sample in select() wake-ups: measured, and left out.)"""
+
+    def __init__(self) -> None:
+        self._late: deque[tuple[float, float]] = deque(maxlen=_KEEP_LATE)
+
+    def note(self, due: float, sent: float) -> None:
+        if sent - due > _LATE_S:
+            self._late.append((due, sent))
+
+    def since(self, start: float) -> list[tuple[float, float]]:
+        return [item for item in self._late if item[1] >= start]
 
 
 class ConnectionPolicy:
@@ -37,9 +59,11 @@ class ConnectionPolicy:
 class _Direction:
     """One direction of a relayed connection: chunks leave ``delay_s`` after they arrived."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, delay_s: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay_s: float,
+                 lateness: LatenessLog | None = None) -> None:
         self._loop = loop
         self._delay_s = delay_s
+        self._lateness = lateness
         self._queue: deque[tuple[float, bytes | _Marker]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._pending = 0
@@ -90,6 +114,8 @@ class _Direction:
             return
         while now < due:  # bounded by _WAKE_AHEAD_S
             now = time.monotonic()
+        if self._lateness is not None and self._queue:
+            self._lateness.note(due, now)
         limit = now + _EARLY_S
         while self._queue and self._queue[0][0] <= limit:
             _, item = self._queue.popleft()
@@ -144,8 +170,8 @@ class _Relay:
     def __init__(self, proxy: DelayProxy, delay_s: float) -> None:
         loop = proxy.loop
         self.proxy = proxy
-        self.upward = _Direction(loop, delay_s)
-        self.downward = _Direction(loop, delay_s)
+        self.upward = _Direction(loop, delay_s, proxy.lateness)
+        self.downward = _Direction(loop, delay_s, proxy.lateness)
         self.client: asyncio.Transport | None = None
         self.upstream: asyncio.Transport | None = None
         self.connect_task: asyncio.Task[None] | None = None
@@ -278,8 +304,10 @@ class DelayProxy:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, address: str, upstream_host: str,
                  upstream_port: int, policy: Callable[[str], ConnectionPolicy | None],
-                 *, admit: Callable[[], bool] = lambda: True) -> None:
+                 *, admit: Callable[[], bool] = lambda: True,
+                 lateness: LatenessLog | None = None) -> None:
         self.loop = loop
+        self.lateness = lateness
         self.address = address
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
@@ -317,3 +345,24 @@ class DelayProxy:
         for sink in list(self.sinks):
             sink.abort()
         self.sinks.clear()
+
+
+_PORT_ATTEMPTS = 20
+
+
+async def listen_shared(proxies: list[DelayProxy]) -> int:
+    """Start every proxy listening on one common port (the config's ``service.port``): the
+    first on a port the kernel picks, the others on it, again on a new one when it is taken."""
+    for _ in range(_PORT_ATTEMPTS):
+        port = await proxies[0].listen(0)
+        try:
+            for proxy in proxies[1:]:
+                await proxy.listen(port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            for proxy in proxies:
+                proxy.close_listener()
+            continue
+        return port
+    raise OSError(errno.EADDRINUSE, f"no common free port after {_PORT_ATTEMPTS} attempts")

@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -111,10 +111,15 @@ class LabService(_Strict):
 
 
 class RegionSpec(_Strict):
-    """One region's origin: what its health JSON says and how long the app takes."""
+    """One region's origin: what its health JSON says, how long the app takes, and its TLS."""
 
     dynamodb_read_ms: float = Field(2.5, ge=0, le=10000)
     processing_ms: float = Field(0.0, ge=0, le=10000, description="App time before answering")
+    tls_max_version: Literal["1.2", "1.3"] = Field(
+        "1.3", description="Highest TLS version the origin accepts (1.2: a TLS 1.2-only policy)")
+    cert_valid_days: float | None = Field(
+        None, gt=0, le=3650, description="The origin's certificate expires this many days after "
+        "the world starts (default: the lab CA's long-lived certificate)")
 
 
 class VantageSpec(_Strict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import errno
+import datetime
 import functools
 import ipaddress
 import os
@@ -15,6 +15,7 @@ import selectors
 import signal
 import ssl
 import textwrap
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -33,7 +34,7 @@ from monitor.lab._control import ControlServer
 from monitor.lab._dns import DnsDecision, LabDns, ZoneData
 from monitor.lab._edge import EdgeServer, EdgeSettings
 from monitor.lab._origin import OriginBehaviour, OriginServer
-from monitor.lab._proxy import ConnectionPolicy, DelayProxy
+from monitor.lab._proxy import ConnectionPolicy, DelayProxy, LatenessLog, listen_shared
 from monitor.lab._scenario import Fault, FaultKind, Scenario, ScenarioError
 
 __all__ = ["FaultState", "World", "run_world"]
@@ -42,8 +43,8 @@ _DNS_FAULTS = (FaultKind.DNS_SERVFAIL, FaultKind.DNS_TIMEOUT, FaultKind.DNS_GARB
                FaultKind.DNS_TRUNCATE)
 _DEFAULT_REMOTE_READ_MS = 75.0
 CDN_ALIAS = "d111111abcdef8.cloudfront.net"  # the lab distribution's own name
-_PORT_ATTEMPTS = 20
 _PARENT_POLL_S = 0.5
+_LATENESS_WINDOW_S = 60.0
 # relayed connections open at once, world-wide: each holds three descriptors (client side,
 # upstream side, origin side) and select() cannot watch descriptors above 1023
 MAX_OPEN_CONNECTIONS = 250
@@ -149,23 +150,31 @@ class World:
         self.dns: LabDns | None = None
         self.control: ControlServer | None = None
         self._lock = asyncio.Lock()
+        self.lateness = LatenessLog()
 
     # --- start and stop ------------------------------------------------------------------------
 
     async def start(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         service = self.scenario.service
-        server_tls = self._server_tls(service.origin_name, service.cdn_name)
+        authority = self._authority()
+        server_tls = self._server_tls(authority, (service.origin_name, service.cdn_name))
         for name in self.regions:
+            spec = self.scenario.regions[name]
+            region_tls = server_tls
+            if spec.tls_max_version != "1.3" or spec.cert_valid_days is not None:
+                region_tls = self._server_tls(authority, (service.origin_name,),
+                                              spec.tls_max_version, spec.cert_valid_days)
             origin = OriginServer(
                 name, health_path=service.health_path, region_header=service.region_header,
-                ssl_context=server_tls, behaviour=functools.partial(self.origin_behaviour, name))
+                ssl_context=region_tls, behaviour=functools.partial(self.origin_behaviour, name))
             index = self.region_index[name]
             port = await origin.start(origin_address(index))
             self.origins[name] = origin
             self.proxies[name] = DelayProxy(
                 loop, region_address(index), origin_address(index), port,
-                functools.partial(self.region_policy, name), admit=self.admit_connection)
+                functools.partial(self.region_policy, name), admit=self.admit_connection,
+                lateness=self.lateness)
         self.dns = LabDns(DNS_ADDRESS, self._zone_data(), self.dns_decision)
         await self.dns.start()
         origin_tls = ssl.create_default_context(cafile=str(self.ca_path))
@@ -180,8 +189,9 @@ class World:
             self.edges[name] = edge
             self.edge_proxies[name] = DelayProxy(
                 loop, edge_address(k), edge_origin_address(k), port,
-                functools.partial(self.edge_policy, name), admit=self.admit_connection)
-        self.https_port = await self._listen_shared(
+                functools.partial(self.edge_policy, name), admit=self.admit_connection,
+                lateness=self.lateness)
+        self.https_port = await listen_shared(
             [*self.proxies.values(), *self.edge_proxies.values()])
         for edge in self.edges.values():
             edge.settings = dataclasses.replace(edge.settings, origin_port=self.https_port)
@@ -223,33 +233,30 @@ class World:
         if self.control is not None:
             self.control.close()
 
-    def _server_tls(self, *names: str) -> ssl.SSLContext:
+    def _authority(self) -> Any:
+        """The lab's CA (trustme), its certificate written where the config points."""
         import trustme  # local: only the world's process needs the CA machinery
 
         authority = trustme.CA(organization_name="routewatch lab")
-        leaf = authority.issue_cert(*names)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        leaf.configure_cert(context)
         tmp = self.ca_path.with_name(self.ca_path.name + ".tmp")
         authority.cert_pem.write_to_path(str(tmp))
         tmp.replace(self.ca_path)
-        return context
+        return authority
 
-    async def _listen_shared(self, proxies: list[DelayProxy]) -> int:
-        """Bind every proxy on one common port (the config's service.port)."""
-        for _ in range(_PORT_ATTEMPTS):
-            port = await proxies[0].listen(0)
-            try:
-                for proxy in proxies[1:]:
-                    await proxy.listen(port)
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    raise
-                for proxy in proxies:
-                    proxy.close_listener()
-                continue
-            return port
-        raise OSError(errno.EADDRINUSE, f"no common free port after {_PORT_ATTEMPTS} attempts")
+    @staticmethod
+    def _server_tls(authority: Any, names: tuple[str, ...], max_version: str = "1.3",
+                    valid_days: float | None = None) -> ssl.SSLContext:
+        """A server context with a leaf for ``names`` (expiring ``valid_days`` from now, when
+        given) that accepts TLS up to ``max_version``."""
+        not_after = None
+        if valid_days is not None:
+            not_after = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=valid_days)
+        leaf = authority.issue_cert(*names, not_after=not_after)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        if max_version == "1.2":
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+        leaf.configure_cert(context)
+        return context
 
     def _zone_data(self) -> ZoneData:
         service = self.scenario.service
@@ -381,6 +388,8 @@ class World:
     async def control_request(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         if path == "/world" and method == "GET":
             return 200, self.info()
+        if path == "/lateness" and method == "GET":  # the last minute of the lab's lateness
+            return 200, {"late": self.lateness.since(time.monotonic() - _LATENESS_WINDOW_S)}
         if path != "/faults":
             return 404, {"errors": [f"no such resource {path}"]}
         current = [f.as_dict() for f in self.state.faults]

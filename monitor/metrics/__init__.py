@@ -10,6 +10,7 @@ test keeps the two in step.
 from __future__ import annotations
 
 from monitor.metrics.catalogue import (
+    BASELINE,
     CDN_UPSTREAM_PHASES,
     DNS_RESOLVERS,
     ERROR_PATHS,
@@ -18,11 +19,13 @@ from monitor.metrics.catalogue import (
     METRICS,
     OTHER,
     PREFIX,
+    TLS_VERSIONS,
     MetricSpec,
     MetricType,
     bounded_pop,
     bounded_reason,
     bounded_region,
+    bounded_tls_version,
     metric,
 )
 from monitor.metrics.docs import LABELS, metrics_table_markdown
@@ -37,6 +40,7 @@ from monitor.metrics.snapshot import (
 )
 
 __all__ = [
+    "BASELINE",
     "CDN_REQUESTS",
     "CDN_UPSTREAM_PHASES",
     "DNS_RESOLVERS",
@@ -47,6 +51,7 @@ __all__ = [
     "METRICS",
     "OTHER",
     "PREFIX",
+    "TLS_VERSIONS",
     "LabelSpace",
     "MetricSpec",
     "MetricType",
@@ -57,6 +62,7 @@ __all__ = [
     "bounded_pop",
     "bounded_reason",
     "bounded_region",
+    "bounded_tls_version",
     "metric",
     "metrics_table_markdown",
     "observed_states",

@@ -3,34 +3,41 @@ the bounded values its labels may take.
 
 Label values are bounded: ``region`` comes from the configuration (anything else is ``other``),
 ``state`` from :class:`~monitor.core.model.RoutingState`, ``phase`` and ``resolver`` from fixed
-tuples here, ``pop`` must be a CloudFront POP code (else ``other``), ``reason`` a
+tuples here, ``pop`` must be a CloudFront POP code whose airport is known, and at most
+:data:`MAX_POP_SERIES` distinct ones per process (else ``other``), ``reason`` a
 :class:`~monitor.domain.reasons.Reason` (else ``other``).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 
 from monitor.core.paths import PATHS
+from monitor.domain.geo import airport_location
 from monitor.domain.patterns import POP_CODE
 from monitor.domain.reasons import reason_of
 
 __all__ = [
+    "BASELINE",
     "CDN_UPSTREAM_PHASES",
     "DNS_RESOLVERS",
     "ERROR_PATHS",
     "HTTP_PATHS",
     "HTTP_PHASES",
+    "MAX_POP_SERIES",
     "METRICS",
     "OTHER",
     "PREFIX",
+    "TLS_VERSIONS",
     "MetricSpec",
     "MetricType",
     "bounded_pop",
     "bounded_reason",
     "bounded_region",
+    "bounded_tls_version",
     "error_path",
     "metric",
 ]
@@ -58,6 +65,12 @@ directly at the zone's authoritative servers with ECS."""
 
 ERROR_PATHS = ("round", "dns", "baseline", "origin", "cdn")
 """``path`` of ``routewatch_probe_errors_total``: where in the round the error happened."""
+
+BASELINE = "baseline"
+"""``path`` of the TLS metrics for a region measured directly."""
+
+TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+"""``version`` of ``routewatch_tls_version_info`` (anything else is ``other``)."""
 
 
 
@@ -97,6 +110,9 @@ METRICS: tuple[MetricSpec, ...] = (
            "When the vantage point's latest round finished."),
     _gauge("round_interval_seconds", "seconds", ("probe",),
            "Configured interval between the vantage point's rounds (for staleness alerts)."),
+    _gauge("loop_lag_seconds", "seconds", ("probe",),
+           "The longest event-loop stall while the vantage point's latest round measured; "
+           "samples overlapping a stall are left out (reason measurement_disturbed)."),
     MetricSpec(PREFIX + "rounds_total", MetricType.COUNTER, "rounds", ("probe",),
                "Rounds finished by the vantage point since routewatch started."),
     _gauge("dns_lookup_seconds", "seconds", ("probe", "resolver"),
@@ -114,6 +130,10 @@ METRICS: tuple[MetricSpec, ...] = (
            "Duration of each phase of the path's HTTP request; 0 for phases that did not happen."),
     _gauge("http_status_code", "status code", ("probe", "path"),
            "HTTP status code of the path's response; absent when no response came."),
+    _gauge("path_success", "boolean", ("probe", "path"),
+           "1 if the path was measured and judged this round (its state is ok, failover or "
+           "misrouted), 0 if it could not be (unknown: failed, timed out, unattributed, "
+           "disturbed); blackbox_exporter's probe_success, per path."),
     _gauge("served_region", "boolean", ("probe", "path", "region"),
            "1 for the region that answered on the path this round, 0 for the others (all 0 when "
            "it could not be told)."),
@@ -140,11 +160,18 @@ METRICS: tuple[MetricSpec, ...] = (
            "1 for the CloudFront POP that answered the vantage point (other if not a POP code)."),
     _gauge("data_path_local", "boolean", ("probe", "path"),
            "1 if the serving region read its data (DynamoDB) in its own region, 0 if elsewhere; "
-           "absent when the app does not report it."),
+           "absent when the app does not report it or which region served is disputed."),
     _gauge("data_region", "boolean", ("probe", "path", "region"),
            "1 for the region whose DynamoDB table served the data, 0 for the others."),
     _gauge("data_read_seconds", "seconds", ("probe", "path"),
            "The app's own DynamoDB read time as it reports it in the health JSON."),
+    _gauge("tls_cert_expiry_timestamp_seconds", "unix seconds", ("probe", "path", "region"),
+           "Earliest notAfter of the certificates the server presented (leaf and intermediates): "
+           "path baseline for each region measured directly (region: that region), origin and "
+           "cdn for the path's request (region: the one that served, other when unknown)."),
+    _gauge("tls_version_info", "info", ("probe", "path", "region", "version"),
+           "Always 1; version is the TLS version negotiated (TLSv1.2, TLSv1.3, …, other), per "
+           "path and region as for routewatch_tls_cert_expiry_timestamp_seconds."),
     MetricSpec(PREFIX + "probe_errors_total", MetricType.COUNTER, "errors",
                ("probe", "path", "reason"),
                "Probe errors by where they happened and their typed reason."),
@@ -156,11 +183,11 @@ METRICS: tuple[MetricSpec, ...] = (
     _gauge("build_info", "info", ("version",),
            "Always 1; the version label is the running routewatch's version."),
     MetricSpec(PREFIX + "cloudwatch_failed_requests_total", MetricType.COUNTER, "requests",
-               ("cause",),
+               ("reason",),
                "PutMetricData requests (one per batch of a flush) that failed after botocore's "
-               "retries, by typed AWS error; exported when cloudwatch.enabled."),
+               "retries, by typed AWS error reason; exported when cloudwatch.enabled."),
     MetricSpec(PREFIX + "cloudwatch_dropped_datapoints_total", MetricType.COUNTER, "datapoints",
-               ("cause",),
+               ("reason",),
                "Datapoints the CloudWatch exporter dropped: buffer_full (the oldest, when the "
                "buffer is full) or request_failed (their request failed); exported when "
                "cloudwatch.enabled."),
@@ -181,9 +208,41 @@ def bounded_region(region: str | None, regions: tuple[str, ...]) -> str | None:
     return region if region in regions else OTHER
 
 
+def bounded_tls_version(version: str | None) -> str:
+    """A TLS version of :data:`TLS_VERSIONS` as is, anything else ``other``."""
+    return version if version in TLS_VERSIONS else OTHER
+
+
+MAX_POP_SERIES = 256
+"""Distinct ``pop`` label values one process exports (CloudFront has some 600 POPs, a vantage
+point meets a handful); once reached, a POP not seen before is ``other``."""
+
+
+class _PopLabels:
+    """The POP label values this process has exported so far, at most ``cap`` of them."""
+
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def bounded(self, pop: str | None) -> str:
+        if pop is None or not POP_CODE.fullmatch(pop) or airport_location(pop[:3]) is None:
+            return OTHER
+        with self._lock:
+            if pop not in self._seen and len(self._seen) >= self._cap:
+                return OTHER
+            self._seen.add(pop)
+        return pop
+
+
+_POP_LABELS = _PopLabels(MAX_POP_SERIES)
+
+
 def bounded_pop(pop: str | None) -> str:
-    """A POP code such as ``FRA56-P1``; anything else (or nothing) is ``other``."""
-    return pop if pop is not None and POP_CODE.match(pop) else OTHER
+    """A POP code such as ``FRA56-P1`` whose airport is known, among the first
+    :data:`MAX_POP_SERIES` this process exports; anything else (or nothing) is ``other``."""
+    return _POP_LABELS.bounded(pop)
 
 
 def bounded_reason(reason: str) -> str:

@@ -19,6 +19,7 @@ from monitor.core.model import (
     VantageRound,
 )
 from monitor.metrics.catalogue import (
+    BASELINE,
     CDN_UPSTREAM_PHASES,
     DNS_RESOLVERS,
     HTTP_PATHS,
@@ -28,6 +29,7 @@ from monitor.metrics.catalogue import (
     MetricSpec,
     bounded_pop,
     bounded_region,
+    bounded_tls_version,
     metric,
 )
 from monitor.metrics.snapshot import LabelSpace, Snapshot, VantageSnapshot, path_verdict
@@ -120,6 +122,8 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
     yield Sample(metric("round_duration_seconds"), (probe,), result.duration_seconds)
     yield Sample(metric("last_round_timestamp_seconds"), (probe,), entry.finished_at)
     yield Sample(metric("round_interval_seconds"), (probe,), space.interval_s)
+    if result.loop_lag_seconds is not None:
+        yield Sample(metric("loop_lag_seconds"), (probe,), result.loop_lag_seconds)
     yield Sample(metric("rounds_total"), (probe,), float(entry.rounds_total))
     for resolver, seconds in _dns_lookups(result).items():
         yield Sample(metric("dns_lookup_seconds"), (probe, resolver), seconds)
@@ -152,6 +156,9 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
         status = _status_code(results[path])
         if status is not None:
             yield Sample(metric("http_status_code"), (probe, path.value), float(status))
+    for path in space.paths:
+        judged = verdicts[path].state is not RoutingState.UNKNOWN
+        yield Sample(metric("path_success"), (probe, path.value), _flag(judged))
     for path in space.paths:
         served = bounded_region(verdicts[path].served_region, space.regions)
         yield from _one_hot(metric("served_region"), (probe, path.value), served, regions)
@@ -188,7 +195,8 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
     data = [(path, data_path) for path in http_paths
             if (data_path := _data_path(results[path])) is not None]
     for path, data_path in data:
-        yield Sample(metric("data_path_local"), (probe, path.value), _flag(data_path.local))
+        if data_path.local is not None:  # disputed: absent, like an app that does not report
+            yield Sample(metric("data_path_local"), (probe, path.value), _flag(data_path.local))
     for path, data_path in data:
         yield from _one_hot(metric("data_region"), (probe, path.value),
                             bounded_region(data_path.dynamodb_region, space.regions), regions)
@@ -196,6 +204,20 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
         read = _seconds(data_path.read_seconds)
         if read is not None:
             yield Sample(metric("data_read_seconds"), (probe, path.value), read)
+
+    tls = [(BASELINE, row.region, row.tls) for row in result.regions
+           if row.region in space.regions and row.tls is not None]
+    tls.extend((path.value, bounded_region(verdicts[path].served_region, space.regions) or OTHER,
+                found.tls) for path in http_paths
+               if (found := results[path]) is not None and found.tls is not None)
+    for path_label, region, info in tls:
+        expiry = _seconds(info.cert_not_after)
+        if expiry is not None:
+            yield Sample(metric("tls_cert_expiry_timestamp_seconds"),
+                         (probe, path_label, region), expiry)
+    for path_label, region, info in tls:
+        yield Sample(metric("tls_version_info"),
+                     (probe, path_label, region, bounded_tls_version(info.version)), 1.0)
 
     for (path_label, reason), count in sorted(entry.errors_total.items()):
         yield Sample(metric("probe_errors_total"), (probe, path_label, reason), float(count))

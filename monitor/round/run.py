@@ -12,33 +12,45 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import os
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.config import Config, VantagePoint
 from monitor.core.attribution import IpRanges, RegionDirectory
-from monitor.core.evidence import PathInputs, Tick, VantageEvidence
+from monitor.core.evidence import Judgement, PathInputs, Tick, VantageEvidence
 from monitor.core.model import (
     DnsLookup,
     DnsLookups,
     ErrorRecord,
+    PathResult,
+    RegionLatency,
+    RoundPlan,
     RoundResult,
     RoutingState,
     VantageRound,
 )
 from monitor.core.paths import PATHS, PathSpec
 from monitor.core.paths.dns import dns_query
+from monitor.core.verdict import judge_unknown
 from monitor.domain.geo import airport_location, nearest_region
 from monitor.domain.reasons import Reason
-from monitor.round.baseline import measure_baseline, summarise_region
-from monitor.round.pacing import Pacer
+from monitor.round.baseline import SampleSpans, Trust, measure_baseline, summarise_region
+from monitor.round.lag import (
+    DISTURBED_S,
+    LagSource,
+    StallIndex,
+    max_stall,
+    shared_lag_monitor,
+)
+from monitor.round.pacing import DEADLINE_SHARE, Pacer, plan_round
 from probes.dns import DnsEvidence, probe_dns
 from probes.errors import RoutewatchError
 from probes.http import ssl_context_for, warm_up
 
-__all__ = ["Progress", "RoundContext", "UnknownVantagePoint", "run_round"]
+__all__ = ["Preparation", "Progress", "RoundContext", "UnknownVantagePoint", "run_round"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +59,50 @@ class UnknownVantagePoint(RoutewatchError, LookupError):
 
 
 Progress = Callable[[str, int, int], None]  # (vantage point, checks done, checks planned)
+
+
+class Preparation:
+    """What blocks and must not run per round: importing httpx's lazy modules and loading the
+    default CA bundle (``warm_up``, 37–61 ms), a full ``gc.collect()`` (22–51 ms), loading the
+    configured CA bundle. Done once per process (:data:`PREPARED`), and the CA bundle again only
+    when its file changed (a SIGHUP reload naming an edited bundle). ``serve`` runs a round per
+    vantage point while the others measure: a 50 ms stall there lands in their samples. The
+    callables are parameters so a test can count them."""
+
+    def __init__(self, *, warm: Callable[[], None] = warm_up,
+                 collect: Callable[[], object] = gc.collect,
+                 load_ca: Callable[[str | None], ssl.SSLContext] = ssl_context_for) -> None:
+        self._warm = warm
+        self._collect = collect
+        self._load_ca = load_ca
+        self._warmed = False
+        self._contexts: dict[tuple[str | None, int, int], ssl.SSLContext] = {}
+
+    def ssl_context(self, ca_file: str | None) -> ssl.SSLContext:
+        if not self._warmed:
+            self._warm()
+            self._collect()  # a full collection now, not in the middle of someone's first byte
+            self._warmed = True
+        key = (ca_file, *_file_version(ca_file))
+        context = self._contexts.get(key)
+        if context is None:
+            if getattr(self._load_ca, "cache_clear", None) is not None and self._contexts:
+                ssl_context_for.cache_clear()  # the bundle changed: read it again
+            context = self._contexts[key] = self._load_ca(ca_file)
+        return context
+
+
+def _file_version(path: str | None) -> tuple[int, int]:
+    if path is None:
+        return (0, 0)
+    try:
+        found = os.stat(path)
+    except OSError:
+        return (0, 0)  # loading it will say what is wrong
+    return (found.st_mtime_ns, found.st_size)
+
+
+PREPARED = Preparation()
 
 
 @dataclass
@@ -60,6 +116,10 @@ class RoundContext:
     ip_ranges: IpRanges | None = None
     progress: Progress | None = None
     paths: tuple[PathSpec, ...] = PATHS
+    lag_sources: tuple[LagSource, ...] = ()
+    disturbed_s: float = DISTURBED_S
+    plan: RoundPlan | None = None
+    spans: dict[str, SampleSpans] = field(default_factory=dict)  # vantage point → its spans
 
     async def slot(self) -> None:
         """A paced start slot for one check (see :class:`~monitor.round.pacing.Pacer`)."""
@@ -70,18 +130,33 @@ class RoundContext:
 
     @classmethod
     def build(cls, config: Config, *, ip_ranges: IpRanges | None = None,
-              progress: Progress | None = None) -> RoundContext:
-        """Everything that blocks (CA bundle, airport table) happens here, before any probe
-        starts: a 0.2 s stall while other vantage points measure adds 0.2 s to their samples."""
+              progress: Progress | None = None, vantage_points: int | None = None,
+              lag_sources: Sequence[LagSource] = (),
+              prepared: Preparation | None = None) -> RoundContext:
+        """Everything that blocks (CA bundle, airport table) happens before any probe starts,
+        and only once per process (:class:`Preparation`): a 0.2 s stall while other vantage
+        points measure adds 0.2 s to their samples. Must run in the round's event loop (the
+        pacer watches that loop's lag)."""
         ca = str(config.service.ca_file) if config.service.ca_file else None
         nominal = {name: nominal_closest(vantage, list(config.regions))
                    for name, vantage in config.vantage_points.items()}
         if config.service.cdn_name:
             airport_location("IAD")  # loads the airport table the cdn judge needs
-        warm_up()
-        gc.collect()  # a full collection now, not in the middle of someone's first byte
-        return cls(config, ssl_context_for(ca), Pacer(config.probe.pace_ms / 1000.0),
-                   nominal, ip_ranges, progress)
+        ssl_context = (prepared or PREPARED).ssl_context(ca)
+        count = len(config.vantage_points) if vantage_points is None else vantage_points
+        plan = plan_round(count * planned_checks(config), config.probe.pace_ms / 1000.0,
+                          config.probe.round_deadline_s)
+        lag = shared_lag_monitor()
+        pacer = Pacer(plan.gap_seconds, lag=lag, checks=plan.checks,
+                      budget_s=plan.deadline_seconds * DEADLINE_SHARE)
+        return cls(config, ssl_context, pacer, nominal, ip_ranges, progress,
+                   lag_sources=(lag, *lag_sources), plan=plan)
+
+
+def planned_checks(config: Config, paths: tuple[PathSpec, ...] = PATHS) -> int:
+    """The checks one vantage point's round starts: every baseline sample, every path's."""
+    return (len(config.regions) * config.probe.samples
+            + sum(spec.planned_checks(config) for spec in paths if spec.enabled(config)))
 
 
 def nominal_closest(vantage: VantagePoint, regions: Sequence[str]) -> str | None:
@@ -103,20 +178,36 @@ async def run_round(
     ip_ranges: IpRanges | None = None,
     progress: Progress | None = None,
     paths: tuple[PathSpec, ...] | None = None,
+    lag_sources: Sequence[LagSource] = (),
+    disturbed_s: float = DISTURBED_S,
 ) -> RoundResult:
     """One round from every (or the named) vantage point, concurrently (``paths``: the path
-    table, :data:`~monitor.core.paths.PATHS` unless a test passes its own)."""
+    table, :data:`~monitor.core.paths.PATHS` unless a test passes its own; ``lag_sources``: who
+    else knows when measurements were disturbed, e.g. the lab; ``disturbed_s``: a sample
+    disturbed by more is not used, ``inf`` turns measurement trust off, as in the benchmark)."""
     names = list(vantage_points) if vantage_points is not None else list(config.vantage_points)
     unknown = [n for n in names if n not in config.vantage_points]
     if unknown:
         raise UnknownVantagePoint(f"unknown vantage point(s): {', '.join(unknown)}")
-    context = RoundContext.build(config, ip_ranges=ip_ranges, progress=progress)
-    if paths is not None:
-        context = dataclasses.replace(context, paths=paths)
-    started_wall = time.time()
-    started = time.perf_counter()
-    rounds = await asyncio.gather(*(run_vantage(context, name) for name in names))
-    return RoundResult(tuple(rounds), started_wall, time.perf_counter() - started)
+    context = RoundContext.build(config, ip_ranges=ip_ranges, progress=progress,
+                                 vantage_points=len(names), lag_sources=lag_sources)
+    context = dataclasses.replace(context, paths=paths or context.paths, disturbed_s=disturbed_s)
+    plan = context.plan
+    if plan is not None and not plan.fits:
+        log.warning("round cannot fit its deadline: %d checks at least %.1f ms apart take "
+                    "%.1f s of a %.1f s deadline; expect unmeasured cells (fewer samples, "
+                    "regions or vantage points per round, or a longer deadline)",
+                    plan.checks, plan.gap_seconds * 1000, plan.planned_seconds,
+                    plan.deadline_seconds)
+    lag = shared_lag_monitor()
+    lag.acquire()
+    try:
+        started_wall = time.time()
+        started = time.perf_counter()
+        rounds = await asyncio.gather(*(run_vantage(context, name) for name in names))
+    finally:
+        lag.release()
+    return RoundResult(tuple(rounds), started_wall, time.perf_counter() - started, plan)
 
 
 async def run_vantage(context: RoundContext, name: str) -> VantageRound:
@@ -124,13 +215,13 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
     config = context.config
     vantage = config.vantage_points[name]
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + config.probe.round_deadline_s
+    started_loop = loop.time()
+    deadline = started_loop + config.probe.round_deadline_s
     started_wall = time.time()
     started = time.perf_counter()
     evidence = VantageEvidence()
     specs = context.enabled_paths()
-    planned = (len(config.regions) * config.probe.samples
-               + sum(spec.planned_checks(config) for spec in specs))
+    planned = planned_checks(config, context.paths)
     done = 0
 
     def tick() -> None:
@@ -141,27 +232,38 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
 
     tasks = [asyncio.create_task(spec.measure(context, vantage, evidence, tick))
              for spec in specs]
-    tasks.append(asyncio.create_task(_baseline(context, vantage, evidence, tick)))
+    tasks.append(asyncio.create_task(_baseline(context, name, evidence, tick)))
     done_tasks, pending = await asyncio.wait(tasks,
                                              timeout=max(0.0, deadline - loop.time()))
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
+    await asyncio.gather(*(source.collect() for source in context.lag_sources))
+    loop_lag = max_stall(context.lag_sources[:1], started_loop, loop.time())
     crashes = []
     for task in done_tasks:
         if (exc := task.exception()) is not None:  # a bug, not a measurement: keep the rest
             log.error("%s: measurement crashed", name, exc_info=exc)
             crashes.append(ErrorRecord("round", Reason.INTERNAL_ERROR,
                                        f"{type(exc).__name__}: {exc}"))
-    result = judge_vantage(context, name, evidence, started_wall,
-                           time.perf_counter() - started, timed_out=bool(pending))
+    try:
+        result = judge_vantage(context, name, evidence, started_wall,
+                               time.perf_counter() - started, timed_out=bool(pending))
+    except Exception as exc:  # a bug outside the path judges: this vantage point's round only
+        log.error("%s: judging crashed", name, exc_info=exc)
+        result = VantageRound(name, started_wall, time.perf_counter() - started, (), (),
+                              (ErrorRecord("round", Reason.INTERNAL_ERROR,
+                                           f"judging crashed: {type(exc).__name__}"),),
+                              success=False)
+    result = dataclasses.replace(result, loop_lag_seconds=loop_lag)
     if crashes:
         result = dataclasses.replace(result, errors=(*result.errors, *crashes), success=False)
     return result
 
 
-async def _baseline(context: RoundContext, vantage: VantagePoint, evidence: VantageEvidence,
+async def _baseline(context: RoundContext, vantage_name: str, evidence: VantageEvidence,
                     tick: Tick) -> None:
+    vantage = context.config.vantage_points[vantage_name]
     config = context.config
     addresses: dict[str, list[str]] = {}
     for region, settings in config.regions.items():
@@ -176,7 +278,8 @@ async def _baseline(context: RoundContext, vantage: VantagePoint, evidence: Vant
             addresses[region] = list(answer.addresses)
     await measure_baseline(config, addresses, local_address=vantage.source_address,
                            ssl_context=context.ssl_context, pacer=context.pacer,
-                           into=evidence.baseline, on_sample=tick)
+                           into=evidence.baseline,
+                           spans=context.spans.setdefault(vantage_name, {}), on_sample=tick)
 
 
 # --- judging -------------------------------------------------------------------------------------
@@ -197,14 +300,18 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
     """Turn one vantage point's evidence into verdicts (no I/O)."""
     config = context.config
     vantage = config.vantage_points[name]
+    spans = context.spans.get(name, {})
+    stalls = StallIndex(context.lag_sources)
     regions = tuple(
-        summarise_region(region, evidence.baseline.get(region, []), config, finished=not timed_out)
+        summarise_region(region, evidence.baseline.get(region, []), config, finished=not timed_out,
+                         trust=Trust.of(spans.get(region, ()), stalls, context.disturbed_s))
         for region in config.regions
     )
     inputs = PathInputs(config, name, vantage, evidence, regions,
                         region_directory(context, evidence), context.nominal[name])
-    judgements = [j for spec in context.enabled_paths() if (j := spec.judge(inputs)) is not None]
-    paths = tuple(j.result for j in judgements)
+    judgements = [j for spec in context.enabled_paths()
+                  if (j := _judge_guarded(spec, inputs)) is not None]
+    paths = distrust(tuple(j.result for j in judgements), regions)
     errors = [error for j in judgements for error in j.errors]
     errors.extend(ErrorRecord("baseline", region.reason, f"{region.region}: {region.message}")
                   for region in regions if not region.healthy and region.reason)
@@ -213,6 +320,39 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
                         DnsLookups(_dns_lookup(evidence.recursive),
                                    _dns_lookup(evidence.authoritative)),
                         success)
+
+
+def distrust(paths: tuple[PathResult, ...],
+             regions: tuple[RegionLatency, ...]) -> tuple[PathResult, ...]:
+    """A verdict resting on the latency matrix is not given when a region's timing was disturbed:
+    the disturbed region may be the closest one, or not as far as it read (pure)."""
+    disturbed = [r.region for r in regions if r.reason is Reason.MEASUREMENT_DISTURBED]
+    if not disturbed:
+        return paths
+    detail = (f"timing of {', '.join(disturbed)} disturbed (the loop or the lab stalled while "
+              "its samples were in flight): no verdict on disturbed numbers")
+    own_reason = {Reason.NO_HEALTHY_REGION}  # "none measured" is the disturbance's doing too
+    return tuple(
+        path if (path.verdict.state is RoutingState.UNKNOWN
+                 and path.verdict.reason not in own_reason) else dataclasses.replace(
+            path, verdict=dataclasses.replace(path.verdict, state=RoutingState.UNKNOWN,
+                                              penalty_seconds=None,
+                                              reason=Reason.MEASUREMENT_DISTURBED,
+                                              detail=detail))
+        for path in paths)
+
+
+def _judge_guarded(spec: PathSpec, inputs: PathInputs) -> Judgement | None:
+    """A path's judgement; a judge that crashes (a bug, or evidence nobody foresaw) makes that
+    path ``internal_error`` and leaves the other paths and the round alone."""
+    try:
+        return spec.judge(inputs)
+    except Exception as exc:
+        log.error("%s: judging the %s path crashed", inputs.vantage_name, spec.path,
+                  exc_info=exc)
+        message = f"judging crashed: {type(exc).__name__}"
+        return Judgement(PathResult(spec.path, judge_unknown(Reason.INTERNAL_ERROR, message)),
+                         (ErrorRecord(spec.path.value, Reason.INTERNAL_ERROR, message),))
 
 
 def _dns_lookup(answer: DnsEvidence | None) -> DnsLookup | None:

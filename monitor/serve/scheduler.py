@@ -110,6 +110,9 @@ class RoundScheduler:
             self._running[name] = task
         try:
             result = await rounds.bounded_round(self._runner, self.config, name)
+        except asyncio.CancelledError:  # stopping: the job ends here, quietly (no traceback)
+            log.info("%s: round cancelled (stopping)", name)
+            return None
         finally:
             self._running.pop(name, None)
         entry = self._store.publish(result)

@@ -93,6 +93,11 @@ class ServeProcess:
     def events(self, name: str) -> list[Record]:
         return [r for r in self.records() if r.get("event") == name]
 
+    def event(self, name: str) -> Record | None:
+        """The latest record of event ``name`` so far, or None."""
+        found = self.events(name)
+        return found[-1] if found else None
+
     def rounds(self, vantage: str | None = None) -> list[Record]:
         return [r for r in self.events("round") if vantage is None or r["vantage"] == vantage]
 

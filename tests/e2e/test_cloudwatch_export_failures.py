@@ -48,10 +48,10 @@ def test_every_reason_is_exported_at_zero_before_anything_fails() -> None:
                         client=cloudwatch_client("eu-west-1", endpoint_url="http://127.0.0.1:9"),
                         counters=store.count)
     samples = exposition(store)
-    assert samples['routewatch_cloudwatch_dropped_datapoints_total{cause="buffer_full"}'] == 0
-    assert samples['routewatch_cloudwatch_dropped_datapoints_total{cause="request_failed"}'] == 0
+    assert samples['routewatch_cloudwatch_dropped_datapoints_total{reason="buffer_full"}'] == 0
+    assert samples['routewatch_cloudwatch_dropped_datapoints_total{reason="request_failed"}'] == 0
     for reason in aws_error_reasons():
-        assert samples[f'routewatch_cloudwatch_failed_requests_total{{cause="{reason}"}}'] == 0
+        assert samples[f'routewatch_cloudwatch_failed_requests_total{{reason="{reason}"}}'] == 0
     assert "aws_access_denied" in aws_error_reasons()
 
 
@@ -75,10 +75,10 @@ def test_a_refused_request_and_an_unreachable_endpoint_are_counted_by_reason(
     assert publisher.flush().rejected == second  # a real botocore call to a closed port
     samples = exposition(store)
     failed = "routewatch_cloudwatch_failed_requests_total"
-    assert samples[f'{failed}{{cause="aws_access_denied"}}'] == 1
-    assert samples[f'{failed}{{cause="aws_unreachable"}}'] == 1
-    assert samples[f'{failed}{{cause="aws_throttled"}}'] == 0
-    assert samples['routewatch_cloudwatch_dropped_datapoints_total{cause="request_failed"}'] \
+    assert samples[f'{failed}{{reason="aws_access_denied"}}'] == 1
+    assert samples[f'{failed}{{reason="aws_unreachable"}}'] == 1
+    assert samples[f'{failed}{{reason="aws_throttled"}}'] == 0
+    assert samples['routewatch_cloudwatch_dropped_datapoints_total{reason="request_failed"}'] \
         == first + second
     assert publisher.failed_requests["aws_access_denied"] == 1
 
@@ -91,7 +91,7 @@ def test_a_full_buffer_is_counted_as_buffer_full() -> None:
     queued = publisher.export(sample_round())
     assert queued > 10
     samples = exposition(store)
-    assert samples['routewatch_cloudwatch_dropped_datapoints_total{cause="buffer_full"}'] \
+    assert samples['routewatch_cloudwatch_dropped_datapoints_total{reason="buffer_full"}'] \
         == queued - 10
 
 
@@ -114,6 +114,6 @@ def test_serve_wires_the_publisher_to_its_snapshot(moto_server: MotoServer,  # n
     export(vantage)
     close()  # flushes into moto: nothing fails
     samples = exposition(store)
-    assert samples['routewatch_cloudwatch_dropped_datapoints_total{cause="request_failed"}'] == 0
+    assert samples['routewatch_cloudwatch_dropped_datapoints_total{reason="request_failed"}'] == 0
     assert sum(v for k, v in samples.items() if "failed_requests" in k) == 0
     assert len([k for k in samples if "failed_requests" in k]) == len(aws_error_reasons())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections.abc import Iterator
@@ -282,6 +283,17 @@ def test_http_status_of_origin_and_cdn_is_exported_and_absent_without_a_response
     assert series(scrape(store), "http_status_code", probe="nyc") == {}
 
 
+def test_path_success_is_one_for_a_judged_path_and_zero_for_unknown(store: SnapshotStore) -> None:
+    store.publish(vantage_round(state=RoutingState.MISROUTED, served="eu-west-1", penalty=0.05))
+    store.publish(vantage_round("dub", state=RoutingState.UNKNOWN))
+    got = scrape(store)
+    for path in ("dns", "origin", "cdn"):
+        assert value(got, "path_success", probe="nyc", path=path) == 1  # misrouted, but judged
+        assert value(got, "path_success", probe="dub", path=path) == 0
+    store.publish(failed_round())  # a round with no paths: every path 0, the series stay
+    assert {v for v in series(scrape(store), "path_success", probe="nyc").values()} == {0.0}
+
+
 def test_build_info_carries_the_version(store: SnapshotStore) -> None:
     got = scrape(store)  # before any round too
     assert series(got, "build_info") == {(("version", __version__),): 1.0}
@@ -402,3 +414,11 @@ def _round_numbers(body: str, probe: str) -> set[int]:
             elif sample.name in ("routewatch_rounds_total", "routewatch_probe_errors_total"):
                 seen.add(int(sample.value))
     return seen
+
+
+def test_loop_lag_is_exported_when_the_round_measured_it(store: SnapshotStore) -> None:
+    store.publish(dataclasses.replace(vantage_round(), loop_lag_seconds=0.042))
+    store.publish(vantage_round("dub"))  # a round without the figure (an old regional probe)
+    got = scrape(store)
+    assert value(got, "loop_lag_seconds", probe="nyc") == pytest.approx(0.042)
+    assert series(got, "loop_lag_seconds", probe="dub") == {}

@@ -38,7 +38,7 @@ def directory() -> RegionDirectory:
 
 
 def test_header_is_strongest(directory: RegionDirectory) -> None:
-    found = attribute(directory, header_region="eu-west-1", addresses=["127.20.2.1"])
+    found = attribute(directory, header_regions=("eu-west-1",), addresses=["127.20.2.1"])
     assert (found.region, found.source, found.conflicts) == ("eu-west-1", "header", ())
 
 
@@ -55,16 +55,16 @@ def test_global_prefixes_and_strangers_are_unknown(directory: RegionDirectory) -
 
 
 def test_header_and_address_that_disagree_are_reported(directory: RegionDirectory) -> None:
-    found = attribute(directory, header_region="eu-west-1", addresses=["127.20.1.1"])
+    found = attribute(directory, header_regions=("eu-west-1",), addresses=["127.20.1.1"])
     assert found.region == "eu-west-1"
     assert found.conflicts == ("header says eu-west-1, alb_address 127.20.1.1 says us-east-1",)
     assert found.disputed
-    assert not attribute(directory, header_region="eu-west-1",
+    assert not attribute(directory, header_regions=("eu-west-1",),
                          addresses=["127.20.2.1"]).disputed
 
 
 def test_unconfigured_region_in_header_is_reported(directory: RegionDirectory) -> None:
-    found = attribute(directory, header_region="sa-east-1")
+    found = attribute(directory, header_regions=("sa-east-1",))
     assert any("not a configured region" in c for c in found.conflicts)
 
 

@@ -35,8 +35,8 @@ from monitor.serve.scheduler import RoundScheduler
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {"event", "evidence_version", "vantage", "path", "round_started_at", "state",
-          "served_region", "expected_region", "penalty_seconds", "reason", "detail", "address",
-          "pop", "attribution"}
+          "served_region", "expected_region", "penalty_seconds", "reason", "detail", "estimator",
+          "address", "pop", "attribution"}
 
 
 def cdn_round() -> VantageRound:

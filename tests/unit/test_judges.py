@@ -53,10 +53,13 @@ def config(text: str = CONFIG) -> Config:
 
 
 def lookup(*addresses: str, error: DnsError | None = None, via: str = "recursive",
-           rcode: str | None = "NOERROR") -> DnsEvidence:
+           rcode: str | None = "NOERROR", scope: int | None = 24) -> DnsEvidence:
+    """A lookup; an authoritative one carries ECS for 198.18.0.0/24 and answers ``scope``."""
+    authoritative = via == "authoritative"
     return DnsEvidence("global-alb.example.com", "127.0.0.53:53", via,
-                       "198.18.0.0/24" if via == "authoritative" else None, rcode,
-                       tuple(addresses), (), 60, None, "udp", 0.004, error=error)
+                       "198.18.0.0/24" if authoritative else None, rcode,
+                       tuple(addresses), (), 60, scope if authoritative else None, "udp", 0.004,
+                       error=error)
 
 
 def response(address: str = EU, status: int | None = 200, *, region: str | None = "eu-west-1",
@@ -66,6 +69,15 @@ def response(address: str = EU, status: int | None = 200, *, region: str | None 
     return HttpEvidence(HttpTarget("global-alb.example.com", address), status,
                         {"connect": 0.001, "tls": 0.01, "processing": 0.011}, 0.03,
                         peer_address=address, headers=sent, body=body, error=error)
+
+
+def baseline(**claims: str) -> dict[str, list[HttpEvidence]]:
+    """Baseline samples: each region's own address answering with the region header given
+    (``eu_west_1="us-east-1"``: eu-west-1's app says it is us-east-1), honest otherwise."""
+    said = {"us-east-1": "us-east-1", "eu-west-1": "eu-west-1",
+            **{k.replace("_", "-"): v for k, v in claims.items()}}
+    return {region: [response(US if region == "us-east-1" else EU, region=header)]
+            for region, header in said.items()}
 
 
 def edge(pop: str | None = "DUB56-P1", region: str | None = "eu-west-1", *,
@@ -99,6 +111,7 @@ class Case:
     regions: tuple[RegionLatency, ...] = ROW
     config_text: str = CONFIG
     check_details: bool = field(default=True)
+    expected: str | None = None  # the expected region, when the case checks it
 
 
 def run(judge: Callable[[PathInputs], Judgement | None], case: Case) -> None:
@@ -116,6 +129,8 @@ def run(judge: Callable[[PathInputs], Judgement | None], case: Case) -> None:
     assert (result.verdict.state, result.verdict.reason) == (case.state, case.reason), result
     if case.served is not None:
         assert result.verdict.served_region == case.served
+    if case.expected is not None:
+        assert result.verdict.expected_region == case.expected
     if case.check_details:
         assert result.details == case.details
     assert tuple(e.reason for e in judgement.errors) == case.errors
@@ -126,14 +141,15 @@ def run(judge: Callable[[PathInputs], Judgement | None], case: Case) -> None:
 
 DNS_CASES = {
     "deadline": Case(VantageEvidence(), RoutingState.UNKNOWN, "deadline",
-                     errors=("deadline",)),
+                     errors=("deadline",), expected="eu-west-1"),
+    # the baseline measured eu-west-1 closest; a failed lookup does not unlearn that
     "servfail": Case(VantageEvidence(recursive=lookup(error=DnsServfail("SERVFAIL"),
                                                       rcode="SERVFAIL")),
                      RoutingState.UNKNOWN, "dns_servfail", details=DnsFailureDetails("SERVFAIL"),
-                     errors=("dns_servfail",)),
+                     errors=("dns_servfail",), expected="eu-west-1"),
     "closest region": Case(
         VantageEvidence(recursive=lookup(EU), authoritative=lookup(EU, via="authoritative")),
-        RoutingState.OK, None, "eu-west-1", DnsDetails((EU,), 60, (), True, "eu-west-1")),
+        RoutingState.OK, None, "eu-west-1", DnsDetails((EU,), 60, (), True, "eu-west-1", 24)),
     "slower region": Case(
         VantageEvidence(recursive=lookup(US)), RoutingState.MISROUTED, "slower_region",
         "us-east-1", DnsDetails((US,), 60)),
@@ -143,7 +159,20 @@ DNS_CASES = {
     "authoritative answer differs": Case(
         VantageEvidence(recursive=lookup(US), authoritative=lookup(EU, via="authoritative")),
         RoutingState.MISROUTED, "slower_region", "us-east-1",
-        DnsDetails((US,), 60, (), True, "eu-west-1"), notes=("authoritative answer",)),
+        DnsDetails((US,), 60, (), True, "eu-west-1", 24), notes=("authoritative answer",)),
+    # RFC 7871: scope /0 (BIND, any server without ECS) or none says nothing about the subnet
+    "authoritative answer with ECS scope /0": Case(
+        VantageEvidence(recursive=lookup(US),
+                        authoritative=lookup(EU, via="authoritative", scope=0)),
+        RoutingState.MISROUTED, "slower_region", "us-east-1",
+        DnsDetails((US,), 60, (), True, None, 0, "ecs_scope_zero"),
+        notes=("ecs_scope_zero: the authoritative answer is not specific to subnet",)),
+    "authoritative answer without ECS scope": Case(
+        VantageEvidence(recursive=lookup(EU),
+                        authoritative=lookup(EU, via="authoritative", scope=None)),
+        RoutingState.OK, None, "eu-west-1",
+        DnsDetails((EU,), 60, (), True, None, None, "ecs_scope_zero"),
+        notes=("ECS scope missing",)),
     "authoritative query failed": Case(
         VantageEvidence(recursive=lookup(EU), authoritative=lookup(
             error=DnsTimeout("no answer"), via="authoritative", rcode=None)),
@@ -152,6 +181,13 @@ DNS_CASES = {
     "closest region down: failover": Case(
         VantageEvidence(recursive=lookup(US)), RoutingState.FAILOVER, "closest_region_down",
         "us-east-1", DnsDetails((US,), 60), regions=EU_DOWN),
+}
+
+HEADER_CASES = {
+    "folded header of one region": ((("x-origin-region", "eu-west-1, eu-west-1"),), "eu-west-1"),
+    "two lines of one region": ((("x-origin-region", "eu-west-1"),
+                                 ("X-Origin-Region", "eu-west-1")), "eu-west-1"),
+    "case and whitespace": ((("x-origin-region", "  EU-West-1 "),), "eu-west-1"),
 }
 
 ORIGIN_CASES = {
@@ -174,10 +210,10 @@ ORIGIN_CASES = {
     "slower region": Case(
         VantageEvidence(recursive=lookup(US), origin=response(US, region="us-east-1")),
         RoutingState.MISROUTED, "slower_region", "us-east-1", OriginDetails()),
-    "HTTP 503": Case(
-        VantageEvidence(recursive=lookup(EU), origin=response(status=503)), RoutingState.OK,
-        None, "eu-west-1", OriginDetails(), errors=("http_status",),
-        notes=("HTTP 503",)),
+    "HTTP 503": Case(  # an error page is no answer, even from the closest region
+        VantageEvidence(recursive=lookup(EU), origin=response(status=503)),
+        RoutingState.UNKNOWN, "http_status", "eu-west-1", OriginDetails(),
+        errors=("http_status",)),
     "data path leaves the region": Case(
         VantageEvidence(recursive=lookup(EU), origin=response(
             body=b'{"region": "eu-west-1", "dynamodb_region": "us-east-1", '
@@ -186,7 +222,37 @@ ORIGIN_CASES = {
         OriginDetails(DataPath("us-east-1", False, 0.08)), notes=("data path leaves",)),
     "health body is not JSON": Case(
         VantageEvidence(recursive=lookup(EU), origin=response(body=b"<html>")),
-        RoutingState.OK, None, "eu-west-1", OriginDetails(), notes=("not JSON",)),
+        RoutingState.OK, None, "eu-west-1", OriginDetails(), errors=("health_json_invalid",),
+        notes=("not JSON",)),
+    **{f"region header: {name}": Case(
+        VantageEvidence(recursive=lookup(EU), origin=response(
+            region=None, headers=headers,
+            body=b'{"region": "EU-WEST-1", "dynamodb_region": " eu-west-1"}')),
+        RoutingState.OK, None, served, OriginDetails(DataPath("eu-west-1", True)))
+       for name, (headers, served) in HEADER_CASES.items()},
+    "region header naming two regions": Case(
+        VantageEvidence(recursive=lookup(EU), origin=response(
+            region="eu-west-1, us-east-1",
+            body=b'{"dynamodb_region": "eu-west-1"}')),
+        RoutingState.UNKNOWN, "evidence_conflict",
+        details=OriginDetails(DataPath("eu-west-1", None)),
+        notes=("header says eu-west-1, header says us-east-1", "data path disputed")),
+    # the header names us-east-1 at eu-west-1's address: no note "eu-west-1 reads DynamoDB in
+    # us-east-1" from the disputed header, and no alert-worthy data_path_local false
+    "disputed attribution: the data path is disputed too": Case(
+        VantageEvidence(recursive=lookup(EU), origin=response(
+            region="us-east-1", body=b'{"dynamodb_region": "eu-west-1"}')),
+        RoutingState.UNKNOWN, "evidence_conflict",
+        details=OriginDetails(DataPath("eu-west-1", None)),
+        notes=("header says us-east-1", "data path disputed")),
+    "another region's app sends the same header": Case(
+        VantageEvidence(recursive=lookup(NOWHERE), origin=response(NOWHERE, region="us-east-1"),
+                        baseline=baseline(eu_west_1="us-east-1")),
+        RoutingState.UNKNOWN, "evidence_conflict", details=OriginDetails(),
+        notes=("x-origin-region us-east-1 is also what eu-west-1 sends",)),
+    "dns failed: the baseline's closest region stays expected": Case(
+        VantageEvidence(recursive=lookup(error=DnsTimeout("no answer"), rcode=None)),
+        RoutingState.UNKNOWN, "dns_timeout", expected="eu-west-1"),
 }
 
 CDN_DETAILS = CdnDetails("DUB56-P1", "miss", None, {"cdn-upstream-fbl": 0.012}, "127.0.40.1",
@@ -215,6 +281,19 @@ CDN_CASES = {
     "no region header through the edge": Case(
         VantageEvidence(cdn=edge(region=None)), RoutingState.UNKNOWN, "unattributed",
         check_details=False),
+    "region header folded through the edge": Case(
+        VantageEvidence(cdn=edge(region="EU-West-1, eu-west-1")), RoutingState.OK, None,
+        "eu-west-1", CDN_DETAILS),
+    # eu-west-1's app says us-east-1: the edge that passes us-east-1 may have reached either
+    "the edge passes a header another region's app also sends": Case(
+        VantageEvidence(cdn=edge(region="us-east-1"), baseline=baseline(eu_west_1="us-east-1")),
+        RoutingState.UNKNOWN, "evidence_conflict", expected="eu-west-1",
+        details=CDN_DETAILS, notes=("also what eu-west-1 sends",)),
+    "the origin request saw the edge's header disputed": Case(
+        VantageEvidence(cdn=edge(region="us-east-1"), recursive=lookup(EU),
+                        origin=response(region="us-east-1")),
+        RoutingState.UNKNOWN, "evidence_conflict", details=CDN_DETAILS,
+        notes=("origin path: header says us-east-1",)),
 }
 
 

@@ -52,7 +52,7 @@ async def fake_resolve(query: DnsQuery) -> DnsEvidence:
     error = None if addresses else DnsTimeout("no answer", target=query.server)
     return DnsEvidence(query.qname, f"{query.server}:{query.port}", query.via,
                        query.client_subnet, "NOERROR" if addresses else None, addresses, (),
-                       60, None, "udp", 0.001, True, error)
+                       60, 24 if query.client_subnet else None, "udp", 0.001, True, error)
 
 
 def route53_response(*data: str) -> dict[str, object]:

@@ -6,14 +6,20 @@ great-circle distance from the POP's airport (its first three letters), skipping
 failed this vantage point's baseline. A penalty is given only when the POP is in the vantage
 point's own metro (within :data:`SAME_METRO_KM` of its ``location``): then this vantage point's
 baseline row stands in for the edge's, which is measured, not guessed. Otherwise it stays empty.
+
+The region header passed through the edge is the only evidence of the region the edge reached,
+so when this round shows that header cannot be trusted (another region's app sends the same
+name when measured directly, or the origin request saw it on another region's address) the path
+is ``unknown`` (``evidence_conflict``), never a confident verdict from a disputed header.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
-from monitor.config import Config, VantagePoint, split_endpoint
-from monitor.core.attribution import attribute
+from monitor.config import Config, VantagePoint, address_policy, split_endpoint
+from monitor.core.attribution import attribute, region_names
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
 from monitor.core.model import (
     Attribution,
@@ -23,7 +29,11 @@ from monitor.core.model import (
     PathResult,
     RoutingState,
     RoutingVerdict,
+    TlsInfo,
 )
+from monitor.core.paths.claims import header_disputes
+from monitor.core.paths.http_status import status_problem
+from monitor.core.paths.origin import origin_attribution, origin_health
 from monitor.core.verdict import allowed_penalty, judge_unknown
 from monitor.domain.geo import REGION_LOCATIONS, airport_location, great_circle_km
 from monitor.domain.reasons import Reason, reason_of
@@ -95,6 +105,7 @@ async def measure_cdn(context: MeasureContext, vantage: VantagePoint,
         connect_timeout_s=config.probe.connect_timeout_s,
         request_timeout_s=config.probe.request_timeout_s,
         body_limit_bytes=config.probe.body_limit_bytes,
+        address_policy=address_policy(config),
     )
     tick()
 
@@ -133,14 +144,39 @@ def judge_cdn(inputs: PathInputs) -> Judgement | None:
         edge_address=edge,
         request_id=headers.request_id,
     )
-    attribution, verdict = _cdn_verdict(inputs, headers, edge)
+    header_regions = first.header_list(inputs.config.service.region_header)
+    attribution, verdict = _cdn_verdict(inputs, headers, header_regions, edge)
     if attribution is not None:
         notes.extend(attribution.conflicts)
+    status = status_problem(first)
+    if status is not None:  # the edge's error page (or redirect) is no answer from a region
+        errors = (*errors, ErrorRecord("cdn", Reason.HTTP_STATUS, f"edge {edge}: {status}"))
+        if verdict.state is RoutingState.MISROUTED:
+            notes.append(f"edge {edge} answered {status}")
+        else:
+            verdict = judge_unknown(Reason.HTTP_STATUS, f"edge {edge} answered {status}",
+                                    served=verdict.served_region,
+                                    expected=verdict.expected_region)
     return Judgement(PathResult(Path.CDN, verdict, attribution, first.first_byte_seconds, phases,
-                                edge, first.status, tuple(notes), details), errors)
+                                edge, first.status, tuple(notes), details, TlsInfo.of(first.tls)),
+                     errors)
 
 
-def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders,
+def _origin_disputes(inputs: PathInputs, header_regions: tuple[str, ...],
+                     known: tuple[str, ...]) -> tuple[str, ...]:
+    """The origin request of this round saw the same region header on a disputed answer (its
+    conflicts, those not ``known`` already)."""
+    response = inputs.evidence.origin
+    if response is None or response.error is not None or response.status is None:
+        return ()
+    origin = origin_attribution(inputs, response, origin_health(inputs.config, response))
+    if not origin.disputed or origin.region is None or origin.region not in header_regions:
+        return ()
+    return tuple(f"origin path: {conflict}" for conflict in origin.conflicts
+                 if conflict not in known)
+
+
+def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders, header_values: tuple[str, ...],
                  edge: str) -> tuple[Attribution | None, RoutingVerdict]:
     """The verdict from the edge's headers and this vantage point's baseline (pure)."""
     config = inputs.config
@@ -153,7 +189,7 @@ def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders,
         return None, judge_unknown(
             Reason.UNKNOWN_POP, f"POP {headers.pop}: airport {headers.pop[:3]} is unknown "
             f"(pin it in cdn.pop_regions)")
-    attribution = attribute(inputs.directory, header_region=headers.origin_region)
+    attribution = attribute(inputs.directory, header_regions=header_values)
     healthy = {r.region for r in inputs.regions if r.healthy}
     expected = next((r for r in ranking if r in healthy), None)
     served = attribution.region
@@ -161,6 +197,17 @@ def _cdn_verdict(inputs: PathInputs, headers: CdnHeaders,
         return None, judge_unknown(Reason.UNATTRIBUTED, f"the edge passed no "
                                    f"{config.service.region_header} header through",
                                    expected=expected)
+    header_regions = region_names(header_values)
+    measured = header_disputes(inputs, header_regions)
+    disputes = (*measured, *_origin_disputes(inputs, header_regions, measured))
+    if attribution.disputed or disputes:
+        attribution = dataclasses.replace(
+            attribution, disputed=True,
+            conflicts=tuple(dict.fromkeys((*attribution.conflicts, *disputes))))
+        return attribution, judge_unknown(
+            Reason.EVIDENCE_CONFLICT, f"POP {headers.pop} passed {config.service.region_header} "
+            f"{', '.join(header_regions)}, which cannot name the region it reached: "
+            + "; ".join(attribution.conflicts), expected=expected)
     if expected is None:
         return None, judge_unknown(Reason.NO_HEALTHY_REGION,
                                    "no configured region is healthy from here", served=served)

@@ -12,11 +12,11 @@ from monitor.config import Config, VantagePoint, split_endpoint
 from monitor.core.attribution import attribute
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
 from monitor.core.model import DnsDetails, DnsFailureDetails, ErrorRecord, Path, PathResult
-from monitor.core.verdict import judge, judge_unknown
+from monitor.core.verdict import judge, judge_unknown, unknown_beside_baseline
 from monitor.domain.reasons import Reason
-from probes.dns import DnsQuery, probe_dns
+from probes.dns import DnsEvidence, DnsQuery, probe_dns
 
-__all__ = ["dns_planned_checks", "dns_query", "judge_dns", "measure_dns"]
+__all__ = ["dns_planned_checks", "dns_query", "judge_dns", "measure_dns", "subnet_specific"]
 
 
 def dns_query(config: Config, vantage: VantagePoint, qname: str, *,
@@ -32,6 +32,13 @@ def dns_query(config: Config, vantage: VantagePoint, qname: str, *,
         source_address=vantage.source_address,
         timeout_s=config.probe.dns_timeout_s,
     )
+
+
+def subnet_specific(answer: DnsEvidence) -> bool:
+    """Whether an answer to a query with ECS is specific to the subnet sent (RFC 7871): its
+    scope is above /0. A missing scope (a server without ECS support) or /0 means the answer is
+    the same for every client, whatever the subnet. A query without ECS claims no subnet."""
+    return answer.client_subnet is None or bool(answer.ecs_scope)
 
 
 def dns_planned_checks(config: Config) -> int:
@@ -74,14 +81,15 @@ async def measure_dns(context: MeasureContext, vantage: VantagePoint,
 def judge_dns(inputs: PathInputs) -> Judgement:
     answer = inputs.evidence.recursive
     if answer is None:
-        verdict = judge_unknown(Reason.DEADLINE, "no DNS answer before the round deadline")
+        verdict = unknown_beside_baseline(inputs.regions, Reason.DEADLINE,
+                                          "no DNS answer before the round deadline")
         return Judgement(PathResult(Path.DNS, verdict),
                          (ErrorRecord("dns", Reason.DEADLINE, verdict.detail),))
     latency = answer.duration_seconds
     if answer.error is not None:
+        failed = unknown_beside_baseline(inputs.regions, answer.error.reason, str(answer.error))
         return Judgement(
-            PathResult(Path.DNS, judge_unknown(answer.error.reason, str(answer.error)),
-                       latency_seconds=latency, phases={"resolve": latency},
+            PathResult(Path.DNS, failed, latency_seconds=latency, phases={"resolve": latency},
                        details=DnsFailureDetails(answer.rcode)),
             (ErrorRecord.of("dns", answer.error),))
     attribution = attribute(inputs.directory, addresses=answer.addresses)
@@ -96,11 +104,22 @@ def judge_dns(inputs: PathInputs) -> Judgement:
     details = DnsDetails(answer.addresses, answer.ttl, answer.cname_chain)
     authoritative = inputs.evidence.authoritative
     if authoritative is not None and authoritative.error is None:
-        ecs_region = attribute(inputs.directory, addresses=authoritative.addresses).region
-        details = DnsDetails(answer.addresses, answer.ttl, answer.cname_chain, True, ecs_region)
-        if ecs_region != attribution.region:
-            notes.append(f"the authoritative answer for subnet {authoritative.client_subnet} is "
-                         f"{ecs_region}; the resolver answered {attribution.region}")
+        scope = authoritative.ecs_scope
+        if not subnet_specific(authoritative):
+            details = DnsDetails(answer.addresses, answer.ttl, answer.cname_chain, True, None,
+                                 scope, Reason.ECS_SCOPE_ZERO)
+            notes.append(f"{Reason.ECS_SCOPE_ZERO}: the authoritative answer is not specific to "
+                         f"subnet {authoritative.client_subnet} (ECS scope "
+                         f"{'missing' if scope is None else f'/{scope}'}), so it says nothing "
+                         f"about where that subnet is sent")
+        else:
+            ecs_region = attribute(inputs.directory, addresses=authoritative.addresses).region
+            details = DnsDetails(answer.addresses, answer.ttl, answer.cname_chain, True,
+                                 ecs_region, scope)
+            if ecs_region != attribution.region:
+                notes.append(f"the authoritative answer for subnet "
+                             f"{authoritative.client_subnet} is {ecs_region}; the resolver "
+                             f"answered {attribution.region}")
     elif authoritative is not None and authoritative.error is not None:
         errors.append(ErrorRecord.of("dns", authoritative.error))
         notes.append(f"authoritative query failed: {authoritative.error}")
