@@ -27,12 +27,16 @@ class Reloaded:
     ip_ranges: IpRanges | None
 
 
-async def load_again(reload: ConfigLoader) -> Reloaded | None:
-    """The new configuration, or None (the reason logged) when it or its IP ranges are bad."""
+async def load_again(reload: ConfigLoader, *,
+                     on_failure: Callable[[], object]) -> Reloaded | None:
+    """The new configuration, or None (the reason logged) when it or its IP ranges are bad;
+    ``on_failure`` runs before the failure is logged, so whoever reads the log line (a test, an
+    operator) finds ``/metrics`` already saying so."""
     try:
         loaded = await asyncio.to_thread(reload)
         ip_ranges = await asyncio.to_thread(load_ip_ranges, loaded.config.ip_ranges)
     except ConfigError as exc:
+        on_failure()
         problems = "; ".join(str(p) for p in exc.problems)
         log.error("configuration reload failed, keeping the previous configuration: "
                   "%s: %s", exc.source, problems,
@@ -40,6 +44,7 @@ async def load_again(reload: ConfigLoader) -> Reloaded | None:
                                     "problems": [str(p) for p in exc.problems]}})
         return None
     except IpRangesError as exc:
+        on_failure()
         log.error("configuration reload failed, keeping the previous configuration: "
                   "ip_ranges: %s", exc,
                   extra={"fields": {"event": "reload", "ok": False,

@@ -170,9 +170,8 @@ class RoundScheduler:
         if self._reload is None:
             log.warning("reload requested, but this configuration cannot be reloaded")
             return False
-        reloaded = await load_again(self._reload)
+        reloaded = await load_again(self._reload, on_failure=self._store.reload_failed)
         if reloaded is None:
-            self._store.reload_failed()
             return False
         old = self.config
         self._loaded = reloaded.loaded

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lab_client import calm_check, injected_rows
 from page_dom import cells, misrouted_paths, parse_html
 from test_check_cli import cli
+
+from monitor.lab import load_scenario
 
 
 def test_html_into_a_missing_directory_fails_before_probing() -> None:
@@ -19,7 +22,9 @@ def test_html_into_a_missing_directory_fails_before_probing() -> None:
 
 def test_html_page_draws_the_same_round_as_the_json(tmp_path: Path) -> None:
     page = tmp_path / "round.html"
-    run = cli("check", "--lab", "demo", "--json", "--html", str(page))
+    # a run the machine did not disturb, so the demo world's misroute is what it judged
+    run = calm_check(["--lab", "demo", "--json", "--html", str(page)],
+                     injected_rows(load_scenario("demo")), tmp_path / "round.json")
     assert run.returncode == 1, run.stderr  # the demo world has a misrouted vantage point
     document = json.loads(run.stdout)
     root = parse_html(page.read_text(encoding="utf-8"))
