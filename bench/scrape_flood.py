@@ -12,6 +12,11 @@ percentile of those errors, then all cells together, then ``/metrics`` response 
 flood (p50, p99, max; whole-response, from request sent to the last byte). The machine's load
 average before and after is printed too: a shared machine shows up there.
 
+Then, in this process, the mechanism: an asyncio loop timing 2 ms sleeps (how late it wakes up
+is what a timed read suffers) beside a ``MetricsServer`` holding the last round's snapshot,
+with nobody scraping, with the flood served from the cached exposition, and with the flood
+served by rendering on every request (how ``/metrics`` worked before), ``--lag`` seconds each.
+
 Everything listens on loopback (127.0.0.1 and the lab's 127.x addresses). ``--pythonpath DIR``
 runs ``serve`` from another checkout (e.g. the code before a change) for a before/after.
 
@@ -26,6 +31,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -88,6 +94,30 @@ def scrape_main(url: str, scrapers: int, seconds: float, max_requests: int) -> N
     print(json.dumps(asyncio.run(_flood(url, scrapers, seconds, max_requests))))
 
 
+def curl_flood(url: str, scrapers: int, seconds: float, max_requests: int) -> dict[str, Any]:
+    """The flood from one curl process (``--parallel``: C, so the scrapers' own CPU stays small
+    beside serve's): ``scrapers`` transfers at a time, stopped after ``seconds``."""
+    command = ["curl", "--silent", "--no-progress-meter", "--parallel", "--parallel-immediate",
+               "--parallel-max", str(scrapers), "--max-time", str(_IO_TIMEOUT_S),
+               "--output", "/dev/null",
+               "--write-out", "%{http_code} %{time_total}\\n",
+               f"{url}/metrics?[1-{max_requests * scrapers}]"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True) as process:
+        timer = threading.Timer(seconds, process.terminate)
+        timer.start()
+        output, _ = process.communicate(timeout=seconds + _IO_TIMEOUT_S + 10)
+        timer.cancel()
+    latencies, failures = [], []
+    for line in output.splitlines():
+        code, _, total = line.partition(" ")
+        if code == "200" and re.fullmatch(r"\d+(\.\d+)?", total):
+            latencies.append(float(total))
+        elif code not in ("000", "200"):  # 000: cut off when the phase ended (or a cut line)
+            failures.append(code)
+    return {"latencies": latencies, "failures": failures}
+
+
 # --- serve, its rounds, the phases ----------------------------------------------------------------
 
 
@@ -108,7 +138,8 @@ class Serve:
         process = subprocess.Popen(
             [sys.executable, "-m", "monitor.cli", "serve", "--lab", scenario, "--interval",
              str(interval), "--jitter", "0", "--listen", "127.0.0.1:0", "--log-format", "json"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+            cwd=pythonpath)  # python -m puts the working directory first on sys.path
         serve = cls(process)
         assert process.stderr is not None
         for _ in range(_START_LINES):
@@ -161,22 +192,30 @@ class Phase:
     scrape: dict[str, Any] | None = None
 
 
+def flood(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Scrape ``url`` from ``args.scrapers`` concurrent clients for ``args.phase`` seconds: curl
+    when it is installed (lighter), else this script's own asyncio clients in a child process."""
+    if shutil.which("curl"):
+        return curl_flood(url, args.scrapers, args.phase, args.max_requests)
+    child = subprocess.run(
+        [sys.executable, __file__, "--scrape", url, "--scrapers", str(args.scrapers), "--phase",
+         str(args.phase), "--max-requests", str(args.max_requests)],
+        capture_output=True, text=True, timeout=args.phase + 120, check=True)
+    result: dict[str, Any] = json.loads(child.stdout)
+    return result
+
+
 def run_phases(serve: Serve, args: argparse.Namespace) -> list[Phase]:
     phases = []
     for index in range(args.pairs * 2):
-        flood = index % 2 == 1
+        flooding = index % 2 == 1
         started = time.time()
         scrape = None
-        if flood:
-            child = subprocess.run(
-                [sys.executable, __file__, "--scrape", serve.url, "--scrapers",
-                 str(args.scrapers), "--phase", str(args.phase), "--max-requests",
-                 str(args.max_requests)],
-                capture_output=True, text=True, timeout=args.phase + 120, check=True)
-            scrape = json.loads(child.stdout)
+        if flooding:
+            scrape = flood(serve.url, args)
         else:
             time.sleep(args.phase)  # nobody scrapes: the rounds of this phase are the reference
-        phases.append(Phase("flood" if flood else "quiet", started, time.time(), scrape))
+        phases.append(Phase("flood" if flooding else "quiet", started, time.time(), scrape))
         print(f"  phase {index + 1}/{args.pairs * 2}: {phases[-1].name}, "
               f"{len(serve.rounds)} rounds so far", flush=True)
     return phases
@@ -239,6 +278,79 @@ def report(errors: dict[str, dict[tuple[str, str], list[float]]], phases: Sequen
               f"{max(latencies) * 1000:.1f} ms, {len(failures)} failed")
 
 
+# --- the mechanism: loop lag beside the HTTP server, in this process ---------------------------
+
+
+def _flood_into(into: list[dict[str, Any]], url: str, args: argparse.Namespace) -> None:
+    into.append(flood(url, args))
+
+
+async def _loop_lag(seconds: float) -> list[float]:
+    """How late (ms) a 2 ms sleep wakes up, again and again for ``seconds``."""
+    lags: list[float] = []
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        started = time.perf_counter()
+        await asyncio.sleep(0.002)
+        lags.append((time.perf_counter() - started - 0.002) * 1000)
+    return lags
+
+
+def loop_lag(args: argparse.Namespace) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from monitor.config import load_config
+    from monitor.exporters.prometheus import (
+        Exposition,
+        MetricsServer,
+        RoundCollector,
+        health_report,
+    )
+    from monitor.lab import start_lab
+    from monitor.metrics import SnapshotStore
+    from monitor.round.run import run_round
+
+    print(f"\nloop lag beside /metrics, in-process, {args.lag:g} s each: how late a 2 ms sleep "
+          f"wakes, ms (median / p95 / p99 / max), and /metrics under {args.scrapers} scrapers")
+    print("| /metrics | loop lag | scrapes |\n| --- | ---: | ---: |")
+    with start_lab(load_scenario(args.scenario)) as world:  # one real round for the snapshot
+        config = load_config(world.config_path).config
+        result = asyncio.run(run_round(config))
+    store = SnapshotStore(config)
+    for vantage in result.vantage_points:
+        store.publish(vantage)
+    per_request = CollectorRegistry()
+    per_request.register(RoundCollector(store.current))
+    modes = {"nobody scrapes": None,
+             "cached exposition": MetricsServer(CollectorRegistry(), lambda: health_report(
+                 store.current(), time.time()), "127.0.0.1:0", exposition=Exposition(
+                 store.current)),
+             "rendered per request": MetricsServer(per_request, lambda: health_report(
+                 store.current(), time.time()), "127.0.0.1:0")}
+    for name, server in modes.items():
+        scraped: list[dict[str, Any]] = []
+        scraper = None
+        if server is not None:
+            server.start()
+            lag_args = argparse.Namespace(**{**vars(args), "phase": args.lag + 1})
+            scraper = threading.Thread(target=_flood_into, args=(scraped, server.url, lag_args))
+            scraper.start()
+        lags = sorted(asyncio.run(_loop_lag(args.lag)))
+        line = (f"| {name} | {statistics.median(lags):.2f} / {percentile(lags, 0.95):.2f} / "
+                f"{percentile(lags, 0.99):.2f} / {lags[-1]:.1f} |")
+        if scraper is not None and server is not None:
+            scraper.join(args.lag + 120)
+            server.stop()
+            scrapes = scraped[0]["latencies"] if scraped else []
+            if scrapes:
+                line += (f" {len(scrapes) / (args.lag + 1):.0f}/s, p50 "
+                         f"{percentile(scrapes, 0.5) * 1000:.1f} ms, p99 "
+                         f"{percentile(scrapes, 0.99) * 1000:.1f} ms |")
+        else:
+            line += " – |"
+        print(line, flush=True)
+
+
 @contextlib.contextmanager
 def serving(args: argparse.Namespace) -> Iterator[Serve]:
     serve = Serve.start(args.scenario, args.interval, args.pythonpath)
@@ -267,6 +379,8 @@ def main(args: argparse.Namespace) -> None:
           f"{load_after[2]:.2f} on {os.cpu_count()} CPUs")
     if problems:
         print(f"serve logged {len(problems)} warnings/errors, e.g. {problems[0][:200]}")
+    if args.lag > 0:
+        loop_lag(args)
 
 
 def arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -278,6 +392,8 @@ def arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scrapers", type=int, default=50, help="concurrent scrapers")
     parser.add_argument("--max-requests", type=int, default=20_000,
                         help="most requests per scraper per phase")
+    parser.add_argument("--lag", type=float, default=10.0,
+                        help="seconds per mode of the in-process loop-lag part (0: skip it)")
     parser.add_argument("--pythonpath", help="run serve from this checkout instead")
     parser.add_argument("--scrape", help=argparse.SUPPRESS)  # the child: flood this URL
     return parser.parse_args(argv)

@@ -66,7 +66,8 @@ def _explanations(path: PathResult) -> list[Text]:
         fbl = f", upstream first byte {ms(upstream)}" if upstream is not None else ""
         lines.append(Text(f"  {name}: edge {printable(edge.pop, 40)}, {printable(cache, 60)}"
                           f"{fbl}", style="dim"))
-    if verdict.state is not RoutingState.OK or verdict.served_region != verdict.expected_region:
+    if verdict.state is not RoutingState.OK or verdict.served_region != verdict.expected_region \
+            or verdict.reason is not None:  # an ok with a finding (slow_app)
         why = f"{verdict.reason}: {verdict.detail}" if verdict.reason else verdict.detail
         lines.append(Text(f"  {name}: {printable(why)}", style=STATE_STYLE[verdict.state]))
     lines.extend(Text(f"  {name}: ! {printable(note)}", style="yellow") for note in path.notes)

@@ -29,10 +29,11 @@ __all__ = [
     "allowed_penalty",
     "closest_healthy",
     "estimate_latency",
-    "finding_notes",
     "judge",
     "judge_unknown",
+    "near_but_slow",
     "slow_app",
+    "slow_app_seconds",
     "unknown_beside_baseline",
 ]
 
@@ -97,15 +98,13 @@ def _rests_on(verdict: RoutingVerdict, regions: Sequence[RegionLatency]) -> Rout
 def near_but_slow(verdict: RoutingVerdict, regions: Sequence[RegionLatency],
                   tolerance: Tolerance, nominal_closest: str | None) -> RoutingVerdict | None:
     """The verdict by network distance when first byte calls the serving region slower but the
-    handshake's round trip does not, and that region's app takes longer than
-    ``tolerance.slow_app_ms``: its first byte is slow because of its app, not its distance.
-    None when that is not the case (the first-byte verdict stands)."""
-    limit = tolerance.slow_app_ms / 1000.0
+    handshake's round trip does not, and that region's app is slow (:func:`slow_app_seconds`):
+    its first byte is slow because of its app, not its distance. None when that is not the case
+    (the first-byte verdict stands)."""
     rows = {r.region: r for r in regions}
     served = rows.get(verdict.served_region or "")
     if (verdict.reason is not Reason.SLOWER_REGION or verdict.estimator is not Estimator.FIRST_BYTE
-            or limit <= 0 or served is None or served.app_seconds is None
-            or served.app_seconds <= limit):
+            or served is None or slow_app_seconds(served, regions, tolerance) is None):
         return None
     if any(r.healthy and r.handshake_seconds is None for r in regions):
         return None  # distance was not measured everywhere: nothing to set against first byte
@@ -121,28 +120,36 @@ def near_but_slow(verdict: RoutingVerdict, regions: Sequence[RegionLatency],
         if verdict.penalty_seconds is not None else by_network.detail)
 
 
+def slow_app_seconds(row: RegionLatency, regions: Sequence[RegionLatency],
+                     tolerance: Tolerance) -> float | None:
+    """How much longer a region's app takes than the quickest app of the round, when that is
+    beyond ``tolerance.slow_app_ms`` (None: not slow, not measured, or the finding is off).
+    Measured against the quickest app, not against nothing: what slows every region alike (a
+    busy machine, a health handler slow everywhere) makes no region slower than the others."""
+    limit = tolerance.slow_app_ms / 1000.0
+    apps = [r.app_seconds for r in regions if r.healthy and r.app_seconds is not None]
+    if limit <= 0 or row.app_seconds is None or not apps:
+        return None
+    excess = row.app_seconds - min(apps)
+    return excess if excess > limit else None
+
+
 def slow_app(verdict: RoutingVerdict, regions: Sequence[RegionLatency],
              tolerance: Tolerance) -> RoutingVerdict:
-    """An ``ok`` verdict whose serving region's app adds more than ``tolerance.slow_app_ms``
-    (first byte minus the handshake's round trip) gets the finding ``slow_app``: the region is
-    near, its app is slow; that is not a misroute."""
+    """An ``ok`` verdict whose serving region's app is slow (:func:`slow_app_seconds`) gets the
+    finding ``slow_app``: the region is near, its app is slow; that is not a misroute."""
     row = next((r for r in regions if r.region == verdict.served_region), None)
-    limit = tolerance.slow_app_ms / 1000.0
-    if (verdict.state is not RoutingState.OK or verdict.reason is not None or row is None
-            or row.app_seconds is None or limit <= 0 or row.app_seconds <= limit):
+    if verdict.state is not RoutingState.OK or verdict.reason is not None or row is None:
+        return verdict
+    excess = slow_app_seconds(row, regions, tolerance)
+    if excess is None or row.app_seconds is None:
         return verdict
     network = row.handshake_seconds or 0.0
     return dataclasses.replace(
         verdict, reason=Reason.SLOW_APP,
         detail=f"{verdict.detail}; {row.region}'s app takes {row.app_seconds * 1000:.1f} ms "
-               f"beyond its {network * 1000:.1f} ms round trip (slow_app)")
-
-
-def finding_notes(verdict: RoutingVerdict) -> list[str]:
-    """A line under the table for a finding on an ``ok`` verdict (which shows no reason line)."""
-    if verdict.reason is Reason.SLOW_APP:
-        return [f"{verdict.reason}: {verdict.detail}"]
-    return []
+               f"beyond its {network * 1000:.1f} ms round trip, {excess * 1000:.1f} ms more "
+               f"than the quickest region's (slow_app)")
 
 
 def _compare(served_region: str | None, regions: Sequence[RegionLatency], tolerance: Tolerance,

@@ -168,9 +168,9 @@ REASONS: tuple[ReasonSpec, ...] = (
                "too few of a region's samples were taken while the event loop (or the lab) ran "
                "on time: its latency, and every verdict resting on it, is not given"),
     ReasonSpec(Reason.SLOW_APP, _N,
-               "the serving region is the nearest by network round trip, but its app takes "
-               "longer than `tolerance.slow_app_ms` to answer (first byte minus the handshake's "
-               "round trip): not a misroute; the path's state stays `ok`"),
+               "the serving region is near by network round trip, but its app takes more than "
+               "`tolerance.slow_app_ms` longer than the quickest region's (first byte minus the "
+               "handshake's round trip): not a misroute; the path's state stays `ok`"),
     ReasonSpec(Reason.ECS_SCOPE_ZERO, _N,
                "the authoritative answer's ECS scope is /0 or missing (RFC 7871): it is not "
                "specific to the client subnet, so nothing is claimed about that subnet "

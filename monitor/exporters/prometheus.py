@@ -22,6 +22,7 @@ import json
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -180,6 +181,9 @@ WORKERS = 4
 """Threads answering requests. Few on purpose: every thread running Python competes with the
 probing loop for the GIL, and a handful serves thousands of scrapes a second (pre-rendered
 bytes); more scrapers wait in the queue, not on the loop."""
+MAX_RESPONSES_PER_S = 200
+"""The most requests answered per second, all workers together: a flood of scrapers can take a
+bounded share of the CPU (Prometheus needs a few a minute); the rest wait in the queue."""
 MAX_QUEUED = 256  # connections accepted but not yet answered; beyond, a new one is closed
 MAX_REQUEST_HEAD = 8192  # bytes of request line and headers read, at most
 CLIENT_TIMEOUT_S = 5.0  # a client that sends or reads nothing for this long is dropped
@@ -196,9 +200,10 @@ class MetricsServer:
 
     A small HTTP/1.1 server (``Connection: close``) of its own threads: one accepts, a fixed pool
     of :data:`WORKERS` answers, each request read within :data:`MAX_REQUEST_HEAD` bytes and
-    :data:`CLIENT_TIMEOUT_S`. Answering costs a few socket calls (which release the GIL) and
-    little Python, so a flood of scrapers barely takes the GIL from the probing loop (a
-    thread-per-request WSGI server did, and moved measured latencies).
+    :data:`CLIENT_TIMEOUT_S`, at most :data:`MAX_RESPONSES_PER_S` a second. Answering costs a few
+    socket calls (which release the GIL) and little Python, so a flood of scrapers barely takes
+    the GIL or the CPU from the probing loop (a thread-per-request WSGI server rendering every
+    scrape did, and moved measured latencies).
     """
 
     def __init__(self, registry: CollectorRegistry, health: Callable[[], HealthReport],
@@ -213,6 +218,8 @@ class MetricsServer:
         self._socket: socket.socket | None = None
         self._queue: queue.Queue[socket.socket | None] = queue.Queue(MAX_QUEUED)
         self._threads: list[threading.Thread] = []
+        self._pace_lock = threading.Lock()
+        self._next_slot = 0.0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -269,9 +276,19 @@ class MetricsServer:
 
     def _work(self) -> None:
         while (connection := self._queue.get()) is not None:
+            self._pace()
             # a client that went away or stalled gets nothing more
             with connection, contextlib.suppress(OSError):
                 self._serve(connection)
+
+    def _pace(self) -> None:
+        """Wait for this request's slot: at most :data:`MAX_RESPONSES_PER_S` a second."""
+        with self._pace_lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + 1.0 / MAX_RESPONSES_PER_S
+        if slot > now:
+            time.sleep(slot - now)  # releases the GIL and the CPU
 
     def _serve(self, connection: socket.socket) -> None:
         connection.settimeout(CLIENT_TIMEOUT_S)

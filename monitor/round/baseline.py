@@ -23,8 +23,8 @@ from monitor.round.lag import DISTURBED_S, MIN_CLEAN_SAMPLES, Span, StallIndex
 from monitor.round.pacing import Pacer
 from probes.http import PHASES, HttpEvidence, HttpTarget, probe_http
 
-__all__ = ["BaselineSamples", "SampleSpans", "Trust", "measure_baseline", "sample_estimate",
-           "summarise_region"]
+__all__ = ["BaselineSamples", "SampleSpans", "Trust", "app_time", "measure_baseline",
+           "sample_estimate", "summarise_region"]
 
 SampleSpans = dict[str, list[Span]]
 """Region → each baseline sample's timed phase as a span of loop time, in sample order."""
@@ -63,6 +63,19 @@ def sample_estimate(evidence: HttpEvidence, estimator: Estimator) -> float | Non
             return evidence.phases.get("connect")
 
 
+def app_time(samples: Sequence[HttpEvidence]) -> float | None:
+    """What the app adds to a round trip, at least: the smallest first byte minus handshake
+    round trip of any sample, less the spread of the handshake round trips. A slow app adds its
+    time to every sample alike; a busy machine adds time to some samples and not others, and the
+    spread it leaves takes back what it could have faked (None: nothing measured both)."""
+    pairs = [(s.first_byte_seconds, s.handshake_rtt_seconds) for s in samples]
+    measured = [(fb, hs) for fb, hs in pairs if fb is not None and hs is not None]
+    if not measured:
+        return None
+    spread = max(hs for _, hs in measured) - min(hs for _, hs in measured)
+    return max(0.0, min(fb - hs for fb, hs in measured) - spread)
+
+
 _TIMED_PHASE = {Estimator.HANDSHAKE: "tls", Estimator.FIRST_BYTE: "processing",
                 Estimator.CONNECT: "connect"}
 """The phase each estimator reads: the span measurement trust checks for stalls."""
@@ -99,12 +112,10 @@ def summarise_region(
                                       if (v := s.handshake_rtt_seconds) is not None])
         first_byte = estimate_latency([v for s in clean
                                        if (v := s.first_byte_seconds) is not None])
-        app = (None if handshake is None or first_byte is None
-               else max(0.0, first_byte - handshake))
         return RegionLatency(region, estimate_latency(good), True, tuple(good),
                              estimator=estimator, handshake_seconds=handshake,
-                             first_byte_seconds=first_byte, app_seconds=app, tls=tls,
-                             disturbed_samples=disturbed)
+                             first_byte_seconds=first_byte, app_seconds=app_time(clean),
+                             tls=tls, disturbed_samples=disturbed)
     failures = [s for s in samples if not sample_ok(s)]
     if not failures:
         reason, message = (Reason.DEADLINE, "no sample finished before the round deadline")

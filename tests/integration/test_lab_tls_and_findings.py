@@ -118,7 +118,7 @@ def test_a_slow_app_near_by_is_its_own_finding_not_a_misroute(
         assert (entry["state"], entry["reason"]) == ("ok", "slow_app"), entry
         assert (entry["served_region"], entry["expected_region"]) == ("eu-west-1", "eu-west-1")
         assert entry["estimator"] == "handshake"  # the verdict rests on network distance
-    assert any("slow_app" in note for note in path(dub, "origin")["notes"])
+    assert "slow_app" in path(dub, "origin")["detail"]
     # the same with the handshake estimator: ok by distance, and the slow app is a finding
     [dub] = document(config_of(world, estimator="handshake"))["vantage_points"]
     assert (path(dub, "origin")["state"], path(dub, "origin")["reason"]) == ("ok", "slow_app")

@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -217,11 +216,11 @@ def test_blackhole_ends_at_the_deadline_and_judges_the_rest(world: LabHandle,
     config = healthy_config.model_copy(update={"probe": healthy_config.probe.model_copy(
         update={"round_deadline_s": deadline, "request_timeout_s": 1.0,
                 "connect_timeout_s": 0.5})})
-    result, elapsed, lag = asyncio.run(timed(run_round(config)))
-    # the round cannot outlive its deadline, plus start-up slack, plus however late this busy
-    # machine ran the event loop meanwhile (measured beside it: the control)
-    assert elapsed < deadline + 1.0 + lag, (elapsed, lag)
+    result, lag = asyncio.run(lagging(run_round(config)))
     for v in result.vantage_points:
+        # no vantage point's round outlives the deadline, plus judging, plus however late this
+        # busy machine ran the event loop meanwhile (measured beside it: the control)
+        assert v.duration_seconds < deadline + 1.0 + lag, (v.vantage, v.duration_seconds, lag)
         row = next(r for r in v.regions if r.region == victim)
         assert not row.healthy
         assert row.reason == "timeout", row
@@ -230,8 +229,8 @@ def test_blackhole_ends_at_the_deadline_and_judges_the_rest(world: LabHandle,
             assert set(states(v).values()) == {RoutingState.OK}, (v.vantage, states(v))
 
 
-async def timed(work: Awaitable[T]) -> tuple[T, float, float]:
-    """``work``'s result, its duration, and the event loop's worst lateness meanwhile (s)."""
+async def lagging(work: Awaitable[T]) -> tuple[T, float]:
+    """``work``'s result and the event loop's worst lateness meanwhile (s)."""
     loop = asyncio.get_running_loop()
     worst = 0.0
 
@@ -243,12 +242,11 @@ async def timed(work: Awaitable[T]) -> tuple[T, float, float]:
             worst = max(worst, loop.time() - before - 0.01)
 
     watcher = asyncio.create_task(watch())
-    started = time.perf_counter()
     try:
         result = await work
     finally:
         watcher.cancel()
-    return result, time.perf_counter() - started, worst
+    return result, worst
 
 
 def test_header_and_address_evidence_that_disagree_are_reported(

@@ -10,7 +10,7 @@ from monitor.config import Config, Estimator, Tolerance, parse_config
 from monitor.core.attribution import region_names
 from monitor.core.model import RegionLatency, RoutingState, TlsInfo
 from monitor.core.verdict import judge
-from monitor.round.baseline import sample_estimate, summarise_region
+from monitor.round.baseline import app_time, sample_estimate, summarise_region
 from probes.http import (
     HttpEvidence,
     HttpTarget,
@@ -68,12 +68,22 @@ def test_a_region_summary_says_what_it_rests_on_and_measures_both() -> None:
     assert row.latency_seconds == pytest.approx(0.064)
     assert row.handshake_seconds == pytest.approx(0.064)
     assert row.first_byte_seconds == pytest.approx(0.164)
-    assert row.app_seconds == pytest.approx(0.100)
+    assert row.app_seconds == pytest.approx(0.099)  # 100 ms less the handshakes' 1 ms spread
     assert row.tls == TlsInfo("TLSv1.2", 2, 1.9e9)  # the earliest expiry of any sample
     first_byte = summarise_region("eu-west-1", [sample(128.0, 164.0, "TLSv1.2")],
                                   config("first_byte"))
     assert (first_byte.estimator, first_byte.latency_seconds) == (Estimator.FIRST_BYTE,
                                                                    pytest.approx(0.164))
+
+
+def test_a_busy_machine_cannot_fake_a_slow_app() -> None:
+    """A slow app adds its time to every sample alike; a busy machine delays some samples' first
+    byte and not others, and their handshakes spread: no app time is left to claim."""
+    slow = [sample(10.0, 110.0), sample(11.0, 111.5), sample(10.5, 110.5)]
+    assert app_time(slow) == pytest.approx(0.099)  # 100 ms less the handshakes' 1 ms spread
+    disturbed = [sample(10.0, 10.5), sample(130.0, 250.0), sample(60.0, 190.0)]
+    assert app_time(disturbed) == 0.0
+    assert app_time([]) is None
 
 
 def near_but_slow(estimator: Estimator) -> tuple[RegionLatency, ...]:
@@ -90,7 +100,8 @@ def test_a_slow_app_near_by_is_its_own_finding_not_a_misroute() -> None:
     verdict = judge("eu-west-1", near_but_slow(Estimator.HANDSHAKE), TOL)
     assert (verdict.state, verdict.reason) == (RoutingState.OK, "slow_app")
     assert (verdict.expected_region, verdict.estimator) == ("eu-west-1", Estimator.HANDSHAKE)
-    assert "app takes 100.0 ms beyond its 10.0 ms round trip" in verdict.detail
+    assert "app takes 100.0 ms beyond its 10.0 ms round trip, 99.0 ms more than the " \
+        "quickest region's" in verdict.detail
     assert judge("eu-west-1", near_but_slow(Estimator.HANDSHAKE),
                  Tolerance(slow_app_ms=0)).reason is None  # the finding turned off
 
@@ -101,6 +112,14 @@ def test_a_first_byte_misroute_that_network_distance_does_not_confirm_is_a_slow_
     assert (verdict.expected_region, verdict.estimator) == ("eu-west-1", Estimator.HANDSHAKE)
     assert "by first byte us-east-1 reads 49.0 ms closer, which is eu-west-1's app" in (
         verdict.detail)
+
+
+def test_an_app_slow_everywhere_makes_no_region_slower_than_the_others() -> None:
+    rows = tuple(RegionLatency(region, handshake, True, (), estimator=Estimator.HANDSHAKE,
+                               handshake_seconds=handshake, first_byte_seconds=handshake + 0.1,
+                               app_seconds=0.1)
+                 for region, handshake in {"eu-west-1": 0.010, "us-east-1": 0.060}.items())
+    assert judge("eu-west-1", rows, TOL).reason is None
 
 
 def test_first_byte_alone_stays_selectable_and_reads_app_time_as_distance() -> None:

@@ -12,7 +12,7 @@ from monitor.config import Config, VantagePoint, split_endpoint
 from monitor.core.attribution import attribute
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
 from monitor.core.model import DnsDetails, DnsFailureDetails, ErrorRecord, Path, PathResult
-from monitor.core.verdict import finding_notes, judge, judge_unknown, unknown_beside_baseline
+from monitor.core.verdict import judge, judge_unknown, unknown_beside_baseline
 from monitor.domain.reasons import Reason
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
 
@@ -99,7 +99,7 @@ def judge_dns(inputs: PathInputs) -> Judgement:
         verdict = judge_unknown(Reason.UNATTRIBUTED,
                                 f"no region owns {', '.join(answer.addresses)}",
                                 expected=verdict.expected_region)
-    notes = [*attribution.conflicts, *finding_notes(verdict)]
+    notes = list(attribution.conflicts)
     errors: list[ErrorRecord] = []
     details = DnsDetails(answer.addresses, answer.ttl, answer.cname_chain)
     authoritative = inputs.evidence.authoritative

@@ -26,7 +26,7 @@ from monitor.core.model import (
 )
 from monitor.core.paths.claims import header_disputes
 from monitor.core.paths.http_status import status_problem
-from monitor.core.verdict import finding_notes, judge, judge_unknown, unknown_beside_baseline
+from monitor.core.verdict import judge, judge_unknown, unknown_beside_baseline
 from monitor.domain.reasons import Reason
 from probes.http import HttpEvidence, HttpTarget, probe_http
 
@@ -190,7 +190,6 @@ def judge_origin(inputs: PathInputs) -> Judgement:
         else:
             verdict = judge_unknown(Reason.HTTP_STATUS, f"origin answered {status}",
                                     served=attribution.region, expected=verdict.expected_region)
-    notes.extend(finding_notes(verdict))
     data_path = None
     dynamodb_region = region_name(health.dynamodb_region)
     if dynamodb_region is not None:
