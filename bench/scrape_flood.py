@@ -138,7 +138,8 @@ class Serve:
         process = subprocess.Popen(
             [sys.executable, "-m", "monitor.cli", "serve", "--lab", scenario, "--interval",
              str(interval), "--jitter", "0", "--listen", "127.0.0.1:0", "--log-format", "json"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+            cwd=pythonpath)  # python -m puts the working directory first on sys.path
         serve = cls(process)
         assert process.stderr is not None
         for _ in range(_START_LINES):

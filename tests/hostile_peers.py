@@ -28,6 +28,9 @@ import yaml
 
 ORIGIN = "global-alb.example.com"
 CDN = "app.example.com"
+UNTRUSTED = float("inf")
+"""``run_round(disturbed_s=UNTRUSTED)``: measurement trust off, so that what a test asserts about
+hostile answers does not hang on a busy machine's timing."""
 
 RawAnswer = Callable[[bytes], bytes | None]
 """Request head (request line and headers) → the raw HTTP response (None: close silently; b"":

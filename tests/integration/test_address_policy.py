@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_peers import CDN, ORIGIN, HostileWorld, answer_names, http_response
+from hostile_peers import CDN, ORIGIN, UNTRUSTED, HostileWorld, answer_names, http_response
 
 from monitor.config import parse_config
 from monitor.core.model import Path as RoutePath
@@ -62,7 +62,7 @@ def one_round(world: HostileWorld, **probe: Any) -> VantageRound:
     document = world.config({"us-east-1": [LOOPBACK_REGION]}, cdn=True, probe=probe)
     document["regions"]["eu-west-1"] = {"alb_name": ALB_NAME}
     config = parse_config(json.dumps(document)).config
-    return asyncio.run(run_round(config)).vantage_points[0]
+    return asyncio.run(run_round(config, disturbed_s=UNTRUSTED)).vantage_points[0]
 
 
 def test_metadata_and_private_answers_are_refused_before_connecting(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dns.message
 import pytest
-from hostile_peers import ORIGIN, DnsPeer, HostileWorld, _Loop, a_records, http_response
+from hostile_peers import ORIGIN, UNTRUSTED, DnsPeer, HostileWorld, _Loop, a_records, http_response
 
 from monitor.config import parse_config
 from monitor.core.model import Path as RoutePath
@@ -94,7 +94,7 @@ def test_in_a_round_the_closed_fallback_is_dns_transport_not_deadline(tmp_path: 
         document = world.config({"eu-west-1": ["127.62.1.1"]},
                                 probe={"allow_addresses": ["127.0.0.0/8"]})
         config = parse_config(json.dumps(document)).config
-        result = asyncio.run(run_round(config)).vantage_points[0]
+        result = asyncio.run(run_round(config, disturbed_s=UNTRUSTED)).vantage_points[0]
     finally:
         world.close()
     dns_path = result.path(RoutePath.DNS)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hostile_peers import ORIGIN, HostileWorld, http_response
+from hostile_peers import ORIGIN, UNTRUSTED, HostileWorld, http_response
 from rich.console import Console
 
 from monitor.aws.remote import InvokeAnswer, run_remote
@@ -36,7 +36,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Ro
         document = world.config({"eu-west-1": [REGION], "us-east-1": ["127.64.2.1"]})
         document["alarms"] = {"function_name": "routewatch-probe"}
         config = parse_config(json.dumps(document)).config
-        yield config, asyncio.run(run_round(config))
+        yield config, asyncio.run(run_round(config, disturbed_s=UNTRUSTED))
     finally:
         world.close()
 
