@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEBIAN_PACKAGES := prometheus prometheus-blackbox-exporter curl chromium systemd \
-	prometheus-alertmanager bind9 unbound nginx
+	prometheus-alertmanager bind9 unbound nginx iproute2
 
 .PHONY: demo test lint typecheck unit system-deps bench lambda-zip clean
 
@@ -44,16 +44,22 @@ test: lint typecheck unit
 # (~2 minutes; figures in BENCHMARKS.md). Skips a tool that is not installed. Then serve's measured
 # latencies with and without 50 concurrent /metrics scrapers (~2.5 minutes), verdicts with and
 # without two CPU-hog processes (busy_machine.py, ~5 minutes) and rounds at 3x3, 10x10, 20x30
-# (scale.py, ~1.5 minutes).
+# (scale.py, ~1.5 minutes); the Lambda handler's cold start (startup.py, ~1 minute), the latency
+# estimators on the packet-level lab (estimators.py, root, ~3 minutes) and serve's RSS over
+# 10,000 rounds (soak.py, ~10-25 minutes).
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/scrape_flood.py
 	$(BIN)/python bench/busy_machine.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/estimators.py
+	$(BIN)/python bench/soak.py
 
 # The probe's Lambda package for arm64 (pip --platform, no Docker); CONFIG=FILE bundles a config.
 lambda-zip: $(STAMP)
-	$(BIN)/python deploy/build_lambda_zip.py $(if $(CONFIG),--config $(CONFIG))
+	$(BIN)/python deploy/build_lambda_zip.py $(if $(CONFIG),--config $(CONFIG)) \
+	  $(if $(PYTHON312),--bytecode-python $(PYTHON312))
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

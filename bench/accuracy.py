@@ -588,18 +588,18 @@ def measure_cost(world: World, runner: asyncio.Runner, curl: str | None,
     does not land on one tool only; prints the median batch and the range."""
     print(f"\n== Cost: CPU per probe, one region at {address}, no injected delay "
           f"(source 127.0.0.1), sequential; {repeats} interleaved batches per tool ==")
-    target = routewatch_target(world, address, None)
     url = world.url_for(address)
 
-    async def sequential(count: int) -> int:
+    async def sequential(count: int, target: HttpTarget) -> int:
         failed = 0
         for _ in range(count):
             failed += await routewatch_first_byte(target, world.ca) is None
         return failed
 
-    def routewatch_batch() -> CostRun:
+    def routewatch_batch(source: str | None) -> CostRun:
+        target = routewatch_target(world, address, source)
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        failed = runner.run(sequential(probes))
+        failed = runner.run(sequential(probes, target))
         return CostRun(probes, failed, time.process_time() - cpu0, time.perf_counter() - wall0)
 
     def curl_batch(command: list[str]) -> CostRun:
@@ -618,7 +618,10 @@ def measure_cost(world: World, runner: asyncio.Runner, curl: str | None,
                        time.perf_counter() - wall0)
 
     batches: dict[str, Callable[[], CostRun]] = {
-        "routewatch (probe_http, in-process)": routewatch_batch}
+        "routewatch (probe_http, in-process)": lambda: routewatch_batch(None),
+        # as a round probes: bound to the vantage point's source address
+        "routewatch-bound (the same, bound to 127.0.0.1)": lambda: routewatch_batch(
+            "127.0.0.1")}
     if curl is not None:
         command = curl_command(curl, world, Cell("-", "-", "127.0.0.1", address, 0.0), None)
         command = [c for c in command if c not in ("--interface", "127.0.0.1")]
@@ -627,7 +630,7 @@ def measure_cost(world: World, runner: asyncio.Runner, curl: str | None,
         exporter = blackbox
         batches["blackbox_exporter (its process)"] = lambda: blackbox_batch(exporter)
 
-    runner.run(sequential(10))  # warm-up
+    runner.run(sequential(10, routewatch_target(world, address, None)))  # warm-up
     if blackbox is not None:
         for _ in range(10):
             blackbox.first_byte("direct", url)
@@ -650,11 +653,11 @@ def measure_cost(world: World, runner: asyncio.Runner, curl: str | None,
                      f"{statistics.median(r.wall_s / r.probes for r in results) * 1000:.2f}"])
     print_table(["tool", "probes", "failed", "CPU ms/probe, median (range)", "probes/CPU-s",
                  "wall ms/probe"], rows)
-    rw = per_second.get("routewatch")
-    for other in ("curl", "blackbox_exporter"):
-        if rw is not None and other in per_second:
-            print(f"ratio routewatch/{other} (probes per CPU-second): "
-                  f"{rw / per_second[other]:.2f}")
+    for ours in ("routewatch", "routewatch-bound"):
+        for other in ("curl", "blackbox_exporter"):
+            if ours in per_second and other in per_second:
+                print(f"ratio {ours}/{other} (probes per CPU-second): "
+                      f"{per_second[ours] / per_second[other]:.2f}")
 
 
 def _machine_busy_s() -> float:

@@ -1,4 +1,4 @@
-"""Typed errors. Library errors (dnspython, httpx, httpcore, ssl, OSError) are mapped here, at one
+"""Typed errors. Library errors (dnspython, h11, ssl, OSError) are mapped here, at one
 boundary (:func:`map_exception`, one ordered table), the original kept as ``__cause__``.
 
 The tree (every error routewatch raises derives from :class:`RoutewatchError`; it is defined here
@@ -199,17 +199,13 @@ class _Rule:
     unless: tuple[type[BaseException], ...] = ()
 
 
-def _phase(failure: _Failure) -> str:
-    return type(failure.matched).__name__.replace("Timeout", "").lower() or "request"
-
-
 @cache
 def _rules() -> tuple[_Rule, ...]:
     """The mapping table, first match wins (built on first use, when the stacks are loaded)."""
     import dns.exception
     import dns.message
     import dns.name
-    import httpx
+    import h11
 
     return (
         _Rule("dns", (dns.exception.Timeout,), False,
@@ -225,11 +221,7 @@ def _rules() -> tuple[_Rule, ...]:
               lambda f: DnsTransportError(f"network error: {_os_message(f.matched)}")),
         _Rule("http", (TimeoutError,), False,  # the probe's own deadline for the whole answer
               lambda f: ProbeTimeout(f"no complete answer within {f.timeout_s:g} s")),
-        _Rule("http", (httpx.TimeoutException,), False,
-              lambda f: ProbeTimeout(f"timed out ({_phase(f)})")),
         _Rule("http", (TimeoutError,), True, lambda f: ProbeTimeout("timed out (request)")),
-        _Rule("http", (httpx.DecodingError,), False,
-              lambda f: ResponseError(f"undecodable response: {f.matched}")),
         _Rule("http", (ssl.SSLCertVerificationError,), True,
               lambda f: TlsError(f"certificate verification failed: "
                                  f"{getattr(f.matched, 'verify_message', f.matched)}")),
@@ -241,12 +233,8 @@ def _rules() -> tuple[_Rule, ...]:
               lambda f: ConnectError("connection refused")),
         _Rule("http", (ConnectionResetError,), True,
               lambda f: ConnectError("connection reset by peer")),
-        _Rule("http", (httpx.ConnectError,), False,
-              lambda f: ConnectError(f"connection failed: {f.matched}")),
-        _Rule("http", (httpx.RemoteProtocolError,), False,
+        _Rule("http", (h11.RemoteProtocolError,), False,
               lambda f: ResponseError(f"protocol error: {f.matched}")),
-        _Rule("http", (httpx.TransportError,), False,
-              lambda f: ConnectError(f"transport error: {f.matched}")),
         _Rule("http", (OSError,), False,
               lambda f: ConnectError(f"network error: {_os_message(f.matched)}")),
     )

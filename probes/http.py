@@ -1,9 +1,15 @@
 """HTTP probe: one timed HTTPS request to a given address, as if it were the service name.
 
 Host and TLS SNI are the service name and the certificate is verified against it, while the TCP
-connection goes to the address under test. Every call uses a fresh connection (a new transport) and
-the one shared :class:`ssl.SSLContext` per CA bundle. Phases come from httpcore's ``trace``
-extension: connect, tls, processing (request sent → response headers), transfer (body).
+connection goes to the address under test. Every call uses a fresh connection and the one shared
+:class:`ssl.SSLContext` per CA bundle. Phases: connect (TCP), tls (handshake), processing
+(request written → the bytes that complete the response head arrive), transfer (body).
+
+The timed span holds as little Python as possible: the socket is bound to a numeric local address
+directly (no resolver thread), OpenSSL reads and writes it itself (a non-blocking ``SSLSocket``
+the event loop only waits on), the request is encoded before the clock starts and written
+straight to the socket, and the response is read in the selector callback and stamped right
+after that read. h11 parses the answer.
 
 Hostile peers: an address an :class:`~probes.addresses.AddressPolicy` refuses is never connected
 to; redirects are never followed; the body is read up to a limit. The request asks for
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import ipaddress
+import socket
 import ssl
 import time
 import zlib
@@ -26,10 +33,10 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-import httpx
+import h11
 
 from probes.addresses import AddressPolicy
-from probes.errors import AddressNotAllowed, HttpError, http_error
+from probes.errors import AddressNotAllowed, HttpError, ProbeTimeout, http_error
 
 __all__ = [
     "PHASES",
@@ -46,11 +53,9 @@ __all__ = [
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 
-# trace event → (phase, edge); the phase lasts from its "started" to its "complete" event
-_TRACE_PHASES = {
-    "connection.connect_tcp": "connect",
-    "connection.start_tls": "tls",
-}
+_USER_AGENT = "routewatch/0.1"
+_MAX_HEAD_BYTES = 100 * 1024  # a response head larger than this is not a health answer
+_READ_BYTES = 65536
 
 
 @dataclass(frozen=True)
@@ -107,12 +112,12 @@ class TlsSession:
         return handshake_round_trips(self.version, self.resumed)
 
 
-def _tls_session(ssl_object: ssl.SSLObject) -> TlsSession:
+def _tls_session(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> TlsSession:
     return TlsSession(ssl_object.version(), bool(ssl_object.session_reused),
                       earliest_not_after(_presented_not_after(ssl_object)))
 
 
-def _presented_not_after(ssl_object: ssl.SSLObject) -> list[str]:
+def _presented_not_after(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> list[str]:
     """``notAfter`` of every certificate the server presented (leaf and intermediates)."""
     # the chain is public from Python 3.13 (get_unverified_chain); 3.11 and 3.12 have it on the
     # private _sslobj; the leaf alone is the fallback
@@ -191,13 +196,10 @@ class HttpEvidence:
 
 
 def warm_up() -> None:
-    """Import now what httpx imports on its first request (httpcore, h11, anyio's asyncio
-    backend: ~0.1 s), so that cost never lands inside a measurement."""
-    import anyio._backends._asyncio  # noqa: F401
-    import h11  # noqa: F401
-    import httpcore  # noqa: F401
-
-    httpx.AsyncHTTPTransport()
+    """Do once, before any measurement, what the first probe would otherwise pay inside its
+    timed span: h11's first connection and event machinery."""
+    connection = h11.Connection(h11.CLIENT)
+    connection.send(h11.Request(method="GET", target="/", headers=[("host", "warm-up")]))
 
 
 @lru_cache(maxsize=8)
@@ -248,37 +250,197 @@ class _BodyReader:
         return True
 
 
-class _PhaseClock:
-    """Collects httpcore trace events as perf_counter timestamps."""
+class _TlsStream:
+    """A non-blocking TLS socket driven by the event loop: OpenSSL reads and writes the socket
+    itself (no memory BIO copies, no protocol objects); a response is read, and stamped, in the
+    selector callback, as soon as the loop sees the socket readable."""
 
-    def __init__(self) -> None:
-        self.marks: dict[str, float] = {}
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.sock = sock
+        self._loop = asyncio.get_running_loop()
+        self._fd = sock.fileno()
 
-    async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
-        self.marks.setdefault(event, time.perf_counter())
+    async def _ready(self, write: bool = False) -> float:
+        """Wait until the socket is readable (writable); when the loop saw it so."""
+        seen: asyncio.Future[float] = self._loop.create_future()
 
-    def span(self, start: str, end: str) -> float | None:
-        if start in self.marks and end in self.marks:
-            return max(0.0, self.marks[end] - self.marks[start])
-        return None
+        def ready() -> None:
+            if not seen.done():
+                seen.set_result(time.perf_counter())
 
-    def phases(self) -> dict[str, float]:
-        found: dict[str, float] = {"resolve": 0.0}
-        for prefix, phase in _TRACE_PHASES.items():
-            span = self.span(f"{prefix}.started", f"{prefix}.complete")
-            if span is not None:
-                found[phase] = span
-        processing = self.span("http11.send_request_headers.started",
-                               "http11.receive_response_headers.complete")
-        if processing is not None:
-            found["processing"] = processing
-        transfer = self.span("http11.receive_response_headers.complete",
-                             "http11.receive_response_body.complete")
-        if transfer is None:
-            transfer = self.span("http11.receive_response_headers.complete", "body.end")
-        if transfer is not None:
-            found["transfer"] = transfer
-        return found
+        if write:
+            self._loop.add_writer(self._fd, ready)
+        else:
+            self._loop.add_reader(self._fd, ready)
+        try:
+            return await seen
+        finally:
+            if write:
+                self._loop.remove_writer(self._fd)
+            else:
+                self._loop.remove_reader(self._fd)
+
+    async def handshake(self) -> None:
+        while True:
+            try:
+                self.sock.do_handshake()
+                return
+            except ssl.SSLWantReadError:
+                await self._ready()
+            except ssl.SSLWantWriteError:
+                await self._ready(write=True)
+
+    def send_now(self, data: bytes) -> bool:
+        """Send ``data`` without waiting if the socket takes it whole (a request always fits
+        an empty socket buffer); False when it did not (then :meth:`send_all`)."""
+        try:
+            return self.sock.send(data) == len(data)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+
+    async def send_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self.sock.send(view):]
+            except ssl.SSLWantReadError:
+                await self._ready()
+            except ssl.SSLWantWriteError:
+                await self._ready(write=True)
+
+    async def receive(self) -> tuple[float, bytes]:
+        """The next bytes (b"" at the end of the stream) and a time they had arrived by: taken
+        right after the read that returned them, which runs in the selector callback, as soon
+        as the loop sees the socket readable (never before they arrived: a probe must not read
+        less than the round trip)."""
+        while True:
+            try:
+                data = self.sock.recv(_READ_BYTES)
+                return time.perf_counter(), data
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLWantWriteError:  # TLS 1.2 renegotiation: rare
+                await self._ready(write=True)
+                continue
+            got: asyncio.Future[tuple[float, bytes] | None] = self._loop.create_future()
+            self._loop.add_reader(self._fd, self._read_into, got)
+            try:
+                received = await got
+            finally:
+                self._loop.remove_reader(self._fd)
+            if received is not None:
+                return received
+
+    def _read_into(self, got: asyncio.Future[tuple[float, bytes] | None]) -> None:
+        """The selector callback: read now, stamp after the read; None asks for writability."""
+        if got.done():
+            return
+        try:
+            data = self.sock.recv(_READ_BYTES)
+        except ssl.SSLWantReadError:
+            return  # a post-handshake message (a session ticket) only: wait on
+        except ssl.SSLWantWriteError:
+            got.set_result(None)
+        except Exception as exc:  # handed to the waiting probe, which maps it
+            got.set_exception(exc)
+        else:
+            got.set_result((time.perf_counter(), data))
+
+
+@lru_cache(maxsize=1024)
+def _request_event(target: HttpTarget) -> h11.Request:
+    """The request for a target, validated once (h11 events are immutable; a round asks the
+    same targets again and again)."""
+    host_header = target.host if target.port == 443 else f"{target.host}:{target.port}"
+    headers = {"host": host_header, "user-agent": _USER_AGENT, "accept-encoding": "identity",
+               "connection": "close", **dict(target.headers)}
+    return h11.Request(method="GET", target=target.path, headers=list(headers.items()))
+
+
+def _request_bytes(target: HttpTarget) -> tuple[h11.Connection, bytes]:
+    connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD_BYTES)
+    data = connection.send(_request_event(target))
+    data += connection.send(h11.EndOfMessage())
+    return connection, data
+
+
+async def _open(target: HttpTarget, ssl_context: ssl.SSLContext,
+                phases: dict[str, float]) -> _TlsStream:
+    """TCP connect then TLS handshake, each timed; the socket is bound to the numeric local
+    address here (anyio would resolve it through a worker thread on every probe)."""
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if target.local_address is not None:
+            sock.bind((target.local_address, 0))
+        began = time.perf_counter()
+        await loop.sock_connect(sock, (target.address, target.port))
+        connected = time.perf_counter()
+        phases["connect"] = connected - began
+        stream = _TlsStream(ssl_context.wrap_socket(sock, server_hostname=target.host,
+                                                    do_handshake_on_connect=False))
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        await stream.handshake()
+    except BaseException:
+        stream.sock.close()
+        raise
+    phases["tls"] = time.perf_counter() - connected
+    return stream
+
+
+@dataclass
+class _Answer:
+    """What was read of the response so far (kept when a failure cuts the read short)."""
+
+    limit: int
+    status: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    peer: str | None = None
+    tls: TlsSession | None = None
+    body: _BodyReader | None = None
+
+    def reader(self) -> _BodyReader:
+        return self.body if self.body is not None else _BodyReader(self.limit, None)
+
+
+async def _exchange(target: HttpTarget, stream: _TlsStream, phases: dict[str, float],
+                    answer: _Answer) -> None:
+    peer = stream.sock.getpeername()
+    answer.peer = str(peer[0]) if peer else None
+    answer.tls = _tls_session(stream.sock)
+    connection, request = _request_bytes(target)
+    sent = time.perf_counter()
+    if not stream.send_now(request):
+        await stream.send_all(request)
+    head_at: float | None = None
+    arrived = sent
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            arrived, data = await stream.receive()
+            connection.receive_data(data)
+            continue
+        if isinstance(event, h11.Response):
+            head_at = arrived
+            phases["processing"] = head_at - sent
+            answer.status = event.status_code
+            answer.headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1"))
+                                   for k, v in event.headers)
+            answer.body = _BodyReader(answer.limit, dict(answer.headers).get("content-encoding"))
+        elif isinstance(event, h11.Data):
+            if not answer.reader().feed(event.data):
+                break
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            break
+        # h11.InformationalResponse (1xx): the final response follows
+    if head_at is not None:
+        phases["transfer"] = max(0.0, time.perf_counter() - head_at)
 
 
 async def probe_http(
@@ -294,7 +456,6 @@ async def probe_http(
 
     With ``address_policy``, an address it refuses gets :class:`AddressNotAllowed` and no
     connection is attempted."""
-    clock = _PhaseClock()
     ipaddress.ip_address(target.address)  # a name here would bypass the address under test
     refused = address_policy.refusal(target.address) if address_policy is not None else None
     if refused is not None:
@@ -302,58 +463,42 @@ async def probe_http(
                             error=AddressNotAllowed(f"{target.address} is a {refused} address: "
                                                     f"not connected to", target=target.url),
                             started_at=time.time())
-    transport = httpx.AsyncHTTPTransport(
-        verify=ssl_context, local_address=target.local_address, retries=0
-    )
-    timeout = httpx.Timeout(request_timeout_s, connect=connect_timeout_s)
-    host_header = target.host if target.port == 443 else f"{target.host}:{target.port}"
-    headers = {"host": host_header, "user-agent": "routewatch/0.1",
-               "accept-encoding": "identity", **dict(target.headers)}
-    extensions = {"sni_hostname": target.host, "trace": clock}
+    phases: dict[str, float] = {"resolve": 0.0}
+    answer = _Answer(body_limit_bytes)
+    error: HttpError | None = None
+    stream: _TlsStream | None = None
     started_wall = time.time()
     started = time.perf_counter()
-    status: int | None = None
-    response_headers: tuple[tuple[str, str], ...] = ()
-    reader = _BodyReader(body_limit_bytes, None)
-    peer: str | None = None
-    tls: TlsSession | None = None
-    error: HttpError | None = None
     try:
-        async with (
-            asyncio.timeout(request_timeout_s),
-            httpx.AsyncClient(transport=transport, timeout=timeout) as client,
-            client.stream("GET", target.url, headers=headers, extensions=extensions) as response,
-        ):
-            status = response.status_code
-            response_headers = tuple(
-                (k.decode("latin-1").lower(), v.decode("latin-1"))
-                for k, v in response.headers.raw
-            )
-            stream = response.extensions.get("network_stream")
+        async with asyncio.timeout(request_timeout_s):
+            connect_deadline = asyncio.timeout(connect_timeout_s)
+            try:
+                async with connect_deadline:
+                    stream = await _open(target, ssl_context, phases)
+            except TimeoutError:
+                if not connect_deadline.expired():
+                    raise
+                error = ProbeTimeout("timed out (connect)", target=target.url)
             if stream is not None:
-                server_addr = stream.get_extra_info("server_addr")
-                peer = str(server_addr[0]) if server_addr else None
-                ssl_object = stream.get_extra_info("ssl_object")
-                tls = _tls_session(ssl_object) if ssl_object is not None else None
-            reader = _BodyReader(body_limit_bytes, response.headers.get("content-encoding"))
-            async for chunk in response.aiter_raw():
-                if not reader.feed(chunk):
-                    break
-            clock.marks.setdefault("body.end", time.perf_counter())
-    except (TimeoutError, httpx.HTTPError, ssl.SSLError, OSError) as exc:
+                await _exchange(target, stream, phases, answer)
+    except (TimeoutError, h11.ProtocolError, ssl.SSLError, OSError) as exc:
         error = http_error(exc, target=target.url, timeout_s=request_timeout_s)
+    finally:
+        if stream is not None:
+            stream.sock.close()  # no TLS close_notify (httpcore sent none either)
     total = time.perf_counter() - started
+    reader = answer.reader()
     return HttpEvidence(
         target=target,
-        status=status,
-        phases=clock.phases(),
+        status=answer.status,
+        phases=phases,
         total_seconds=total,
-        peer_address=peer,
-        headers=response_headers,
+        peer_address=answer.peer,
+        headers=answer.headers,
         body=bytes(reader.body),
         body_truncated=reader.truncated,
         body_problem=reader.problem,
-        tls=tls,
+        tls=answer.tls,
         error=error,
         started_at=started_wall,
     )

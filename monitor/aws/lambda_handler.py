@@ -11,8 +11,10 @@ the code (``LAMBDA_TASK_ROOT``). Which vantage point, first match wins: the even
 ``vantage_point``; ``ROUTEWATCH_VANTAGE_POINT``; the vantage point named after the region
 (``AWS_REGION``, else the event's ``region``); the only vantage point whose ``region`` is it.
 
-No boto3 here: the metrics leave as log lines, so cold start pays for no AWS SDK
-(``tests/test_lambda_handler.py`` holds that; BENCHMARKS.md records the import time).
+No boto3 here: the metrics leave as log lines, so cold start pays for no AWS SDK; a bundled
+configuration was validated when the package was built (:mod:`monitor.aws.packaged_config`), so
+cold start builds no validator either (``tests/unit/test_lambda_handler.py`` holds the import
+budget; ``bench/startup.py`` measures it, BENCHMARKS.md records it).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from monitor.config import Config, load_config
+from monitor.aws.packaged_config import load_packaged_config
+from monitor.config import Config
 from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
 from monitor.core.report import round_document
 from monitor.exporters.cloudwatch import Datapoint, EmfEmitter, round_datapoints
@@ -67,7 +70,7 @@ def _load(path: Path) -> Config:
     cached = _configs.get(key)
     if cached is not None and cached[0] == mtime:
         return cached[1]
-    loaded = load_config(path)
+    loaded = load_packaged_config(path)  # validated when the package was built, if it was
     for warning in loaded.warnings:
         log.warning("config: %s", warning)
     _configs[key] = (mtime, loaded.config)

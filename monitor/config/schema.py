@@ -48,7 +48,10 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # validators are built at the first validation, not at import: a cold start that loads a
+    # pre-validated configuration (the Lambda package) never builds them
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
+                              defer_build=True)
 
 
 def _host(value: str) -> str:
@@ -435,19 +438,20 @@ class Config(_Strict):
     authoritative: tuple[str, ...] = Field(
         (), description="The zone's authoritative name servers, address[:port]"
     )
-    probe: ProbeSettings = Field(ProbeSettings(), description="How each round measures")
+    probe: ProbeSettings = Field(default_factory=ProbeSettings,
+                                 description="How each round measures")
     tolerance: Tolerance = Field(
-        Tolerance(), description="How much slower a region may be before it is a misroute"
-    )
+        default_factory=Tolerance,
+        description="How much slower a region may be before it is a misroute")
     ip_ranges: IpRangesSettings = Field(
-        IpRangesSettings(), description="AWS ip-ranges.json for attributing addresses"
-    )
-    cdn: CdnSettings = Field(CdnSettings(), description="The CDN path")
-    serve: ServeSettings = Field(ServeSettings(), description="routewatch serve")
+        default_factory=IpRangesSettings,
+        description="AWS ip-ranges.json for attributing addresses")
+    cdn: CdnSettings = Field(default_factory=CdnSettings, description="The CDN path")
+    serve: ServeSettings = Field(default_factory=ServeSettings, description="routewatch serve")
     cloudwatch: CloudWatchSettings = Field(
-        CloudWatchSettings(), description="CloudWatch export from serve"
-    )
-    alarms: AlarmSettings = Field(AlarmSettings(), description="CloudWatch alarms and Route 53")
+        default_factory=CloudWatchSettings, description="CloudWatch export from serve")
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings,
+                                  description="CloudWatch alarms and Route 53")
 
     _auth = field_validator("authoritative")(lambda v: tuple(_endpoint(x, 53) for x in v))
 

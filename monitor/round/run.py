@@ -37,7 +37,14 @@ from monitor.core.paths.dns import dns_query
 from monitor.core.verdict import judge_unknown
 from monitor.domain.geo import airport_location, nearest_region
 from monitor.domain.reasons import Reason
-from monitor.round.baseline import SampleSpans, Trust, measure_baseline, summarise_region
+from monitor.round.baseline import (
+    SampleSpans,
+    Trust,
+    measure_baseline,
+    sample_estimate,
+    sample_ok,
+    summarise_region,
+)
 from monitor.round.lag import (
     DISTURBED_S,
     LagSource,
@@ -302,16 +309,30 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
     vantage = config.vantage_points[name]
     spans = context.spans.get(name, {})
     stalls = StallIndex(context.lag_sources)
+    trusts = {region: Trust.of(spans.get(region, ()), stalls, context.disturbed_s)
+              for region in config.regions}
     regions = tuple(
         summarise_region(region, evidence.baseline.get(region, []), config, finished=not timed_out,
-                         trust=Trust.of(spans.get(region, ()), stalls, context.disturbed_s))
+                         trust=trusts[region])
         for region in config.regions
     )
-    inputs = PathInputs(config, name, vantage, evidence, regions,
-                        region_directory(context, evidence), context.nominal[name])
-    judgements = [j for spec in context.enabled_paths()
-                  if (j := _judge_guarded(spec, inputs)) is not None]
-    paths = distrust(tuple(j.result for j in judgements), regions)
+    directory = region_directory(context, evidence)
+
+    def judged(rows: tuple[RegionLatency, ...]) -> list[Judgement]:
+        inputs = PathInputs(config, name, vantage, evidence, rows, directory,
+                            context.nominal[name])
+        return [j for spec in context.enabled_paths()
+                if (j := _judge_guarded(spec, inputs)) is not None]
+
+    if any(r.reason is Reason.MEASUREMENT_DISTURBED for r in regions):
+        # judged twice: disturbed regions as read, and as fast as their disturbance allows
+        judgements = judged(_bounded(regions, evidence, config, trusts, lower=False))
+        floor = judged(_bounded(regions, evidence, config, trusts, lower=True))
+        paths = tuple(j.result if _same_verdict(j.result, f.result) else distrust(
+            (j.result,), regions)[0] for j, f in zip(judgements, floor, strict=True))
+    else:
+        judgements = judged(regions)
+        paths = tuple(j.result for j in judgements)
     errors = [error for j in judgements for error in j.errors]
     errors.extend(ErrorRecord("baseline", region.reason, f"{region.region}: {region.message}")
                   for region in regions if not region.healthy and region.reason)
@@ -320,6 +341,32 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
                         DnsLookups(_dns_lookup(evidence.recursive),
                                    _dns_lookup(evidence.authoritative)),
                         success)
+
+
+def _bounded(regions: tuple[RegionLatency, ...], evidence: VantageEvidence, config: Config,
+             trusts: dict[str, Trust], *, lower: bool) -> tuple[RegionLatency, ...]:
+    """The latency matrix with each disturbed region's samples used after all: as read (an upper
+    bound: a stall only adds time) or less their disturbance (a lower bound)."""
+    rows = []
+    for row in regions:
+        if row.reason is not Reason.MEASUREMENT_DISTURBED:
+            rows.append(row)
+            continue
+        trust = trusts[row.region]
+        values = [value - (trust.disturbance_s[i] if lower and i < len(trust.disturbance_s)
+                           else 0.0)
+                  for i, sample in enumerate(evidence.baseline.get(row.region, []))
+                  if sample_ok(sample)
+                  and (value := sample_estimate(sample, config.probe.estimator)) is not None]
+        rows.append(dataclasses.replace(row, latency_seconds=min(values) if values else None,
+                                        samples_seconds=tuple(values), reason=None,
+                                        message=None))
+    return tuple(rows)
+
+
+def _same_verdict(a: PathResult, b: PathResult) -> bool:
+    return (a.verdict.state, a.verdict.served_region, a.verdict.expected_region) == (
+        b.verdict.state, b.verdict.served_region, b.verdict.expected_region)
 
 
 def distrust(paths: tuple[PathResult, ...],

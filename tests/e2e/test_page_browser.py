@@ -71,11 +71,15 @@ def test_serve_page_in_the_browser(chromium: Chromium, tmp_path: Path) -> None:
             ready = len(cells(root)) == 12 and ("fra", "dns") in misrouted_paths(root)
             return page if ready else None
 
-        wait_until(every_round_in, checks=240, pause=0.25, what="every vantage point's round")
+        served = parse_html(wait_until(every_round_in, checks=240, pause=0.25,
+                                       what="every vantage point's round"))
         dom = parse_html(chromium.dump_dom(url))
         png = chromium.screenshot(url, tmp_path / "serve.png")
     assert {(c.attrs["data-vantage"], c.attrs["data-region"]) for c in cells(dom)} == DEMO_CELLS
-    assert {("fra", "dns"), ("fra", "origin")} <= misrouted_paths(dom)
+    # the misroute as served (a round may land between that fetch and the browser's: under load
+    # measurement trust may then hold a verdict back, so the browser's copy is held to structure)
+    assert {("fra", "dns"), ("fra", "origin")} <= misrouted_paths(served)
+    assert_paths_marked_in_matrix(served)
     assert_paths_marked_in_matrix(dom)
     ages = [a.text() for a in dom.find_all(lambda e: "data-finished-at" in e.attrs)]
     assert len(ages) == 8

@@ -44,7 +44,7 @@ def source(*stalls: tuple[float, float]) -> StallLog:
     return log
 
 
-def evidence(seconds: float) -> HttpEvidence:
+def evidence_of(seconds: float) -> HttpEvidence:
     target = HttpTarget(host="app.example.test", address="127.20.1.1", port=443, path="/")
     return HttpEvidence(target=target, status=200, phases={"processing": seconds},
                         total_seconds=seconds)
@@ -82,20 +82,20 @@ def test_a_stall_of_the_lab_counts_when_the_lab_had_to_act() -> None:
 
 
 def test_disturbed_samples_are_left_out_and_the_rest_judged(config: Config) -> None:
-    samples = [evidence(0.120), evidence(0.010), evidence(0.011)]
+    samples = [evidence_of(0.120), evidence_of(0.010), evidence_of(0.011)]
     row = summarise_region("us-east-1", samples, config, trust=Trust((0.2, 0.0, 0.0)))
     assert row.latency_seconds == pytest.approx(0.010)
     assert row.samples_seconds == (0.010, 0.011)
     assert row.disturbed_samples == 1
     assert row.reason is None
     # the disturbed sample was the smallest: it is still not used
-    row = summarise_region("us-east-1", [evidence(0.004), evidence(0.010)], config,
+    row = summarise_region("us-east-1", [evidence_of(0.004), evidence_of(0.010)], config,
                            trust=Trust((0.05, 0.0)))
     assert row.latency_seconds == pytest.approx(0.010)
 
 
 def test_too_few_clean_samples_is_measurement_disturbed_not_a_latency(config: Config) -> None:
-    samples = [evidence(0.120), evidence(0.130)]
+    samples = [evidence_of(0.120), evidence_of(0.130)]
     row = summarise_region("us-east-1", samples, config, trust=Trust((0.1, DISTURBED_S * 2)))
     assert row.latency_seconds is None
     assert row.healthy
@@ -251,3 +251,23 @@ def test_the_pacer_backs_off_on_lag_only_into_the_plans_slack() -> None:
     unplanned = Pacer(0.01, lag=_AlwaysLate())
     unplanned._adjust()
     assert unplanned.next_gap(0.0) == pytest.approx(0.02)
+
+
+def test_a_disturbed_row_is_bounded_by_its_disturbance(config: Config) -> None:
+    """Judged twice (as read, and as fast as the stalls allow): a verdict both agree on stands."""
+    from monitor.core.evidence import VantageEvidence
+    from monitor.round.run import _bounded
+
+    evidence = VantageEvidence()
+    evidence.baseline["eu-west-1"] = [evidence_of(0.120), evidence_of(0.130)]
+    trusts = {"us-east-1": Trust(), "eu-west-1": Trust((0.1, 0.05))}
+    rows = (RegionLatency("us-east-1", 0.008, True, (0.008,)),
+            summarise_region("eu-west-1", evidence.baseline["eu-west-1"], config,
+                             trust=trusts["eu-west-1"]))
+    assert rows[1].reason is Reason.MEASUREMENT_DISTURBED
+    as_read = _bounded(rows, evidence, config, trusts, lower=False)
+    floor = _bounded(rows, evidence, config, trusts, lower=True)
+    assert as_read[0] == floor[0] == rows[0]
+    assert as_read[1].latency_seconds == pytest.approx(0.120)
+    assert floor[1].latency_seconds == pytest.approx(0.020)  # 0.120 − 0.1
+    assert floor[1].reason is None

@@ -1,0 +1,181 @@
+"""The Lambda package's pre-validated configuration: rebuilt without validation it equals what
+the loader gives, for every field; anything that does not match goes through the loader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from pydantic import BaseModel
+
+from monitor.aws.packaged_config import (
+    construct_config,
+    load_packaged_config,
+    prevalidated_document,
+    prevalidated_path,
+    write_prevalidated,
+)
+from monitor.config import Config, ConfigError, load_config
+
+ROOT = Path(__file__).parents[2]
+
+# Every field of every section set to something other than its default.
+FULL_CONFIG = """
+service:
+  origin_name: global-alb.example.com
+  cdn_name: app.example.com
+  port: 8443
+  health_path: /healthz
+  region_header: X-Served-By
+  ca_file: {ca_file}
+regions:
+  eu-west-1: {{alb_name: alb-euw1.eu-west-1.elb.amazonaws.com, addresses: [192.0.2.10], port: 9443}}
+  us-east-1: {{addresses: [192.0.2.20, "2001:db8::20"]}}
+vantage_points:
+  eu-west-1:
+    resolver: 192.0.2.53:5353
+    client_subnet: 198.51.100.7/24
+    source_address: 192.0.2.99
+    region: eu-west-1
+    location: dub
+  laptop: {{resolver: "[2001:db8::53]"}}
+authoritative: [205.251.192.1, 205.251.193.1:5353]
+probe: {{samples: 5, dns_timeout_s: 1.5, connect_timeout_s: 2.5, request_timeout_s: 4.0,
+        round_deadline_s: 20.0, pace_ms: 5.0, body_limit_bytes: 4096, estimator: handshake,
+        allow_addresses: [127.0.0.0/8, "fd00::/8"]}}
+tolerance: {{absolute_ms: 12.5, relative: 0.5, slow_app_ms: 25.0}}
+ip_ranges: {{file: /nonexistent/ip-ranges.json, url: "https://ip-ranges.amazonaws.com/ip-ranges.json",
+            cache_dir: /tmp/routewatch-cache, max_age_hours: 12.0}}
+cdn: {{path: /cdn-health, cache_bust: false, observe_hit: false, pop_regions: {{FRA: eu-west-1}}}}
+serve: {{interval_s: 30.0, jitter_s: 2.0, misfire_grace_s: 10.0, hysteresis_rounds: 5,
+        listen: "127.0.0.1:9999"}}
+cloudwatch: {{enabled: true, namespace: Custom, region: eu-west-1, buffer_limit: 500}}
+alarms: {{sns_topic_arn: "arn:aws:sns:eu-west-1:123456789012:alerts", misrouted_datapoints: 2,
+         misrouted_evaluation_periods: 4, period_s: 120, function_name: probe,
+         hosted_zone_id: Z123}}
+"""
+MINIMAL_CONFIG = """
+service: {origin_name: global-alb.example.com}
+regions: {us-east-1: {addresses: [192.0.2.20]}}
+vantage_points: {laptop: {resolver: 192.0.2.53}}
+"""
+
+
+@pytest.fixture
+def ca_file(tmp_path: Path) -> Path:
+    path = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(path))
+    return path
+
+
+def _write(tmp_path: Path, text: str, name: str = "routewatch.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _fields_set(model: Any) -> Any:
+    """Every model's ``model_fields_set``, all the way down (equality ignores them)."""
+    if isinstance(model, BaseModel):
+        return (sorted(model.model_fields_set),
+                {name: _fields_set(getattr(model, name)) for name in type(model).model_fields})
+    if isinstance(model, dict):
+        return {key: _fields_set(value) for key, value in model.items()}
+    return None
+
+
+def _field_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
+    paths = set()
+    for name, field in model.model_fields.items():
+        paths.add(prefix + name)
+        kind = field.annotation
+        inner = getattr(kind, "__args__", ())
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            paths |= _field_paths(kind, f"{prefix}{name}.")
+        elif inner and isinstance(inner[-1], type) and issubclass(inner[-1], BaseModel):
+            paths |= _field_paths(inner[-1], f"{prefix}{name}.*.")
+    return paths
+
+
+def _set_paths(document: dict[str, Any], prefix: str = "") -> set[str]:
+    paths = set()
+    for name, value in document.items():
+        paths.add(prefix + name)
+        if isinstance(value, dict) and prefix + name in ("regions", "vantage_points"):
+            for item in value.values():
+                paths |= _set_paths(item, f"{prefix}{name}.*.")
+        elif isinstance(value, dict) and name != "pop_regions":
+            paths |= _set_paths(value, f"{prefix}{name}.")
+    return paths
+
+
+def test_the_full_config_sets_every_field(tmp_path: Path, ca_file: Path) -> None:
+    """A new field must be added to FULL_CONFIG, so the round trip below covers its type."""
+    document = prevalidated_document(_write(tmp_path, FULL_CONFIG.format(ca_file=ca_file)))
+    assert document is not None
+    assert _field_paths(Config) - _set_paths(document["config"]) == set()
+
+
+@pytest.mark.parametrize("source", ["full", "minimal", *sorted(
+    p.name for p in (ROOT / "examples").glob("*.yaml"))])
+def test_rebuilt_without_validation_it_equals_what_the_loader_gives(
+        tmp_path: Path, ca_file: Path, source: str) -> None:
+    text = {"full": FULL_CONFIG.format(ca_file=ca_file), "minimal": MINIMAL_CONFIG}.get(
+        source) or (ROOT / "examples" / source).read_text(encoding="utf-8")
+    path = _write(tmp_path, text)
+    loaded = load_config(path)
+    assert write_prevalidated(path) == prevalidated_path(path)
+    document = json.loads(prevalidated_path(path).read_text(encoding="utf-8"))
+    rebuilt = construct_config(document["config"])
+    assert rebuilt == loaded.config
+    assert _fields_set(rebuilt) == _fields_set(loaded.config)
+    assert rebuilt.probe.estimator is loaded.config.probe.estimator  # enums, not strings
+    packaged = load_packaged_config(path)
+    assert packaged.config == loaded.config
+    assert packaged.warnings == loaded.warnings
+
+
+def test_a_file_edited_after_the_build_is_validated_again(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL_CONFIG)
+    write_prevalidated(path)
+    path.write_text(MINIMAL_CONFIG.replace("laptop", "desk"), encoding="utf-8")
+    assert list(load_packaged_config(path).config.vantage_points) == ["desk"]
+    path.write_text(MINIMAL_CONFIG.replace("192.0.2.53", "not-an-address"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"vantage_points\.laptop\.resolver"):
+        load_packaged_config(path)
+
+
+def test_a_relative_ca_file_is_left_to_the_loader(tmp_path: Path, ca_file: Path) -> None:
+    path = _write(tmp_path, MINIMAL_CONFIG.replace(
+        "origin_name: global-alb.example.com", "origin_name: global-alb.example.com, "
+        "ca_file: ca.pem"))
+    assert write_prevalidated(path) is None  # it resolves against the folder it runs in
+    assert load_packaged_config(path).config.service.ca_file == ca_file
+
+
+def test_a_file_gone_since_the_build_is_the_loaders_error(tmp_path: Path,
+                                                          ca_file: Path) -> None:
+    path = _write(tmp_path, FULL_CONFIG.format(ca_file=ca_file))
+    write_prevalidated(path)
+    ca_file.unlink()
+    with pytest.raises(ConfigError, match=r"service\.ca_file"):
+        load_packaged_config(path)
+
+
+def test_an_unusable_document_is_left_to_the_loader(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL_CONFIG)
+    write_prevalidated(path)
+    stored = prevalidated_path(path)
+    document = json.loads(stored.read_text(encoding="utf-8"))
+    for broken in ({**document, "format": 0},
+                   {**document, "config": {**document["config"], "surprise": 1}},
+                   {**document, "config": {**document["config"], "authoritative": "x"}}):
+        stored.write_text(json.dumps(broken), encoding="utf-8")
+        assert load_packaged_config(path).config == load_config(path).config
+    stored.write_text("{not json", encoding="utf-8")
+    assert load_packaged_config(path).config == load_config(path).config
+    with pytest.raises(TypeError):
+        construct_config({**document["config"], "service": {"origin_name": 7}})
