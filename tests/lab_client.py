@@ -13,6 +13,7 @@ absolute bounds (an idle machine's) are `make bench`'s.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import ssl
 import statistics
@@ -27,15 +28,17 @@ from typing import Any, TypeVar
 import pytest
 
 from monitor.core.model import RoundResult
+from monitor.domain.reasons import Reason
 from monitor.lab import Scenario
 
 __all__ = [
-    "CALM_SLACK_MS", "UNDELAYED", "Converged", "Rows", "accuracy_ms", "assert_agrees", "calm",
-    "calm_check", "converge", "disturbed_cells", "document_rows", "first_byte_ms", "get",
-    "injected_rows", "round_rows", "tls_connect",
+    "CALM_SLACK_MS", "DISTURBED", "UNDELAYED", "Converged", "Rows", "accuracy_ms",
+    "assert_agrees", "calm", "calm_check", "converge", "disturbed_cells", "document_rows",
+    "first_byte_ms", "get", "injected_rows", "round_rows", "tls_connect",
 ]
 
 T = TypeVar("T")
+DISTURBED_REASON = Reason.MEASUREMENT_DISTURBED.value
 ROOT = Path(__file__).parents[1]
 
 UNDELAYED = "127.0.0.1"
@@ -136,7 +139,12 @@ def assert_agrees(pairs: Converged, *, expected_excess_ms: float, tolerance_ms: 
 
 
 Rows = Mapping[str, Mapping[str, float]]
-"""A round's latency matrix in ms: vantage point → region → reading (healthy cells only)."""
+"""A round's latency matrix in ms: vantage point → region → reading (healthy cells only;
+``DISTURBED`` for a cell the round itself says it could not time)."""
+
+DISTURBED = math.inf
+"""A cell the round left without a latency because its samples overlapped a stall (reason
+``measurement_disturbed``): disturbed by the round's own account."""
 
 CALM_SLACK_MS = 10.0
 """What a verdict in the built-in worlds cannot feel: their regions are 60 ms and more apart and
@@ -146,7 +154,9 @@ the default tolerance is 10 ms."""
 def disturbed_cells(rows: Rows, injected: Rows, slack_ms: float = CALM_SLACK_MS) -> list[str]:
     """The cells that read more than the accuracy bound plus ``slack_ms`` off their injected
     round trip (or less than it, which no disturbance explains)."""
-    return [f"{vantage}->{region} {ms:.1f} ms (injected {injected[vantage][region]:g})"
+    return [f"{vantage}->{region} "
+            f"{'disturbed' if ms == DISTURBED else f'{ms:.1f} ms'} "
+            f"(injected {injected[vantage][region]:g})"
             for vantage, row in rows.items() for region, ms in row.items()
             if not 0 <= ms - injected[vantage][region]
             <= accuracy_ms(injected[vantage][region]) + slack_ms]
@@ -170,8 +180,10 @@ def calm(run: Callable[[], T], rows_of: Callable[[T], Rows], injected: Rows, *,
 
 def document_rows(document: Mapping[str, Any]) -> Rows:
     """The latency matrix of a ``check --json`` document."""
-    return {v["name"]: {r["region"]: r["latency_seconds"] * 1000 for r in v["regions"]
-                        if r.get("healthy") and r.get("latency_seconds") is not None}
+    return {v["name"]: {r["region"]: DISTURBED if r.get("reason") == DISTURBED_REASON
+                        else r["latency_seconds"] * 1000 for r in v["regions"]
+                        if r.get("healthy") and (r.get("latency_seconds") is not None
+                                                 or r.get("reason") == DISTURBED_REASON)}
             for v in document["vantage_points"]}
 
 
@@ -182,8 +194,10 @@ def injected_rows(scenario: Scenario) -> Rows:
 
 def round_rows(result: RoundResult) -> Rows:
     """The latency matrix a round measured."""
-    return {v.vantage: {r.region: r.latency_seconds * 1000 for r in v.regions
-                        if r.healthy and r.latency_seconds is not None}
+    return {v.vantage: {r.region: DISTURBED if r.reason is Reason.MEASUREMENT_DISTURBED
+                        else r.latency_seconds * 1000 for r in v.regions
+                        if r.healthy and (r.latency_seconds is not None
+                                          or r.reason is Reason.MEASUREMENT_DISTURBED)}
             for v in result.vantage_points}
 
 
