@@ -57,7 +57,9 @@ def prevalidated_document(config_path: Path) -> dict[str, Any] | None:
     what :func:`write_prevalidated` stores; None when the configuration cannot be used without
     the loader at run time (a relative ``ca_file`` resolves against the folder it runs in)."""
     loaded = load_config(config_path)
-    if loaded.config.service.ca_file is not None and not _written_absolute(config_path):
+    ca_files = [view.service.ca_file for _, view in loaded.config.service_views()]
+    if any(ca_files) and (loaded.config.services is not None
+                          or not _written_absolute(config_path)):
         return None
     return {
         "format": PREVALIDATED_FORMAT,

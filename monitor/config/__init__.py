@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -33,6 +33,7 @@ from monitor.config.policy import (
     production_warnings,
 )
 from monitor.config.schema import (
+    DEFAULT_SERVICE,
     AlarmSettings,
     CdnSettings,
     CloudWatchSettings,
@@ -43,13 +44,19 @@ from monitor.config.schema import (
     Region,
     ServeSettings,
     Service,
+    ServiceEntry,
+    ServiceRegion,
+    SeveralServices,
     Tolerance,
     VantagePoint,
     split_endpoint,
     split_listen,
 )
 
+ServiceT = TypeVar("ServiceT", bound=Service)
+
 __all__ = [
+    "DEFAULT_SERVICE",
     "AlarmSettings",
     "CdnSettings",
     "CloudWatchSettings",
@@ -63,6 +70,9 @@ __all__ = [
     "Region",
     "ServeSettings",
     "Service",
+    "ServiceEntry",
+    "ServiceRegion",
+    "SeveralServices",
     "Tolerance",
     "VantagePoint",
     "address_policy",
@@ -96,16 +106,27 @@ def parse_config(text: str, source: str = "<config>", *,
     except ValidationError as exc:
         raise ConfigError(source, validation_problems(document, exc)) from None
     configured = config
-    if relative_to is not None and config.service.ca_file is not None \
-            and not config.service.ca_file.is_absolute():
-        service = config.service.model_copy(
-            update={"ca_file": relative_to / config.service.ca_file})
-        config = config.model_copy(update={"service": service})
+    if relative_to is not None:
+        config = _ca_files_relative_to(config, relative_to)
     problems = [ConfigProblem(format_key_path(loc), message, line_of(document, loc))
                 for loc, message in file_problems(config, configured)]
     if problems:
         raise ConfigError(source, problems)
     return LoadedConfig(config, source, tuple(production_warnings(config)))
+
+
+def _ca_files_relative_to(config: Config, folder: Path) -> Config:
+    """Every service's relative ``ca_file`` resolved against the configuration's folder."""
+    def resolved(service: ServiceT) -> ServiceT:
+        ca_file = service.ca_file
+        if ca_file is None or ca_file.is_absolute():
+            return service
+        return service.model_copy(update={"ca_file": folder / ca_file})
+
+    if config.services is not None:
+        return config.model_copy(update={"services": {
+            name: resolved(entry) for name, entry in config.services.items()}})
+    return config.model_copy(update={"single_service": resolved(config.service)})
 
 
 def load_config(path: str | Path) -> LoadedConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ssl
 from functools import lru_cache
+from pathlib import Path
 
 from monitor.config.loader import KeyPath
 from monitor.config.schema import Config
@@ -17,7 +18,8 @@ def address_policy(config: Config) -> AddressPolicy:
     """Where a probe may connect: globally routable unicast addresses, the networks of
     ``probe.allow_addresses``, and the regions' addresses written in the configuration (trusted
     as written); any other address a DNS answer names is refused."""
-    written = sorted({a for region in config.regions.values() for a in region.addresses})
+    written = sorted({a for _, view in config.service_views()
+                      for region in view.regions.values() for a in region.addresses})
     return _policy((*config.probe.allow_addresses, *written))
 
 
@@ -31,26 +33,31 @@ def file_problems(config: Config, configured: Config | None = None) -> list[tupl
     then keeps the old configuration), not as a failure in every round. ``configured`` is the
     configuration as written (paths not yet resolved), for the messages."""
     problems: list[tuple[KeyPath, str]] = []
-    ca_file = config.service.ca_file
-    written = (configured or config).service.ca_file
-    if ca_file is not None:
-        if not ca_file.is_file():
-            what = "is a directory" if ca_file.is_dir() else "does not exist or is not a file"
-            if written is not None and not written.is_absolute():
-                what += " (relative to the configuration file's folder)"
-            problems.append((("service", "ca_file"), f"{str(written)!r} {what}"))
-        else:
-            try:
-                ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
-            except (ssl.SSLError, OSError, ValueError) as exc:
-                problems.append((("service", "ca_file"),
-                                 f"{str(written)!r} is not a PEM certificate bundle "
-                                 f"({exc.__class__.__name__})"))
+    as_written = dict((configured or config).service_views())
+    for name, view in config.service_views():
+        where: KeyPath = ("service",) if config.services is None else ("services", name)
+        problems.extend(((*where, "ca_file"), message) for message in _ca_file_problems(
+            view.service.ca_file, as_written[name].service.ca_file))
     ranges = config.ip_ranges.file
     if ranges is not None and ranges.exists() and not ranges.is_file():
         # a missing file is only a warning at run time (attribution goes on without it)
         problems.append((("ip_ranges", "file"), f"{str(ranges)!r} is not a regular file"))
     return problems
+
+
+def _ca_file_problems(ca_file: Path | None, written: Path | None) -> list[str]:
+    if ca_file is None:
+        return []
+    if not ca_file.is_file():
+        what = "is a directory" if ca_file.is_dir() else "does not exist or is not a file"
+        if written is not None and not written.is_absolute():
+            what += " (relative to the configuration file's folder)"
+        return [f"{str(written)!r} {what}"]
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        return [f"{str(written)!r} is not a PEM certificate bundle ({exc.__class__.__name__})"]
+    return []
 
 
 def local_vantage_points(config: Config, aws_region: str | None = None) -> list[str]:
@@ -65,8 +72,11 @@ def local_vantage_points(config: Config, aws_region: str | None = None) -> list[
 def production_warnings(config: Config) -> list[str]:
     """Legal settings that will fail in production."""
     warnings = []
-    names = {"service.origin_name": config.service.origin_name,
-             "service.cdn_name": config.service.cdn_name}
+    names: dict[str, str | None] = {}
+    for service_name, view in config.service_views():
+        key = "service" if config.services is None else f"services.{service_name}"
+        names[f"{key}.origin_name"] = view.service.origin_name
+        names[f"{key}.cdn_name"] = view.service.cdn_name
     for key, name in names.items():
         if name and "_" in name:
             warnings.append(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -22,8 +23,10 @@ from pydantic import (
 from monitor.config.loader import reference_error
 from monitor.domain.patterns import POP_CODE as _POP_CODE
 from monitor.domain.patterns import REGION_NAME as _REGION_NAME
+from probes.errors import RoutewatchError
 
 __all__ = [
+    "DEFAULT_SERVICE",
     "AlarmSettings",
     "CdnSettings",
     "CloudWatchSettings",
@@ -35,6 +38,9 @@ __all__ = [
     "Region",
     "ServeSettings",
     "Service",
+    "ServiceEntry",
+    "ServiceRegion",
+    "SeveralServices",
     "Tolerance",
     "VantagePoint",
     "split_endpoint",
@@ -133,6 +139,7 @@ def _vantage_name(name: str) -> str:
 
 RegionName = Annotated[str, AfterValidator(_region_name)]
 VantageName = Annotated[str, AfterValidator(_vantage_name)]
+ServiceName = Annotated[str, AfterValidator(_vantage_name)]
 
 
 class Service(_Strict):
@@ -168,6 +175,59 @@ class Service(_Strict):
         return value.lower()
 
 
+class ServiceRegion(_Strict):
+    """A region as one service reaches it: its own ALB name and/or addresses and port; whatever
+    is not given is the top-level region's."""
+
+    alb_name: str | None = Field(None, description="This service's ALB DNS name in the region")
+    addresses: tuple[str, ...] = Field((), description="This service's ALB addresses")
+    port: StrictInt | None = Field(None, ge=1, le=65535, description="Overrides the port")
+
+    _alb = field_validator("alb_name")(lambda v: None if v is None else _host(v))
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _ip_addresses(value)
+
+
+def _ip_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
+    for item in value:
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address") from None
+    return value
+
+
+class ServiceEntry(Service):
+    """One of ``services``: a watched application with its own names and, per region, its own
+    ALBs (``regions``: absent → every top-level region as written there; present → only the
+    regions named, each with its endpoints or, left empty, the top-level ones)."""
+
+    regions: dict[RegionName, ServiceRegion] | None = Field(
+        None, description="The regions this service runs in (names of the top-level regions), "
+                          "with its own alb_name/addresses/port where they differ")
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _empty_entries(cls, value: Any) -> Any:
+        # `eu-west-1:` with nothing after it: the top-level region as it is
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+
+DEFAULT_SERVICE = "default"
+"""The name of the one service of a configuration written with the singular ``service:`` (its
+``service`` label and JSON ``service`` key)."""
+
+
+class SeveralServices(RoutewatchError, LookupError):
+    """A configuration with several ``services`` was asked for "the" service: take one of
+    :meth:`Config.service_views` (or ``--service NAME``)."""
+
+
 class Region(_Strict):
     """One deployment region: its ALB name and/or addresses."""
 
@@ -183,12 +243,7 @@ class Region(_Strict):
     @field_validator("addresses")
     @classmethod
     def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            try:
-                ipaddress.ip_address(item)
-            except ValueError:
-                raise ValueError(f"{item!r} is not an IP address") from None
-        return value
+        return _ip_addresses(value)
 
     @model_validator(mode="after")
     def _reachable(self) -> Region:
@@ -428,7 +483,18 @@ class AlarmSettings(_Strict):
 class Config(_Strict):
     """The whole configuration file."""
 
-    service: Service = Field(description="The watched application")
+    # exactly one of service / services (checked in _cross_references), said to editors too
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
+                              defer_build=True, json_schema_extra={"oneOf": [
+                                  {"required": ["service"]}, {"required": ["services"]}]})
+
+    single_service: Service | None = Field(
+        None, alias="service",
+        description="The watched application (one; its name is 'default'); or give services")
+    services: dict[ServiceName, ServiceEntry] | None = Field(
+        None, min_length=1,
+        description="The watched applications by name (the service label), sharing regions "
+                    "and vantage points; instead of service")
     regions: dict[RegionName, Region] = Field(
         min_length=1, description="Every region the app runs in, by AWS region name"
     )
@@ -455,9 +521,63 @@ class Config(_Strict):
 
     _auth = field_validator("authoritative")(lambda v: tuple(_endpoint(x, 53) for x in v))
 
+    @property
+    def service(self) -> Service:
+        """The one watched application (a per-service view has exactly one; see
+        :meth:`service_views`); :class:`SeveralServices` when there are several."""
+        if self.single_service is not None:
+            return self.single_service
+        if self.services is not None and len(self.services) == 1:
+            return next(iter(self.services.values()))
+        raise SeveralServices(
+            f"this configuration watches {len(self.services or ())} services "
+            f"({', '.join(self.services or ())}): name one (--service NAME)")
+
+    @property
+    def service_names(self) -> tuple[str, ...]:
+        """Every service's name, in order ('default' for the singular ``service:``)."""
+        return tuple(self.services) if self.services is not None else (DEFAULT_SERVICE,)
+
+    def for_service(self, name: str) -> Config:
+        """The configuration as one service sees it: that service alone (as ``service``) and the
+        regions it runs in, each with its own endpoints; everything else shared. Every
+        per-service part of routewatch (the round of a vantage point, the path table, the
+        judges) runs on such a view. ``KeyError`` for a name not configured."""
+        if self.services is None:
+            if name != DEFAULT_SERVICE:
+                raise KeyError(name)
+            return self
+        entry = self.services[name]
+        service = Service.model_construct(
+            _fields_set=entry.model_fields_set - {"regions"},
+            **{key: getattr(entry, key) for key in Service.model_fields})
+        regions = dict(self.regions)
+        if entry.regions is not None:
+            regions = {region: _merged(self.regions[region], own)
+                       for region, own in entry.regions.items()}
+        return self.model_copy(update={"single_service": service, "services": None,
+                                       "regions": regions})
+
+    def service_views(self, names: Sequence[str] | None = None) -> tuple[tuple[str, Config], ...]:
+        """(name, :meth:`for_service` view) of every (or each named) service, in order."""
+        return tuple((name, self.for_service(name))
+                     for name in (self.service_names if names is None else names))
+
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
         problems: list[tuple[tuple[int | str, ...], str]] = []
+        if self.single_service is None and self.services is None:
+            problems.append((("service",), "required key is missing (or give services: "
+                                           "several applications, by name)"))
+        elif self.single_service is not None and self.services is not None:
+            problems.append((("services",), "give service (one application) or services "
+                                            "(several, by name), not both"))
+        for name, entry in (self.services or {}).items():
+            for region in entry.regions or {}:
+                if region not in self.regions:
+                    problems.append((("services", name, "regions", region),
+                                     f"{region!r} is not a configured region (the top-level "
+                                     f"regions list every region a service may run in)"))
         for name, vantage in self.vantage_points.items():
             if vantage.region is not None and vantage.region not in self.regions:
                 problems.append((("vantage_points", name, "region"),
@@ -472,6 +592,16 @@ class Config(_Strict):
         if problems:
             raise reference_error(*problems)
         return self
+
+
+def _merged(shared: Region, own: ServiceRegion) -> Region:
+    """A top-level region with what one service sets for it instead (its ALB, its port)."""
+    update: dict[str, object] = {}
+    if own.alb_name is not None or own.addresses:
+        update = {"alb_name": own.alb_name, "addresses": own.addresses}
+    if own.port is not None:
+        update["port"] = own.port
+    return shared.model_copy(update=update) if update else shared
 
 
 PopCode = Annotated[str, Field(pattern=_POP_CODE.pattern)]

@@ -13,7 +13,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
-from monitor.config import Estimator
+from monitor.config import DEFAULT_SERVICE, Estimator
 from monitor.domain.reasons import Reason, reason_of
 from probes.cdn import CacheResult
 from probes.dns import Via
@@ -312,7 +312,7 @@ class VantageRound:
     dns: DnsLookups = DnsLookups()
     success: bool = True
     loop_lag_seconds: float | None = None  # the longest event-loop stall during the round
-
+    service: str = DEFAULT_SERVICE  # which of the configuration's services this round judged
 
     def path(self, path: Path) -> PathResult | None:
         return next((p for p in self.paths if p.path == path), None)

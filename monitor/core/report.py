@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, get_args
 
 from monitor import __version__
-from monitor.config import Estimator
+from monitor.config import DEFAULT_SERVICE, Estimator
 from monitor.core.model import (
     Attribution,
     AttributionSource,
@@ -47,6 +47,8 @@ __all__ = [
     "exit_code",
     "round_document",
     "round_from_document",
+    "service_rounds",
+    "services_document",
     "state_counts",
 ]
 
@@ -60,9 +62,10 @@ EXIT_NOTHING_MEASURED = 3
 """The check ran but no region could be measured from any vantage point: an outage, or nothing
 reachable from here."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The document's shape (monitor/data/report.schema.json); bumped only by a change that breaks a
-reader (a key removed, renamed or retyped), not by a key added."""
+reader (a key removed, renamed or retyped), not by a key added. 2: a vantage point appears once
+per service (``vantage_points[].service``), with per-service verdicts in ``services``."""
 
 
 class DocumentError(RoutewatchError, ValueError):
@@ -162,6 +165,7 @@ def dns_document(lookups: DnsLookups) -> dict[str, Any]:
 def vantage_document(vantage: VantageRound) -> dict[str, Any]:
     return {
         "name": vantage.vantage,
+        "service": vantage.service,
         "success": vantage.success,
         "started_at": _iso(vantage.started_at),
         "duration_seconds": vantage.duration_seconds,
@@ -190,6 +194,22 @@ def vantage_document(vantage: VantageRound) -> dict[str, Any]:
     }
 
 
+def service_rounds(result: RoundResult) -> dict[str, RoundResult]:
+    """The round of each service on its own (its vantage points only), in order of appearance."""
+    grouped: dict[str, list[VantageRound]] = {}
+    for vantage in result.vantage_points:
+        grouped.setdefault(vantage.service, []).append(vantage)
+    return {service: RoundResult(tuple(rounds), result.started_at, result.duration_seconds,
+                                 result.plan) for service, rounds in grouped.items()}
+
+
+def services_document(result: RoundResult, *, strict: bool = False) -> list[dict[str, Any]]:
+    """Each service's verdict: its exit code and state counts over its vantage points."""
+    return [{"name": service, "exit_code": exit_code(own, strict=strict),
+             "summary": state_counts(own)}
+            for service, own in service_rounds(result).items()]
+
+
 def state_counts(result: RoundResult) -> dict[str, int]:
     counts = Counter(p.verdict.state.value for v in result.vantage_points for p in v.paths)
     return {state.value: counts.get(state.value, 0) for state in RoutingState}
@@ -204,6 +224,7 @@ def round_document(result: RoundResult, *, strict: bool = False) -> dict[str, An
         "duration_seconds": result.duration_seconds,
         "exit_code": exit_code(result, strict=strict),
         "summary": state_counts(result),
+        "services": services_document(result, strict=strict),
         "vantage_points": [vantage_document(v) for v in result.vantage_points],
         "plan": None if result.plan is None else {
             "checks": result.plan.checks,
@@ -217,7 +238,7 @@ def round_document(result: RoundResult, *, strict: bool = False) -> dict[str, An
 
 def exit_code(result: RoundResult, *, strict: bool = False) -> int:
     """0 when every path is ok (or failover, unless strict); 1 for any routing problem; 3 when
-    no region could be measured from any vantage point."""
+    no region could be measured from any vantage point (for any service: the worst over them)."""
     bad = {RoutingState.MISROUTED, RoutingState.UNKNOWN}
     if strict:
         bad.add(RoutingState.FAILOVER)
@@ -401,7 +422,8 @@ def round_from_document(document: Any, source: str = "document") -> RoundResult:
                 float(item["duration_seconds"]), regions,
                 tuple(_path_from(p, f"{where}.paths") for p in item["paths"]),
                 errors, _dns_from(item.get("dns")), bool(item.get("success", True)),
-                _number(item.get("loop_lag_seconds"), f"{where}.loop_lag_seconds")))
+                _number(item.get("loop_lag_seconds"), f"{where}.loop_lag_seconds"),
+                str(item.get("service") or DEFAULT_SERVICE)))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, DocumentError):
                 raise

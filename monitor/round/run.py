@@ -57,12 +57,17 @@ from probes.dns import DnsEvidence, probe_dns
 from probes.errors import RoutewatchError
 from probes.http import ssl_context_for, warm_up
 
-__all__ = ["Preparation", "Progress", "RoundContext", "UnknownVantagePoint", "run_round"]
+__all__ = ["Preparation", "Progress", "RoundContext", "UnknownService", "UnknownVantagePoint",
+           "run_round"]
 
 log = logging.getLogger(__name__)
 
 class UnknownVantagePoint(RoutewatchError, LookupError):
     """A round was asked for from vantage points the configuration does not have."""
+
+
+class UnknownService(RoutewatchError, LookupError):
+    """A round was asked for services the configuration does not have."""
 
 
 Progress = Callable[[str, int, int], None]  # (vantage point, checks done, checks planned)
@@ -139,11 +144,12 @@ class RoundContext:
     def build(cls, config: Config, *, ip_ranges: IpRanges | None = None,
               progress: Progress | None = None, vantage_points: int | None = None,
               lag_sources: Sequence[LagSource] = (),
-              prepared: Preparation | None = None) -> RoundContext:
+              prepared: Preparation | None = None, checks: int | None = None) -> RoundContext:
         """Everything that blocks (CA bundle, airport table) happens before any probe starts,
         and only once per process (:class:`Preparation`): a 0.2 s stall while other vantage
         points measure adds 0.2 s to their samples. Must run in the round's event loop (the
-        pacer watches that loop's lag)."""
+        pacer watches that loop's lag). ``checks``: the round's planned starts when this
+        context shares its pacer with others (every service's checks); default: this one's."""
         ca = str(config.service.ca_file) if config.service.ca_file else None
         nominal = {name: nominal_closest(vantage, list(config.regions))
                    for name, vantage in config.vantage_points.items()}
@@ -151,8 +157,8 @@ class RoundContext:
             airport_location("IAD")  # loads the airport table the cdn judge needs
         ssl_context = (prepared or PREPARED).ssl_context(ca)
         count = len(config.vantage_points) if vantage_points is None else vantage_points
-        plan = plan_round(count * planned_checks(config), config.probe.pace_ms / 1000.0,
-                          config.probe.round_deadline_s)
+        plan = plan_round(count * planned_checks(config) if checks is None else checks,
+                          config.probe.pace_ms / 1000.0, config.probe.round_deadline_s)
         lag = shared_lag_monitor()
         pacer = Pacer(plan.gap_seconds, lag=lag, checks=plan.checks,
                       budget_s=plan.deadline_seconds * DEADLINE_SHARE)
@@ -182,28 +188,50 @@ async def run_round(
     config: Config,
     *,
     vantage_points: Sequence[str] | None = None,
+    services: Sequence[str] | None = None,
     ip_ranges: IpRanges | None = None,
     progress: Progress | None = None,
     paths: tuple[PathSpec, ...] | None = None,
     lag_sources: Sequence[LagSource] = (),
     disturbed_s: float = DISTURBED_S,
 ) -> RoundResult:
-    """One round from every (or the named) vantage point, concurrently (``paths``: the path
-    table, :data:`~monitor.core.paths.PATHS` unless a test passes its own; ``lag_sources``: who
-    else knows when measurements were disturbed, e.g. the lab; ``disturbed_s``: a sample
-    disturbed by more is not used, ``inf`` turns measurement trust off, as in the benchmark)."""
+    """One round from every (or the named) vantage point for every (or each named) service,
+    concurrently (``paths``: the path table, :data:`~monitor.core.paths.PATHS` unless a test
+    passes its own; ``lag_sources``: who else knows when measurements were disturbed, e.g. the
+    lab; ``disturbed_s``: a sample disturbed by more is not used, ``inf`` turns measurement trust
+    off, as in the benchmark).
+
+    Each service runs on its own view of the configuration (:meth:`Config.for_service`), all of
+    them on one pacer whose plan counts every service's checks, so fifty services from one
+    vantage point are spread over the round like fifty vantage points; the result holds one
+    :class:`VantageRound` per (service, vantage point), services in configuration order."""
     names = list(vantage_points) if vantage_points is not None else list(config.vantage_points)
     unknown = [n for n in names if n not in config.vantage_points]
     if unknown:
         raise UnknownVantagePoint(f"unknown vantage point(s): {', '.join(unknown)}")
-    context = RoundContext.build(config, ip_ranges=ip_ranges, progress=progress,
-                                 vantage_points=len(names), lag_sources=lag_sources)
-    context = dataclasses.replace(context, paths=paths or context.paths, disturbed_s=disturbed_s)
-    plan = context.plan
+    missing = [s for s in services or () if s not in config.service_names]
+    if missing:
+        raise UnknownService(f"unknown service(s): {', '.join(missing)} "
+                             f"(configured: {', '.join(config.service_names)})")
+    views = config.service_views(services or None)
+    checks = len(names) * sum(planned_checks(view) for _, view in views)
+    contexts: list[RoundContext] = []
+    counts: dict[tuple[str, str], tuple[int, int]] = {}  # (service, vantage) → done, planned
+    for service, view in views:
+        context = RoundContext.build(view, ip_ranges=ip_ranges,
+                                     progress=_progress_of(service, progress, counts,
+                                                           len(views)),
+                                     vantage_points=len(names), lag_sources=lag_sources,
+                                     checks=checks)
+        if contexts:  # one pacer and plan for the whole round
+            context = dataclasses.replace(context, pacer=contexts[0].pacer, plan=contexts[0].plan)
+        contexts.append(dataclasses.replace(context, paths=paths or context.paths,
+                                            disturbed_s=disturbed_s))
+    plan = contexts[0].plan
     if plan is not None and not plan.fits:
         log.warning("round cannot fit its deadline: %d checks at least %.1f ms apart take "
                     "%.1f s of a %.1f s deadline; expect unmeasured cells (fewer samples, "
-                    "regions or vantage points per round, or a longer deadline)",
+                    "regions, services or vantage points per round, or a longer deadline)",
                     plan.checks, plan.gap_seconds * 1000, plan.planned_seconds,
                     plan.deadline_seconds)
     lag = shared_lag_monitor()
@@ -211,10 +239,34 @@ async def run_round(
     try:
         started_wall = time.time()
         started = time.perf_counter()
-        rounds = await asyncio.gather(*(run_vantage(context, name) for name in names))
+        rounds = await asyncio.gather(*(
+            _service_vantage(context, service, name)
+            for (service, _), context in zip(views, contexts, strict=True) for name in names))
     finally:
         lag.release()
     return RoundResult(tuple(rounds), started_wall, time.perf_counter() - started, plan)
+
+
+async def _service_vantage(context: RoundContext, service: str, name: str) -> VantageRound:
+    result = await run_vantage(context, name)
+    return result if result.service == service else dataclasses.replace(result, service=service)
+
+
+def _progress_of(service: str, progress: Progress | None,
+                 counts: dict[tuple[str, str], tuple[int, int]],
+                 services: int) -> Progress | None:
+    """Progress of one service's checks; with several services, a vantage point's progress is
+    the sum over them in ``counts`` (one bar per vantage point)."""
+    if progress is None or services == 1:
+        return progress
+
+    def report(vantage: str, done: int, planned: int) -> None:
+        counts[(service, vantage)] = (done, planned)
+        mine = [v for (_, name), v in counts.items() if name == vantage]
+        progress(vantage, sum(d for d, _ in mine), max(planned * services,
+                                                        sum(p for _, p in mine)))
+
+    return report
 
 
 async def run_vantage(context: RoundContext, name: str) -> VantageRound:

@@ -105,4 +105,4 @@ def test_aws_commands_name_the_extra(fresh_venv: FreshVenv, tmp_path: Path) -> N
 def test_the_report_schema_ships_in_the_package(fresh_venv: FreshVenv, tmp_path: Path) -> None:
     run = fresh_venv.run(fresh_venv.routewatch, "schema", "report", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["properties"]["schema_version"]["const"] == 1
+    assert json.loads(run.stdout)["properties"]["schema_version"]["const"] == 2

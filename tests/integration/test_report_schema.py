@@ -167,7 +167,7 @@ def test_schema_enumerations_are_the_code_s() -> None:
 
 @pytest.mark.parametrize(("change", "where"), [
     (lambda d: d.pop("schema_version"), ""),
-    (lambda d: d.update(schema_version=2), "schema_version"),
+    (lambda d: d.update(schema_version=1), "schema_version"),
     (lambda d: d["vantage_points"][0]["paths"][0].update(state="sideways"),
      "vantage_points/0/paths/0/state"),
     (lambda d: d["vantage_points"][0]["regions"][0].update(healthy="yes"),

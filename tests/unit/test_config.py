@@ -108,7 +108,8 @@ def test_schema_is_json_schema_with_forbidden_extras() -> None:
                          capture_output=True, text=True, cwd=ROOT, check=True)
     schema = json.loads(run.stdout)
     assert schema["additionalProperties"] is False
-    assert {"service", "regions", "vantage_points"} <= set(schema["required"])
+    assert {"regions", "vantage_points"} <= set(schema["required"])
+    assert schema["oneOf"] == [{"required": ["service"]}, {"required": ["services"]}]
 
 
 def test_unknown_region_name_warns() -> None:
