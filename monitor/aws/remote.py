@@ -261,11 +261,11 @@ def merge_rounds(local: RoundResult | None, answers: Sequence[RegionAnswer]) -> 
     remote_names = {v.vantage for v in remote}
     local_rounds = [v for v in (local.vantage_points if local else ())
                     if v.vantage not in remote_names]
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()  # (service, vantage point)
     merged: list[VantageRound] = []
     for vantage in (*local_rounds, *remote):
-        if vantage.vantage not in seen:  # two regions answering for one name: keep the first
-            seen.add(vantage.vantage)
+        if (key := (vantage.service, vantage.vantage)) not in seen:  # two regions answering
+            seen.add(key)                                           # for one name: the first
             merged.append(vantage)
     starts = [r.started_at for r in ([local] if local else []) + [a.result for a in answers]]
     started = min(starts) if starts else time.time()

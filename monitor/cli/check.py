@@ -8,6 +8,7 @@ region answered from any vantage point). Errors become their code in :mod:`monit
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -33,7 +34,9 @@ from monitor.cli.options import (
     config_options,
     config_source,
     json_option,
+    plan_services,
     plan_vantage_points,
+    service_option,
     vantage_option,
 )
 from monitor.cli.output import EXIT_NOTHING_MEASURED, fail
@@ -58,19 +61,24 @@ def ip_ranges_or_warn(config: Config) -> IpRanges | None:
 
 
 def execute_round(config: Config, *, vantage_points: tuple[str, ...] = (),
-                  show_progress: bool = True) -> RoundResult:
+                  services: tuple[str, ...] = (), show_progress: bool = True) -> RoundResult:
     """Run one round with a progress bar on stderr (when it is a terminal)."""
     return asyncio.run(round_with_progress(
-        config, plan_vantage_points(config, vantage_points), show_progress=show_progress))
+        config, plan_vantage_points(config, vantage_points), services=services,
+        show_progress=show_progress))
 
 
 async def round_with_progress(config: Config, names: list[str], *,
+                              services: tuple[str, ...] = (),
                               show_progress: bool = True) -> RoundResult:
-    """One round from ``names``, as a coroutine (so remote invokes can run beside it)."""
+    """One round from ``names`` (for ``services``, default every one), as a coroutine (so
+    remote invokes can run beside it)."""
     ip_ranges = ip_ranges_or_warn(config)
     console = Console(stderr=True)
+    chosen = plan_services(config, services)
     if not show_progress or not console.is_terminal:
-        return await run_round(config, vantage_points=names, ip_ranges=ip_ranges)
+        return await run_round(config, vantage_points=names, services=chosen,
+                               ip_ranges=ip_ranges)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
@@ -79,13 +87,14 @@ async def round_with_progress(config: Config, names: list[str], *,
         def advance(vantage: str, done: int, planned: int) -> None:
             progress.update(tasks[vantage], completed=done, total=planned)
 
-        return await run_round(config, vantage_points=names, ip_ranges=ip_ranges,
-                               progress=advance)
+        return await run_round(config, vantage_points=names, services=chosen,
+                               ip_ranges=ip_ranges, progress=advance)
 
 
 @click.command("check")
 @config_options()
 @vantage_option
+@service_option
 @json_option
 @click.option("--strict", is_flag=True, help="Treat failover as a problem (exit 1).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -99,10 +108,10 @@ async def round_with_progress(config: Config, names: list[str], *,
               help="Seconds to wait for each regional probe.")
 @click.option("--endpoint-url", hidden=True, help="AWS endpoint (tests: a moto server).")
 def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, ...],
-          as_json: bool, strict: bool, output: Path | None, html: Path | None, remote: bool,
-          remote_timeout: float, endpoint_url: str | None) -> None:
-    """Run one probe round and judge every path (exit 0 ok, 1 routing problem, 2 could not run,
-    3 nothing measured)."""
+          services: tuple[str, ...], as_json: bool, strict: bool, output: Path | None,
+          html: Path | None, remote: bool, remote_timeout: float, endpoint_url: str | None) -> None:
+    """Run one probe round and judge every path of every service (exit 0 ok, 1 routing problem
+    in any service, 2 could not run, 3 nothing measured)."""
     failures: list[RegionFailure] = []
     for option, target in (("--output", output), ("--html", html)):
         if target is not None and not target.parent.is_dir():
@@ -117,10 +126,10 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
                 invoker = boto3_invoker(config.alarms.function_name, endpoint_url=endpoint_url)
             except AwsError as exc:
                 fail(str(exc))
-            result, failures = asyncio.run(_remote_round(config, vantage_points, remote_timeout,
-                                                         invoker, quiet=as_json))
+            result, failures = asyncio.run(_remote_round(config, vantage_points, services,
+                                                         remote_timeout, invoker, quiet=as_json))
         else:
-            result = execute_round(config, vantage_points=vantage_points,
+            result = execute_round(config, vantage_points=vantage_points, services=services,
                                    show_progress=not as_json)
     document = round_document(result, strict=strict)
     code = remote_exit_code(result, failures, strict=strict)
@@ -153,14 +162,19 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
     raise SystemExit(code)
 
 
-async def _remote_round(config: Config, vantage_points: tuple[str, ...], timeout_s: float,
-                        invoker: Invoker, *, quiet: bool
-                        ) -> tuple[RoundResult, list[RegionFailure]]:
+async def _remote_round(config: Config, vantage_points: tuple[str, ...],
+                        services: tuple[str, ...], timeout_s: float, invoker: Invoker, *,
+                        quiet: bool) -> tuple[RoundResult, list[RegionFailure]]:
     """The local round (vantage points that run nowhere else) beside every regional probe; a
     regional round replaces the local vantage point of the same name."""
     local_names = (plan_vantage_points(config, vantage_points) if vantage_points
                    else local_vantage_points(config, os.environ.get("AWS_REGION")))
-    local = (round_with_progress(config, local_names, show_progress=not quiet)
+    local = (round_with_progress(config, local_names, services=services,
+                                 show_progress=not quiet)
              if local_names else None)
-    return await run_remote(config, local, timeout_s, invoker=invoker,
-                            progress=None if quiet else stderr_progress)
+    result, failures = await run_remote(config, local, timeout_s, invoker=invoker,
+                                        progress=None if quiet else stderr_progress)
+    if services:  # a regional probe judges every service: keep the ones asked for
+        result = dataclasses.replace(result, vantage_points=tuple(
+            v for v in result.vantage_points if v.service in services))
+    return result, failures

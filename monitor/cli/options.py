@@ -22,8 +22,10 @@ __all__ = [
     "config_options",
     "config_source",
     "json_option",
+    "plan_services",
     "plan_vantage_points",
     "scenario_or_fail",
+    "service_option",
     "vantage_option",
 ]
 
@@ -47,6 +49,12 @@ def vantage_option(command: F) -> F:
     """``--vantage NAME`` (repeatable) → ``vantage_points: tuple[str, ...]``."""
     return click.option("--vantage", "vantage_points", multiple=True, metavar="NAME",
                         help="Only these vantage points (repeatable).")(command)
+
+
+def service_option(command: F) -> F:
+    """``--service NAME`` (repeatable) → ``services: tuple[str, ...]`` (none: every service)."""
+    return click.option("--service", "services", multiple=True, metavar="NAME",
+                        help="Only these services (repeatable; default: every one).")(command)
 
 
 def json_option(command: F) -> F:
@@ -109,3 +117,13 @@ def plan_vantage_points(config: Config, requested: tuple[str, ...]) -> list[str]
         fail("every vantage point runs in an AWS region (its `region` is set): ask those probes "
              "with --remote, or measure one from here with --vantage NAME")
     return names
+
+
+def plan_services(config: Config, requested: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The services a round judges: the requested ones (exit 2 naming an unknown one), or
+    None for every one."""
+    unknown = [s for s in requested if s not in config.service_names]
+    if unknown:
+        fail(f"unknown service(s): {', '.join(unknown)} "
+             f"(configured: {', '.join(config.service_names)})")
+    return requested or None

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.cli.output import plural
+from monitor.config import DEFAULT_SERVICE
 from monitor.core.model import (
     CdnDetails,
     Path,
@@ -22,7 +23,7 @@ from monitor.core.model import (
     VantageRound,
     latency_of,
 )
-from monitor.core.report import state_counts
+from monitor.core.report import service_rounds, state_counts
 from monitor.domain.text import printable
 
 STATE_STYLE = {
@@ -74,8 +75,15 @@ def _explanations(path: PathResult) -> list[Text]:
     return lines
 
 
+def round_name(vantage: VantageRound) -> str:
+    """``fra``, or ``fra · api`` for a service other than the singular ``service``."""
+    name = printable(vantage.vantage, 64)
+    return name if vantage.service == DEFAULT_SERVICE else (
+        f"{name} · {printable(vantage.service, 64)}")
+
+
 def vantage_table(vantage: VantageRound) -> Group:
-    title = Text.assemble((printable(vantage.vantage, 64), "bold"),
+    title = Text.assemble((round_name(vantage), "bold"),
                           (f" ({vantage.duration_seconds:.2f} s)", "dim"))
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   expand=False)
@@ -114,20 +122,31 @@ def console_for_stdout() -> Console:
 def render_round(result: RoundResult, console: Console) -> None:
     for vantage in result.vantage_points:
         console.print(vantage_table(vantage))
+    services = service_rounds(result)
+    if len(services) > 1 or DEFAULT_SERVICE not in services:
+        for service, own in services.items():
+            console.print(_state_line(Text(f"{printable(service, 64)}: "), own))
+    vantage_points = len({v.vantage for v in result.vantage_points})
+    console.print(_state_line(Text(
+        f"{plural(vantage_points, 'vantage point')}, "
+        + (f"{plural(len(services), 'service')}, " if len(services) > 1 else "")
+        + f"{plural(sum(state_counts(result).values()), 'path')} in "
+          f"{result.duration_seconds:.2f} s: "), result))
+
+
+def _state_line(line: Text, result: RoundResult) -> Text:
     counts = state_counts(result)
-    summary = Text(f"{plural(len(result.vantage_points), 'vantage point')}, "
-                   f"{plural(sum(counts.values()), 'path')} in {result.duration_seconds:.2f} s: ")
     for index, state in enumerate(RoutingState):
         if index:
-            summary.append(", ")
-        summary.append(f"{counts[state.value]} {state.value}",
-                       style=STATE_STYLE[state] if counts[state.value] else "")
-    console.print(summary)
+            line.append(", ")
+        line.append(f"{counts[state.value]} {state.value}",
+                    style=STATE_STYLE[state] if counts[state.value] else "")
+    return line
 
 
 def failover_warnings(result: RoundResult) -> list[str]:
     """One line per path that failed over (exit 0 unless --strict, but worth saying)."""
-    return [f"warning: {printable(v.vantage, 64)} {p.path.value} failed over: "
+    return [f"warning: {round_name(v)} {p.path.value} failed over: "
             f"{printable(p.verdict.detail)}"
             for v in result.vantage_points for p in v.paths
             if p.verdict.state is RoutingState.FAILOVER]

@@ -3,7 +3,7 @@
 A scheduled Lambda round returns its document to nobody, and metrics say *that* a path was
 misrouted, not *why*. So every round writes, per path, the verdict and the evidence it rests on::
 
-    {"event": "routewatch_path", "evidence_version": 1, "vantage": "eu-west-1",
+    {"event": "routewatch_path", "evidence_version": 1, "vantage": "eu-west-1", "service": "api",
      "round_started_at": "2026-11-27T03:11:02.120+00:00", "path": "origin", "state": "misrouted",
      "served_region": "us-east-1", "expected_region": "eu-west-1", "penalty_seconds": 0.0634,
      "reason": "slower_region", "detail": "us-east-1 answered, eu-west-1 is 63.4 ms closer",
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from monitor.config import Estimator
+from monitor.config import DEFAULT_SERVICE, Estimator
 from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
 from monitor.core.report import path_document
 from monitor.domain.reasons import reason_of
@@ -73,6 +73,7 @@ class PathEvidence:
     address: str | None
     pop: str | None
     attribution: str | None
+    service: str = DEFAULT_SERVICE
 
 
 _FROM_PATH_DOCUMENT = ("path", "state", "served_region", "expected_region", "penalty_seconds",
@@ -90,6 +91,7 @@ def path_evidence(vantage: VantageRound, result: PathResult) -> dict[str, Any]:
         "event": EVENT,
         "evidence_version": EVIDENCE_VERSION,
         "vantage": vantage.vantage,
+        "service": vantage.service,
         "round_started_at": datetime.fromtimestamp(vantage.started_at, UTC).isoformat(
             timespec="milliseconds"),
         **{key: document.get(key) for key in _FROM_PATH_DOCUMENT},
@@ -102,7 +104,10 @@ def evidence_message(record: Mapping[str, Any]) -> str:
     """A record in one readable line (``serve``'s text logs)."""
     served, expected = record.get("served_region"), record.get("expected_region")
     penalty = record.get("penalty_seconds")
-    parts = [f"{record.get('vantage')} {record.get('path')} {record.get('state')}",
+    service = record.get("service")
+    who = record.get("vantage") if service in (None, DEFAULT_SERVICE) else (
+        f"{record.get('vantage')} · {service}")
+    parts = [f"{who} {record.get('path')} {record.get('state')}",
              f": served by {served}" if served else "",
              f", expected {expected}" if expected and expected != served else "",
              f" (+{penalty * 1000:.1f} ms)" if isinstance(penalty, float) and penalty else "",
@@ -191,4 +196,5 @@ def parse_evidence(line: str | Mapping[str, Any]) -> PathEvidence:
                              Estimator(estimator) if estimator in set(Estimator) else None)
     return PathEvidence(_required(record, "vantage"), path,
                         started.timestamp(), verdict, _text(record, "address"),
-                        _text(record, "pop"), _text(record, "attribution"))
+                        _text(record, "pop"), _text(record, "attribution"),
+                        _text(record, "service") or DEFAULT_SERVICE)

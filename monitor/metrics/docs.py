@@ -17,6 +17,8 @@ __all__ = ["LABELS", "metrics_table_markdown"]
 
 LABELS: dict[str, str] = {
     "probe": "vantage point name from the configuration",
+    "service": "service name from the configuration (`services` keys; default for the singular "
+               "`service`)",
     "path": "dns, origin or cdn (errors also: baseline, round, other; TLS metrics also: "
             "baseline)",
     "region": "a configured region, or other",

@@ -115,28 +115,28 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
     do not appear and disappear with the verdict.
     """
     result = entry.result
-    probe = result.vantage
+    labels = (result.vantage, result.service)  # probe, service: every round's series
     regions = (*space.regions, OTHER)
     states = tuple(state.value for state in RoutingState)
-    yield Sample(metric("round_success"), (probe,), _flag(result.success))
-    yield Sample(metric("round_duration_seconds"), (probe,), result.duration_seconds)
-    yield Sample(metric("last_round_timestamp_seconds"), (probe,), entry.finished_at)
-    yield Sample(metric("round_interval_seconds"), (probe,), space.interval_s)
+    yield Sample(metric("round_success"), (*labels,), _flag(result.success))
+    yield Sample(metric("round_duration_seconds"), (*labels,), result.duration_seconds)
+    yield Sample(metric("last_round_timestamp_seconds"), (*labels,), entry.finished_at)
+    yield Sample(metric("round_interval_seconds"), (*labels,), space.interval_s)
     if result.loop_lag_seconds is not None:
-        yield Sample(metric("loop_lag_seconds"), (probe,), result.loop_lag_seconds)
-    yield Sample(metric("rounds_total"), (probe,), float(entry.rounds_total))
+        yield Sample(metric("loop_lag_seconds"), (*labels,), result.loop_lag_seconds)
+    yield Sample(metric("rounds_total"), (*labels,), float(entry.rounds_total))
     for resolver, seconds in _dns_lookups(result).items():
-        yield Sample(metric("dns_lookup_seconds"), (probe, resolver), seconds)
+        yield Sample(metric("dns_lookup_seconds"), (*labels, resolver), seconds)
 
     rows = {row.region: row for row in result.regions}
     for region in space.regions:
         row = rows.get(region)
         latency = _seconds(row.latency_seconds) if row and row.healthy else None
         if latency is not None:
-            yield Sample(metric("region_latency_seconds"), (probe, region), latency)
+            yield Sample(metric("region_latency_seconds"), (*labels, region), latency)
     for region in space.regions:
         row = rows.get(region)
-        yield Sample(metric("region_healthy"), (probe, region), _flag(bool(row and row.healthy)))
+        yield Sample(metric("region_healthy"), (*labels, region), _flag(bool(row and row.healthy)))
 
     results: dict[Path, PathResult | None] = {path: result.path(path) for path in space.paths}
     verdicts = {path: path_verdict(result, path) for path in space.paths}
@@ -145,65 +145,66 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
         found = results[path]
         latency = _seconds(found.latency_seconds) if found else None
         if latency is not None:
-            yield Sample(metric("path_latency_seconds"), (probe, path.value), latency)
+            yield Sample(metric("path_latency_seconds"), (*labels, path.value), latency)
     for path in http_paths:
         found = results[path]
         phases: Mapping[str, float] = found.phases if found else {}
         for phase in HTTP_PHASES:
-            yield Sample(metric("http_phase_seconds"), (probe, path.value, phase),
+            yield Sample(metric("http_phase_seconds"), (*labels, path.value, phase),
                          _seconds(phases.get(phase)) or 0.0)
     for path in http_paths:
         status = _status_code(results[path])
         if status is not None:
-            yield Sample(metric("http_status_code"), (probe, path.value), float(status))
+            yield Sample(metric("http_status_code"), (*labels, path.value), float(status))
     for path in space.paths:
         judged = verdicts[path].state is not RoutingState.UNKNOWN
-        yield Sample(metric("path_success"), (probe, path.value), _flag(judged))
+        yield Sample(metric("path_success"), (*labels, path.value), _flag(judged))
     for path in space.paths:
         served = bounded_region(verdicts[path].served_region, space.regions)
-        yield from _one_hot(metric("served_region"), (probe, path.value), served, regions)
+        yield from _one_hot(metric("served_region"), (*labels, path.value), served, regions)
     for path in space.paths:
         expected = bounded_region(verdicts[path].expected_region, space.regions)
-        yield from _one_hot(metric("expected_region"), (probe, path.value), expected, regions)
+        yield from _one_hot(metric("expected_region"), (*labels, path.value), expected, regions)
     for path in space.paths:
         stable = entry.routing[path].stable.value if path in entry.routing else None
-        yield from _one_hot(metric("routing_state"), (probe, path.value), stable, states)
+        yield from _one_hot(metric("routing_state"), (*labels, path.value), stable, states)
     for path in space.paths:
-        yield from _one_hot(metric("routing_observed_state"), (probe, path.value),
+        yield from _one_hot(metric("routing_observed_state"), (*labels, path.value),
                             verdicts[path].state.value, states)
     for path in space.paths:
         if path in entry.routing:
-            yield Sample(metric("routing_state_streak"), (probe, path.value),
+            yield Sample(metric("routing_state_streak"), (*labels, path.value),
                          float(entry.routing[path].streak))
     for path in space.paths:
         penalty = verdicts[path].penalty_seconds
         if penalty is not None and math.isfinite(penalty):
-            yield Sample(metric("routing_penalty_seconds"), (probe, path.value), penalty)
+            yield Sample(metric("routing_penalty_seconds"), (*labels, path.value), penalty)
 
     if Path.CDN in space.paths:
         cdn = results[Path.CDN]
         details = cdn.details if cdn is not None and isinstance(cdn.details, CdnDetails) else None
         for request, cache in _cache_results(details).items():
-            yield Sample(metric("cdn_cache_hit"), (probe, request), _flag(cache in _CACHE_HITS))
+            yield Sample(metric("cdn_cache_hit"), (*labels, request), _flag(cache in _CACHE_HITS))
         timing = _server_timing(details)
         for phase in CDN_UPSTREAM_PHASES:
-            yield Sample(metric("cdn_upstream_seconds"), (probe, phase), timing.get(phase, 0.0))
+            yield Sample(metric("cdn_upstream_seconds"), (*labels, phase),
+                         timing.get(phase, 0.0))
         if cdn is not None:
-            yield Sample(metric("cdn_pop"), (probe, bounded_pop(details.pop if details else None)),
-                         1.0)
+            pop = bounded_pop(details.pop if details else None)
+            yield Sample(metric("cdn_pop"), (*labels, pop), 1.0)
 
     data = [(path, data_path) for path in http_paths
             if (data_path := _data_path(results[path])) is not None]
     for path, data_path in data:
         if data_path.local is not None:  # disputed: absent, like an app that does not report
-            yield Sample(metric("data_path_local"), (probe, path.value), _flag(data_path.local))
+            yield Sample(metric("data_path_local"), (*labels, path.value), _flag(data_path.local))
     for path, data_path in data:
-        yield from _one_hot(metric("data_region"), (probe, path.value),
+        yield from _one_hot(metric("data_region"), (*labels, path.value),
                             bounded_region(data_path.dynamodb_region, space.regions), regions)
     for path, data_path in data:
         read = _seconds(data_path.read_seconds)
         if read is not None:
-            yield Sample(metric("data_read_seconds"), (probe, path.value), read)
+            yield Sample(metric("data_read_seconds"), (*labels, path.value), read)
 
     tls = [(BASELINE, row.region, row.tls) for row in result.regions
            if row.region in space.regions and row.tls is not None]
@@ -214,13 +215,13 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
         expiry = _seconds(info.cert_not_after)
         if expiry is not None:
             yield Sample(metric("tls_cert_expiry_timestamp_seconds"),
-                         (probe, path_label, region), expiry)
+                         (*labels, path_label, region), expiry)
     for path_label, region, info in tls:
         yield Sample(metric("tls_version_info"),
-                     (probe, path_label, region, bounded_tls_version(info.version)), 1.0)
+                     (*labels, path_label, region, bounded_tls_version(info.version)), 1.0)
 
     for (path_label, reason), count in sorted(entry.errors_total.items()):
-        yield Sample(metric("probe_errors_total"), (probe, path_label, reason), float(count))
+        yield Sample(metric("probe_errors_total"), (*labels, path_label, reason), float(count))
 
 
 def snapshot_samples(snapshot: Snapshot) -> dict[MetricSpec, list[Sample]]:
@@ -238,9 +239,7 @@ def snapshot_samples(snapshot: Snapshot) -> dict[MetricSpec, list[Sample]]:
     grouped[metric("build_info")].append(Sample(metric("build_info"), (__version__,), 1.0))
     for (name, labels), value in sorted(snapshot.counters.items()):
         grouped[metric(name)].append(Sample(metric(name), labels, value))
-    for name in space.vantage_points:
-        entry = snapshot.vantage.get(name)
-        if entry is not None:
-            for sample in vantage_samples(space, entry):
-                grouped[sample.spec].append(sample)
+    for entry in snapshot.entries():
+        for sample in vantage_samples(space, entry):
+            grouped[sample.spec].append(sample)
     return grouped

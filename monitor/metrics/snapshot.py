@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from monitor.config import Config
+from monitor.config import DEFAULT_SERVICE, Config
 from monitor.core.hysteresis import Hysteresis, observe_paths
 from monitor.core.model import Path, RoutingState, RoutingVerdict, VantageRound
 from monitor.core.paths import enabled_paths
@@ -22,6 +22,7 @@ from monitor.metrics.catalogue import MetricType, bounded_reason, error_path, me
 
 __all__ = [
     "LabelSpace",
+    "RoundKey",
     "Snapshot",
     "SnapshotStore",
     "VantageSnapshot",
@@ -39,11 +40,25 @@ class LabelSpace:
     paths: tuple[Path, ...]
     interval_s: float
     hysteresis_rounds: int
+    services: tuple[str, ...] = (DEFAULT_SERVICE,)
 
     @classmethod
     def from_config(cls, config: Config) -> LabelSpace:
-        return cls(tuple(config.vantage_points), tuple(config.regions), enabled_paths(config),
-                   config.serve.interval_s, config.serve.hysteresis_rounds)
+        paths: list[Path] = []  # every path some service has, in table order
+        for _, view in config.service_views():
+            paths.extend(p for p in enabled_paths(view) if p not in paths)
+        return cls(tuple(config.vantage_points), tuple(config.regions),
+                   tuple(sorted(paths, key=list(Path).index)), config.serve.interval_s,
+                   config.serve.hysteresis_rounds, config.service_names)
+
+    def round_keys(self) -> list[RoundKey]:
+        """Every (service, vantage point) that has rounds, in configuration order."""
+        return [(service, vantage) for service in self.services
+                for vantage in self.vantage_points]
+
+
+RoundKey = tuple[str, str]
+"""(service, vantage point): whose latest round a snapshot entry is."""
 
 
 @dataclass(frozen=True)
@@ -70,13 +85,17 @@ class Snapshot:
     """Everything one scrape exports."""
 
     space: LabelSpace
-    vantage: Mapping[str, VantageSnapshot]
+    vantage: Mapping[RoundKey, VantageSnapshot]
     started_at: float
     reload_successful: bool = True
     reload_success_at: float | None = None
     counters: Mapping[tuple[str, tuple[str, ...]], float] = field(
         default_factory=lambda: MappingProxyType({}))
     """Process-wide counters outside the rounds (e.g. an exporter's failures): (name, labels)."""
+
+    def entries(self) -> list[VantageSnapshot]:
+        """Every latest round, in configuration order (services, then vantage points)."""
+        return [entry for key in self.space.round_keys() if (entry := self.vantage.get(key))]
 
     @property
     def last_round_finished_at(self) -> float | None:
@@ -128,9 +147,10 @@ class SnapshotStore:
         with self._lock:
             snapshot = self._snapshot
             space = snapshot.space
-            if result.vantage not in space.vantage_points:
+            key = (result.service, result.vantage)
+            if result.vantage not in space.vantage_points or result.service not in space.services:
                 return None
-            before = snapshot.vantage.get(result.vantage)
+            before = snapshot.vantage.get(key)
             routing = observe_paths(before.routing if before else None,
                                     observed_states(result, space.paths), space.hysteresis_rounds)
             entry = VantageSnapshot(
@@ -142,16 +162,17 @@ class SnapshotStore:
                     _count_errors(before.errors_total if before else {}, result)),
             )
             vantage = dict(snapshot.vantage)
-            vantage[result.vantage] = entry
+            vantage[key] = entry
             self._snapshot = replace(snapshot, vantage=MappingProxyType(vantage))
             return entry
 
     def reconfigure(self, config: Config) -> None:
-        """Adopt a new configuration: removed vantage points vanish, the others keep history."""
+        """Adopt a new configuration: removed vantage points and services vanish, the others
+        keep history."""
         with self._lock:
             space = LabelSpace.from_config(config)
-            kept = {name: entry for name, entry in self._snapshot.vantage.items()
-                    if name in space.vantage_points}
+            keys = set(space.round_keys())
+            kept = {key: entry for key, entry in self._snapshot.vantage.items() if key in keys}
             self._snapshot = replace(self._snapshot, space=space, vantage=MappingProxyType(kept),
                                      reload_successful=True, reload_success_at=self._clock())
 

@@ -34,8 +34,7 @@ def _iso(timestamp: float) -> str:
 def snapshot_document(snapshot: Snapshot) -> dict[str, Any]:
     """The round document of every vantage point's latest round (config order), plus what
     serving knows: when each round finished and each path's stable state (hysteresis)."""
-    entries = [snapshot.vantage[name] for name in snapshot.space.vantage_points
-               if name in snapshot.vantage]
+    entries = snapshot.entries()
     results = tuple(entry.result for entry in entries)
     started = min((r.started_at for r in results), default=snapshot.started_at)
     finished = max((entry.finished_at for entry in entries), default=started)

@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.config import DEFAULT_SERVICE
 from monitor.core.model import VantageRound
 from monitor.metrics import VantageSnapshot
 
@@ -34,6 +35,7 @@ def round_log_fields(result: VantageRound, entry: VantageSnapshot | None) -> dic
     return {
         "event": "round",
         "vantage": result.vantage,
+        "service": result.service,
         "success": result.success,
         "started_at": datetime.fromtimestamp(result.started_at, UTC).isoformat(
             timespec="milliseconds"),
@@ -66,7 +68,9 @@ def round_message(result: VantageRound, entry: VantageSnapshot | None) -> str:
         if error.path == "round":
             parts.append(f"{error.reason}: {error.message}")
     outcome = "finished" if result.success else "failed"
-    return (f"{result.vantage}: round {outcome} in {result.duration_seconds:.2f}s"
+    who = result.vantage if result.service == DEFAULT_SERVICE else (
+        f"{result.vantage} · {result.service}")
+    return (f"{who}: round {outcome} in {result.duration_seconds:.2f}s"
             + (": " + ", ".join(parts) if parts else ""))
 
 

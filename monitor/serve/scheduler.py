@@ -99,26 +99,29 @@ class RoundScheduler:
 
     # --- rounds ----------------------------------------------------------------------------------
 
-    async def _probe(self, config: Config, name: str) -> VantageRound:
+    async def _probe(self, config: Config, name: str) -> tuple[VantageRound, ...]:
         result = await run_round(config, vantage_points=[name], ip_ranges=self._ip_ranges)
-        return result.vantage_points[0]
+        return result.vantage_points
 
     async def run_vantage(self, name: str) -> VantageSnapshot | None:
-        """One round of one vantage point, whatever happens, published to the store."""
+        """One round of one vantage point (every service), whatever happens, published to the
+        store; returns the last service's entry."""
         task = asyncio.current_task()
         if task is not None:
             self._running[name] = task
         try:
-            result = await rounds.bounded_round(self._runner, self.config, name)
+            results = await rounds.bounded_round(self._runner, self.config, name)
         except asyncio.CancelledError:  # stopping: the job ends here, quietly (no traceback)
             log.info("%s: round cancelled (stopping)", name)
             return None
         finally:
             self._running.pop(name, None)
-        entry = self._store.publish(result)
-        log_round(result, entry)
-        log_round_evidence(result)
-        export_round(self._exporters, result)
+        entry = None
+        for result in results:
+            entry = self._store.publish(result)
+            log_round(result, entry)
+            log_round_evidence(result)
+            export_round(self._exporters, result)
         return entry
 
     # --- jobs ------------------------------------------------------------------------------------

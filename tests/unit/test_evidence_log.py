@@ -34,7 +34,7 @@ from monitor.metrics import SnapshotStore
 from monitor.serve.scheduler import RoundScheduler
 
 ROOT = Path(__file__).resolve().parents[2]
-FIELDS = {"event", "evidence_version", "vantage", "path", "round_started_at", "state",
+FIELDS = {"event", "evidence_version", "vantage", "service", "path", "round_started_at", "state",
           "served_region", "expected_region", "penalty_seconds", "reason", "detail", "estimator",
           "address", "pop", "attribution"}
 

@@ -57,6 +57,18 @@ alarms: {{sns_topic_arn: "arn:aws:sns:eu-west-1:123456789012:alerts", misrouted_
          misrouted_evaluation_periods: 4, period_s: 120, function_name: probe,
          hosted_zone_id: Z123}}
 """
+SERVICES_CONFIG = """
+services:
+  api: {origin_name: api-alb.example.com, cdn_name: api.example.com, port: 8443}
+  app:
+    origin_name: app-alb.example.com
+    regions: {us-east-1: {alb_name: app.us-east-1.elb.amazonaws.com, port: 9443},
+              eu-west-1: {addresses: [192.0.2.30]}}
+regions:
+  us-east-1: {addresses: [192.0.2.20]}
+  eu-west-1: {addresses: [192.0.2.21]}
+vantage_points: {laptop: {resolver: 192.0.2.53}}
+"""
 MINIMAL_CONFIG = """
 service: {origin_name: global-alb.example.com}
 regions: {us-east-1: {addresses: [192.0.2.20]}}
@@ -115,15 +127,18 @@ def _set_paths(document: dict[str, Any], prefix: str = "") -> set[str]:
 def test_the_full_config_sets_every_field(tmp_path: Path, ca_file: Path) -> None:
     """A new field must be added to FULL_CONFIG, so the round trip below covers its type."""
     document = prevalidated_document(_write(tmp_path, FULL_CONFIG.format(ca_file=ca_file)))
-    assert document is not None
-    assert _field_paths(Config) - _set_paths(document["config"]) == set()
+    services = prevalidated_document(_write(tmp_path, SERVICES_CONFIG, "services.yaml"))
+    assert document is not None and services is not None
+    assert _field_paths(Config) - _set_paths(document["config"]) - _set_paths(
+        services["config"]) == set()
 
 
-@pytest.mark.parametrize("source", ["full", "minimal", *sorted(
+@pytest.mark.parametrize("source", ["full", "minimal", "services", *sorted(
     p.name for p in (ROOT / "examples").glob("*.yaml"))])
 def test_rebuilt_without_validation_it_equals_what_the_loader_gives(
         tmp_path: Path, ca_file: Path, source: str) -> None:
-    text = {"full": FULL_CONFIG.format(ca_file=ca_file), "minimal": MINIMAL_CONFIG}.get(
+    text = {"full": FULL_CONFIG.format(ca_file=ca_file), "minimal": MINIMAL_CONFIG,
+            "services": SERVICES_CONFIG}.get(
         source) or (ROOT / "examples" / source).read_text(encoding="utf-8")
     path = _write(tmp_path, text)
     loaded = load_config(path)

@@ -188,7 +188,7 @@ async def test_a_stuck_round_ends_at_the_deadline_as_failed(
     assert not entry.result.success
     assert [(e.path, e.reason) for e in entry.result.errors] == [("round", "deadline")]
     assert (await scheduler.run_vantage("nyc")) is not None
-    assert store.current().vantage["nyc"].result.success
+    assert store.current().vantage[("default", "nyc")].result.success
 
 
 async def test_a_crashing_round_is_published_as_failed_and_the_next_goes_on(
@@ -206,7 +206,7 @@ async def test_a_crashing_round_is_published_as_failed_and_the_next_goes_on(
         await scheduler.run_vantage("nyc")
         await scheduler.run_vantage("nyc")
     assert [r.success for r in published.rounds] == [False, True]
-    entry = store.current().vantage["nyc"]
+    entry = store.current().vantage[("default", "nyc")]
     assert dict(entry.errors_total) == {("round", "internal_error"): 1}
     assert "round crashed" in caplog.text
 
@@ -348,7 +348,7 @@ async def test_stop_lets_the_round_in_flight_finish() -> None:
         logger.removeHandler(stopping)
         logger.setLevel(previous)
     assert finished == ["nyc"]
-    assert store.current().vantage["nyc"].result.success
+    assert store.current().vantage[("default", "nyc")].result.success
 
 
 async def test_a_second_stop_cancels_rounds_in_flight() -> None:
