@@ -22,7 +22,14 @@ from monitor.aws.route53 import (
     sweep,
     vantage_subnets,
 )
-from monitor.cli.options import config_options, config_source, json_option, vantage_option
+from monitor.cli.options import (
+    config_options,
+    config_source,
+    json_option,
+    one_service_option,
+    service_view,
+    vantage_option,
+)
 from monitor.cli.output import EXIT_ERROR, EXIT_OK, EXIT_ROUTING_PROBLEM, fail
 
 __all__ = ["dns"]
@@ -60,16 +67,17 @@ def _explain_document(rows: list[DnsExplanation]) -> list[dict[str, object]]:
 @dns.command("explain")
 @config_options()
 @vantage_option
+@one_service_option
 @json_option
 @click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="Route 53 endpoint override.")
 def explain_command(config_file: str | None, lab: str | None, vantage_points: tuple[str, ...],
-                    as_json: bool, endpoint_url: str | None) -> None:
+                    service: str | None, as_json: bool, endpoint_url: str | None) -> None:
     """Ask Route 53 (TestDNSAnswer) what it answers each vantage point's client subnet and
     compare with what the probe resolves (needs alarms.hosted_zone_id)."""
     from monitor.aws.clients import AwsError, route53_client
 
     with config_source(config_file, lab) as source:
-        config = source.loaded.config
+        config = service_view(source.loaded.config, service)
         if not config.alarms.hosted_zone_id:
             fail("alarms.hosted_zone_id is not set: name the hosted zone of "
                  f"{config.service.origin_name}")
@@ -147,14 +155,15 @@ def render_sweep(rows: list[SweepRow]) -> list[str]:
 
 @dns.command("sweep")
 @config_options()
+@one_service_option
 @click.option("--subnets", "subnets_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Lines of 'SUBNET LOCATION' (IATA code or lat,lon); default: the vantage "
                    "points that have a client_subnet and a location.")
 @json_option
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Queries in flight at once.")
-def sweep_command(config_file: str | None, lab: str | None, subnets_file: Path | None,
-                  as_json: bool, concurrency: int) -> None:
+def sweep_command(config_file: str | None, lab: str | None, service: str | None,
+                  subnets_file: Path | None, as_json: bool, concurrency: int) -> None:
     """Query the authoritative servers with ECS for each subnet and map subnet → answered region
     → nearest region by distance, flagging mismatches (exit 1 if any)."""
 
@@ -169,13 +178,13 @@ def sweep_command(config_file: str | None, lab: str | None, subnets_file: Path |
         except SubnetsFileError as exc:
             fail(str(exc))
     with config_source(config_file, lab) as source:
-        loaded = source.loaded
+        config = service_view(source.loaded.config, service)
         if subnets_file is None:
-            subnets = vantage_subnets(loaded.config)
+            subnets = vantage_subnets(config)
             if not subnets:
                 fail("no --subnets and no vantage point has both client_subnet and location")
         try:
-            rows = asyncio.run(sweep(loaded.config, subnets, concurrency=concurrency))
+            rows = asyncio.run(sweep(config, subnets, concurrency=concurrency))
         except ValueError as exc:
             fail(str(exc))
     if as_json:

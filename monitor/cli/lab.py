@@ -111,7 +111,9 @@ def _describe(handle: LabHandle) -> None:
         echo(f"  {line}")
     echo(f"  DNS (authoritative and resolver)  {handle.dns_address} (UDP and TCP)")
     echo(f"  control endpoint                  {handle.control_address}")
-    echo(f"  {scenario.service.origin_name} regions, HTTPS port {handle.https_port}:")
+    names = [n for n, owner in scenario.origin_names().items()
+             if owner is not None or scenario.services is None]
+    echo(f"  {', '.join(names)} regions, HTTPS port {handle.https_port}:")
     for name, address in handle.regions.items():
         echo(f"    {name:<16} {address}")
     echo("  vantage points (source address, client subnet):")

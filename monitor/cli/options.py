@@ -22,10 +22,12 @@ __all__ = [
     "config_options",
     "config_source",
     "json_option",
+    "one_service_option",
     "plan_services",
     "plan_vantage_points",
     "scenario_or_fail",
     "service_option",
+    "service_view",
     "vantage_option",
 ]
 
@@ -55,6 +57,13 @@ def service_option(command: F) -> F:
     """``--service NAME`` (repeatable) → ``services: tuple[str, ...]`` (none: every service)."""
     return click.option("--service", "services", multiple=True, metavar="NAME",
                         help="Only these services (repeatable; default: every one).")(command)
+
+
+def one_service_option(command: F) -> F:
+    """``--service NAME`` → ``service: str | None``, for commands about one service's name."""
+    return click.option("--service", "service", metavar="NAME",
+                        help="The service to ask about (needed when the configuration has "
+                             "several).")(command)
 
 
 def json_option(command: F) -> F:
@@ -127,3 +136,15 @@ def plan_services(config: Config, requested: tuple[str, ...]) -> tuple[str, ...]
         fail(f"unknown service(s): {', '.join(unknown)} "
              f"(configured: {', '.join(config.service_names)})")
     return requested or None
+
+
+def service_view(config: Config, name: str | None) -> Config:
+    """The configuration as the named service sees it (:meth:`Config.for_service`); without a
+    name, the configuration's one service; exit 2 naming the choices otherwise."""
+    if name is None and len(config.service_names) == 1:
+        return config.for_service(config.service_names[0])
+    if name not in config.service_names:
+        fail(("unknown service " + repr(name) if name else "this configuration has several "
+              "services: name one with --service")
+             + f" (configured: {', '.join(config.service_names)})")
+    return config.for_service(name)

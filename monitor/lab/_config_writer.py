@@ -29,16 +29,19 @@ def lab_config(scenario: Scenario, *, https_port: int, dns: str, ca_file: Path) 
         if vantage.region is not None:
             entry["region"] = vantage.region
         vantage_points[name] = entry
+    shared = {"port": https_port, "health_path": service.health_path,
+              "region_header": service.region_header, "ca_file": str(ca_file)}
+    services: dict[str, Any] = {"service": {
+        "origin_name": service.origin_name,
+        # a world without edges has no CDN: leave the name out so no cdn path is probed
+        **({"cdn_name": service.cdn_name} if scenario.edges else {}),
+        **shared,
+    }}
+    if scenario.services is not None:  # every region's origin serves every name: no CDN path
+        services = {"services": {name: {"origin_name": own.origin_name, **shared}
+                                 for name, own in scenario.services.items()}}
     document: dict[str, Any] = {
-        "service": {
-            "origin_name": service.origin_name,
-            # a world without edges has no CDN: leave the name out so no cdn path is probed
-            **({"cdn_name": service.cdn_name} if scenario.edges else {}),
-            "port": https_port,
-            "health_path": service.health_path,
-            "region_header": service.region_header,
-            "ca_file": str(ca_file),
-        },
+        **services,
         "regions": {name: {"addresses": [region_address(i)]}
                     for i, name in enumerate(scenario.regions, start=1)},
         "vantage_points": vantage_points,

@@ -54,6 +54,7 @@ __all__ = [
 MAX_REGIONS = 200  # each gets 127.20.<i>.1; the octet bounds the count
 MAX_VANTAGE_POINTS = 200
 MAX_EDGES = 200
+MAX_SERVICES = 200
 MAX_RTT_MS = 2000.0
 
 _LABEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -79,6 +80,13 @@ def _iata(value: str | None) -> str | None:
     return None if value is None else value.upper()
 
 
+def _lab_host(value: str) -> str:
+    value = value.rstrip(".").lower()
+    if not _HOST_NAME.match(value):
+        raise ValueError(f"{value!r} is not a DNS host name with at least two labels")
+    return value
+
+
 class LabService(_Strict):
     """The names the lab's world serves (certificate, DNS zone, app contract)."""
 
@@ -87,13 +95,7 @@ class LabService(_Strict):
     health_path: str = "/health"
     region_header: str = "x-origin-region"
 
-    @field_validator("origin_name", "cdn_name")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        value = value.rstrip(".").lower()
-        if not _HOST_NAME.match(value):
-            raise ValueError(f"{value!r} is not a DNS host name with at least two labels")
-        return value
+    _host = field_validator("origin_name", "cdn_name")(lambda v: _lab_host(v))
 
     @field_validator("health_path")
     @classmethod
@@ -108,6 +110,15 @@ class LabService(_Strict):
         if not re.fullmatch(r"[A-Za-z0-9-]+", value):
             raise ValueError(f"{value!r} is not a valid HTTP header name")
         return value.lower()
+
+
+class LabServiceName(_Strict):
+    """One of a world's ``services``: its own latency-routed origin name, served by every
+    region's origin (health path, header and CDN are the world's ``service`` settings)."""
+
+    origin_name: str
+
+    _host = field_validator("origin_name")(lambda v: _lab_host(v))
 
 
 class RegionSpec(_Strict):
@@ -208,7 +219,7 @@ class EdgeHeaderFault(StrEnum):
 
 # kind → (required fields, optional fields); any other field set is a mistake
 _FAULT_FIELDS: dict[FaultKind, tuple[frozenset[str], frozenset[str]]] = {
-    FaultKind.MISROUTE: (frozenset({"vantage", "answer"}), frozenset()),
+    FaultKind.MISROUTE: (frozenset({"vantage", "answer"}), frozenset({"service"})),
     FaultKind.REGION_DOWN: (frozenset({"region"}), frozenset({"dns_healthy"})),
     FaultKind.BLACKHOLE: (frozenset({"region"}), frozenset({"dns_healthy"})),
     FaultKind.SLOW: (frozenset({"region", "extra_ms"}), frozenset({"vantage"})),
@@ -228,8 +239,9 @@ _FAULT_FIELDS: dict[FaultKind, tuple[frozenset[str], frozenset[str]]] = {
 class Fault(_Strict):
     """One fault of the world, switchable at run time.
 
-    ``misroute`` (vantage, answer): the DNS answers ``answer`` for that vantage point (or edge)
-    while it is healthy. ``region_down`` (region): its listener is closed (connection refused).
+    ``misroute`` (vantage, answer, optional service): the DNS answers ``answer`` for that vantage
+    point (or edge) while it is healthy, for that one of the world's ``services`` (default:
+    every origin name). ``region_down`` (region): its listener is closed (connection refused).
     ``blackhole`` (region): TCP is accepted, nothing is forwarded or answered. Both also fail the
     region's DNS health check unless ``dns_healthy: true``. ``slow`` (region, extra_ms, optional
     vantage): extra round-trip time. ``http_5xx`` (region, status=503, dns_healthy): the origin
@@ -256,6 +268,7 @@ class Fault(_Strict):
     dynamodb_region: str | None = None
     read_ms: float | None = Field(None, ge=0, le=10000)
     headers: EdgeHeaderFault | None = None
+    service: str | None = None
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> Fault:
@@ -288,6 +301,11 @@ class Scenario(_Strict):
     name: str | None = Field(None, description="Default: the file name without .yaml")
     description: str = Field("", description="One paragraph, shown by `lab list` and the demo")
     service: LabService = LabService()
+    services: dict[str, LabServiceName] | None = Field(
+        None, min_length=1, max_length=MAX_SERVICES,
+        description="Several watched applications by name, each its own origin name on the "
+                    "same regions (the written config lists them as services; the CDN path "
+                    "is left out)")
     regions: dict[str, RegionSpec] = Field(min_length=1, max_length=MAX_REGIONS)
     vantage_points: dict[str, VantageSpec] = Field(min_length=1, max_length=MAX_VANTAGE_POINTS)
     edges: dict[str, EdgeSpec] = Field(default_factory=dict, max_length=MAX_EDGES)
@@ -311,10 +329,10 @@ class Scenario(_Strict):
                 raise ValueError(f"{name!r} is not an AWS region name such as eu-west-1")
         return value
 
-    @field_validator("vantage_points", "edges")
+    @field_validator("vantage_points", "edges", "services")
     @classmethod
-    def _label_names(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for name in value:
+    def _label_names(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for name in value or {}:
             if not _LABEL_NAME.match(name):
                 raise ValueError(f"{name!r} is not a valid name (lower case, digits, - and _)")
         return value
@@ -357,6 +375,13 @@ class Scenario(_Strict):
             if edge.pop in pops:
                 items.append(((*loc, "pop"), f"{edge.pop} is already the POP of {pops[edge.pop]}"))
             pops[edge.pop] = name
+        owners: dict[str, str] = {}
+        for name, own in (self.services or {}).items():
+            if own.origin_name in owners:
+                items.append((("services", name, "origin_name"),
+                              f"{own.origin_name} is already the origin name of "
+                              f"{owners[own.origin_name]}"))
+            owners[own.origin_name] = name
         for index, fault in enumerate(self.faults):
             items.extend((("faults", index, *loc), msg) for loc, msg in self.fault_problems(fault))
         if items:
@@ -374,6 +399,9 @@ class Scenario(_Strict):
                                                                *self.edges):
             kinds = "vantage point or edge" if self.edges else "vantage point"
             items.append((("vantage",), f"{fault.vantage!r} is not a {kinds} of this scenario"))
+        if fault.service is not None and fault.service not in (self.services or {}):
+            items.append((("service",), f"{fault.service!r} is not one of this scenario's "
+                                        f"services"))
         if fault.edge is not None and fault.edge not in self.edges:
             items.append((("edge",), f"{fault.edge!r} is not an edge of this scenario"))
         if fault.kind == FaultKind.HEADER_MISMATCH and fault.claims == fault.region:
@@ -397,6 +425,13 @@ class Scenario(_Strict):
         if problems:
             raise ScenarioError("faults", problems)
         return result
+
+    def origin_names(self) -> dict[str, str | None]:
+        """Every origin name the world's DNS answers → the service it belongs to (None: the
+        world's single ``service``)."""
+        names: dict[str, str | None] = {self.service.origin_name: None}
+        names.update({own.origin_name: name for name, own in (self.services or {}).items()})
+        return names
 
     def client_subnets(self) -> dict[str, str]:
         """Vantage point → the client subnet it sends as ECS (default 198.18.<j>.0/24)."""

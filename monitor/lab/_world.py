@@ -59,6 +59,7 @@ class FaultState:
     blackholed: frozenset[str] = frozenset()
     dns_unhealthy: frozenset[str] = frozenset()
     misroute: dict[str, str] = field(default_factory=dict)
+    service_misroute: dict[tuple[str, str], str] = field(default_factory=dict)  # (service, v.)
     http_status: dict[str, int] = field(default_factory=dict)
     claims: dict[str, str] = field(default_factory=dict)
     dynamodb: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -70,6 +71,7 @@ class FaultState:
     def build(cls, faults: list[Fault]) -> FaultState:
         down, blackholed, unhealthy, edges_down = set(), set(), set(), set()
         misroute: dict[str, str] = {}
+        service_misroute: dict[tuple[str, str], str] = {}
         http_status: dict[str, int] = {}
         claims: dict[str, str] = {}
         dynamodb: dict[str, tuple[str, float]] = {}
@@ -86,6 +88,8 @@ class FaultState:
                     blackholed.add(region)
                 else:
                     http_status[region] = fault.status or 503
+            elif kind == FaultKind.MISROUTE and fault.service is not None:
+                service_misroute[(fault.service, fault.vantage or "")] = fault.answer or ""
             elif kind == FaultKind.MISROUTE:
                 misroute[fault.vantage or ""] = fault.answer or ""
             elif kind == FaultKind.HEADER_MISMATCH:
@@ -100,8 +104,8 @@ class FaultState:
             elif kind == FaultKind.EDGE_BAD_HEADERS:
                 bad_headers[fault.edge or ""] = str(fault.headers)
         return cls(tuple(faults), frozenset(down), frozenset(blackholed), frozenset(unhealthy),
-                   misroute, http_status, claims, dynamodb, frozenset(edges_down), stale,
-                   bad_headers)
+                   misroute, service_misroute, http_status, claims, dynamodb,
+                   frozenset(edges_down), stale, bad_headers)
 
     def extra_ms(self, region: str, client: str | None) -> float:
         """Extra round trip from ``slow`` faults for this client to this region."""
@@ -158,12 +162,13 @@ class World:
         loop = asyncio.get_running_loop()
         service = self.scenario.service
         authority = self._authority()
-        server_tls = self._server_tls(authority, (service.origin_name, service.cdn_name))
+        origin_names = tuple(self.scenario.origin_names())
+        server_tls = self._server_tls(authority, (*origin_names, service.cdn_name))
         for name in self.regions:
             spec = self.scenario.regions[name]
             region_tls = server_tls
             if spec.tls_max_version != "1.3" or spec.cert_valid_days is not None:
-                region_tls = self._server_tls(authority, (service.origin_name,),
+                region_tls = self._server_tls(authority, origin_names,
                                               spec.tls_max_version, spec.cert_valid_days)
             origin = OriginServer(
                 name, health_path=service.health_path, region_header=service.region_header,
@@ -260,7 +265,7 @@ class World:
 
     def _zone_data(self) -> ZoneData:
         service = self.scenario.service
-        apexes = {n.split(".", 1)[1] for n in (service.origin_name, service.cdn_name)}
+        apexes = {n.split(".", 1)[1] for n in (*self.scenario.origin_names(), service.cdn_name)}
         if self.scenario.edges:
             apexes.add(CDN_ALIAS.split(".", 1)[1])
         origin_apex = service.origin_name.split(".", 1)[1]
@@ -310,12 +315,14 @@ class World:
                     return name, network.prefixlen
         return self.clients.get(source), 0
 
-    def dns_regions(self, client: str | None) -> list[str]:
-        """The latency policy: the healthy region nearest the client; all when none is healthy."""
+    def dns_regions(self, client: str | None, service: str | None = None) -> list[str]:
+        """The latency policy: the healthy region nearest the client; all when none is healthy
+        (``service``: whose origin name was asked, for a misroute of that service alone)."""
         healthy = [r for r in self.regions if r not in self.state.dns_unhealthy]
         if not healthy:
             return list(self.regions)  # Route 53 answers every record when all checks fail
-        misrouted = self.state.misroute.get(client or "")
+        misrouted = self.state.service_misroute.get((service or "", client or "")) \
+            or self.state.misroute.get(client or "")
         if misrouted in healthy:
             return [misrouted]
         if client is None:
@@ -334,13 +341,14 @@ class World:
     def dns_decision(self, qname: str, source: str, ecs_address: str | None) -> DnsDecision | None:
         service = self.scenario.service
         alias = CDN_ALIAS if self.edge_index else None
-        if qname not in (service.origin_name, service.cdn_name, alias):
+        origins = self.scenario.origin_names()
+        if qname not in origins and qname not in (service.cdn_name, alias):
             return None
         client, scope = self.client_of(source, ecs_address)
         fault = self.state.dns_fault(client)
-        if qname == service.origin_name:
+        if qname in origins:
             addresses = tuple(region_address(self.region_index[r])
-                              for r in self.dns_regions(client))
+                              for r in self.dns_regions(client, origins[qname]))
             return DnsDecision(addresses, fault=fault, ecs_scope=scope)
         edge = self.dns_edge(client)
         if edge is None:

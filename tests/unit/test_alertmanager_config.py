@@ -132,11 +132,23 @@ def test_amtool_check_config() -> None:
 
 def test_critical_alerts_page_and_warnings_do_not() -> None:
     assert notifications([{"alertname": "RoutewatchRegionDown", "severity": "critical",
-                           "region": "eu-west-1"}]) == {
-        ("pager", ("RoutewatchRegionDown", "eu-west-1"))}
+                           "service": "api", "region": "eu-west-1"}]) == {
+        ("pager", ("RoutewatchRegionDown", "api", "eu-west-1"))}
     assert notifications([{"alertname": "RoutewatchRegionUnhealthy", "severity": "warning",
-                           "region": "eu-west-1", "probe": "dub"}]) == {
-        ("team-chat", ("RoutewatchRegionUnhealthy", "eu-west-1"))}
+                           "service": "api", "region": "eu-west-1", "probe": "dub"}]) == {
+        ("team-chat", ("RoutewatchRegionUnhealthy", "api", "eu-west-1"))}
+
+
+def test_each_service_is_its_own_notification_and_outage() -> None:
+    """Services have their own ALBs and owners: one service's outage notifies for it alone and
+    inhibits only its own alerts."""
+    api = [{**alert, "service": "api"} for alert in expected_alerts(*OUTAGE)]
+    app = [{**alert, "service": "app"} for alert in expected_alerts(*OUTAGE)
+           if alert["alertname"] != "RoutewatchRegionDown"]  # app's region still answers
+    left = not_inhibited([*api, *app], inhibit_rules())
+    assert {(a["alertname"], a["service"]) for a in left} == {
+        ("RoutewatchRegionDown", "api"), *((a["alertname"], "app") for a in app)}
+    assert ("pager", ("RoutewatchRegionDown", "api", "eu-west-1")) in notifications(left)
 
 
 def test_a_region_outage_without_inhibition_notifies_four_times() -> None:
@@ -152,7 +164,7 @@ def test_a_region_outage_without_inhibition_notifies_four_times() -> None:
 def test_a_region_outage_pages_once() -> None:
     left = not_inhibited(expected_alerts(*OUTAGE), inhibit_rules())
     assert [a["alertname"] for a in left] == ["RoutewatchRegionDown"]
-    assert notifications(left) == {("pager", ("RoutewatchRegionDown", "eu-west-1"))}
+    assert notifications(left) == {("pager", ("RoutewatchRegionDown", "default", "eu-west-1"))}
 
 
 def test_two_routewatch_instances_still_page_once() -> None:
@@ -160,7 +172,7 @@ def test_two_routewatch_instances_still_page_once() -> None:
               for alert in expected_alerts(*OUTAGE)]
     left = not_inhibited(alerts, inhibit_rules())
     assert len(left) == 2  # each instance's RegionDown...
-    assert notifications(left) == {("pager", ("RoutewatchRegionDown", "eu-west-1"))}  # ...grouped
+    assert notifications(left) == {("pager", ("RoutewatchRegionDown", "default", "eu-west-1"))}  # ...grouped
 
 
 @pytest.mark.parametrize(("file", "case", "eval_time"), [

@@ -1,0 +1,127 @@
+"""Many services per configuration, on a lab world: one service misrouted and another ok from
+the same vantage point — per-service verdicts in the JSON document, the exit code (the worst
+over services), ``check --service``, and the service label on /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from conftest import LabWorld
+from lab_client import Rows, calm, calm_check, document_rows, injected_rows
+
+from monitor.cli.schema import report_schema
+from monitor.config import load_config
+from monitor.core.report import round_document
+from monitor.exporters.prometheus import RoundCollector
+from monitor.lab import LabHandle, Scenario, load_scenario
+from monitor.metrics import SnapshotStore
+from monitor.round.run import run_round
+
+ROOT = Path(__file__).parents[2]
+SCENARIO = ROOT / "tests" / "data" / "services-split.yaml"
+
+
+@pytest.fixture
+def scenario() -> Scenario:
+    return load_scenario(SCENARIO)
+
+
+@pytest.fixture
+def world(lab_world: LabWorld, scenario: Scenario) -> LabHandle:
+    return lab_world(scenario)
+
+
+def every_service_rows(document: dict[str, Any]) -> Rows:
+    """The latency matrix of every service's rounds, the reading farthest off kept per cell
+    (each service measures the same cells)."""
+    merged: dict[str, dict[str, float]] = {}
+    for vantage in document["vantage_points"]:
+        for name, row in document_rows({"vantage_points": [vantage]}).items():
+            cells = merged.setdefault(name, {})
+            for region, ms in row.items():
+                cells[region] = max(cells.get(region, ms), ms)
+    return merged
+
+
+def entries(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(v["service"], v["name"]): {p["path"]: p for p in v["paths"]}
+            for v in document["vantage_points"]}
+
+
+def test_one_service_misrouted_and_another_ok_from_the_same_vantage_point(
+        world: LabHandle, scenario: Scenario, tmp_path: Path) -> None:
+    output = tmp_path / "round.json"
+    run = calm_check(["--config", str(world.config_path), "--json"], injected_rows(scenario),
+                     output)
+    document = json.loads(output.read_text())
+    jsonschema.validate(document, report_schema())
+    assert run.returncode == 1 == document["exit_code"], run.stderr
+    assert [(s["name"], s["exit_code"]) for s in document["services"]] == [("api", 1),
+                                                                            ("app", 0)]
+    assert document["services"][0]["summary"] == {"ok": 0, "failover": 0, "misrouted": 2,
+                                                  "unknown": 0}
+    paths = entries(document)
+    assert set(paths) == {("api", "dub"), ("app", "dub")}
+    for path in ("dns", "origin"):
+        api, app = paths[("api", "dub")][path], paths[("app", "dub")][path]
+        assert (api["state"], api["served_region"], api["expected_region"]) == (
+            "misrouted", "us-east-1", "eu-west-1")
+        assert (app["state"], app["served_region"]) == ("ok", "eu-west-1")
+    assert "cdn" not in paths[("api", "dub")]  # the lab's services have no CDN path
+
+
+def test_check_service_narrows_the_round_and_its_exit_code(
+        world: LabHandle, scenario: Scenario, tmp_path: Path) -> None:
+    output = tmp_path / "round.json"
+    run = calm_check(["--config", str(world.config_path), "--json", "--service", "app"],
+                     injected_rows(scenario), output)
+    document = json.loads(output.read_text())
+    assert run.returncode == 0, run.stderr
+    assert [s["name"] for s in document["services"]] == ["app"]
+    assert {v["service"] for v in document["vantage_points"]} == {"app"}
+    unknown = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--config",
+                              str(world.config_path), "--service", "web"],
+                             capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == ("error: unknown service(s): web "
+                                      "(configured: api, app)")
+
+
+def test_the_table_names_each_service(world: LabHandle) -> None:
+    run = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--config",
+                          str(world.config_path)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120, check=False)
+    assert run.returncode in (0, 1), run.stderr
+    lines = run.stdout.splitlines()
+    assert any(line.startswith("dub · api (") for line in lines)
+    assert any(line.startswith("dub · app (") for line in lines)
+    assert any(line.startswith("1 vantage point, 2 services, 4 paths in ") for line in lines)
+
+
+def test_every_series_of_a_round_carries_its_service(world: LabHandle,
+                                                     scenario: Scenario) -> None:
+    config = load_config(world.config_path).config
+    result = calm(lambda: asyncio.run(run_round(config)),
+                  lambda r: every_service_rows(json.loads(json.dumps(round_document(r)))),
+                  injected_rows(scenario))
+    store = SnapshotStore(config)
+    for vantage in result.vantage_points:
+        store.publish(vantage)
+    registry = CollectorRegistry()
+    registry.register(RoundCollector(store.current))
+    text = generate_latest(registry).decode()
+    assert ('routewatch_routing_observed_state{path="origin",probe="dub",service="api",'
+            'state="misrouted"} 1.0') in text
+    assert ('routewatch_routing_observed_state{path="origin",probe="dub",service="app",'
+            'state="ok"} 1.0') in text
+    series = [line for line in text.splitlines()
+              if line.startswith("routewatch_") and 'probe="' in line]
+    assert series and all('service="api"' in s or 'service="app"' in s for s in series)
