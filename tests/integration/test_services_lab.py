@@ -13,9 +13,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 from conftest import LabWorld
 from lab_client import Rows, calm, calm_check, document_rows, injected_rows
+from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.cli.schema import report_schema
 from monitor.config import load_config
@@ -124,4 +124,5 @@ def test_every_series_of_a_round_carries_its_service(world: LabHandle,
             'state="ok"} 1.0') in text
     series = [line for line in text.splitlines()
               if line.startswith("routewatch_") and 'probe="' in line]
-    assert series and all('service="api"' in s or 'service="app"' in s for s in series)
+    assert series
+    assert all('service="api"' in s or 'service="app"' in s for s in series)

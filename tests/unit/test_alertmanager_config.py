@@ -172,7 +172,8 @@ def test_two_routewatch_instances_still_page_once() -> None:
               for alert in expected_alerts(*OUTAGE)]
     left = not_inhibited(alerts, inhibit_rules())
     assert len(left) == 2  # each instance's RegionDown...
-    assert notifications(left) == {("pager", ("RoutewatchRegionDown", "default", "eu-west-1"))}  # ...grouped
+    assert notifications(left) == {  # ...grouped
+        ("pager", ("RoutewatchRegionDown", "default", "eu-west-1"))}
 
 
 @pytest.mark.parametrize(("file", "case", "eval_time"), [

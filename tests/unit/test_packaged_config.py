@@ -128,7 +128,8 @@ def test_the_full_config_sets_every_field(tmp_path: Path, ca_file: Path) -> None
     """A new field must be added to FULL_CONFIG, so the round trip below covers its type."""
     document = prevalidated_document(_write(tmp_path, FULL_CONFIG.format(ca_file=ca_file)))
     services = prevalidated_document(_write(tmp_path, SERVICES_CONFIG, "services.yaml"))
-    assert document is not None and services is not None
+    assert document is not None
+    assert services is not None
     assert _field_paths(Config) - _set_paths(document["config"]) - _set_paths(
         services["config"]) == set()
 
