@@ -1,0 +1,249 @@
+"""Many services per configuration, without a socket: the two config forms, per-service views and
+their region overrides, the round's plan over every service, per-service verdicts and exit codes
+in the document, the snapshot and its series per service, and serve publishing every service."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from rounds import round_of, vantage_round
+
+from monitor.config import (
+    DEFAULT_SERVICE,
+    Config,
+    ConfigError,
+    LoadedConfig,
+    SeveralServices,
+    parse_config,
+)
+from monitor.core.model import RoutingState, VantageRound
+from monitor.core.report import exit_code, round_document, round_from_document
+from monitor.exporters.prometheus import RoundCollector
+from monitor.metrics import SnapshotStore
+from monitor.round.run import UnknownService, planned_checks, run_round
+from monitor.serve.scheduler import RoundScheduler
+
+SERVICES = """
+services:
+  api: {origin_name: api-alb.example.com, cdn_name: api.example.com}
+  app:
+    origin_name: app-alb.example.com
+    port: 8443
+    regions:
+      eu-west-1: {addresses: [192.0.2.30], port: 9443}
+      us-east-1:
+  assets:
+    origin_name: assets-alb.example.com
+    regions: {us-east-1: {alb_name: assets.us-east-1.elb.amazonaws.com}}
+regions:
+  us-east-1: {addresses: [192.0.2.20]}
+  eu-west-1: {alb_name: alb.eu-west-1.elb.amazonaws.com}
+  ap-southeast-1: {addresses: [192.0.2.40]}
+vantage_points:
+  dub: {resolver: 192.0.2.53}
+  nyc: {resolver: 192.0.2.54}
+"""
+SINGLE = """
+service: {origin_name: global-alb.example.com}
+regions: {us-east-1: {addresses: [192.0.2.20]}}
+vantage_points: {dub: {resolver: 192.0.2.53}}
+"""
+
+
+def services_config() -> Config:
+    return parse_config(SERVICES).config
+
+
+def test_the_singular_service_is_one_service_named_default() -> None:
+    config = parse_config(SINGLE).config
+    assert config.service_names == (DEFAULT_SERVICE,) == ("default",)
+    assert config.for_service("default") is config
+    assert config.service.origin_name == "global-alb.example.com"
+    with pytest.raises(KeyError):
+        config.for_service("api")
+
+
+def test_each_service_sees_its_own_names_and_endpoints_and_shares_the_rest() -> None:
+    config = services_config()
+    assert config.service_names == ("api", "app", "assets")
+    views = dict(config.service_views())
+    api, app, assets = views["api"], views["app"], views["assets"]
+    assert (api.service.origin_name, api.service.cdn_name) == ("api-alb.example.com",
+                                                               "api.example.com")
+    assert api.regions == config.regions  # no regions: every top-level region as written
+    # regions given: only those; an empty entry is the top-level region; endpoints replace
+    assert list(app.regions) == ["eu-west-1", "us-east-1"]
+    assert app.regions["eu-west-1"].addresses == ("192.0.2.30",)
+    assert app.regions["eu-west-1"].alb_name is None
+    assert app.regions["eu-west-1"].port == 9443
+    assert app.regions["us-east-1"] == config.regions["us-east-1"]
+    assert app.service.port == 8443
+    assert assets.regions["us-east-1"].alb_name == "assets.us-east-1.elb.amazonaws.com"
+    assert assets.regions["us-east-1"].addresses == ()
+    for view in views.values():
+        assert view.vantage_points == config.vantage_points
+        assert view.probe == config.probe
+        assert view.services is None
+        assert view.service_names == (DEFAULT_SERVICE,)
+
+
+def test_several_services_have_no_single_service() -> None:
+    with pytest.raises(SeveralServices, match=r"3 services \(api, app, assets\)"):
+        _ = services_config().service
+    one = parse_config(SERVICES.split("  app:")[0] + SERVICES[SERVICES.index("regions:\n  us"):])
+    assert one.config.service_names == ("api",)
+    assert one.config.service.origin_name == "api-alb.example.com"
+
+
+def test_the_addresses_a_service_writes_are_allowed_like_the_regions() -> None:
+    from monitor.config import address_policy
+
+    assert address_policy(services_config()).refusal("192.0.2.30") is None
+    assert address_policy(services_config()).refusal("192.0.2.31") is not None
+
+
+@pytest.mark.parametrize(("text", "problems"), [
+    (SINGLE.replace("vantage_points:", "services: {api: {origin_name: a.example.com}}\n"
+                                       "vantage_points:"),
+     ["line 4: services: give service (one application) or services (several, by name), "
+      "not both"]),
+    (SINGLE.replace("service: {origin_name: global-alb.example.com}\n", ""),
+     ["service: required key is missing (or give services: several applications, by name)"]),
+    (SERVICES.replace("eu-west-1: {addresses: [192.0.2.30], port: 9443}",
+                      "eu-central-1: {addresses: [192.0.2.30]}"),
+     ["line 8: services.app.regions.eu-central-1: 'eu-central-1' is not a configured region "
+      "(the top-level regions list every region a service may run in)"]),
+    (SERVICES.replace("  api: {", "  API: {"),
+     ["line 3: services.API: 'API' is not a valid name (lower case letters, digits, - and _)"]),
+    (SERVICES.replace("{alb_name: assets", "{surprise: 1, alb_name: assets"),
+     ["line 12: services.assets.regions.us-east-1.surprise: unknown key"]),
+    ("services: {}\n" + SINGLE.split("\n", 2)[2],
+     ["line 1: services: must not be empty"]),
+])
+def test_bad_services_are_typed_errors_with_their_location(text: str,
+                                                           problems: list[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert [str(p) for p in caught.value.problems] == problems
+
+
+def test_the_round_plans_every_services_checks_on_one_pacer() -> None:
+    config = services_config()
+    per_service = [planned_checks(view) for _, view in config.service_views()]
+    # api: 3 regions x 3 samples + dns + origin + cdn; app: 2 regions; assets: 1 region
+    assert per_service[0] > per_service[1] > per_service[2]
+
+    async def plan() -> object:
+        with pytest.raises(UnknownService, match=r"web \(configured: api, app, assets\)"):
+            await run_round(config, services=["web"])
+        return None
+
+    asyncio.run(plan())
+
+
+def test_the_document_gives_each_services_verdict_and_the_worst_exit_code() -> None:
+    api = dataclasses.replace(vantage_round("dub", state=RoutingState.MISROUTED,
+                                            served="us-east-1", expected="eu-west-1",
+                                            penalty=0.064), service="api")
+    app = dataclasses.replace(vantage_round("dub"), service="app")
+    result = round_of(api, app)
+    document = round_document(result)
+    assert document["schema_version"] == 2
+    assert document["exit_code"] == exit_code(result) == 1
+    assert [(s["name"], s["exit_code"], s["summary"]["misrouted"])
+            for s in document["services"]] == [("api", 1, 3), ("app", 0, 0)]
+    assert [(v["name"], v["service"]) for v in document["vantage_points"]] == [("dub", "api"),
+                                                                              ("dub", "app")]
+    back = round_from_document(document)
+    assert [(v.vantage, v.service) for v in back.vantage_points] == [("dub", "api"),
+                                                                     ("dub", "app")]
+    old = {**document, "vantage_points": [{k: v for k, v in entry.items() if k != "service"}
+                                          for entry in document["vantage_points"]]}
+    assert {v.service for v in round_from_document(old).vantage_points} == {DEFAULT_SERVICE}
+
+
+def exposition(store: SnapshotStore) -> str:
+    registry = CollectorRegistry()
+    registry.register(RoundCollector(store.current))
+    return generate_latest(registry).decode()
+
+
+def test_the_snapshot_keeps_each_services_round_and_drops_unconfigured_ones() -> None:
+    config = services_config()
+    store = SnapshotStore(config)
+    for service in ("api", "app", "web"):
+        store.publish(dataclasses.replace(vantage_round("dub"), service=service))
+    assert sorted(store.current().vantage) == [("api", "dub"), ("app", "dub")]
+    text = exposition(store)
+    assert 'routewatch_rounds_total{probe="dub",service="api"} 1.0' in text
+    assert 'routewatch_rounds_total{probe="dub",service="app"} 1.0' in text
+    assert 'service="web"' not in text
+    store.reconfigure(parse_config(SERVICES.replace("  api:", "  web:")).config)
+    assert sorted(store.current().vantage) == [("app", "dub")]
+
+
+def test_a_single_service_config_exports_the_default_service() -> None:
+    store = SnapshotStore(parse_config(SINGLE).config)
+    store.publish(vantage_round("dub"))
+    assert 'routewatch_round_success{probe="dub",service="default"} 1.0' in exposition(store)
+
+
+def test_serve_publishes_every_services_round_and_fails_each_when_the_round_fails() -> None:
+    loaded = LoadedConfig(services_config(), "<test>")
+    store = SnapshotStore(loaded.config)
+
+    async def runner(config: Config, name: str) -> Sequence[VantageRound]:
+        return [dataclasses.replace(vantage_round(name), service=s) for s in config.service_names]
+
+    async def crashing(config: Config, name: str) -> Sequence[VantageRound]:
+        raise RuntimeError("boom")
+
+    asyncio.run(RoundScheduler(loaded, store, runner=runner).run_vantage("dub"))
+    assert sorted(store.current().vantage) == [("api", "dub"), ("app", "dub"),
+                                               ("assets", "dub")]
+    asyncio.run(RoundScheduler(loaded, store, runner=crashing).run_vantage("nyc"))
+    failed = [store.current().vantage[(s, "nyc")].result for s in loaded.config.service_names]
+    assert [(r.service, r.success, r.errors[0].reason) for r in failed] == [
+        (s, False, "internal_error") for s in ("api", "app", "assets")]
+
+
+LAB = """
+regions: {us-east-1: {}, eu-west-1: {}}
+vantage_points: {dub: {latency_ms: {us-east-1: 70, eu-west-1: 6}}}
+services:
+  api: {origin_name: api-alb.example.com}
+  app: {origin_name: app-alb.example.com}
+faults:
+  - {kind: misroute, vantage: dub, answer: us-east-1, service: api}
+"""
+
+
+def test_a_lab_world_declares_services_and_misroutes_one_of_them() -> None:
+    from monitor.lab import parse_scenario
+
+    scenario = parse_scenario(LAB)
+    assert scenario.origin_names() == {"global-alb.example.com": None,
+                                       "api-alb.example.com": "api",
+                                       "app-alb.example.com": "app"}
+    assert scenario.faults[0].service == "api"
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (("service: api}", "service: web}"),
+     "line 8: faults[0].service: 'web' is not one of this scenario's services"),
+    (("app-alb", "api-alb"),
+     "line 6: services.app.origin_name: api-alb.example.com is already the origin name of api"),
+    (("{kind: misroute, vantage: dub, answer: us-east-1, service: api}",
+      "{kind: region_down, region: us-east-1, service: api}"),
+     "line 7: faults[0]: region_down takes no service"),
+])
+def test_lab_services_mistakes_are_typed_errors(change: tuple[str, str], problem: str) -> None:
+    from monitor.lab import ScenarioError, parse_scenario
+
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(LAB.replace(*change))
+    assert [str(p) for p in caught.value.problems] == [problem]
