@@ -1,6 +1,9 @@
 """The CloudWatch alarms that matter, computed from the configuration and applied idempotently.
 
-Per vantage point (the ``Probe`` dimension), on the metrics of :mod:`monitor.exporters.cloudwatch`:
+Per vantage point (the ``Probe`` dimension) — and, for a configuration with several ``services``,
+per vantage point and service (``Probe`` and ``Service``: each service's own series, so one
+service's misroute alarms as that service's) — on the metrics of
+:mod:`monitor.exporters.cloudwatch`:
 
 * ``misrouted`` (per path): ``Misrouted`` ≥ 1 in M of N periods (``alarms.misrouted_datapoints``
   of ``alarms.misrouted_evaluation_periods``), so one jittery round pages nobody;
@@ -41,7 +44,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from monitor.config import Config
+from monitor.config import DEFAULT_SERVICE, Config
 from monitor.core.model import Path
 from monitor.core.paths import enabled_paths
 from probes.errors import RoutewatchError
@@ -147,6 +150,7 @@ class AlarmSpec:
     comparison: str
     treat_missing_data: str
     actions: tuple[str, ...] = ()
+    service: str | None = None  # one of several services (None: the configuration's one)
 
     def rule(self) -> str:
         """When the alarm fires and whom it tells, in one line (for ``alarms plan``)."""
@@ -230,43 +234,56 @@ def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = Non
     :func:`alarm_period` (``serve``'s rounds); a Lambda stack passes its schedule's."""
     settings = config.alarms
     names = list(vantage_points) if vantage_points is not None else list(config.vantage_points)
-    path_list = list(paths) if paths is not None else enabled_paths(config)
+    path_list = list(paths) if paths is not None else None
     actions = (settings.sns_topic_arn,) if settings.sns_topic_arn else ()
     period = alarm_period(config) if period_s is None else period_s
     n = settings.misrouted_evaluation_periods
     m = min(settings.misrouted_datapoints, n)
     specs: list[AlarmSpec] = []
     for probe in names:
-        for kind in ALARM_KINDS.values():
-            for path in (path_list if kind.per_path else [None]):
-                label = f"{probe}-{path.value}-{kind.kind}" if path else f"{probe}-{kind.kind}"
-                dims: tuple[tuple[str, str], ...] = (("Probe", probe),)
-                if path is not None:
-                    dims += (("Path", path.value),)
-                evaluation, datapoints = (n, m) if kind.m_of_n else (STALE_PERIODS,
-                                                                     STALE_PERIODS)
-                what = kind.summary.format(path=path.value if path else "")
-                specs.append(AlarmSpec(
-                    name=f"{NAME_PREFIX}{label}",
-                    kind=kind.kind,
-                    probe=probe,
-                    path=path.value if path else None,
-                    description=f"routewatch probe {probe}: {what} "
-                                f"({datapoints} of {evaluation} periods of {period} s). "
-                                f"{MANAGED_MARKER}",
-                    namespace=config.cloudwatch.namespace,
-                    metric=kind.metric,
-                    dimensions=dims,
-                    statistic=kind.statistic,
-                    period_s=period,
-                    evaluation_periods=evaluation,
-                    datapoints_to_alarm=datapoints,
-                    threshold=kind.threshold,
-                    comparison=kind.comparison,
-                    treat_missing_data=kind.treat_missing_data,
-                    actions=actions,
-                ))
+        for service, view in config.service_views():
+            own = None if service == DEFAULT_SERVICE else service  # as the metrics name it
+            for kind in ALARM_KINDS.values():
+                own_paths = enabled_paths(view) if path_list is None else path_list
+                for path in (own_paths if kind.per_path else [None]):
+                    specs.append(_alarm(config, kind, probe, own, path, period, (n, m),
+                                        actions))
     return specs
+
+
+def _alarm(config: Config, kind: AlarmKind, probe: str, service: str | None, path: Path | None,
+           period: int, n_of_m: tuple[int, int], actions: tuple[str, ...]) -> AlarmSpec:
+    """One alarm of a vantage point (and of one of several services: ``Service`` dimension and
+    name part)."""
+    who = probe if service is None else f"{probe}-{service}"
+    label = f"{who}-{path.value}-{kind.kind}" if path else f"{who}-{kind.kind}"
+    dims: tuple[tuple[str, str], ...] = (("Probe", probe),)
+    if service is not None:
+        dims += (("Service", service),)
+    if path is not None:
+        dims += (("Path", path.value),)
+    evaluation, datapoints = n_of_m if kind.m_of_n else (STALE_PERIODS, STALE_PERIODS)
+    what = kind.summary.format(path=path.value if path else "")
+    return AlarmSpec(
+        name=f"{NAME_PREFIX}{label}",
+        kind=kind.kind,
+        probe=probe,
+        path=path.value if path else None,
+        description=f"routewatch probe {probe}{f' ({service})' if service else ''}: {what} "
+                    f"({datapoints} of {evaluation} periods of {period} s). {MANAGED_MARKER}",
+        namespace=config.cloudwatch.namespace,
+        metric=kind.metric,
+        dimensions=dims,
+        statistic=kind.statistic,
+        period_s=period,
+        evaluation_periods=evaluation,
+        datapoints_to_alarm=datapoints,
+        threshold=kind.threshold,
+        comparison=kind.comparison,
+        treat_missing_data=kind.treat_missing_data,
+        actions=actions,
+        service=service,
+    )
 
 
 # --- where ---------------------------------------------------------------------------------------

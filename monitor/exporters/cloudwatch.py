@@ -3,7 +3,12 @@
 Both publish the same datapoints (:func:`round_datapoints`) in namespace ``RouteWatch`` with
 dimensions drawn only from ``Probe`` (the vantage point), ``Path`` (dns, origin, cdn) and
 ``Region`` (a configured region, anything else becomes ``other``), so the number of series is
-bounded by the configuration. Times are in milliseconds, everything else is a count.
+bounded by the configuration. A configuration with several ``services`` publishes every
+datapoint twice: with a ``Service`` dimension after ``Probe`` (one series per service, what the
+per-service alarms read) and without it (every service's values in one series: Maximum of
+``Misrouted`` is "any service misrouted", what the probe stack's alarms read); the singular
+``service:`` publishes the second only, as before. Times are in milliseconds, everything else is
+a count.
 
 * :class:`EmfEmitter` builds Embedded Metric Format documents with aws-lambda-powertools and
   prints them: CloudWatch Logs turns them into metrics, so the Lambda needs no AWS API call and no
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from monitor.config import CloudWatchSettings
+from monitor.config import DEFAULT_SERVICE, CloudWatchSettings
 from monitor.core.model import RoundResult, RoutingState
 from monitor.metrics import OTHER, bounded_reason
 
@@ -52,12 +57,14 @@ __all__ = [
     "FlushOutcome",
     "batches",
     "round_datapoints",
+    "service_dimensions",
+    "with_service",
 ]
 
 log = logging.getLogger(__name__)
 
 Unit = Literal["Milliseconds", "Count"]
-DIMENSION_NAMES = ("Probe", "Path", "Region")
+DIMENSION_NAMES = ("Probe", "Service", "Path", "Region")
 MAX_VALUES_PER_REQUEST = 1000  # PutMetricData: at most 1000 metrics (values) per request
 _MAX_REQUEST_BYTES = 900_000  # PutMetricData accepts 1 MB; keep a margin for the envelope
 _EMF_MAX_METRICS = 100  # EMF: at most 100 metrics per directive
@@ -136,6 +143,17 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
+def with_service(dimensions: tuple[tuple[str, str], ...],
+                 service: str) -> tuple[tuple[str, str], ...]:
+    """A datapoint's dimensions with ``Service`` after ``Probe``."""
+    return (*dimensions[:1], ("Service", service), *dimensions[1:])
+
+
+def service_dimensions(metric: CloudWatchMetric) -> tuple[str, ...]:
+    """The dimensions of a metric's per-service series (several services only)."""
+    return (*metric.dimensions[:1], "Service", *metric.dimensions[1:])
+
+
 def round_datapoints(result: RoundResult, regions: Collection[str]) -> list[Datapoint]:
     """The datapoints of one round; ``regions`` (the configured ones) bounds the Region values."""
 
@@ -146,11 +164,14 @@ def round_datapoints(result: RoundResult, regions: Collection[str]) -> list[Data
     for vantage in result.vantage_points:
         at = vantage.started_at
 
-        def add(name: str, value: float, *dims: tuple[str, str], at: float = at) -> None:
+        def add(name: str, value: float, *dims: tuple[str, str], at: float = at,
+                service: str = vantage.service) -> None:
             expected = CLOUDWATCH_METRICS[name].dimensions
             if tuple(d for d, _ in dims) != expected:
                 raise ValueError(f"{name} has dimensions {expected}, not {dims}")
             points.append(Datapoint(name, float(value), dims, at))
+            if service != DEFAULT_SERVICE:  # one of several services: its own series too
+                points.append(Datapoint(name, float(value), with_service(dims, service), at))
 
         probe = ("Probe", vantage.vantage)
         add("RoundCompleted", 1, probe)

@@ -442,3 +442,50 @@ def test_the_plan_exit_codes_are_documented_where_ci_authors_look() -> None:
     help_text = CliRunner().invoke(main, ["alarms", "plan", "--help"]).output
     assert f"Exit code 0: no changes; {EXIT_CHANGES_PENDING}: changes pending; 2: error." \
         in help_text
+
+
+# Two services from the laptop: api (dns, origin, cdn) and app (no CDN, two regions of its own).
+SERVICES_TEXT = CONFIG_TEXT.replace(
+    "service: {origin_name: global-alb.example.com, cdn_name: app.example.com}\n",
+    "services:\n"
+    "  api: {origin_name: api-alb.example.com, cdn_name: api.example.com}\n"
+    "  app: {origin_name: app-alb.example.com, regions: {eu-west-1: {addresses: [192.0.2.11]}}}\n"
+).replace("  eu-west-1: {resolver: 192.0.2.53, region: eu-west-1}\n", "")
+
+
+def test_each_service_has_its_own_alarms_on_its_own_series() -> None:
+    specs = {s.name: s for s in desired_alarms(config(SERVICES_TEXT))}
+    assert len(specs) == (3 * 2 + 2) + (2 * 2 + 2)  # api: three paths; app: dns and origin
+    api = specs["routewatch-laptop-api-origin-misrouted"]
+    assert api.dimensions == (("Probe", "laptop"), ("Service", "api"), ("Path", "origin"))
+    assert (api.service, api.probe, api.path) == ("api", "laptop", "origin")
+    assert api.description.startswith("routewatch probe laptop (api): a worse region")
+    assert specs["routewatch-laptop-app-stale"].dimensions == (("Probe", "laptop"),
+                                                               ("Service", "app"))
+    assert "routewatch-laptop-app-cdn-misrouted" not in specs
+    assert "routewatch-laptop-origin-misrouted" not in specs  # no alarm reads the mixed series
+
+
+@pytest.mark.e2e
+def test_services_alarms_apply_and_prune_against_moto(
+        moto_server: MotoServer, tmp_path: Path) -> None:  # noqa: F811
+    moto_server.reset()
+    applied = cli(moto_server, tmp_path, SERVICES_TEXT, "apply")
+    assert applied.exit_code == 0, applied.output
+    cfg = config(SERVICES_TEXT)
+    assert alarm_names(moto_server, "eu-west-1") == names_of(cfg, "laptop")
+    client = cloudwatch_client("eu-west-1", endpoint_url=moto_server.endpoint_url)
+    described = existing_alarms(client, "eu-west-1")
+    assert described["routewatch-laptop-app-dns-misrouted"]["Dimensions"] == [
+        {"Name": "Probe", "Value": "laptop"}, {"Name": "Service", "Value": "app"},
+        {"Name": "Path", "Value": "dns"}]
+    again = cli(moto_server, tmp_path, SERVICES_TEXT, "plan")
+    assert again.exit_code == 0, again.output
+    # app retired: its alarms go with --prune, api's stay
+    without_app = SERVICES_TEXT.replace(
+        "  app: {origin_name: app-alb.example.com, regions: {eu-west-1: {addresses: "
+        "[192.0.2.11]}}}\n", "")
+    pruned = cli(moto_server, tmp_path, without_app, "apply", "--prune")
+    assert pruned.exit_code == 0, pruned.output
+    assert alarm_names(moto_server, "eu-west-1") == names_of(config(without_app), "laptop")
+    assert all("-api-" in name for name in alarm_names(moto_server, "eu-west-1"))
