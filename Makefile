@@ -44,11 +44,12 @@ test: lint typecheck unit
 # (~2 minutes; figures in BENCHMARKS.md). Skips a tool that is not installed. Then serve's measured
 # latencies with and without 50 concurrent /metrics scrapers (~2.5 minutes), verdicts with and
 # without two CPU-hog processes (busy_machine.py, ~5 minutes) and rounds at 3x3, 10x10, 20x30
-# (scale.py, ~1.5 minutes); the Lambda handler's cold start (startup.py, ~1 minute), the latency
-# estimators on the packet-level lab (estimators.py, root, ~3 minutes) and serve's RSS over
-# 10,000 rounds (soak.py, ~10-25 minutes).
+# (scale.py, ~1.5 minutes), 50 services x 10 regions from one vantage point against 50
+# single-service rounds and 50 checks (services.py, ~4 minutes); the Lambda handler's cold start
+# (startup.py, ~1 minute), the latency estimators on the packet-level lab (estimators.py, root,
+# ~3 minutes) and serve's RSS over 10,000 rounds (soak.py, ~10-25 minutes).
 bench: $(STAMP) system-deps
-	@failed=""; for b in accuracy scrape_flood busy_machine scale startup estimators soak; do \
+	@failed=""; for b in accuracy scrape_flood busy_machine scale services startup estimators soak; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || failed="$$failed $$b"; done; \
 	if [ -n "$$failed" ]; then echo "bench: missed or failed:$$failed"; exit 1; fi
 

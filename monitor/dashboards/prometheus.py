@@ -2,8 +2,9 @@
 
 Every query is built from :data:`monitor.metrics.METRICS` by :func:`series`, which refuses a
 metric or label the definitions do not have. Template variables: ``datasource`` (any Prometheus),
-``probe`` (vantage points) and ``region``; Grafana's own ``$__rate_interval`` and ``$__range``
-size the windows.
+``probe`` (vantage points), ``service`` (the configuration's services; ``default`` for the
+singular ``service:``) and ``region``; Grafana's own ``$__rate_interval`` and ``$__range`` size
+the windows. Every per-round series is shown per vantage point and service.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from monitor.metrics import HTTP_PHASES, metric
 
 __all__ = [
     "REGION_VARIABLE",
+    "SERVICE_VARIABLE",
     "STATE_CODES",
     "UID",
     "VANTAGE_VARIABLE",
@@ -50,6 +52,7 @@ __all__ = [
 UID = "routewatch-routing"
 VANTAGE_VARIABLE = "probe"  # named after the label it selects
 REGION_VARIABLE = "region"
+SERVICE_VARIABLE = "service"
 _DS = datasource_ref("prometheus")
 
 STATE_CODES: dict[RoutingState, int] = {state: code for code, state in enumerate(RoutingState)}
@@ -64,10 +67,13 @@ _LATENCY_STEPS = ((0.04, "yellow"), (0.1, "orange"), (0.2, "red"))
 
 
 def series(name: str, *, by_region: bool = False, **exact: str) -> str:
-    """A selector of a defined metric for the selected vantage points (and regions), plus exact
-    label matches; a label the metric does not have is an error, not an empty panel."""
+    """A selector of a defined metric for the selected vantage points and services (and
+    regions), plus exact label matches; a label the metric does not have is an error, not an
+    empty panel."""
     spec = metric(name)
     matchers = {VANTAGE_VARIABLE: f'=~"${VANTAGE_VARIABLE}"'}
+    if SERVICE_VARIABLE in spec.labels:
+        matchers[SERVICE_VARIABLE] = f'=~"${SERVICE_VARIABLE}"'
     if by_region:
         matchers[REGION_VARIABLE] = f'=~"${REGION_VARIABLE}"'
     matchers.update({label: f'="{value}"' for label, value in exact.items()})
@@ -78,9 +84,9 @@ def series(name: str, *, by_region: bool = False, **exact: str) -> str:
 
 
 def state_code() -> str:
-    """One series per vantage point and path whose value is the stable state's code."""
+    """One series per vantage point, service and path whose value is the stable state's code."""
     return " + ".join(
-        f"max by (probe, path) ({series('routing_state', state=state.value)}) * {code}"
+        f"max by (probe, service, path) ({series('routing_state', state=state.value)}) * {code}"
         for state, code in STATE_CODES.items() if code)
 
 
@@ -147,7 +153,8 @@ PENALTY = PanelDoc(
 
 def _routing(grid: Grid) -> None:
     grid.row("Routing")
-    grid.add(state_timeline([_query(state_code(), legend="{{probe}} · {{path}}")], _STATE_TEXT),
+    grid.add(state_timeline([_query(state_code(), legend="{{probe}} · {{service}} · {{path}}")],
+                            _STATE_TEXT),
              ROUTING_STATE, width=24, height=8)
 
     served = _by_label(f"{series('served_region')} == 1", "served", "region")
@@ -160,23 +167,26 @@ def _routing(grid: Grid) -> None:
     ]
     grid.add(
         table.Panel()
-        .with_target(_query(f"max by (probe, path, served) ({served})", "A", table=True))
-        .with_target(_query(f"max by (probe, path, expected) ({expected})", "B", table=True))
-        .with_target(_query(f"max by (probe, path) ({series('routing_penalty_seconds')})", "C",
+        .with_target(_query(f"max by (probe, service, path, served) ({served})", "A",
                             table=True))
+        .with_target(_query(f"max by (probe, service, path, expected) ({expected})", "B",
+                            table=True))
+        .with_target(_query(
+            f"max by (probe, service, path) ({series('routing_penalty_seconds')})", "C",
+            table=True))
         .with_target(_query(state_code(), "D", table=True))
         .with_transformation(_transform("merge"))
         .with_transformation(_transform(
             "organize",
             excludeByName={"Time": True, "Value #A": True, "Value #B": True},
             renameByName={"Value #C": "penalty", "Value #D": "state"},
-            indexByName={"probe": 0, "path": 1, "state": 2, "served": 3, "expected": 4,
-                         "penalty": 5}))
+            indexByName={"probe": 0, "service": 1, "path": 2, "state": 3, "served": 4,
+                         "expected": 5, "penalty": 6}))
         .override_by_name("state", state_override)
         .sort_by([common_builder.TableSortByFieldState().display_name("probe")]),
         SERVED_EXPECTED, width=12, height=8)
 
-    grid.add(_over_time("routing_penalty_seconds", "{{probe}} · {{path}}"),
+    grid.add(_over_time("routing_penalty_seconds", "{{probe}} · {{service}} · {{path}}"),
              PENALTY, width=12, height=8)
 
 
@@ -206,11 +216,14 @@ REGION_HEALTH = PanelDoc(
 
 def _latency_matrix_expr() -> str:
     """Every measured cell, labelled with the vantage point and its closest region."""
-    closest = _by_label(f"bottomk by (instance, probe) (1, {series('region_latency_seconds')})",
-                        "closest", "region")
+    closest = _by_label(
+        f"bottomk by (instance, probe, service) (1, {series('region_latency_seconds')})",
+        "closest", "region")
     cells = (f"{series('region_latency_seconds', by_region=True)} "
-             f"* on (instance, probe) group_left (closest) (0 * {closest} + 1)")
-    return f'label_join({cells}, "vantage", " · closest ", "probe", "closest")'
+             f"* on (instance, probe, service) group_left (closest) (0 * {closest} + 1)")
+    named = f'label_join({cells}, "row", " · ", "probe", "service")'
+    named = f'label_replace({named}, "row", "$1", "row", "(.+) · default")'  # one service
+    return f'label_join({named}, "vantage", " · closest ", "row", "closest")'
 
 
 def _latency(grid: Grid) -> None:
@@ -225,9 +238,10 @@ def _latency(grid: Grid) -> None:
             id_val="custom.cellOptions", value=common.TableAutoCellOptions())])
         .decimals(3),
         LATENCY_MATRIX, width=10, height=8)
-    grid.add(_over_time("region_latency_seconds", "{{probe}} → {{region}}", by_region=True),
+    grid.add(_over_time("region_latency_seconds", "{{probe}} · {{service}} → {{region}}",
+                        by_region=True),
              REGION_LATENCY, width=14, height=8)
-    grid.add(_states("region_healthy", "{{probe}} → {{region}}",
+    grid.add(_states("region_healthy", "{{probe}} · {{service}} → {{region}}",
                      {1: ("answers", "green"), 0: ("no answer", "red")}, by_region=True),
              REGION_HEALTH, width=24, height=7)
 
@@ -256,9 +270,10 @@ PATH_LATENCY = PanelDoc(
 
 def _dns_http(grid: Grid) -> None:
     grid.row("DNS and HTTP")
-    grid.add(_over_time("dns_lookup_seconds", "{{probe}} · {{resolver}}"),
+    grid.add(_over_time("dns_lookup_seconds", "{{probe}} · {{service}} · {{resolver}}"),
              DNS_LOOKUPS, width=8, height=8)
-    request = f'label_join({series("http_phase_seconds")}, "request", " · ", "probe", "path")'
+    request = (f'label_join({series("http_phase_seconds")}, "request", " · ", "probe", '
+               f'"service", "path")')
     phase_order = {"request\\phase": 0} | {phase: i + 1 for i, phase in enumerate(HTTP_PHASES)}
     grid.add(
         barchart.Panel().with_target(_query(request, table=True))
@@ -268,7 +283,7 @@ def _dns_http(grid: Grid) -> None:
         .orientation(common.VizOrientation.HORIZONTAL).stacking(common.StackingMode.NORMAL)
         .show_value(common.VisibilityMode.NEVER).legend(legend()).tooltip(tooltip()),
         HTTP_PHASE_BARS, width=8, height=8)
-    grid.add(_over_time("path_latency_seconds", "{{probe}} · {{path}}"),
+    grid.add(_over_time("path_latency_seconds", "{{probe}} · {{service}} · {{path}}"),
              PATH_LATENCY, width=8, height=8)
 
 
@@ -300,21 +315,23 @@ SERVER_TIMING = PanelDoc(
 
 def _cdn(grid: Grid) -> None:
     grid.row("CDN")
-    grid.add(state_timeline([_query(f"{series('cdn_pop')} == 1", legend="{{probe}} · {{pop}}")],
+    grid.add(state_timeline([_query(f"{series('cdn_pop')} == 1",
+                                    legend="{{probe}} · {{service}} · {{pop}}")],
                             {1: ("serving", "blue")}),
              CDN_POP, width=8, height=8)
-    ratio = (f"avg by (probe, request) "
+    ratio = (f"avg by (probe, service, request) "
              f"(avg_over_time({series('cdn_cache_hit')}[$__range]))")
     first_hit_is_bad = [model.DynamicConfigValue(
         id_val="thresholds", value=thresholds("green", (0.01, "red")).build())]
     grid.add(
-        bargauge.Panel().with_target(_query(ratio, legend="{{probe}} · {{request}}",
+        bargauge.Panel().with_target(_query(ratio,
+                                            legend="{{probe}} · {{service}} · {{request}}",
                                             instant=True))
         .min(0).max(1).thresholds(thresholds("red", (0.5, "yellow"), (0.9, "green")))
         .override_by_regexp(".* · first$", first_hit_is_bad)
         .orientation(common.VizOrientation.HORIZONTAL),
         CACHE_HIT, width=6, height=8)
-    grid.add(_over_time("cdn_upstream_seconds", "{{probe}} · {{phase}}"),
+    grid.add(_over_time("cdn_upstream_seconds", "{{probe}} · {{service}} · {{phase}}"),
              SERVER_TIMING, width=10, height=8)
 
 
@@ -336,10 +353,10 @@ DATA_READ = PanelDoc(
 
 def _data_path(grid: Grid) -> None:
     grid.row("Data path")
-    grid.add(_states("data_path_local", "{{probe}} · {{path}}",
+    grid.add(_states("data_path_local", "{{probe}} · {{service}} · {{path}}",
                      {1: ("region-local", "green"), 0: ("remote", "red")}),
              DATA_LOCALITY, width=12, height=6)
-    grid.add(_over_time("data_read_seconds", "{{probe}} · {{path}}"),
+    grid.add(_over_time("data_read_seconds", "{{probe}} · {{service}} · {{path}}"),
              DATA_READ, width=12, height=6)
 
 
@@ -373,19 +390,21 @@ ERRORS = PanelDoc(
 
 def _probe(grid: Grid) -> None:
     grid.row("Probe")
-    grid.add(_states("round_success", "{{probe}}",
+    grid.add(_states("round_success", "{{probe}} · {{service}}",
                      {1: ("complete", "green"), 0: ("failed", "red")}),
              ROUND_SUCCESS, width=6, height=7)
-    grid.add(_over_time("round_duration_seconds", "{{probe}}"),
+    grid.add(_over_time("round_duration_seconds", "{{probe}} · {{service}}"),
              ROUND_DURATION, width=6, height=7)
     age = f"time() - {series('last_round_timestamp_seconds')}"
-    grid.add(stat.Panel().with_target(_query(age, legend="{{probe}}", instant=True))
+    grid.add(stat.Panel().with_target(_query(age, legend="{{probe}} · {{service}}",
+                                             instant=True))
              .thresholds(thresholds("green", (120, "orange"), (180, "red")))
              .graph_mode(common.BigValueGraphMode.NONE),
              ROUND_AGE, width=4, height=7)
-    errors = (f"sum by (probe, path, reason) "
+    errors = (f"sum by (probe, service, path, reason) "
               f"(increase({series('probe_errors_total')}[$__rate_interval]))")
-    grid.add(timeseries_panel(_query(errors, legend="{{probe}} · {{path}} · {{reason}}"))
+    grid.add(timeseries_panel(_query(errors,
+                                     legend="{{probe}} · {{service}} · {{path}} · {{reason}}"))
              .draw_style(common.GraphDrawStyle.BARS),
              ERRORS, width=8, height=7)
 
@@ -395,14 +414,14 @@ def _probe(grid: Grid) -> None:
 
 def _state_changes() -> builder.AnnotationQuery:
     """An annotation wherever a vantage point's stable routing state changed."""
-    changed = (f"({series('routing_state')} == 1) and on (instance, probe, path, state) "
+    changed = (f"({series('routing_state')} == 1) and on (instance, probe, service, path, state) "
                f"(changes({series('routing_state')}[1m]) > 0)")
     return (builder.AnnotationQuery().name("Routing state changes").datasource(_DS)
             .enable(True).icon_color("orange").expr(changed).step("1m")
-            .title_format("{{probe}} · {{path}} is now {{state}}")
-            .text_format("The stable routing state of {{path}} from {{probe}} changed to "
-                         "{{state}}.")
-            .tag_keys("probe,path,state"))
+            .title_format("{{probe}} · {{service}} · {{path}} is now {{state}}")
+            .text_format("The stable routing state of {{service}}'s {{path}} from {{probe}} "
+                         "changed to {{state}}.")
+            .tag_keys("probe,service,path,state"))
 
 
 def _variables() -> list[builder.QueryVariable | builder.DatasourceVariable]:
@@ -410,6 +429,10 @@ def _variables() -> list[builder.QueryVariable | builder.DatasourceVariable]:
         builder.DatasourceVariable("datasource").label("Prometheus").type("prometheus"),
         builder.QueryVariable(VANTAGE_VARIABLE).label("Vantage point").datasource(_DS)
         .query(f"label_values({metric('round_success').name}, probe)")
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True)
+        .all_value(".*").sort(model.VariableSort.ALPHABETICAL_ASC),
+        builder.QueryVariable(SERVICE_VARIABLE).label("Service").datasource(_DS)
+        .query(f"label_values({metric('round_success').name}, service)")
         .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True)
         .all_value(".*").sort(model.VariableSort.ALPHABETICAL_ASC),
         builder.QueryVariable(REGION_VARIABLE).label("Region").datasource(_DS)

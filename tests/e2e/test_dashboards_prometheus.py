@@ -28,7 +28,7 @@ from monitor.lab import control_request
 pytestmark = pytest.mark.e2e
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "routewatch-routing.json"
-SELECTED = {"probe": "fra", "region": "eu-west-1",
+SELECTED = {"probe": "fra", "service": "default", "region": "eu-west-1",
             "__rate_interval": "1m", "__range": "5m", "__interval": "15s"}
 FAULTS = [{"kind": "region_down", "region": "ap-southeast-1"},
           {"kind": "edge_stale_origin", "edge": "fra56", "answer": "us-east-1"}]

@@ -4,6 +4,8 @@ apart by their ``service`` label."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "alerts" / "routewatch.rules.yml"
 SCENARIO = ROOT / "tests" / "data" / "services-split.yaml"
+DASHBOARD = ROOT / "dashboards" / "routewatch-routing.json"
 
 
 def test_prometheus_sees_each_service_with_its_own_verdict_and_alert(tmp_path: Path) -> None:
@@ -44,3 +47,9 @@ def test_prometheus_sees_each_service_with_its_own_verdict_and_alert(tmp_path: P
         assert summary.startswith("dub (api): origin is served by us-east-1, not "), summary
         rounds = {(r["vantage"], r["service"]) for r in serve.rounds("dub")}
         assert rounds == {("dub", "api"), ("dub", "app")}
+        # the dashboard's latency matrix has a row per vantage point and service
+        [matrix] = [t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"]
+                    if p.get("title", "").startswith("Latency matrix") for t in p["targets"]]
+        expr = re.sub(r"\$(probe|service|region)\b", ".*", matrix)
+        rows = {s["metric"]["vantage"] for s in prom.query(expr)}
+        assert rows == {"dub · api · closest eu-west-1", "dub · app · closest eu-west-1"}

@@ -193,16 +193,16 @@ def test_panels_and_alerts_link_the_same_published_runbook() -> None:
 def test_the_prometheus_dashboard_has_its_variables_and_state_annotations() -> None:
     document = dashboard("routewatch-routing.json")
     variables = {v["name"]: v for v in document["templating"]["list"]}
-    assert set(variables) == {"datasource", "probe", "region"}
+    assert set(variables) == {"datasource", "probe", "service", "region"}
     assert variables["datasource"]["query"] == "prometheus"
-    for name in ("probe", "region"):
+    for name in ("probe", "service", "region"):
         assert variables[name]["multi"]
         assert variables[name]["includeAll"]
         assert f'{name}=~"${name}"' in " ".join(expressions(document))
     [changes] = document["annotations"]["list"]
     assert "routewatch_routing_state" in changes["expr"]
     assert "changes(" in changes["expr"]
-    assert {"probe", "path", "state"} <= set(changes["tagKeys"].split(","))
+    assert {"probe", "service", "path", "state"} <= set(changes["tagKeys"].split(","))
     titles = {p["title"] for p in panels("routewatch-routing.json")}
     assert {"Routing state per vantage point and path", "Served vs expected region",
             "Latency matrix: vantage point × region", "HTTP phases per path",
@@ -212,7 +212,7 @@ def test_the_prometheus_dashboard_has_its_variables_and_state_annotations() -> N
 
 def test_a_selector_refuses_a_label_the_metric_does_not_have() -> None:
     assert series("cdn_pop", pop="FRA56-P1") == \
-        'routewatch_cdn_pop{probe=~"$probe", pop="FRA56-P1"}'
+        'routewatch_cdn_pop{probe=~"$probe", service=~"$service", pop="FRA56-P1"}'
     with pytest.raises(ValueError, match="has no label region"):
         series("cdn_pop", by_region=True)
     with pytest.raises(KeyError):
