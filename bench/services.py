@@ -6,6 +6,8 @@ In the same run, the same 500 (service, region) cells are measured three ways:
 
 * **one round** — ``run_round`` over every service at once (``serve``'s way: one job per vantage
   point, every service's checks on one pacer planned into the round deadline), warm, in-process;
+  with the default round deadline (15 s: the plan narrows the gap between starts to fit) and with
+  a deadline that uses the interval (45 s: the configured 10 ms gap fits);
 * **50 rounds** — one single-service round after another in the same process (each service's
   view of the configuration), the way a loop over the services would do it;
 * **50 checks** — ``routewatch check --json`` once per service, each a fresh process with a
@@ -14,8 +16,8 @@ In the same run, the same 500 (service, region) cells are measured three ways:
 A cell is *within bound* when its estimate is within 3 ms + 10 % of the injected round trip;
 *disturbed* when measurement trust left it out. CPU is the process's own for the in-process
 ways and the children's for the checks. Prints the table and the ratios against the one round.
-Run: ``.venv/bin/python bench/services.py`` (part of ``make bench``, ~3 minutes); ``--services``,
-``--regions``, ``--rounds``, ``--deadline`` for other sizes. Loopback only.
+Run: ``.venv/bin/python bench/services.py`` (part of ``make bench``, ~6 minutes); ``--services``,
+``--regions``, ``--rounds``, ``--deadlines`` for other sizes. Loopback only.
 """
 
 from __future__ import annotations
@@ -164,26 +166,29 @@ def main() -> int:
     parser.add_argument("--regions", type=int, default=10, choices=range(1, len(REGIONS) + 1),
                         metavar=f"1..{len(REGIONS)}")
     parser.add_argument("--rounds", type=int, default=3, help="multi-service rounds")
-    parser.add_argument("--deadline", type=float, default=None,
-                        help="probe.round_deadline_s (default: the configuration's, 15 s)")
+    parser.add_argument("--deadlines", default="15,45",
+                        help="probe.round_deadline_s of the one-round runs, comma-separated")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     started = time.monotonic()
     text, injected = world(args.services, args.regions, seed=args.services * 100 + args.regions)
     rows: list[dict[str, Any]] = []
+    plans = []
     with start_lab(parse_scenario(text, name="services")) as lab, \
             tempfile.TemporaryDirectory(prefix="routewatch-services-") as tmp:
         document = yaml.safe_load(lab.config_path.read_text(encoding="utf-8"))
         document["serve"] = {"interval_s": INTERVAL_S}
-        if args.deadline is not None:
-            document["probe"]["round_deadline_s"] = args.deadline
         config_path = Path(tmp) / "services.yaml"
-        config_path.write_text(yaml.safe_dump(document), encoding="utf-8")
-        tally = Tally(injected)
-        walls, cpus, plan = one_round(lab, config_path, args.rounds, tally)
-        rows.append({"way": f"one round, every service (× {args.rounds})", "tally": tally,
-                     "wall": statistics.median(walls), "cpu": statistics.median(cpus),
-                     "worst_wall": max(walls)})
+        for deadline in (float(d) for d in args.deadlines.split(",")):
+            document["probe"]["round_deadline_s"] = deadline
+            config_path.write_text(yaml.safe_dump(document), encoding="utf-8")
+            tally = Tally(injected)
+            walls, cpus, plan = one_round(lab, config_path, args.rounds, tally)
+            plans.append(plan)
+            rows.append({"way": f"one round, every service, deadline {deadline:g} s "
+                                f"(× {args.rounds})", "tally": tally,
+                         "wall": statistics.median(walls), "cpu": statistics.median(cpus),
+                         "worst_wall": max(walls)})
         tally = Tally(injected)
         wall, cpu = round_per_service(lab, config_path, tally)
         rows.append({"way": f"{args.services} single-service rounds, one process",
@@ -194,7 +199,7 @@ def main() -> int:
                      "tally": tally, "wall": wall, "cpu": cpu, "worst_wall": wall})
     cells = args.services * args.regions
     print(f"services: {args.services} services × {args.regions} regions from one vantage point "
-          f"({cells} cells per round), interval {INTERVAL_S:.0f} s; plan: {plan}; "
+          f"({cells} cells per round), interval {INTERVAL_S:.0f} s; plans: {'; '.join(plans)}; "
           f"{time.monotonic() - started:.0f} s; load average before {load:.1f} (the machine is "
           f"shared with other work)")
     print("| way | wall time for all services | CPU | within a 60 s interval | cells within "
@@ -204,14 +209,15 @@ def main() -> int:
     base = rows[0]
     for row in rows:
         tally = row["tally"]
-        ratio = "" if row is base else (f" ({row['wall'] / base['wall']:.1f}× the one round; CPU "
+        ratio = "" if row is base else (f" ({row['wall'] / base['wall']:.1f}× row 1; CPU "
                                         f"{row['cpu'] / base['cpu']:.1f}×)")
         print(f"| {row['way']} | {row['wall']:.1f} s{ratio} | {row['cpu']:.1f} s | "
               f"{'yes' if row['worst_wall'] <= INTERVAL_S else 'NO'} "
               f"(worst {row['worst_wall']:.1f} s) | {tally.within}/{tally.cells} | "
               f"{tally.disturbed} | {tally.unmeasured} | {tally.error_text()} | "
               f"{tally.misjudged} |")
-    return 0 if base["worst_wall"] <= INTERVAL_S else 1
+    one_rounds = rows[:len(plans)]
+    return 0 if all(row["worst_wall"] <= INTERVAL_S for row in one_rounds) else 1
 
 
 if __name__ == "__main__":
