@@ -207,6 +207,7 @@ def render_view(view: PageView, *, now: float, live: LiveOptions | None = None) 
     title = "routewatch · routing" + (" (live)" if live is not None else "")
     body = "".join((
         _header(view, now, live),
+        _services(view),
         _problems(view),
         _matrix(view, now, live),
         _vantages(view, now, live),
@@ -220,6 +221,24 @@ def render_view(view: PageView, *, now: float, live: LiveOptions | None = None) 
         f"{refresh}<title>{_e(title)}</title><style>{_CSS}</style></head>"
         f"<body><main>{body}</main>{script}</body></html>\n"
     )
+
+
+def _where(vantage: VantageView) -> str:
+    """The data attributes naming a vantage point's round (and its service, when several)."""
+    service = f' data-service="{_e(vantage.service)}"' if vantage.service is not None else ""
+    return f'data-vantage="{_e(vantage.name)}"{service}'
+
+
+def _services(view: PageView) -> str:
+    """One chip per service with its worst state, when the configuration has several."""
+    if not view.services:
+        return ""
+    chips = "".join(
+        f'<span class="count {_state_class(service.worst)}" data-service="{_e(service.name)}">'
+        f"{STATE_MARKERS.get(service.worst, '?')} {_e(service.name)}: "
+        + _e(", ".join(f"{count} {state}" for state, count in service.summary if count))
+        + "</span>" for service in view.services)
+    return f'<div class="summary services"><b>services</b> {chips}</div>'
 
 
 def _problem_paths(view: PageView) -> Iterator[tuple[VantageView, PathView]]:
@@ -238,7 +257,7 @@ def _header(view: PageView, now: float, live: LiveOptions | None) -> str:
         f"{STATE_MARKERS.get(state, '?')} {count} {_e(state)}</span>"
         for state, count in counts.items())
     problems = sum(1 for _ in _problem_paths(view))
-    failed = [v.name for v in view.vantage_points if not v.success]
+    failed = [v.label for v in view.vantage_points if not v.success]
     if problems or failed or view.remote_failures:
         worst = next((s for s in ("misrouted", "unknown", "failover") if counts.get(s)), "unknown")
         text = []
@@ -277,13 +296,13 @@ def _problems(view: PageView) -> str:
     items = []
     for vantage, path in _problem_paths(view):
         why = f"{path.reason}: {path.detail}" if path.reason else path.detail
-        items.append(f'<li data-vantage="{_e(vantage.name)}" data-path="{_e(path.path)}">'
-                     f"{_state_badge(path.state)} <b>{_e(vantage.name)}</b> {_e(path.path)}"
+        items.append(f'<li {_where(vantage)} data-path="{_e(path.path)}">'
+                     f"{_state_badge(path.state)} <b>{_e(vantage.label)}</b> {_e(path.path)}"
                      f" — {_e(why)}</li>")
     for vantage in view.vantage_points:
         if not vantage.success:
             reasons = "; ".join(f"{r}: {m}" for w, r, m in vantage.errors if w == "round")
-            items.append(f"<li>{_state_badge('unknown')} <b>{_e(vantage.name)}</b> round "
+            items.append(f"<li>{_state_badge('unknown')} <b>{_e(vantage.label)}</b> round "
                          f"failed{_e(': ' + reasons if reasons else '')}</li>")
     items.extend(f"<li>{_state_badge('unknown')} regional probe <b>{_e(f.region)}</b> did not "
                  f"answer — {_e(f.reason)}: {_e(f.message)}</li>" for f in view.remote_failures)
@@ -324,7 +343,7 @@ def _chips(vantage: VantageView, region: str) -> str:
 
 
 def _cell(vantage: VantageView, cell: RegionCell | None, region: str, closest: bool) -> str:
-    where = f'data-vantage="{_e(vantage.name)}" data-region="{_e(region)}"'
+    where = f'{_where(vantage)} data-region="{_e(region)}"'
     chips = _chips(vantage, region)
     if cell is None:
         return f'<td class="cell nodata" {where}>—{chips}</td>'
@@ -350,7 +369,7 @@ def _matrix(view: PageView, now: float, live: LiveOptions | None) -> str:
         by_region = {c.region: c for c in vantage.regions}
         closest = vantage.closest_region
         cells = "".join(_cell(vantage, by_region.get(r), r, r == closest) for r in regions)
-        rows.append(f'<tr data-vantage="{_e(vantage.name)}"><th scope="row">{_e(vantage.name)}'
+        rows.append(f'<tr {_where(vantage)}><th scope="row">{_e(vantage.label)}'
                     f"{failed}<br>{_age(vantage.finished_at, now, live)}</th>{cells}</tr>")
     bands = "".join(f'<span><span class="swatch band-{i}"></span>{_e(label)}</span>'
                     for i, (_, label) in enumerate(LATENCY_BANDS))
@@ -427,7 +446,7 @@ def _vantage_card(vantage: VantageView, now: float, live: LiveOptions | None) ->
              "<th>served</th><th>expected</th><th>penalty</th></tr></thead>"
              f"<tbody>{''.join(rows)}</tbody></table></div>") if rows else ""
     return (f'<section class="vantage{" problem" if vantage.has_problem else ""}" '
-            f'data-vantage="{_e(vantage.name)}"><h3>{_e(vantage.name)} {failed}'
+            f'{_where(vantage)}><h3>{_e(vantage.label)} {failed}'
             f"{_age(vantage.finished_at, now, live)}"
             f'<span class="meta">round took {vantage.duration_seconds:.2f} s</span></h3>'
             f"{table}{f'<ul class=evidence>{items}</ul>' if items else ''}</section>")

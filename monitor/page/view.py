@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from monitor.config import DEFAULT_SERVICE
 from probes.errors import RoutewatchError
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "PathView",
     "RegionCell",
     "RemoteFailure",
+    "ServiceView",
     "VantageView",
     "page_view",
 ]
@@ -81,6 +83,12 @@ class VantageView:
     regions: tuple[RegionCell, ...]
     paths: tuple[PathView, ...]
     errors: tuple[tuple[str, str, str], ...] = ()  # (where, reason, message)
+    service: str | None = None  # one of several services (None: the configuration's one)
+
+    @property
+    def label(self) -> str:
+        """``fra``, or ``fra · api`` for one of several services."""
+        return self.name if self.service is None else f"{self.name} · {self.service}"
 
     @property
     def has_problem(self) -> bool:
@@ -108,6 +116,19 @@ class RemoteFailure:
 
 
 @dataclass(frozen=True)
+class ServiceView:
+    """One of several services: how many of its paths ended in each state."""
+
+    name: str
+    summary: tuple[tuple[str, int], ...]
+
+    @property
+    def worst(self) -> str:
+        counts = dict(self.summary)
+        return next((s for s in ("misrouted", "unknown", "failover") if counts.get(s)), "ok")
+
+
+@dataclass(frozen=True)
 class PageView:
     """The whole round: what the page draws."""
 
@@ -117,6 +138,7 @@ class PageView:
     summary: tuple[tuple[str, int], ...]
     vantage_points: tuple[VantageView, ...]
     remote_failures: tuple[RemoteFailure, ...] = ()
+    services: tuple[ServiceView, ...] = ()  # several services only
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -234,25 +256,39 @@ def _vantage(item: Any, where: str) -> VantageView:
         paths=tuple(_path(p, f"{where}.paths[{i}]") for i, p in enumerate(paths)),
         errors=tuple((str(e.get("path", "")), str(e.get("reason", "")), str(e.get("message", "")))
                      for e in errors),
+        service=_service(document.get("service")),
     )
+
+
+def _service(value: Any) -> str | None:
+    """A service's name as the page shows it; the singular ``service:`` (``default``) and an
+    older document without one are not named."""
+    return None if value in (None, DEFAULT_SERVICE) else str(value)
+
+
+def _counts(summary: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(summary, Mapping):
+        return ()
+    return tuple((str(state), number) for state, value in summary.items()
+                 if (number := _count(value)) is not None)
 
 
 def page_view(document: Any) -> PageView:
     """Read a round document; :class:`PageDocumentError` says what is missing or malformed."""
     top = _mapping(document, "document")
     vantage_points = _list(top.get("vantage_points"), "document.vantage_points")
-    summary = top.get("summary")
-    counts = tuple((str(state), number) for state, value in summary.items()
-                   if (number := _count(value)) is not None) if isinstance(summary, Mapping) else ()
+    services = [s for s in top.get("services") or () if isinstance(s, Mapping)
+                and _service(s.get("name")) is not None]
     failures = [f for f in top.get("remote_failures") or () if isinstance(f, Mapping)]
     started = top.get("started_at")
     return PageView(
         version=_text(top.get("routewatch_version")),
         started_at=None if started is None else _timestamp(started, "document.started_at"),
         duration_seconds=_seconds(top.get("duration_seconds")),
-        summary=counts,
+        summary=_counts(top.get("summary")),
         vantage_points=tuple(_vantage(v, f"vantage_points[{i}]")
                              for i, v in enumerate(vantage_points)),
         remote_failures=tuple(RemoteFailure(str(f.get("region", "")), str(f.get("reason", "")),
                                             str(f.get("message", ""))) for f in failures),
+        services=tuple(ServiceView(str(s["name"]), _counts(s.get("summary"))) for s in services),
     )

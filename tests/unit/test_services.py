@@ -247,3 +247,20 @@ def test_lab_services_mistakes_are_typed_errors(change: tuple[str, str], problem
     with pytest.raises(ScenarioError) as caught:
         parse_scenario(LAB.replace(*change))
     assert [str(p) for p in caught.value.problems] == [problem]
+
+
+def test_the_routing_page_names_each_service_and_its_worst_state() -> None:
+    from monitor.page import render_page
+
+    api = dataclasses.replace(vantage_round("dub", state=RoutingState.MISROUTED,
+                                            served="us-east-1", expected="eu-west-1",
+                                            penalty=0.064), service="api")
+    app = dataclasses.replace(vantage_round("dub"), service="app")
+    page = render_page(round_document(round_of(api, app)), now=2000.0)
+    assert '<span class="count st-misrouted" data-service="api">' in page
+    assert '<span class="count st-ok" data-service="app">' in page
+    assert '<tr data-vantage="dub" data-service="api"><th scope="row">dub · api' in page
+    assert '<li data-vantage="dub" data-service="api" data-path="origin">' in page
+    single = render_page(round_document(round_of(vantage_round("dub"))), now=2000.0)
+    assert "data-service" not in single
+    assert "dub · default" not in single
