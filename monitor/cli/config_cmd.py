@@ -27,8 +27,10 @@ def validate(file: str) -> None:
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     cfg = loaded.config
+    services = (f", {plural(len(cfg.service_names), 'service')}" if cfg.services is not None
+                else "")
     click.echo(f"{file}: ok ({plural(len(cfg.regions), 'region')}, "
-               f"{plural(len(cfg.vantage_points), 'vantage point')})")
+               f"{plural(len(cfg.vantage_points), 'vantage point')}{services})")
 
 
 @config.command("schema")
