@@ -18,12 +18,12 @@ from lab_client import Rows, calm, calm_check, document_rows, injected_rows
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.cli.schema import report_schema
-from monitor.config import load_config
+from monitor.config import load_config, parse_config
 from monitor.core.report import round_document
 from monitor.exporters.prometheus import RoundCollector
 from monitor.lab import LabHandle, Scenario, load_scenario
 from monitor.metrics import SnapshotStore
-from monitor.round.run import run_round
+from monitor.round.run import planned_checks, run_round
 
 ROOT = Path(__file__).parents[2]
 SCENARIO = ROOT / "tests" / "data" / "services-split.yaml"
@@ -173,3 +173,35 @@ def test_the_lambda_publishes_each_services_series_and_evidence(
     assert (("Probe", "Service", "Path"), "app", "origin", 0.0) in misrouted
     assert {m[3] for m in misrouted if m[0] == ("Probe", "Path") and m[2] == "origin"} == {0.0,
                                                                                            1.0}
+
+
+def test_a_round_plans_every_services_checks_and_says_up_front_when_they_cannot_fit(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing listens at these loopback addresses: the round is refused fast and only its plan
+    matters here."""
+    regions = "\n".join(f"  {r}: {{addresses: [127.9.{i}.1]}}" for i, r in enumerate(
+        ("us-east-1", "eu-west-1", "ap-southeast-1", "us-west-2", "eu-central-1",
+         "ap-northeast-1", "sa-east-1", "ap-south-1", "ca-central-1", "eu-north-1"), start=1))
+    text = f"""
+services:
+  api: {{origin_name: api-alb.example.com}}
+  app: {{origin_name: app-alb.example.com, regions: {{us-east-1: , eu-west-1: }}}}
+regions:
+{regions}
+vantage_points: {{here: {{resolver: 127.9.0.53}}}}
+probe: {{samples: 50, dns_timeout_s: 0.2, connect_timeout_s: 0.2, request_timeout_s: 0.5,
+        round_deadline_s: 1.0, allow_addresses: [127.0.0.0/8]}}
+"""
+    config = parse_config(text).config
+    with caplog.at_level("WARNING", logger="monitor.round.run"):
+        result = asyncio.run(run_round(config))
+    assert result.plan is not None
+    assert result.plan.checks == sum(planned_checks(view) for _, view in config.service_views())
+    assert result.plan.checks == (10 * 50 + 2) + (2 * 50 + 2)  # samples and dns, origin
+    assert not result.plan.fits
+    assert f"round cannot fit its deadline: {result.plan.checks} checks" in caplog.text
+    assert [(v.service, v.vantage) for v in result.vantage_points] == [("api", "here"),
+                                                                       ("app", "here")]
+    narrowed = asyncio.run(run_round(config, services=["app"]))
+    assert narrowed.plan is not None
+    assert narrowed.plan.checks == 2 * 50 + 2

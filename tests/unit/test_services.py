@@ -264,3 +264,4 @@ def test_the_routing_page_names_each_service_and_its_worst_state() -> None:
     single = render_page(round_document(round_of(vantage_round("dub"))), now=2000.0)
     assert "data-service" not in single
     assert "dub · default" not in single
+
