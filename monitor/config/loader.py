@@ -17,6 +17,7 @@ __all__ = [
     "ConfigProblem",
     "KeyPath",
     "clean_message",
+    "empty_entries",
     "format_key_path",
     "line_of",
     "read_text_file",
@@ -75,6 +76,15 @@ def reference_error(*problems: tuple[KeyPath, str]) -> PydanticCustomError:
     summary = "; ".join(f"{format_key_path(loc)}: {msg}" for loc, msg in problems)
     return PydanticCustomError(_REFERENCES, "{summary}",
                                {"summary": summary, "problems": list(problems)})
+
+
+def empty_entries(value: Any) -> Any:
+    """A mapping whose entries written with nothing after them (``us-east-1:``) are empty
+    mappings (an entry with its defaults); anything else as it is (a pydantic ``before``
+    validator)."""
+    if isinstance(value, dict):
+        return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
 
 
 def line_of(document: Any, loc: KeyPath) -> int | None:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.config.loader import reference_error
+from monitor.config.loader import empty_entries, reference_error
 from monitor.domain.patterns import POP_CODE as _POP_CODE
 from monitor.domain.patterns import REGION_NAME as _REGION_NAME
 from probes.errors import RoutewatchError
@@ -209,13 +209,8 @@ class ServiceEntry(Service):
         None, description="The regions this service runs in (names of the top-level regions), "
                           "with its own alb_name/addresses/port where they differ")
 
-    @field_validator("regions", mode="before")
-    @classmethod
-    def _empty_entries(cls, value: Any) -> Any:
-        # `eu-west-1:` with nothing after it: the top-level region as it is
-        if isinstance(value, dict):
-            return {k: ({} if v is None else v) for k, v in value.items()}
-        return value
+    # `eu-west-1:` with nothing after it: the top-level region as it is
+    _empty_entries = field_validator("regions", mode="before")(empty_entries)
 
 
 DEFAULT_SERVICE = "default"

@@ -28,6 +28,7 @@ from monitor.config.loader import (
     ConfigError,
     ConfigProblem,
     clean_message,
+    empty_entries,
     format_key_path,
     read_text_file,
     reference_error,
@@ -313,13 +314,8 @@ class Scenario(_Strict):
     probe: ProbeSettings | None = Field(None, description="Copied into the written config")
     tolerance: Tolerance | None = Field(None, description="Copied into the written config")
 
-    @field_validator("regions", mode="before")
-    @classmethod
-    def _empty_regions(cls, value: Any) -> Any:
-        # `us-east-1:` with nothing after it is a region with defaults
-        if isinstance(value, dict):
-            return {k: ({} if v is None else v) for k, v in value.items()}
-        return value
+    # `us-east-1:` with nothing after it is a region with defaults
+    _empty_regions = field_validator("regions", mode="before")(empty_entries)
 
     @field_validator("regions")
     @classmethod
