@@ -15,7 +15,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from monitor.config import Config, VantagePoint
@@ -57,8 +57,8 @@ from probes.dns import DnsEvidence, probe_dns
 from probes.errors import RoutewatchError
 from probes.http import ssl_context_for, warm_up
 
-__all__ = ["Preparation", "Progress", "RoundContext", "UnknownService", "UnknownVantagePoint",
-           "run_round"]
+__all__ = ["Preparation", "Progress", "RoundContext", "SharedCollect", "UnknownService",
+           "UnknownVantagePoint", "run_round"]
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,8 @@ async def run_round(
         raise UnknownService(f"unknown service(s): {', '.join(missing)} "
                              f"(configured: {', '.join(config.service_names)})")
     views = config.service_views(services or None)
+    if len(views) > 1:  # every service's round asks them when it ends: one fetch per wave
+        lag_sources = [SharedCollect(source) for source in lag_sources]
     checks = len(names) * sum(planned_checks(view) for _, view in views)
     contexts: list[RoundContext] = []
     counts: dict[tuple[str, str], tuple[int, int]] = {}  # (service, vantage) → done, planned
@@ -245,6 +247,33 @@ async def run_round(
     finally:
         lag.release()
     return RoundResult(tuple(rounds), started_wall, time.perf_counter() - started, plan)
+
+
+class SharedCollect:
+    """A lag source that several services' rounds ask at the end of each (``collect``): the
+    callers that ask while a fetch runs share the next one, so fifty services ending together
+    cost two fetches, not fifty (each an RPC to the lab, run in a thread while other services
+    still measure). Every caller still gets a fetch that started after it asked."""
+
+    def __init__(self, source: LagSource) -> None:
+        self._source = source
+        self._lock = asyncio.Lock()
+        self._started = 0
+
+    @property
+    def remote(self) -> bool:
+        return self._source.remote
+
+    async def collect(self) -> None:
+        asked = self._started
+        async with self._lock:
+            if self._started > asked:  # a fetch started after we asked, and it has finished
+                return
+            self._started += 1
+            await self._source.collect()
+
+    def stalls(self) -> Iterable[tuple[float, float]]:
+        return self._source.stalls()
 
 
 async def _service_vantage(context: RoundContext, service: str, name: str) -> VantageRound:

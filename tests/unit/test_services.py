@@ -265,3 +265,48 @@ def test_the_routing_page_names_each_service_and_its_worst_state() -> None:
     assert "data-service" not in single
     assert "dub · default" not in single
 
+
+
+def test_services_ending_together_share_the_lab_lateness_fetches() -> None:
+    """Callers that ask while a fetch runs share the next fetch, which starts after they asked:
+    three callers, two fetches; a caller after them all gets a fetch of its own."""
+    from monitor.round.run import SharedCollect
+
+    class Source:
+        remote = True
+
+        def __init__(self) -> None:
+            self.started: list[int] = []  # how many callers had asked when each fetch started
+            self.release = asyncio.Event()
+
+        async def collect(self) -> None:
+            self.started.append(asked)
+            await self.release.wait()
+
+        def stalls(self) -> list[tuple[float, float]]:
+            return [(1.0, 2.0)]
+
+    asked = 0
+
+    async def scenario() -> list[int]:
+        nonlocal asked
+        source = Source()
+        shared = SharedCollect(source)
+
+        async def caller() -> None:
+            nonlocal asked
+            asked += 1
+            await shared.collect()
+
+        first = asyncio.create_task(caller())
+        await asyncio.sleep(0)  # the first fetch starts (one caller has asked)
+        others = [asyncio.create_task(caller()) for _ in range(2)]
+        await asyncio.sleep(0)  # both ask while it runs
+        source.release.set()
+        await asyncio.gather(first, *others)
+        await caller()
+        assert shared.remote
+        assert list(shared.stalls()) == [(1.0, 2.0)]
+        return source.started
+
+    assert asyncio.run(scenario()) == [1, 3, 4]
