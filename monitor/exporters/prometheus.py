@@ -33,7 +33,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 
-from monitor.config import split_listen
+from monitor.config import DEFAULT_SERVICE, split_listen
 from monitor.metrics import METRICS, MetricSpec, MetricType, Snapshot, snapshot_samples
 
 __all__ = [
@@ -159,18 +159,22 @@ def health_report(snapshot: Snapshot, now: float) -> HealthReport:
     last = snapshot.last_round_finished_at
     since = now - (last if last is not None else snapshot.started_at)
     healthy = since <= limit
-    return HealthReport(healthy, {
+    rounds: dict[str, dict[str, Any]] = {}  # service → vantage point → its latest round
+    for (service, name), entry in sorted(snapshot.vantage.items()):
+        rounds.setdefault(service, {})[name] = {
+            "finished_at": entry.finished_at, "success": entry.result.success,
+            "rounds": entry.rounds_total}
+    document: dict[str, Any] = {
         "status": "ok" if healthy else "stale",
         "last_round_finished_at": last,
         "seconds_since_last_round": round(since, 3),
         "stale_after_seconds": limit,
-        "vantage_points": {
-            name: {"finished_at": entry.finished_at, "success": entry.result.success,
-                   "rounds": entry.rounds_total}
-            for name, entry in sorted(snapshot.vantage.items())
-        },
-        "config_last_reload_successful": snapshot.reload_successful,
-    })
+        "vantage_points": rounds.pop(DEFAULT_SERVICE, {}),
+    }
+    if rounds:  # several services: each one's vantage points
+        document["services"] = rounds
+    document["config_last_reload_successful"] = snapshot.reload_successful
+    return HealthReport(healthy, document)
 
 
 _INDEX = (b"<html><head><title>routewatch</title></head><body><h1>routewatch</h1>"

@@ -310,3 +310,22 @@ def test_services_ending_together_share_the_lab_lateness_fetches() -> None:
         return source.started
 
     assert asyncio.run(scenario()) == [1, 3, 4]
+
+
+def test_healthz_lists_each_services_vantage_points() -> None:
+    import json
+
+    from monitor.exporters.prometheus import health_report
+
+    store = SnapshotStore(services_config())
+    for service in ("api", "app"):
+        store.publish(dataclasses.replace(vantage_round("dub"), service=service))
+    document = json.loads(json.dumps(health_report(store.current(), 1000.0).document))
+    assert document["vantage_points"] == {}
+    assert sorted(document["services"]) == ["api", "app"]
+    assert document["services"]["api"]["dub"]["rounds"] == 1
+    single = SnapshotStore(parse_config(SINGLE).config)
+    single.publish(vantage_round("dub"))
+    report = health_report(single.current(), 1000.0).document
+    assert list(report["vantage_points"]) == ["dub"]
+    assert "services" not in report
