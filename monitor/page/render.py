@@ -341,12 +341,17 @@ def _cell(vantage: VantageView, cell: RegionCell | None, region: str, closest: b
             f'<span class="rtt">{_e(format_ms(cell.latency_seconds))}</span>{mark}{chips}</td>')
 
 
+INCOMPLETE = ('<span class="state st-unknown" title="not every path was judged, or the round '
+              'hit its deadline: see the paths and errors">? incomplete</span>')
+"""The mark of a round that did not judge every path (``routewatch_round_success`` 0)."""
+
+
 def _matrix(view: PageView, now: float, live: LiveOptions | None) -> str:
     regions = view.regions
     head = "".join(f'<th scope="col">{_e(r)}</th>' for r in regions)
     rows = []
     for vantage in view.vantage_points:
-        failed = "" if vantage.success else ' <span class="state st-unknown">? round failed</span>'
+        failed = "" if vantage.success else f" {INCOMPLETE}"
         by_region = {c.region: c for c in vantage.regions}
         closest = vantage.closest_region
         cells = "".join(_cell(vantage, by_region.get(r), r, r == closest) for r in regions)
@@ -420,7 +425,7 @@ def _vantage_card(vantage: VantageView, now: float, live: LiveOptions | None) ->
         evidence.extend(_evidence(path))
     evidence.extend(f"{STALE_MARKER} {where}: {reason}: {message}"
                     for where, reason, message in vantage.errors)
-    failed = "" if vantage.success else '<span class="state st-unknown">? round failed</span>'
+    failed = "" if vantage.success else INCOMPLETE
     items = "".join(f'<li class="{"warn" if e.startswith(STALE_MARKER) else ""}">{_e(e)}</li>'
                     for e in evidence)
     table = ('<div class="scroll"><table class="paths"><thead><tr><th>path</th><th>state</th>'

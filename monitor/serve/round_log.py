@@ -65,7 +65,8 @@ def round_message(result: VantageRound, entry: VantageSnapshot | None) -> str:
     for error in result.errors:
         if error.path == "round":
             parts.append(f"{error.reason}: {error.message}")
-    outcome = "finished" if result.success else "failed"
+    # not success: a path is unknown or the deadline hit; the parts above say which
+    outcome = "finished" if result.success else "incomplete"
     return (f"{result.vantage}: round {outcome} in {result.duration_seconds:.2f}s"
             + (": " + ", ".join(parts) if parts else ""))
 

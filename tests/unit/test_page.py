@@ -270,3 +270,11 @@ def test_formats() -> None:
     assert [format_age(s) for s in (-3, 0.4, 2.5, 119.4, 120, 7199, 7200, 9000)] == \
         ["0 s", "0 s", "3 s", "119 s", "2 min", "119 min", "2 h 0 min", "2 h 30 min"]
     assert [limit for limit, _ in LATENCY_BANDS] == sorted(limit for limit, _ in LATENCY_BANDS)
+
+
+def test_a_round_that_did_not_judge_every_path_is_marked_incomplete() -> None:
+    document = demo_document()
+    document["vantage_points"][1]["success"] = False
+    text = page(document).text()
+    assert "? incomplete" in text
+    assert "? round failed" not in text
