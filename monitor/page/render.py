@@ -293,8 +293,8 @@ def _problems(view: PageView) -> str:
 def _age(finished_at: float, now: float, live: LiveOptions | None) -> str:
     age = now - finished_at
     title = f"finished {_utc(finished_at)}"
-    if live is None:
-        return f'<span class="age" title="{_e(title)}">{_e(format_age(age))} ago</span>'
+    if live is None:  # a saved page: an age would be wrong tomorrow, the time is not
+        return f'<span class="age" title="{_e(title)}">{_e(title)}</span>'
     stale = age > live.stale_after_seconds
     text = f"{STALE_MARKER} stale, " if stale else ""
     return (f'<span class="age{" stale" if stale else ""}" title="{_e(title)}" '
