@@ -394,10 +394,9 @@ def _evidence(path: PathView) -> Iterable[str]:
     if path.data_region is not None:
         local = "" if path.data_path_local is not False else f" {STALE_MARKER} not region-local"
         yield f"{path.path}: data read in {path.data_region}{local}"
-    for conflict in path.conflicts:
-        yield f"{STALE_MARKER} {path.path}: {conflict}"
-    for note in path.notes:
-        yield f"{STALE_MARKER} {path.path}: {note}"
+    # a conflict is often also a note of the path: say it once
+    for line in dict.fromkeys((*path.conflicts, *path.notes)):
+        yield f"{STALE_MARKER} {path.path}: {line}"
 
 
 def _stable(path: PathView) -> str:

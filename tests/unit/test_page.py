@@ -280,3 +280,14 @@ def test_a_round_that_did_not_judge_every_path_is_marked_incomplete() -> None:
     text = page(document).text()
     assert "? incomplete" in text
     assert "? round failed" not in text
+
+
+def test_a_conflict_that_is_also_a_note_is_listed_once() -> None:
+    document = demo_document()
+    origin = document["vantage_points"][0]["paths"][1]
+    conflict = "header says us-east-1, alb_address 127.20.2.1 says eu-west-1"
+    origin["attribution"]["conflicts"] = [conflict]
+    origin["notes"] = [conflict, "data path disputed"]
+    text = page(document).text()
+    assert text.count(conflict) == 1
+    assert "data path disputed" in text
