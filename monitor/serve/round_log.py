@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.config import DEFAULT_SERVICE
-from monitor.core.model import VantageRound
+from monitor.core.model import RoutingState, VantageRound
 from monitor.metrics import VantageSnapshot
 
 __all__ = ["log_round", "round_log_fields", "round_message"]
@@ -67,7 +67,8 @@ def round_message(result: VantageRound, entry: VantageSnapshot | None) -> str:
     for error in result.errors:
         if error.path == "round":
             parts.append(f"{error.reason}: {error.message}")
-    outcome = "finished" if result.success else "failed"
+    # not success: a path is unknown or the deadline hit; the parts above say which
+    outcome = "finished" if result.success else "incomplete"
     who = result.vantage if result.service == DEFAULT_SERVICE else (
         f"{result.vantage} · {result.service}")
     return (f"{who}: round {outcome} in {result.duration_seconds:.2f}s"
@@ -75,4 +76,8 @@ def round_message(result: VantageRound, entry: VantageSnapshot | None) -> str:
 
 
 def log_round(result: VantageRound, entry: VantageSnapshot | None) -> None:
-    round_log.info(round_message(result, entry), extra={"fields": round_log_fields(result, entry)})
+    # WARNING when the round needs a look (a path misrouted or unknown, the round incomplete)
+    needs_a_look = not result.success or any(
+        p.verdict.state in (RoutingState.MISROUTED, RoutingState.UNKNOWN) for p in result.paths)
+    round_log.log(logging.WARNING if needs_a_look else logging.INFO, round_message(result, entry),
+                  extra={"fields": round_log_fields(result, entry)})
