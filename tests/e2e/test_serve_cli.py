@@ -78,9 +78,9 @@ def test_serve_logs_rounds_exports_metrics_reloads_and_stops(served: ServeProces
     assert record["errors"]
     metrics = served.metrics()
     for probe in ("nyc", "dub"):
-        assert f'routewatch_round_success{{probe="{probe}"}} 0.0' in metrics
-        assert (f'routewatch_routing_state{{path="origin",probe="{probe}",state="unknown"}} 1.0'
-                in metrics)
+        assert f'routewatch_round_success{{probe="{probe}",service="default"}} 0.0' in metrics
+        assert (f'routewatch_routing_state{{path="origin",probe="{probe}",service="default",'
+                f'state="unknown"}} 1.0' in metrics)
     status, body = served.get("/healthz")
     assert status == 200
     assert json.loads(body)["status"] == "ok"

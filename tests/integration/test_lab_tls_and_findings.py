@@ -162,9 +162,10 @@ def test_tls_version_and_certificate_expiry_per_region_and_path(
     samples = {(s.spec.name, s.labels): s.value
                for found in snapshot_samples(store.current()).values() for s in found}
     assert samples["routewatch_tls_cert_expiry_timestamp_seconds",
-                   ("dub", "baseline", "eu-west-1")] == eu_expiry
+                   ("dub", "default", "baseline", "eu-west-1")] == eu_expiry
     assert samples["routewatch_tls_cert_expiry_timestamp_seconds",
-                   ("dub", "origin", "eu-west-1")] == eu_expiry
-    assert samples["routewatch_tls_version_info", ("dub", "baseline", "eu-west-1", "TLSv1.2")] == 1
-    assert samples["routewatch_tls_version_info", ("dub", "baseline", "us-east-1", "TLSv1.3")] == 1
-    assert samples["routewatch_tls_version_info", ("dub", "origin", "eu-west-1", "TLSv1.2")] == 1
+                   ("dub", "default", "origin", "eu-west-1")] == eu_expiry
+    dub = ("dub", "default")  # probe, service
+    assert samples["routewatch_tls_version_info", (*dub, "baseline", "eu-west-1", "TLSv1.2")] == 1
+    assert samples["routewatch_tls_version_info", (*dub, "baseline", "us-east-1", "TLSv1.3")] == 1
+    assert samples["routewatch_tls_version_info", (*dub, "origin", "eu-west-1", "TLSv1.2")] == 1

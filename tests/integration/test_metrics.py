@@ -109,19 +109,21 @@ def test_metric_names_are_prefixed_unique_and_in_base_units() -> None:
 
 def test_design_core_set_is_defined() -> None:
     core = {
-        "round_success": ("probe",), "dns_lookup_seconds": ("probe", "resolver"),
-        "region_latency_seconds": ("probe", "region"),
-        "http_phase_seconds": ("probe", "path", "phase"),
-        "served_region": ("probe", "path", "region"),
-        "expected_region": ("probe", "path", "region"),
-        "routing_state": ("probe", "path", "state"),
-        "routing_penalty_seconds": ("probe", "path"),
-        "cdn_upstream_seconds": ("probe", "phase"),
-        "last_round_timestamp_seconds": ("probe",),
-        "probe_errors_total": ("probe", "path", "reason"),
-        "routing_state_streak": ("probe", "path"),
-        "data_path_local": ("probe", "path"),
+        "round_success": ("probe", "service"),
+        "dns_lookup_seconds": ("probe", "service", "resolver"),
+        "region_latency_seconds": ("probe", "service", "region"),
+        "http_phase_seconds": ("probe", "service", "path", "phase"),
+        "served_region": ("probe", "service", "path", "region"),
+        "expected_region": ("probe", "service", "path", "region"),
+        "routing_state": ("probe", "service", "path", "state"),
+        "routing_penalty_seconds": ("probe", "service", "path"),
+        "cdn_upstream_seconds": ("probe", "service", "phase"),
+        "last_round_timestamp_seconds": ("probe", "service"),
+        "probe_errors_total": ("probe", "service", "path", "reason"),
+        "routing_state_streak": ("probe", "service", "path"),
+        "data_path_local": ("probe", "service", "path"),
     }
+    # every per-round series is per vantage point and service (DESIGN.md's set, plus service)
     for name, labels in core.items():
         assert metric(name).labels == labels
 
@@ -319,7 +321,7 @@ def test_single_round_snapshot_for_stateless_exporters() -> None:
     entry = VantageSnapshot.single(vantage_round(state=RoutingState.MISROUTED, served="eu-west-1"))
     space = SnapshotStore(make_config()).current().space
     samples = {(s.spec.name, s.labels): s.value for s in vantage_samples(space, entry)}
-    assert samples[("routewatch_routing_state", ("nyc", "origin", "misrouted"))] == 1
+    assert samples[("routewatch_routing_state", ("nyc", "default", "origin", "misrouted"))] == 1
 
 
 def test_samples_follow_the_table_order(store: SnapshotStore) -> None:
@@ -349,7 +351,7 @@ def test_server_answers_metrics_healthz_and_404(server: MetricsServer,
     store.publish(vantage_round())
     status, body = get(server.url + "/metrics")
     assert status == 200
-    assert 'routewatch_round_success{probe="nyc"} 1.0' in body
+    assert 'routewatch_round_success{probe="nyc",service="default"} 1.0' in body
     assert get(server.url + "/healthz")[0] == 200
     assert get(server.url + "/nope")[0] == 404
 
