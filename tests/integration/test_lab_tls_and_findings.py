@@ -165,7 +165,7 @@ def test_tls_version_and_certificate_expiry_per_region_and_path(
                    ("dub", "default", "baseline", "eu-west-1")] == eu_expiry
     assert samples["routewatch_tls_cert_expiry_timestamp_seconds",
                    ("dub", "default", "origin", "eu-west-1")] == eu_expiry
-    dub = ("dub", "default")  # probe, service
-    assert samples["routewatch_tls_version_info", (*dub, "baseline", "eu-west-1", "TLSv1.2")] == 1
-    assert samples["routewatch_tls_version_info", (*dub, "baseline", "us-east-1", "TLSv1.3")] == 1
-    assert samples["routewatch_tls_version_info", (*dub, "origin", "eu-west-1", "TLSv1.2")] == 1
+    who = ("dub", "default")  # probe, service
+    assert samples["routewatch_tls_version_info", (*who, "baseline", "eu-west-1", "TLSv1.2")] == 1
+    assert samples["routewatch_tls_version_info", (*who, "baseline", "us-east-1", "TLSv1.3")] == 1
+    assert samples["routewatch_tls_version_info", (*who, "origin", "eu-west-1", "TLSv1.2")] == 1
