@@ -329,3 +329,19 @@ def test_healthz_lists_each_services_vantage_points() -> None:
     report = health_report(single.current(), 1000.0).document
     assert list(report["vantage_points"]) == ["dub"]
     assert "services" not in report
+
+
+def test_a_regional_probes_rounds_replace_the_local_ones_for_every_service() -> None:
+    from monitor.aws.remote import RegionAnswer, merge_rounds
+
+    def of(vantage: str, service: str, latency: float) -> VantageRound:
+        return dataclasses.replace(vantage_round(vantage, latency=latency), service=service)
+
+    local = round_of(of("laptop", "api", 0.001), of("laptop", "app", 0.001),
+                     of("dub", "api", 0.001), of("dub", "app", 0.001))
+    regional = RegionAnswer("eu-west-1", round_of(of("dub", "api", 0.002),
+                                                  of("dub", "app", 0.002)), 1.0)
+    merged = merge_rounds(local, [regional])
+    assert [(v.vantage, v.service, v.duration_seconds) for v in merged.vantage_points] == [
+        ("laptop", "api", 0.001), ("laptop", "app", 0.001), ("dub", "api", 0.002),
+        ("dub", "app", 0.002)]
