@@ -7,7 +7,11 @@ namespace the configuration defaults to. The Lambda emits less than ``/metrics``
 HTTP phases, no CDN POP, cache or Server-Timing, no data-path locality and no authoritative DNS
 lookup time, so this dashboard has no panels for them. Template variables: ``datasource`` (any
 CloudWatch), ``region`` (where the probes' metrics are: each Lambda publishes in its own region),
-``probe`` and ``alarm_prefix`` (the alarms whose state changes are annotated).
+``probe``, ``service`` and ``alarm_prefix`` (the alarms whose state changes are annotated).
+
+Every row but *Services* reads the series without a ``Service`` dimension (with several services,
+every service's values together); *Services* reads the per-service series a configuration with
+several ``services`` also publishes (empty with the singular ``service:``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from monitor.dashboards._sdk import (
     common_builder,
     model,
 )
-from monitor.exporters.cloudwatch import CLOUDWATCH_METRICS
+from monitor.exporters.cloudwatch import CLOUDWATCH_METRICS, service_dimensions
 
 __all__ = ["NAMESPACE", "UID", "metric_query", "routing_overview"]
 
@@ -45,16 +49,21 @@ _VARIABLE_QUERY_REF = "CloudWatchVariableQueryEditor-VariableQuery"  # what Graf
 # CloudWatch dynamic labels, resolved by GetMetricData for every series a search returns
 _PROBE = "${PROP('Dim.Probe')}"
 _PATH = "${PROP('Dim.Path')}"
+_SERVICE = "${PROP('Dim.Service')}"
 _REGION = "${PROP('Dim.Region')}"
 
 _LATENCY_STEPS_MS = ((40.0, "yellow"), (100.0, "orange"), (200.0, "red"))
 
 
-def metric_query(name: str, statistic: str, label: str, ref: str = "A") -> Target:
-    """A search for one EMF metric with exactly its dimensions, in the selected region."""
+def metric_query(name: str, statistic: str, label: str, ref: str = "A", *,
+                 per_service: bool = False) -> Target:
+    """A search for one EMF metric with exactly its dimensions (``per_service``: those of its
+    per-service series), in the selected region."""
     spec = CLOUDWATCH_METRICS[name]
+    selected = {"Probe": "$probe", "Service": "$service"}
     dimensions: dict[str, str | list[str]] = {
-        dimension: ("$probe" if dimension == "Probe" else "*") for dimension in spec.dimensions}
+        dimension: selected.get(dimension, "*")
+        for dimension in (service_dimensions(spec) if per_service else spec.dimensions)}
     return (cloudwatch_query.MetricsQuery().ref_id(ref).datasource(_DS)
             .query_mode(cloudwatch_model.QueryMode.METRICS)
             .metric_query_type(cloudwatch_model.MetricQueryType.SEARCH)
@@ -201,6 +210,38 @@ def _probe(grid: Grid) -> None:
         PROBLEMS, width=6, height=7)
 
 
+# --- services ------------------------------------------------------------------------------------
+
+SERVICE_VERDICTS = PanelDoc(
+    "Routing verdicts per probe, service and path",
+    "With several services: per probe, service and path, whether the round's verdict was "
+    "misrouted or unknown (1 when it was, else 0), from the series with the Service dimension, "
+    "which the per-service alarms (routewatch alarms) read. Empty with the singular service.",
+    "routewatchroutingmisrouted", "none")
+
+SERVICE_PENALTY = PanelDoc(
+    "Routing penalty per service",
+    "With several services: RoutingPenalty per probe, service and path (milliseconds).",
+    "routewatchroutingmisrouted", "ms")
+
+
+def _services(grid: Grid) -> None:
+    grid.row("Services")
+    panel = state_timeline(
+        [metric_query("Misrouted", "Maximum", f"{_PROBE} · {_SERVICE} · {_PATH} · misrouted",
+                      "A", per_service=True),
+         metric_query("Unknown", "Maximum", f"{_PROBE} · {_SERVICE} · {_PATH} · unknown", "B",
+                      per_service=True)],
+        {0: ("no", "transparent")})
+    panel = panel.override_by_query("A", _yes_as("misrouted", "red"))
+    panel = panel.override_by_query("B", _yes_as("unknown", "purple"))
+    grid.add(panel, SERVICE_VERDICTS, width=14, height=9)
+    grid.add(timeseries_panel(metric_query("RoutingPenalty", "Maximum",
+                                           f"{_PROBE} · {_SERVICE} · {_PATH}",
+                                           per_service=True)),
+             SERVICE_PENALTY, width=10, height=9)
+
+
 # --- the dashboard -------------------------------------------------------------------------------
 
 
@@ -224,11 +265,15 @@ def _variables() -> list[builder.QueryVariable | builder.DatasourceVariable
         "queryType": "dimensionValues", "refId": _VARIABLE_QUERY_REF, "region": "$region",
         "namespace": NAMESPACE, "metricName": CLOUDWATCH_METRICS["RoundCompleted"].name,
         "dimensionKey": "Probe", "dimensionFilters": {}}
+    services: dict[str, object] = {**probes, "dimensionKey": "Service"}
     return [
         builder.DatasourceVariable("datasource").label("CloudWatch").type("cloudwatch"),
         builder.QueryVariable("region").label("Region").datasource(_DS).query(regions)
         .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD),
         builder.QueryVariable("probe").label("Probe").datasource(_DS).query(probes)
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True)
+        .all_value("*").sort(model.VariableSort.ALPHABETICAL_ASC),
+        builder.QueryVariable("service").label("Service").datasource(_DS).query(services)
         .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True)
         .all_value("*").sort(model.VariableSort.ALPHABETICAL_ASC),
         builder.TextBoxVariable("alarm_prefix").label("Alarm name prefix")
@@ -245,4 +290,4 @@ def routing_overview() -> builder.Dashboard:
         .tags(["routewatch", "routing", "cloudwatch"])
         .refresh("5m").time("now-24h", "now")
         .annotation(_alarm_changes("Misrouted")).annotation(_alarm_changes("Unknown")),
-        _DS, _variables(), (_routing, _latency, _probe))
+        _DS, _variables(), (_routing, _latency, _probe, _services))

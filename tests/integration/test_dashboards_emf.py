@@ -3,8 +3,9 @@ namespace and with exactly the dimensions it emits it with.
 
 The handler runs in-process (as tests/test_lambda_lab.py does) once per vantage point of the
 ``demo`` lab world (a misrouted vantage point and a CDN, so the conditional metrics such as
-RoutingPenalty are emitted too); the EMF it prints is the ground truth, and both the Grafana
-CloudWatch dashboard and deploy/dashboard.yaml are checked against it.
+RoutingPenalty are emitted too) and once on a world of two services (their per-service
+series); the EMF it prints is the ground truth, and both the Grafana CloudWatch dashboard and
+deploy/dashboard.yaml are checked against it.
 """
 
 from __future__ import annotations
@@ -20,24 +21,27 @@ import pytest
 from aws_helpers import validate_emf
 
 from monitor.aws.lambda_handler import handler
-from monitor.lab import LabHandle
+from monitor.lab import LabHandle, Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ROOT / "tests" / "data" / "services-split.yaml"
 SEARCH = re.compile(r"SEARCH\('\{([^}]*)\} MetricName=\\\"(\w+)\\\"'")
 
 Emitted = set[tuple[str, str, frozenset[str]]]  # (namespace, metric, dimension names)
 
 
 @pytest.fixture(scope="module")
-def emitted(lab_world: Callable[[str], LabHandle]) -> Emitted:
-    world = lab_world("demo")
+def emitted(lab_world: Callable[[str | Scenario], LabHandle]) -> Emitted:
     patch = pytest.MonkeyPatch()
-    patch.setenv("ROUTEWATCH_CONFIG", str(world.config_path))
     for name in ("ROUTEWATCH_VANTAGE_POINT", "AWS_REGION", "POWERTOOLS_METRICS_DISABLED"):
         patch.delenv(name, raising=False)
     found: Emitted = set()
+    # demo, and a world of several services (their per-service series)
+    runs = [(lab_world("demo"), vantage) for vantage in ("nyc", "dub", "fra", "sin")]
+    runs.append((lab_world(load_scenario(SERVICES)), "dub"))
     try:
-        for vantage in ("nyc", "dub", "fra", "sin"):
+        for world, vantage in runs:
+            patch.setenv("ROUTEWATCH_CONFIG", str(world.config_path))
             out = io.StringIO()
             with redirect_stdout(out):
                 handler({"vantage_point": vantage}, None)

@@ -29,7 +29,7 @@ from monitor.dashboards import GRAFANA_DASHBOARDS, generated_files
 from monitor.dashboards._layout import RUNBOOK_URL
 from monitor.dashboards.cloudformation import ROWS
 from monitor.dashboards.prometheus import series
-from monitor.exporters.cloudwatch import CLOUDWATCH_METRICS
+from monitor.exporters.cloudwatch import CLOUDWATCH_METRICS, service_dimensions
 from monitor.metrics import METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,14 +227,19 @@ def test_every_cloudwatch_query_names_an_emitted_metric_with_its_exact_dimension
     for target in targets:
         spec = CLOUDWATCH_METRICS[target["metricName"]]
         assert target["namespace"] == namespace
-        assert set(target["dimensions"]) == set(spec.dimensions), target["metricName"]
+        # the series of every service together, or (Services row) each service's own
+        assert set(target["dimensions"]) in (set(spec.dimensions),
+                                             set(service_dimensions(spec))), target["metricName"]
+        if "Service" in target["dimensions"]:
+            assert target["dimensions"]["Service"] == "$service"
         assert target["matchExact"] is True
         assert target["region"] == "$region"
     for annotation in document["annotations"]["list"]:
         assert annotation["target"]["metricName"] in CLOUDWATCH_METRICS
     variables = {v["name"]: v for v in document["templating"]["list"]}
-    assert {"datasource", "region", "probe"} <= set(variables)
+    assert {"datasource", "region", "probe", "service"} <= set(variables)
     assert variables["probe"]["query"]["metricName"] in CLOUDWATCH_METRICS
+    assert variables["service"]["query"]["dimensionKey"] == "Service"
 
 
 def cloudformation_template() -> dict[str, Any]:
