@@ -22,6 +22,7 @@ from pydantic import (
 from monitor.config.loader import reference_error
 from monitor.domain.patterns import POP_CODE as _POP_CODE
 from monitor.domain.patterns import REGION_NAME as _REGION_NAME
+from probes.addresses import IpFamily
 
 __all__ = [
     "AlarmSettings",
@@ -29,6 +30,7 @@ __all__ = [
     "CloudWatchSettings",
     "Config",
     "Estimator",
+    "IpFamily",
     "IpRangesSettings",
     "PopCode",
     "ProbeSettings",
@@ -171,8 +173,10 @@ class Service(_Strict):
 class Region(_Strict):
     """One deployment region: its ALB name and/or addresses."""
 
-    alb_name: str | None = Field(None, description="The region's own ALB DNS name")
-    addresses: tuple[str, ...] = Field((), description="The region's ALB addresses")
+    alb_name: str | None = Field(
+        None, description="The region's own ALB DNS name (resolved A and AAAA, one per family)")
+    addresses: tuple[str, ...] = Field(
+        (), description="The region's ALB addresses, IPv4 and IPv6 (each measured in its family)")
     port: StrictInt | None = Field(None, ge=1, le=65535, description="Overrides service.port")
 
     @field_validator("alb_name")
@@ -205,6 +209,9 @@ class VantagePoint(_Strict):
         None, description="Client subnet sent as EDNS Client Subnet to the authoritative servers"
     )
     source_address: str | None = Field(None, description="Local address to send probes from")
+    source_address_v6: str | None = Field(
+        None, description="Local IPv6 address to send IPv6 probes from (default: the system "
+                          "chooses; source_address when that is an IPv6 address)")
     region: str | None = Field(None, description="The AWS region this vantage point runs in")
     location: str | None = Field(
         None, description="IATA airport code near the vantage point (nominal closest region)"
@@ -231,6 +238,23 @@ class VantagePoint(_Strict):
             except ValueError:
                 raise ValueError(f"{value!r} is not an IP address") from None
         return value
+
+    @field_validator("source_address_v6")
+    @classmethod
+    def _source_v6(cls, value: str | None) -> str | None:
+        if value is not None and IpFamily.of(value) is not IpFamily.IPV6:
+            raise ValueError(f"{value!r} is not an IPv6 address")
+        return value
+
+    def local_address(self, family: IpFamily) -> str | None:
+        """The address probes of ``family`` are sent from (None: the system chooses)."""
+        if family is IpFamily.IPV4:
+            return self.source_address
+        if self.source_address_v6 is not None:
+            return self.source_address_v6
+        if self.source_address is not None and IpFamily.of(self.source_address) is family:
+            return self.source_address
+        return None
 
     @field_validator("location")
     @classmethod
@@ -307,9 +331,21 @@ class ProbeSettings(_Strict):
                     "TLS handshake divided by the round trips its version costs; network "
                     "distance) or connect (TCP connect; zero on loopback, not for the lab)",
     )
+    families: tuple[IpFamily, ...] = Field(
+        (IpFamily.IPV4, IpFamily.IPV6), min_length=1,
+        description="Address families measured and judged on their own: ipv4 (A records, IPv4 "
+                    "addresses), ipv6 (AAAA, IPv6). A family after the first gives results only "
+                    "where it has addresses (an AAAA answer, a region's IPv6 address)")
     allow_addresses: tuple[str, ...] = Field(
         (), description="Networks a DNS answer may point probes at although they are special "
                         "(loopback, private, link-local …), e.g. [127.0.0.0/8]; others are refused")
+
+    @field_validator("families")
+    @classmethod
+    def _families(cls, value: tuple[IpFamily, ...]) -> tuple[IpFamily, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("each family once")
+        return value
 
     @field_validator("allow_addresses")
     @classmethod

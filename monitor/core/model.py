@@ -15,6 +15,7 @@ from typing import Literal, TypeAlias
 
 from monitor.config import Estimator
 from monitor.domain.reasons import Reason, reason_of
+from probes.addresses import IpFamily
 from probes.cdn import CacheResult
 from probes.dns import Via
 from probes.errors import ProbeError
@@ -30,6 +31,7 @@ __all__ = [
     "DnsLookup",
     "DnsLookups",
     "ErrorRecord",
+    "IpFamily",
     "OriginDetails",
     "Path",
     "PathDetails",
@@ -44,6 +46,7 @@ __all__ = [
     "VantageRound",
     "frozen_mapping",
     "latency_of",
+    "worst_state",
 ]
 
 
@@ -57,6 +60,16 @@ class RoutingState(StrEnum):
     FAILOVER = "failover"
     MISROUTED = "misrouted"
     UNKNOWN = "unknown"
+
+
+_SEVERITY = {RoutingState.OK: 0, RoutingState.FAILOVER: 1, RoutingState.UNKNOWN: 2,
+             RoutingState.MISROUTED: 3}
+
+
+def worst_state(states: Iterable[RoutingState]) -> RoutingState:
+    """The worst of several states (a confirmed misroute over a doubt over a failover over ok);
+    ok when there are none."""
+    return max(states, key=_SEVERITY.__getitem__, default=RoutingState.OK)
 
 
 class Path(StrEnum):
@@ -120,6 +133,7 @@ class RegionLatency:
     app_seconds: float | None = None
     tls: TlsInfo | None = None
     disturbed_samples: int = 0  # samples left out: taken while the loop or the lab stalled
+    family: IpFamily = IpFamily.IPV4  # which of the region's addresses were measured
 
 
 def latency_of(regions: tuple[RegionLatency, ...], region: str | None,
@@ -247,6 +261,7 @@ class PathResult:
     notes: tuple[str, ...] = ()
     details: PathDetails | None = None
     tls: TlsInfo | None = None  # an HTTP path's TLS session
+    family: IpFamily = IpFamily.IPV4  # the address family resolved and requested
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "phases", frozen_mapping(self.phases))
@@ -315,7 +330,28 @@ class VantageRound:
 
 
     def path(self, path: Path) -> PathResult | None:
-        return next((p for p in self.paths if p.path == path), None)
+        """The path's result; with several address families, the worst family's (the first
+        family's when they are equally bad), so one misrouted family is never hidden."""
+        found = [p for p in self.paths if p.path == path]
+        if not found:
+            return None
+        worst = worst_state(p.verdict.state for p in found)
+        return next(p for p in found if p.verdict.state is worst)
+
+    @property
+    def families(self) -> tuple[IpFamily, ...]:
+        """The address families this round has results for, in order."""
+        return tuple(dict.fromkeys([*(p.family for p in self.paths),
+                                    *(r.family for r in self.regions)]))
+
+    @property
+    def dual_stack(self) -> bool:
+        """Whether any result is not IPv4 (then documents name each result's family)."""
+        return any(family is not IpFamily.IPV4 for family in self.families)
+
+    def family_regions(self, family: IpFamily) -> tuple[RegionLatency, ...]:
+        """The latency-matrix row measured over ``family``."""
+        return tuple(r for r in self.regions if r.family is family)
 
 
 @dataclass(frozen=True)
