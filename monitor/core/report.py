@@ -22,6 +22,7 @@ from monitor.core.model import (
     DnsLookup,
     DnsLookups,
     ErrorRecord,
+    IpFamily,
     OriginDetails,
     Path,
     PathDetails,
@@ -159,13 +160,20 @@ def dns_document(lookups: DnsLookups) -> dict[str, Any]:
     }
 
 
+def _family(family: IpFamily, dual_stack: bool) -> dict[str, Any]:
+    """The ``family`` key, only in a vantage point that has results beyond IPv4 (an IPv4-only
+    document keeps the keys it always had)."""
+    return {"family": family.value} if dual_stack else {}
+
+
 def vantage_document(vantage: VantageRound) -> dict[str, Any]:
+    dual = vantage.dual_stack
     return {
         "name": vantage.vantage,
         "success": vantage.success,
         "started_at": _iso(vantage.started_at),
         "duration_seconds": vantage.duration_seconds,
-        "paths": [path_document(p) for p in vantage.paths],
+        "paths": [{**path_document(p), **_family(p.family, dual)} for p in vantage.paths],
         "regions": [
             {
                 "region": r.region,
@@ -180,6 +188,7 @@ def vantage_document(vantage: VantageRound) -> dict[str, Any]:
                 "app_seconds": r.app_seconds,
                 **tls_document(r.tls),
                 "disturbed_samples": r.disturbed_samples,
+                **_family(r.family, dual),
             }
             for r in vantage.regions
         ],
@@ -327,6 +336,10 @@ def _source(value: Any) -> AttributionSource:
     raise ValueError(f"unknown attribution source {value!r}")
 
 
+def _family_from(document: dict[str, Any]) -> IpFamily:
+    return IpFamily(document.get("family", IpFamily.IPV4.value))
+
+
 def _path_from(document: dict[str, Any], where: str) -> PathResult:
     try:
         attribution_doc = document.get("attribution")
@@ -347,7 +360,7 @@ def _path_from(document: dict[str, Any], where: str) -> PathResult:
                           _seconds_by_name(document.get("phases"), "phases"),
                           document.get("address"), document.get("status"),
                           tuple(document.get("notes") or ()), _details_from(path, document),
-                          _tls_from(document))
+                          _tls_from(document), _family_from(document))
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise DocumentError(f"{where}: bad path entry ({exc})") from None
 
@@ -392,7 +405,7 @@ def round_from_document(document: Any, source: str = "document") -> RoundResult:
                               _number(r.get("handshake_seconds"), "handshake_seconds"),
                               _number(r.get("first_byte_seconds"), "first_byte_seconds"),
                               _number(r.get("app_seconds"), "app_seconds"), _tls_from(r),
-                              int(r.get("disturbed_samples") or 0))
+                              int(r.get("disturbed_samples") or 0), _family_from(r))
                 for r in item["regions"])
             errors = tuple(ErrorRecord(e["path"], reason_of(e["reason"]), e["message"])
                            for e in item.get("errors", ()))

@@ -16,8 +16,11 @@ from monitor.lab._addresses import (
     DEFAULT_CONTROL_PORT,
     DNS_ADDRESS,
     edge_address,
+    ipv6_addresses,
     region_address,
+    region_address_v6,
     vantage_address,
+    vantage_address_v6,
 )
 from monitor.lab._control import LabControlError, control_request, one_fault_errors
 from monitor.lab._handle import (
@@ -57,12 +60,15 @@ __all__ = [
     "builtin_scenarios",
     "control_request",
     "edge_address",
+    "ipv6_addresses",
     "load_lab_scenario",
     "load_scenario",
     "looks_like_routewatch_config",
     "one_fault_errors",
     "parse_scenario",
     "region_address",
+    "region_address_v6",
     "start_lab",
     "vantage_address",
+    "vantage_address_v6",
 ]
