@@ -178,8 +178,9 @@ def _path(item: Any, where: str) -> PathView:
     timing = document.get("server_timing")
     upstream = _seconds(timing.get("cdn-upstream-fbl")) if isinstance(timing, Mapping) else None
     local = document.get("data_path_local")
+    family = _text(document.get("family"))  # only in a round with IPv6 results
     return PathView(
-        path=str(document["path"]),
+        path=str(document["path"]) + (f" {family}" if family else ""),
         state=str(document["state"]),
         served_region=_text(document.get("served_region")),
         expected_region=_text(document.get("expected_region")),
@@ -221,6 +222,10 @@ def _vantage(item: Any, where: str) -> VantageView:
     finished_at = (started_at + duration if finished is None
                    else _timestamp(finished, f"{where}.finished_at"))
     regions = _list(document.get("regions", []), f"{where}.regions")
+    families = [r.get("family") if isinstance(r, Mapping) else None for r in regions]
+    if families:  # the matrix shows the first family's row (each path names its own)
+        regions = [r for r, family in zip(regions, families, strict=True)
+                   if family == families[0]]
     paths = _list(document.get("paths", []), f"{where}.paths")
     errors = [e for e in _list(document.get("errors", []), f"{where}.errors")
               if isinstance(e, Mapping)]
