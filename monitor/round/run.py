@@ -293,12 +293,14 @@ def _spans_key(vantage_name: str, family: IpFamily) -> str:
 
 
 def family_addresses(config: Config, family: IpFamily) -> dict[str, list[str]]:
-    """Each region's configured addresses of ``family`` (the first family: all of them, as
-    written, so an IPv4-only configuration measures exactly what it always did)."""
-    if family is config.probe.families[0]:
-        return {region: list(settings.addresses) for region, settings in config.regions.items()}
-    return {region: [a for a in settings.addresses if IpFamily.of(a) is family]
-            for region, settings in config.regions.items()}
+    """Each region's configured addresses of ``family``; in the first family, a region written
+    with none of it is measured at its addresses as written (as before families existed)."""
+    first = family is config.probe.families[0]
+    found = {}
+    for region, settings in config.regions.items():
+        own = [a for a in settings.addresses if IpFamily.of(a) is family]
+        found[region] = own or (list(settings.addresses) if first else [])
+    return found
 
 
 async def _baseline(context: RoundContext, vantage_name: str, evidence: VantageEvidence,
