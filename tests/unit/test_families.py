@@ -19,7 +19,7 @@ from monitor.metrics.catalogue import metric
 from monitor.metrics.samples import vantage_samples
 from monitor.metrics.snapshot import LabelSpace, VantageSnapshot
 from monitor.round.pacing import Pacer
-from monitor.round.run import RoundContext, judge_families, planned_checks
+from monitor.round.run import RoundContext, family_addresses, judge_families, planned_checks
 from probes.addresses import AddressPolicy
 from probes.dns import DnsEvidence, DnsQuery, answer_evidence
 from probes.errors import DnsNoAnswer
@@ -196,6 +196,11 @@ def test_where_each_family_is_sent_from_and_what_is_planned() -> None:
     # IPv4: every region's samples, dns and origin; IPv6 the same (both regions have an address)
     assert planned_checks(loaded) == 2 * (2 * samples + 2)
     assert planned_checks(v4_only) == 2 * samples + 2
+    assert family_addresses(loaded, IpFamily.IPV4) == {US: ["127.0.10.1"], EU: ["127.0.10.2"]}
+    assert family_addresses(loaded, IpFamily.IPV6) == {US: ["fd00:10::1"], EU: ["fd00:10::2"]}
+    written_v6 = parse_config(CONFIG.replace('127.0.10.1, "fd00:10::1"', '"fd00:10::1"')
+                              + "probe: {families: [ipv4]}\n").config
+    assert family_addresses(written_v6, IpFamily.IPV4)[US] == ["fd00:10::1"]  # as written
     with pytest.raises(Exception, match="each family once"):
         parse_config(V4_ONLY + "probe: {families: [ipv4, ipv4]}\n")
     with pytest.raises(Exception, match="not an IPv6 address"):
