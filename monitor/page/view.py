@@ -67,6 +67,12 @@ class PathView:
     stable_state: str | None = None
     streak: int | None = None
     rounds_required: int | None = None
+    family: str | None = None  # ipv4 / ipv6, in a round with IPv6 results
+
+    @property
+    def label(self) -> str:
+        """The path's name as shown: with its address family when the round has one."""
+        return f"{self.path} {self.family}" if self.family else self.path
 
 
 @dataclass(frozen=True)
@@ -178,9 +184,8 @@ def _path(item: Any, where: str) -> PathView:
     timing = document.get("server_timing")
     upstream = _seconds(timing.get("cdn-upstream-fbl")) if isinstance(timing, Mapping) else None
     local = document.get("data_path_local")
-    family = _text(document.get("family"))  # only in a round with IPv6 results
     return PathView(
-        path=str(document["path"]) + (f" {family}" if family else ""),
+        path=str(document["path"]),
         state=str(document["state"]),
         served_region=_text(document.get("served_region")),
         expected_region=_text(document.get("expected_region")),
@@ -200,6 +205,7 @@ def _path(item: Any, where: str) -> PathView:
         stable_state=_text(document.get("stable_state")),
         streak=_count(document.get("streak")),
         rounds_required=_count(document.get("rounds_required")),
+        family=_text(document.get("family")),  # only in a round with IPv6 results
     )
 
 
