@@ -29,6 +29,7 @@ from monitor.lab import ipv6_addresses, region_address, region_address_v6
 from monitor.metrics.catalogue import metric
 from monitor.metrics.samples import vantage_samples
 from monitor.metrics.snapshot import LabelSpace, VantageSnapshot
+from monitor.page.render import render_page
 
 ROOT = Path(__file__).parents[2]
 REGIONS = ("us-east-1", "eu-west-1")
@@ -160,6 +161,9 @@ def test_one_family_misrouted_the_other_not(tmp_path: Path, misrouted: IpFamily)
     stable = {s.labels[1]: s.labels[2] for s in samples
               if s.spec is metric("routing_state") and s.value == 1}
     assert stable == {"dns": "misrouted", "origin": "misrouted"}
+    page = render_page(document, now=result.started_at)
+    assert f'data-path="origin {misrouted}" data-state="misrouted"' in page
+    assert f'data-path="origin {right}" data-state="ok"' in page
 
 
 def test_a_dual_stack_world_outside_a_namespace_says_where_it_must_run(tmp_path: Path) -> None:
