@@ -341,10 +341,11 @@ def region_directory(context: RoundContext, *evidence: VantageEvidence) -> Regio
 
 
 def has_addresses(config: Config, evidence: VantageEvidence) -> bool:
-    """Whether a family has anything to measure: an answer for the origin name in it, or a
-    region with an address of it (configured, or its ALB name's answer)."""
+    """Whether a family has anything to measure: an answer in it (the origin name, the CDN name,
+    a region's ALB name), or a region written with an address of it."""
     family = evidence.family
-    answers = [evidence.recursive, evidence.authoritative, *evidence.alb_answers.values()]
+    answers = [evidence.recursive, evidence.authoritative, *evidence.alb_answers.values(),
+               evidence.cdn.dns if evidence.cdn is not None else None]
     return (any(answer is not None and answer.addresses for answer in answers)
             or any(IpFamily.of(a) is family
                    for settings in config.regions.values() for a in settings.addresses))
@@ -364,13 +365,17 @@ def judge_families(context: RoundContext, name: str, evidence: Mapping[IpFamily,
             continue  # a family with no address anywhere: no results, not a failure
         more = judge_vantage(context, name, found, started_wall, duration, timed_out=timed_out,
                              directory=directory)
+        paths = tuple(p for p in more.paths if not _not_published(p))
+        if not paths and not more.regions:
+            continue
         result = dataclasses.replace(
-            result, regions=(*result.regions, *more.regions),
-            paths=(*result.paths, *more.paths),
+            result, regions=(*result.regions, *more.regions), paths=(*result.paths, *paths),
             errors=(*result.errors, *(dataclasses.replace(e, message=f"{found.family}: "
                                                           f"{e.message}")
-                                      for e in more.errors)),
-            success=result.success and more.success)
+                                      for e in more.errors
+                                      if e.reason is not Reason.DNS_NO_ANSWER)),
+            success=result.success and not timed_out and all(
+                p.verdict.state is not RoutingState.UNKNOWN for p in paths))
     return result
 
 
@@ -423,6 +428,13 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
                         DnsLookups(_dns_lookup(evidence.recursive),
                                    _dns_lookup(evidence.authoritative)),
                         success)
+
+
+def _not_published(path: PathResult) -> bool:
+    """A path whose name has no record of a further family (NODATA): the app does not offer
+    that path in that family, which is a choice, not a routing problem; it gives no result."""
+    return (path.verdict.state is RoutingState.UNKNOWN
+            and path.verdict.reason is Reason.DNS_NO_ANSWER)
 
 
 def _addressed(config: Config, evidence: VantageEvidence) -> set[str]:
