@@ -14,6 +14,7 @@ edge k's server        127.40.<k>.2        free port, the caching HTTPS reverse 
 client subnet of j     198.18.<j>.0/24     only inside DNS packets (ECS), never routed
 region i over IPv6     fd00:20:<i>::1      P, the region's IPv6 delay proxy (``ipv6``)
 vantage point j, IPv6  fd00:30:<j>::1      source address of its IPv6 probes (``ipv6``)
+edge k over IPv6       fd00:40:<k>::1      P, the edge's IPv6 delay proxy (``ipv6``)
 =====================  ==================  ==========================================
 
 The IPv6 addresses exist only in a dual-stack world (scenario ``ipv6: true``), which runs where
@@ -31,6 +32,7 @@ __all__ = [
     "DNS_ADDRESS",
     "LAB_IPV6_NETWORK",
     "edge_address",
+    "edge_address_v6",
     "edge_origin_address",
     "ipv6_addresses",
     "origin_address",
@@ -79,7 +81,14 @@ def vantage_address_v6(index: int) -> str:
     return f"fd00:30:{index:x}::1"
 
 
-def ipv6_addresses(regions: int, vantage_points: int) -> list[str]:
-    """Every IPv6 address a dual-stack world with this many regions and vantage points uses."""
+def edge_address_v6(index: int) -> str:
+    """The IPv6 public address (delay proxy) of the edge at 1-based ``index``."""
+    return f"fd00:40:{index:x}::1"
+
+
+def ipv6_addresses(regions: int, vantage_points: int, edges: int = 0) -> list[str]:
+    """Every IPv6 address a dual-stack world with this many regions, vantage points and edges
+    uses."""
     return ([region_address_v6(i) for i in range(1, regions + 1)]
-            + [vantage_address_v6(j) for j in range(1, vantage_points + 1)])
+            + [vantage_address_v6(j) for j in range(1, vantage_points + 1)]
+            + [edge_address_v6(k) for k in range(1, edges + 1)])

@@ -28,6 +28,7 @@ from monitor.lab._addresses import (
     CONTROL_ADDRESS,
     DNS_ADDRESS,
     edge_address,
+    edge_address_v6,
     edge_origin_address,
     ipv6_addresses,
     origin_address,
@@ -162,6 +163,7 @@ class World:
         self.edge_index = {name: k for k, name in enumerate(scenario.edges, start=1)}
         self.edges: dict[str, EdgeServer] = {}
         self.edge_proxies: dict[str, DelayProxy] = {}
+        self.edge_proxies_v6: dict[str, DelayProxy] = {}
         self._stale_pins: dict[str, str | None] = {}  # edge → origin address it keeps using
         self._stale_faults: dict[str, str | None] = {}  # edge → the answer its pin came from
         self.dns: LabDns | None = None
@@ -174,7 +176,8 @@ class World:
     async def start(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         if self.scenario.ipv6:
-            _check_ipv6_addresses(len(self.regions), len(self.scenario.vantage_points))
+            _check_ipv6_addresses(len(self.regions), len(self.scenario.vantage_points),
+                                  len(self.scenario.edges))
         service = self.scenario.service
         authority = self._authority()
         server_tls = self._server_tls(authority, (service.origin_name, service.cdn_name))
@@ -215,6 +218,11 @@ class World:
                 loop, edge_address(k), edge_origin_address(k), port,
                 functools.partial(self.edge_policy, name), admit=self.admit_connection,
                 lateness=self.lateness)
+            if self.scenario.ipv6:
+                self.edge_proxies_v6[name] = DelayProxy(
+                    loop, edge_address_v6(k), edge_origin_address(k), port,
+                    functools.partial(self.edge_policy, name), admit=self.admit_connection,
+                    lateness=self.lateness)
         self.https_port = await listen_shared(self._region_proxies())
         for edge in self.edges.values():
             edge.settings = dataclasses.replace(edge.settings, origin_port=self.https_port)
@@ -243,7 +251,8 @@ class World:
         }
 
     def _region_proxies(self) -> list[DelayProxy]:
-        return [*self.proxies.values(), *self.edge_proxies.values(), *self.proxies_v6.values()]
+        return [*self.proxies.values(), *self.edge_proxies.values(), *self.proxies_v6.values(),
+                *self.edge_proxies_v6.values()]
 
     def open_connections(self) -> int:
         return sum(len(p.relays) + len(p.sinks) for p in self._region_proxies())
@@ -383,8 +392,10 @@ class World:
         if edge is None:
             return DnsDecision((), fault=fault, ecs_scope=scope)  # no edges: NODATA
         # like a CloudFront distribution: the CDN name is an alias of the distribution's name
-        return DnsDecision((edge_address(self.edge_index[edge]),), fault=fault, ecs_scope=scope,
-                           cname=alias if qname == service.cdn_name else None)
+        k = self.edge_index[edge]
+        return DnsDecision((edge_address(k),), fault=fault, ecs_scope=scope,
+                           cname=alias if qname == service.cdn_name else None,
+                           addresses_v6=(edge_address_v6(k),) if self.scenario.ipv6 else ())
 
     # --- run-time control ----------------------------------------------------------------------
 
@@ -397,7 +408,7 @@ class World:
                     proxy.close_listener()
                 elif not proxy.listening:
                     await proxy.listen(self.https_port)
-            for name, proxy in self.edge_proxies.items():
+            for name, proxy in [*self.edge_proxies.items(), *self.edge_proxies_v6.items()]:
                 if name in self.state.edges_down:
                     proxy.close_listener()
                 elif not proxy.listening:
@@ -452,10 +463,10 @@ class World:
         return 200, {"faults": [f.as_dict() for f in self.state.faults]}
 
 
-def _check_ipv6_addresses(regions: int, vantage_points: int) -> None:
+def _check_ipv6_addresses(regions: int, vantage_points: int, edges: int) -> None:
     """A dual-stack world binds its IPv6 addresses: say which are missing, and where they go."""
     missing = []
-    for address in ipv6_addresses(regions, vantage_points):
+    for address in ipv6_addresses(regions, vantage_points, edges):
         with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
             try:
                 probe.bind((address, 0))

@@ -25,7 +25,13 @@ from lab_client import calm
 from monitor.config import IpFamily
 from monitor.core.model import Path as RoutePath
 from monitor.core.report import round_from_document
-from monitor.lab import ipv6_addresses, region_address, region_address_v6
+from monitor.lab import (
+    edge_address,
+    edge_address_v6,
+    ipv6_addresses,
+    region_address,
+    region_address_v6,
+)
 from monitor.metrics.catalogue import metric
 from monitor.metrics.samples import vantage_samples
 from monitor.metrics.snapshot import LabelSpace, VantageSnapshot
@@ -67,6 +73,9 @@ def scenario(tmp_path: Path, misrouted: IpFamily) -> Path:
                     "latency_v6_ms": LATENCY_V6["nyc"]},
             "dub": {"location": "DUB", "latency_ms": LATENCY["dub"]},
         },
+        # one CloudFront-like edge for both, reaching eu-west-1, over either family
+        "edges": {"fra": {"pop": "FRA56-P1", "latency_ms": {"us-east-1": 90, "eu-west-1": 20},
+                          "vantage_latency_ms": {"nyc": 80, "dub": 20}}},
         "faults": [{"kind": "misroute", "vantage": "dub", "answer": "us-east-1",
                     "family": misrouted.value}],
     }
@@ -78,7 +87,7 @@ def scenario(tmp_path: Path, misrouted: IpFamily) -> Path:
 def check_in_namespace(scenario_path: Path, output: Path) -> subprocess.CompletedProcess[str]:
     """``routewatch check --lab SCENARIO --json`` inside a fresh network namespace."""
     added = " && ".join(f"ip -6 addr add {address}/128 dev lo nodad"
-                        for address in ipv6_addresses(len(REGIONS), len(LATENCY)))
+                        for address in ipv6_addresses(len(REGIONS), len(LATENCY), 1))
     check = shlex.join([sys.executable, "-m", "monitor.cli", "check", "--lab",
                         str(scenario_path), "--json", "--output", str(output)])
     output.unlink(missing_ok=True)
@@ -127,11 +136,13 @@ def test_one_family_misrouted_the_other_not(tmp_path: Path, misrouted: IpFamily)
     right = next(f for f in IpFamily if f is not misrouted)
     expected = {(name, path, family.value): ("ok", "us-east-1" if name == "nyc" else "eu-west-1")
                 for name in LATENCY for path in ("dns", "origin") for family in IpFamily}
+    expected.update({(name, "cdn", family.value): ("ok", "eu-west-1")
+                     for name in LATENCY for family in IpFamily})
     expected[("dub", "dns", misrouted.value)] = ("misrouted", "us-east-1")
     expected[("dub", "origin", misrouted.value)] = ("misrouted", "us-east-1")
     assert verdicts(document) == expected
     assert code == document["exit_code"] == 1
-    assert document["summary"] == {"ok": 6, "failover": 0, "misrouted": 2, "unknown": 0}
+    assert document["summary"] == {"ok": 10, "failover": 0, "misrouted": 2, "unknown": 0}
 
     dub = next(v for v in document["vantage_points"] if v["name"] == "dub")
     by_family = {(p["path"], p["family"]): p for p in dub["paths"]}
@@ -144,23 +155,27 @@ def test_one_family_misrouted_the_other_not(tmp_path: Path, misrouted: IpFamily)
     eu_index = REGIONS.index("eu-west-1") + 1
     assert by_family[("origin", right.value)]["address"] == (
         region_address_v6(eu_index) if right is IpFamily.IPV6 else region_address(eu_index))
+    assert {family: by_family[("cdn", family.value)]["edge_address"] for family in IpFamily} == {
+        IpFamily.IPV4: edge_address(1), IpFamily.IPV6: edge_address_v6(1)}
+    assert by_family[("cdn", "ipv6")]["pop"] == "FRA56-P1"
     # each family measured its own round trips (nyc's IPv6 route to us-east-1 is 20 ms, not 8)
     nyc = rows(tmp_path / "round.json")
     assert nyc["nyc ipv6"]["us-east-1"] > nyc["nyc ipv4"]["us-east-1"] + 6
 
     # the metrics of this round: per family, and the path-level series follow the worst family
     result = round_from_document(document)
-    space = LabelSpace(tuple(LATENCY), REGIONS, (RoutePath.DNS, RoutePath.ORIGIN), 60.0, 1)
+    space = LabelSpace(tuple(LATENCY), REGIONS, tuple(RoutePath), 60.0, 1)
     samples = list(vantage_samples(space, VantageSnapshot.single(
         next(v for v in result.vantage_points if v.vantage == "dub"), space.paths)))
     observed = {s.labels[1:3]: s.labels[3] for s in samples
                 if s.spec is metric("family_routing_observed_state") and s.value == 1}
     assert observed == {("dns", misrouted.value): "misrouted",
                         ("origin", misrouted.value): "misrouted",
-                        ("dns", right.value): "ok", ("origin", right.value): "ok"}
+                        ("dns", right.value): "ok", ("origin", right.value): "ok",
+                        ("cdn", "ipv4"): "ok", ("cdn", "ipv6"): "ok"}
     stable = {s.labels[1]: s.labels[2] for s in samples
               if s.spec is metric("routing_state") and s.value == 1}
-    assert stable == {"dns": "misrouted", "origin": "misrouted"}
+    assert stable == {"dns": "misrouted", "origin": "misrouted", "cdn": "ok"}
     page = render_page(document, now=result.started_at)
     assert f'data-path="origin {misrouted}" data-state="misrouted"' in page
     assert f'data-path="origin {right}" data-state="ok"' in page

@@ -73,7 +73,7 @@ def test_a_crashing_measurement_is_recorded_and_the_rest_judged(lab_world: LabWo
     def nothing(inputs: PathInputs) -> None:
         return None
 
-    # like the real cdn entry, measured over IPv4 only: one crash, one record
+    # measured in one family only: one crash, one record
     crashing = PathSpec(Path.CDN, broken, nothing, always, lambda _: 1, http=True,
                         families=(IpFamily.IPV4,))
     paths = (*(spec for spec in PATHS if spec.path is not Path.CDN), crashing)

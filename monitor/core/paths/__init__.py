@@ -48,9 +48,7 @@ PATHS: tuple[PathSpec, ...] = (
     PathSpec(Path.DNS, measure_dns, judge_dns, always, dns_planned_checks, http=False),
     PathSpec(Path.ORIGIN, measure_origin, judge_origin, always, origin_planned_checks,
              http=True),
-    # the CDN probe resolves the distribution's name itself, A records only
-    PathSpec(Path.CDN, measure_cdn, judge_cdn, cdn_enabled, cdn_planned_checks, http=True,
-             families=(IpFamily.IPV4,)),
+    PathSpec(Path.CDN, measure_cdn, judge_cdn, cdn_enabled, cdn_planned_checks, http=True),
 )
 """Every path, in the order results are reported."""
 
