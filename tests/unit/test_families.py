@@ -15,6 +15,7 @@ from monitor.config import Config, IpFamily, parse_config
 from monitor.core.evidence import VantageEvidence
 from monitor.core.model import Path, RoundResult, RoutingState, VantageRound, worst_state
 from monitor.core.report import round_document, round_from_document
+from monitor.exporters.evidence_log import evidence_line, parse_evidence, round_evidence
 from monitor.metrics.catalogue import metric
 from monitor.metrics.samples import vantage_samples
 from monitor.metrics.snapshot import LabelSpace, VantageSnapshot
@@ -152,6 +153,11 @@ def test_the_family_key_is_only_where_ipv6_is() -> None:
     back = round_from_document(documents[0]).vantage_points[0]
     assert [(p.path, p.family) for p in back.paths] == [(p.path, p.family) for p in dual.paths]
     assert [d["exit_code"] for d in documents] == [1, 0]
+    # the evidence lines (Lambda, serve) name the family where IPv6 is, and read back
+    lines = [evidence_line(record) for record in round_evidence(dual)]
+    assert [(e.path, e.family, e.verdict.state) for e in map(parse_evidence, lines)] == [
+        (p.path, p.family, p.verdict.state) for p in dual.paths]
+    assert all('"family"' not in evidence_line(r) for r in round_evidence(single))
 
 
 def test_family_series_exist_only_with_ipv6_and_path_series_follow_the_worst() -> None:
