@@ -40,6 +40,7 @@ from monitor.lab._scenario import (
     ScenarioError,
     VantageSpec,
     builtin_scenarios,
+    fault_usage,
     load_scenario,
     parse_scenario,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "control_request",
     "edge_address",
     "edge_address_v6",
+    "fault_usage",
     "ipv6_addresses",
     "load_lab_scenario",
     "load_scenario",
