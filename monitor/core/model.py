@@ -30,6 +30,7 @@ __all__ = [
     "DnsLookup",
     "DnsLookups",
     "ErrorRecord",
+    "EstimatorReason",
     "OriginDetails",
     "Path",
     "PathDetails",
@@ -98,6 +99,15 @@ class TlsInfo:
                                               if s.cert_not_after is not None), default=None))
 
 
+EstimatorReason: TypeAlias = Literal["configured", "connect_at_server", "connect_local",
+                                     "row_connect_local", "connect_unverified"]
+"""Why a region row uses its estimator: the config names it; or (``auto``) its connect matched
+the handshake's round trip (``connect_at_server``), was answered far below it by something near
+(``connect_local``: first byte instead), another region of the row's was
+(``row_connect_local``: the row compares alike), or no sample could tell
+(``connect_unverified``: first byte)."""
+
+
 @dataclass(frozen=True)
 class RegionLatency:
     """One row of the latency matrix: this vantage point to one region, measured directly.
@@ -105,7 +115,8 @@ class RegionLatency:
     ``latency_seconds`` is the ``estimator``'s estimate (the minimum of ``samples_seconds``);
     beside it every sample measures network distance (``handshake_seconds``: the TLS handshake
     divided by its round trips) and ``first_byte_seconds``; ``app_seconds`` is what the app adds
-    (first byte minus the handshake's round trip).
+    (first byte minus the handshake's round trip); ``connect_seconds`` is the TCP connect
+    (minimum), and ``estimator_reason`` says why the row uses its estimator.
     """
 
     region: str
@@ -120,6 +131,8 @@ class RegionLatency:
     app_seconds: float | None = None
     tls: TlsInfo | None = None
     disturbed_samples: int = 0  # samples left out: taken while the loop or the lab stalled
+    connect_seconds: float | None = None
+    estimator_reason: EstimatorReason | None = None
 
 
 def latency_of(regions: tuple[RegionLatency, ...], region: str | None,

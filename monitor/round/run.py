@@ -43,7 +43,7 @@ from monitor.round.baseline import (
     measure_baseline,
     sample_estimate,
     sample_ok,
-    summarise_region,
+    summarise_row,
 )
 from monitor.round.lag import (
     DISTURBED_S,
@@ -311,11 +311,7 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
     stalls = StallIndex(context.lag_sources)
     trusts = {region: Trust.of(spans.get(region, ()), stalls, context.disturbed_s)
               for region in config.regions}
-    regions = tuple(
-        summarise_region(region, evidence.baseline.get(region, []), config, finished=not timed_out,
-                         trust=trusts[region])
-        for region in config.regions
-    )
+    regions = summarise_row(evidence.baseline, config, finished=not timed_out, trusts=trusts)
     directory = region_directory(context, evidence)
 
     def judged(rows: tuple[RegionLatency, ...]) -> list[Judgement]:
@@ -357,7 +353,8 @@ def _bounded(regions: tuple[RegionLatency, ...], evidence: VantageEvidence, conf
                            else 0.0)
                   for i, sample in enumerate(evidence.baseline.get(row.region, []))
                   if sample_ok(sample)
-                  and (value := sample_estimate(sample, config.probe.estimator)) is not None]
+                  and (value := sample_estimate(sample, row.estimator or config.probe.estimator))
+                  is not None]
         rows.append(dataclasses.replace(row, latency_seconds=min(values) if values else None,
                                         samples_seconds=tuple(values), reason=None,
                                         message=None))
