@@ -100,12 +100,13 @@ class TlsInfo:
 
 
 EstimatorReason: TypeAlias = Literal["configured", "connect_at_server", "connect_local",
-                                     "row_connect_local", "connect_unverified"]
+                                     "row_connect_local", "connects_flat", "connect_unverified"]
 """Why a region row uses its estimator: the config names it; or (``auto``) its connect matched
 the handshake's round trip (``connect_at_server``), was answered far below it by something near
 (``connect_local``: first byte instead), another region of the row's was
-(``row_connect_local``: the row compares alike), or no sample could tell
-(``connect_unverified``: first byte)."""
+(``row_connect_local``: the row compares alike), every region of the row answered its connect
+within a few ms, as no set of distinct regions can (``connects_flat``: a proxy near by, TLS
+too; first byte), or no sample could tell (``connect_unverified``: first byte)."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from monitor.round.pacing import Pacer
 from probes.http import PHASES, HttpEvidence, HttpTarget, probe_http
 
 __all__ = ["LOCAL_CONNECT_FRACTION", "LOCAL_CONNECT_GAP_S", "BaselineSamples", "SampleSpans",
-           "Trust", "app_time", "auto_estimators", "connect_is_local", "measure_baseline",
+           "Trust", "app_time", "auto_estimators", "connect_is_local", "connects_flat",
+           "measure_baseline",
            "sample_estimate", "summarise_region", "summarise_row"]
 
 SampleSpans = dict[str, list[Span]]
@@ -92,18 +93,31 @@ def connect_is_local(samples: Sequence[HttpEvidence]) -> bool | None:
     return lowest and 2 * sum(local(c, h) for c, h in pairs) >= len(pairs)
 
 
+def connects_flat(samples: Mapping[str, Sequence[HttpEvidence]]) -> bool:
+    """Whether two or more regions all answered their connects within
+    :data:`LOCAL_CONNECT_GAP_S` (by their minimums): distinct regions cannot all be that near one
+    vantage point, something near answers them all — a proxy that also terminates TLS, whose
+    handshakes are as quick as its connects, so :func:`connect_is_local` cannot see it."""
+    lowest = [min(connects) for found in samples.values()
+              if (connects := [c for s in found if (c := s.phases.get("connect")) is not None])]
+    return len(lowest) >= 2 and max(lowest) < LOCAL_CONNECT_GAP_S
+
+
 def auto_estimators(samples: Mapping[str, Sequence[HttpEvidence]]) -> dict[
         str, tuple[Estimator, EstimatorReason]]:
     """The ``auto`` estimator of each region of one vantage point's row, and why: ``connect``
     when every region that could tell answered its connect at the server; ``first_byte`` for
-    the whole row when any region's connect was answered locally (so the regions compare alike:
-    a connect beside a first byte would charge one region its app's time) or none could tell."""
+    the whole row when any region's connect was answered locally, or every region's connect
+    was near (:func:`connects_flat`) — so the regions compare alike: a connect beside a first
+    byte would charge one region its app's time — or none could tell."""
     local = {region: connect_is_local(found) for region, found in samples.items()}
     if not any(v is not None for v in local.values()):
         return {region: (Estimator.FIRST_BYTE, "connect_unverified") for region in samples}
     if any(local.values()):
         return {region: (Estimator.FIRST_BYTE, "connect_local" if local[region]
                          else "row_connect_local") for region in samples}
+    if connects_flat(samples):
+        return {region: (Estimator.FIRST_BYTE, "connects_flat") for region in samples}
     return {region: (Estimator.CONNECT, "connect_at_server") for region in samples}
 
 

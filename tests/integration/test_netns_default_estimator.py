@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 from lab_client import Converged, accuracy_ms, assert_agrees
+from tls_files import write_tls_files
 
 from monitor.lab.netns import PacketLab, unavailable_reason
 
@@ -73,14 +73,7 @@ asyncio.run(main())
 
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    folder = tmp_path_factory.mktemp("netns-default-ca")
-    ca = trustme.CA()
-    issued = ca.issue_cert(NAME)
-    cert, key, ca_file = folder / "cert.pem", folder / "key.pem", folder / "ca.pem"
-    cert.write_bytes(b"".join(pem.bytes() for pem in issued.cert_chain_pems))
-    issued.private_key_pem.write_to_path(str(key))
-    ca.cert_pem.write_to_path(str(ca_file))
-    return cert, key, ca_file
+    return write_tls_files(tmp_path_factory.mktemp("netns-default-ca"), NAME)
 
 
 @pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))

@@ -132,3 +132,25 @@ def test_behind_a_local_proxy_the_first_byte_rules_hold_as_before() -> None:
     near_slow = judge("us-east-1", rows, TOL)
     assert (near_slow.state, near_slow.reason, near_slow.estimator) == (
         RoutingState.OK, Reason.SLOW_APP, Estimator.HANDSHAKE)
+
+
+def behind_tls_terminating_proxy(rtt_ms: float) -> list[HttpEvidence]:
+    """A proxy near by answers TCP and TLS; only the request crosses the path to the region."""
+    return [sample(0.4 + jitter / 10, 1.2 + jitter, rtt_ms + 1.5 + jitter)
+            for jitter in (0.1, 0.4, 0.2)]
+
+
+def test_a_proxy_that_terminates_tls_too_is_seen_by_the_row() -> None:
+    """Its handshakes are as quick as its connects, so no region's connect reads below its
+    handshake; but distinct regions cannot all answer a connect within a few ms."""
+    row = {"us-east-1": behind_tls_terminating_proxy(8),
+           "eu-west-1": behind_tls_terminating_proxy(75)}
+    assert not any(connect_is_local(found) for found in row.values())
+    rows = summarise_row(row, config())
+    assert [(r.estimator, r.estimator_reason) for r in rows] == [
+        (Estimator.FIRST_BYTE, "connects_flat")] * 2
+    assert [r.latency_seconds for r in rows] == [pytest.approx(0.0096), pytest.approx(0.0766)]
+    # a near region beside a far one, both answering at the server: connect
+    near_and_far = summarise_row({"us-east-1": at_server(3), "eu-west-1": at_server(75)},
+                                 config())
+    assert {r.estimator_reason for r in near_and_far} == {"connect_at_server"}
