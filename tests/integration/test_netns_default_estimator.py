@@ -107,6 +107,9 @@ def test_the_default_picks_connect_reads_the_round_trip_and_ignores_a_slow_app(
         # as accurate as a raw connect timed in the same moment (floors, ms)
         pairs = Converged([row["latency"] * 1000 for row in rows],
                           [one["control"][region] * 1000 for one in rounds])
+        print(f"{region}: injected {injected * 1000:g} ms, default (connect) floor "
+              f"{min(pairs.readings):.2f} ms, raw connect floor {min(pairs.controls):.2f} ms, "
+              f"first byte floor {min(r['first_byte'] for r in rows) * 1000:.2f} ms")
         assert_agrees(pairs, expected_excess_ms=0.0, tolerance_ms=accuracy_ms(injected * 1000))
     # the slow app does not move the default's estimate: its floor is the quick app's (same
     # distance), while the first byte moves by the app's 15 ms
