@@ -37,13 +37,19 @@ def ms(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
-def _region_cell(vantage: VantageRound, path: PathResult, region: str | None) -> Text:
+COMPACT_BELOW = 80
+"""A terminal narrower than this gets region cells without their latency (the regions line
+under the table has them), so the penalty column is never cut."""
+
+
+def _region_cell(vantage: VantageRound, path: PathResult, region: str | None, *,
+                 compact: bool = False) -> Text:
     if region is None:
         return Text("?", style="dim")
     cell = Text(printable(region, 40))
     # the cdn's regions are seen from the edge: this vantage point's latency to them is only
     # shown where it stands in honestly (the same metro, i.e. when a penalty was given)
-    if path.path is not Path.CDN or path.verdict.penalty_seconds is not None:
+    if not compact and (path.path is not Path.CDN or path.verdict.penalty_seconds is not None):
         rtt = latency_of(vantage.regions, region, path.verdict.estimator)
         cell.append(f" {ms(rtt)}", style="dim")
     return cell
@@ -74,22 +80,22 @@ def _explanations(path: PathResult) -> list[Text]:
     return lines
 
 
-def vantage_table(vantage: VantageRound) -> Group:
+def vantage_table(vantage: VantageRound, *, compact: bool = False) -> Group:
     title = Text.assemble((printable(vantage.vantage, 64), "bold"),
                           (f" ({vantage.duration_seconds:.2f} s)", "dim"))
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   expand=False)
     table.add_column("path", no_wrap=True, min_width=6)
     table.add_column("state", no_wrap=True, min_width=9)
-    table.add_column("served", min_width=18)
-    table.add_column("closest", min_width=18)
+    table.add_column("served", min_width=14)
+    table.add_column("closest", min_width=14)
     table.add_column("penalty", no_wrap=True, justify="right", min_width=8)
     for path in vantage.paths:
         verdict = path.verdict
         table.add_row(path.path.value,
                       Text(verdict.state.value, style=STATE_STYLE[verdict.state]),
-                      _region_cell(vantage, path, verdict.served_region),
-                      _region_cell(vantage, path, verdict.expected_region),
+                      _region_cell(vantage, path, verdict.served_region, compact=compact),
+                      _region_cell(vantage, path, verdict.expected_region, compact=compact),
                       ms(verdict.penalty_seconds) if verdict.penalty_seconds else "—")
     regions = Text("  regions: ")
     for index, region in enumerate(sorted(vantage.regions,
@@ -97,7 +103,10 @@ def vantage_table(vantage: VantageRound) -> Group:
         if index:
             regions.append(" · ")
         name = printable(region.region, 40)
-        if region.healthy:
+        if region.healthy and region.latency_seconds is None:  # up, but no sample to trust
+            why = f" ({printable(str(region.reason))})" if region.reason else ""
+            regions.append(f"{name} —{why}", style="yellow")
+        elif region.healthy:
             regions.append(f"{name} {ms(region.latency_seconds)}", style="green")
         else:
             regions.append(f"{name} down ({printable(str(region.reason))})", style="red")
@@ -113,7 +122,7 @@ def console_for_stdout() -> Console:
 
 def render_round(result: RoundResult, console: Console) -> None:
     for vantage in result.vantage_points:
-        console.print(vantage_table(vantage))
+        console.print(vantage_table(vantage, compact=console.width < COMPACT_BELOW))
     counts = state_counts(result)
     summary = Text(f"{plural(len(result.vantage_points), 'vantage point')}, "
                    f"{plural(sum(counts.values()), 'path')} in {result.duration_seconds:.2f} s: ")

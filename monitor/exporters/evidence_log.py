@@ -137,7 +137,16 @@ def write_round_evidence(vantage: VantageRound, out: TextIO | None = None) -> in
 def log_round_evidence(vantage: VantageRound, logger: logging.Logger = evidence_log) -> None:
     """Log one record per path (``serve``); the JSON log formatter writes its ``fields``."""
     for record in round_evidence(vantage):
-        logger.info(evidence_message(record), extra={"fields": record})
+        logger.log(_level(record), evidence_message(record), extra={"fields": record})
+
+
+def _level(record: Mapping[str, Any]) -> int:
+    """WARNING for a path that needs a person (misrouted, unknown), INFO otherwise, so a log
+    pipeline that alerts on levels sees what the alarms see."""
+    return logging.WARNING if record.get("state") in _NEEDS_A_LOOK else logging.INFO
+
+
+_NEEDS_A_LOOK = frozenset({RoutingState.MISROUTED.value, RoutingState.UNKNOWN.value})
 
 
 # --- reading back --------------------------------------------------------------------------------

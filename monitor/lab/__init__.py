@@ -36,6 +36,7 @@ from monitor.lab._scenario import (
     ScenarioError,
     VantageSpec,
     builtin_scenarios,
+    fault_usage,
     load_scenario,
     parse_scenario,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "builtin_scenarios",
     "control_request",
     "edge_address",
+    "fault_usage",
     "load_lab_scenario",
     "load_scenario",
     "looks_like_routewatch_config",

@@ -225,6 +225,13 @@ _FAULT_FIELDS: dict[FaultKind, tuple[frozenset[str], frozenset[str]]] = {
 }
 
 
+def fault_usage(kind: FaultKind) -> str:
+    """How to write one fault of ``kind`` as ``lab fault add`` pairs (optional ones in [])."""
+    required, optional = _FAULT_FIELDS[kind]
+    return " ".join([f"kind={kind.value}", *(f"{name}=…" for name in sorted(required)),
+                     *(f"[{name}=…]" for name in sorted(optional))])
+
+
 class Fault(_Strict):
     """One fault of the world, switchable at run time.
 

@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.core.model import VantageRound
+from monitor.core.model import RoutingState, VantageRound
 from monitor.metrics import VantageSnapshot
 
 __all__ = ["log_round", "round_log_fields", "round_message"]
@@ -65,10 +65,15 @@ def round_message(result: VantageRound, entry: VantageSnapshot | None) -> str:
     for error in result.errors:
         if error.path == "round":
             parts.append(f"{error.reason}: {error.message}")
-    outcome = "finished" if result.success else "failed"
+    # not success: a path is unknown or the deadline hit; the parts above say which
+    outcome = "finished" if result.success else "incomplete"
     return (f"{result.vantage}: round {outcome} in {result.duration_seconds:.2f}s"
             + (": " + ", ".join(parts) if parts else ""))
 
 
 def log_round(result: VantageRound, entry: VantageSnapshot | None) -> None:
-    round_log.info(round_message(result, entry), extra={"fields": round_log_fields(result, entry)})
+    # WARNING when the round needs a look (a path misrouted or unknown, the round incomplete)
+    needs_a_look = not result.success or any(
+        p.verdict.state in (RoutingState.MISROUTED, RoutingState.UNKNOWN) for p in result.paths)
+    round_log.log(logging.WARNING if needs_a_look else logging.INFO, round_message(result, entry),
+                  extra={"fields": round_log_fields(result, entry)})
