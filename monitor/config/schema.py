@@ -273,15 +273,22 @@ class VantagePoint(_Strict):
 class Estimator(StrEnum):
     """How a region's round-trip latency is estimated from its samples (the minimum over them).
 
-    ``first_byte`` (default): request sent → first response byte; one round trip plus the app's
-    own time for the health path (a verdict it gives is checked against network distance, so a
-    slow app near by is not called a distant region: ``slow_app``). ``handshake``: the TLS
-    handshake divided by the round trips its negotiated version costs (TLS 1.3: one; TLS 1.2:
-    two, one when resumed): network distance plus crypto, never the app's time. ``connect``: TCP
-    connect; the cleanest round trip on a real network, but zero on loopback, so unusable in the
-    lab. Every sample measures the handshake and the first byte whatever the estimator.
+    ``auto`` (default): ``connect`` where the TCP peer is the server, else ``first_byte``
+    (below). Decided from the samples themselves: a connect answered by something near (a
+    transparent proxy, a middlebox, the loopback lab's delay proxy) reads far below the
+    handshake's round trip, consistently; then the vantage point's whole row compares by first
+    byte, so every region of it is read alike. Each region row says which estimate it used and
+    why (``estimator``, ``estimator_reason``). ``connect``: TCP connect; the cleanest round trip
+    on a real network (the server's kernel answers it: no TLS, no app), but zero on loopback.
+    ``first_byte``: request sent → first response byte; one round trip plus the app's own time
+    for the health path (a verdict it gives is checked against network distance, so a slow app
+    near by is not called a distant region: ``slow_app``). ``handshake``: the TLS handshake
+    divided by the round trips its negotiated version costs (TLS 1.3: one; TLS 1.2: two, one when
+    resumed): network distance plus crypto, never the app's time. Every sample measures connect,
+    the handshake and the first byte whatever the estimator.
     """
 
+    AUTO = "auto"
     FIRST_BYTE = "first_byte"
     HANDSHAKE = "handshake"
     CONNECT = "connect"
@@ -325,11 +332,13 @@ class ProbeSettings(_Strict):
         description="Most bytes of a response body read (the health JSON); the rest is dropped",
     )
     estimator: Estimator = Field(
-        Estimator.FIRST_BYTE,
-        description="Round-trip estimate: first_byte (request to first byte: includes the app's "
-                    "time; its misroutes are checked against network distance), handshake (the "
-                    "TLS handshake divided by the round trips its version costs; network "
-                    "distance) or connect (TCP connect; zero on loopback, not for the lab)",
+        Estimator.AUTO,
+        description="Round-trip estimate: auto (connect where the TCP peer is the server, else "
+                    "first_byte: decided per round from the samples), connect (TCP connect; "
+                    "zero behind a local proxy), first_byte (request to first byte: includes "
+                    "the app's time; its misroutes are checked against network distance) or "
+                    "handshake (the TLS handshake divided by the round trips its version "
+                    "costs; network distance plus crypto)",
     )
     families: tuple[IpFamily, ...] = Field(
         (IpFamily.IPV4, IpFamily.IPV6), min_length=1,

@@ -31,6 +31,7 @@ __all__ = [
     "DnsLookup",
     "DnsLookups",
     "ErrorRecord",
+    "EstimatorReason",
     "IpFamily",
     "OriginDetails",
     "Path",
@@ -111,6 +112,16 @@ class TlsInfo:
                                               if s.cert_not_after is not None), default=None))
 
 
+EstimatorReason: TypeAlias = Literal["configured", "connect_at_server", "connect_local",
+                                     "row_connect_local", "connects_flat", "connect_unverified"]
+"""Why a region row uses its estimator: the config names it; or (``auto``) its connect matched
+the handshake's round trip (``connect_at_server``), was answered far below it by something near
+(``connect_local``: first byte instead), another region of the row's was
+(``row_connect_local``: the row compares alike), every region of the row answered its connect
+within a few ms, as no set of distinct regions can (``connects_flat``: a proxy near by, TLS
+too; first byte), or no sample could tell (``connect_unverified``: first byte)."""
+
+
 @dataclass(frozen=True)
 class RegionLatency:
     """One row of the latency matrix: this vantage point to one region, measured directly.
@@ -118,7 +129,8 @@ class RegionLatency:
     ``latency_seconds`` is the ``estimator``'s estimate (the minimum of ``samples_seconds``);
     beside it every sample measures network distance (``handshake_seconds``: the TLS handshake
     divided by its round trips) and ``first_byte_seconds``; ``app_seconds`` is what the app adds
-    (first byte minus the handshake's round trip).
+    (first byte minus the handshake's round trip); ``connect_seconds`` is the TCP connect
+    (minimum), and ``estimator_reason`` says why the row uses its estimator.
     """
 
     region: str
@@ -134,6 +146,8 @@ class RegionLatency:
     tls: TlsInfo | None = None
     disturbed_samples: int = 0  # samples left out: taken while the loop or the lab stalled
     family: IpFamily = IpFamily.IPV4  # which of the region's addresses were measured
+    connect_seconds: float | None = None
+    estimator_reason: EstimatorReason | None = None
 
 
 def latency_of(regions: tuple[RegionLatency, ...], region: str | None,

@@ -22,6 +22,7 @@ from monitor.core.model import (
     DnsLookup,
     DnsLookups,
     ErrorRecord,
+    EstimatorReason,
     IpFamily,
     OriginDetails,
     Path,
@@ -188,6 +189,8 @@ def vantage_document(vantage: VantageRound) -> dict[str, Any]:
                 "app_seconds": r.app_seconds,
                 **tls_document(r.tls),
                 "disturbed_samples": r.disturbed_samples,
+                "connect_seconds": r.connect_seconds,
+                "estimator_reason": r.estimator_reason,
                 **_family(r.family, dual),
             }
             for r in vantage.regions
@@ -303,6 +306,11 @@ def _reason(value: Any) -> Reason | None:
     return None if value is None else reason_of(str(value))
 
 
+def _estimator_reason(value: Any) -> EstimatorReason | None:
+    """Why a region used its estimator; a reason this version does not know reads as None."""
+    return value if value in get_args(EstimatorReason) else None
+
+
 def _estimator(value: Any) -> Estimator | None:
     """An estimator named in a document; one this version does not know reads as None."""
     try:
@@ -405,7 +413,11 @@ def round_from_document(document: Any, source: str = "document") -> RoundResult:
                               _number(r.get("handshake_seconds"), "handshake_seconds"),
                               _number(r.get("first_byte_seconds"), "first_byte_seconds"),
                               _number(r.get("app_seconds"), "app_seconds"), _tls_from(r),
-                              int(r.get("disturbed_samples") or 0), _family_from(r))
+                              int(r.get("disturbed_samples") or 0),
+                              connect_seconds=_number(r.get("connect_seconds"),
+                                                      "connect_seconds"),
+                              estimator_reason=_estimator_reason(r.get("estimator_reason")),
+                              family=_family_from(r))
                 for r in item["regions"])
             errors = tuple(ErrorRecord(e["path"], reason_of(e["reason"]), e["message"])
                            for e in item.get("errors", ()))

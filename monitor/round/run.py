@@ -44,7 +44,7 @@ from monitor.round.baseline import (
     measure_baseline,
     sample_estimate,
     sample_ok,
-    summarise_region,
+    summarise_row,
 )
 from monitor.round.lag import (
     DISTURBED_S,
@@ -395,13 +395,8 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
                 or region in _addressed(config, evidence)]
     trusts = {region: Trust.of(spans.get(region, ()), stalls, context.disturbed_s)
               for region in measured}
-    regions = tuple(
-        dataclasses.replace(
-            summarise_region(region, evidence.baseline.get(region, []), config,
-                             finished=not timed_out, trust=trusts[region]),
-            family=family)
-        for region in measured
-    )
+    regions = tuple(dataclasses.replace(row, family=family) for row in summarise_row(
+        evidence.baseline, config, finished=not timed_out, trusts=trusts, regions=measured))
     directory = directory or region_directory(context, evidence)
 
     def judged(rows: tuple[RegionLatency, ...]) -> list[Judgement]:
@@ -460,7 +455,8 @@ def _bounded(regions: tuple[RegionLatency, ...], evidence: VantageEvidence, conf
                            else 0.0)
                   for i, sample in enumerate(evidence.baseline.get(row.region, []))
                   if sample_ok(sample)
-                  and (value := sample_estimate(sample, config.probe.estimator)) is not None]
+                  and (value := sample_estimate(sample, row.estimator or config.probe.estimator))
+                  is not None]
         rows.append(dataclasses.replace(row, latency_seconds=min(values) if values else None,
                                         samples_seconds=tuple(values), reason=None,
                                         message=None))
