@@ -16,8 +16,10 @@ from monitor.cli.output import plural
 from monitor.config import DEFAULT_SERVICE
 from monitor.core.model import (
     CdnDetails,
+    IpFamily,
     Path,
     PathResult,
+    RegionLatency,
     RoundResult,
     RoutingState,
     VantageRound,
@@ -51,7 +53,7 @@ def _region_cell(vantage: VantageRound, path: PathResult, region: str | None, *,
     # the cdn's regions are seen from the edge: this vantage point's latency to them is only
     # shown where it stands in honestly (the same metro, i.e. when a penalty was given)
     if not compact and (path.path is not Path.CDN or path.verdict.penalty_seconds is not None):
-        rtt = latency_of(vantage.regions, region, path.verdict.estimator)
+        rtt = latency_of(vantage.family_regions(path.family), region, path.verdict.estimator)
         cell.append(f" {ms(rtt)}", style="dim")
     return cell
 
@@ -61,11 +63,16 @@ def edge_pop(path: PathResult) -> str | None:
     return path.details.pop if isinstance(path.details, CdnDetails) else None
 
 
-def _explanations(path: PathResult) -> list[Text]:
+def path_label(vantage: VantageRound, path: PathResult) -> str:
+    """The path's name, with its address family when the round has more than IPv4."""
+    return f"{path.path.value} {path.family}" if vantage.dual_stack else path.path.value
+
+
+def _explanations(vantage: VantageRound, path: PathResult) -> list[Text]:
     """Lines under the table: what the edge said, why a path is not plainly ok, and notes."""
     verdict = path.verdict
     lines: list[Text] = []
-    name = path.path.value
+    name = path_label(vantage, path)
     edge = path.details if isinstance(path.details, CdnDetails) else None
     if edge is not None and edge.pop:
         cache = "→".join(c for c in (edge.cache, edge.cache_repeat) if c)
@@ -100,13 +107,21 @@ def vantage_table(vantage: VantageRound, *, compact: bool = False) -> Group:
     table.add_column("penalty", no_wrap=True, justify="right", min_width=8)
     for path in vantage.paths:
         verdict = path.verdict
-        table.add_row(path.path.value,
+        table.add_row(path_label(vantage, path),
                       Text(verdict.state.value, style=STATE_STYLE[verdict.state]),
                       _region_cell(vantage, path, verdict.served_region, compact=compact),
                       _region_cell(vantage, path, verdict.expected_region, compact=compact),
                       ms(verdict.penalty_seconds) if verdict.penalty_seconds else "—")
-    regions = Text("  regions: ")
-    for index, region in enumerate(sorted(vantage.regions,
+    rows = [_regions_line(vantage.family_regions(family),
+                          f"regions {family}" if vantage.dual_stack else "regions")
+            for family in vantage.families or (IpFamily.IPV4,)]
+    lines = [line for path in vantage.paths for line in _explanations(vantage, path)]
+    return Group(table, *rows, *lines, Text(""))
+
+
+def _regions_line(rows: tuple[RegionLatency, ...], title: str) -> Text:
+    regions = Text(f"  {title}: ")
+    for index, region in enumerate(sorted(rows,
                                           key=lambda r: r.latency_seconds or float("inf"))):
         if index:
             regions.append(" · ")
@@ -118,8 +133,7 @@ def vantage_table(vantage: VantageRound, *, compact: bool = False) -> Group:
             regions.append(f"{name} {ms(region.latency_seconds)}", style="green")
         else:
             regions.append(f"{name} down ({printable(str(region.reason))})", style="red")
-    lines = [line for path in vantage.paths for line in _explanations(path)]
-    return Group(table, regions, *lines, Text(""))
+    return regions
 
 
 def console_for_stdout() -> Console:

@@ -31,7 +31,14 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from monitor.config import DEFAULT_SERVICE, Estimator
-from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
+from monitor.core.model import (
+    IpFamily,
+    Path,
+    PathResult,
+    RoutingState,
+    RoutingVerdict,
+    VantageRound,
+)
 from monitor.core.report import path_document
 from monitor.domain.reasons import reason_of
 from probes.errors import RoutewatchError
@@ -73,7 +80,9 @@ class PathEvidence:
     address: str | None
     pop: str | None
     attribution: str | None
+    family: IpFamily = IpFamily.IPV4
     service: str = DEFAULT_SERVICE
+
 
 
 _FROM_PATH_DOCUMENT = ("path", "state", "served_region", "expected_region", "penalty_seconds",
@@ -97,6 +106,8 @@ def path_evidence(vantage: VantageRound, result: PathResult) -> dict[str, Any]:
         **{key: document.get(key) for key in _FROM_PATH_DOCUMENT},
         "pop": pop if isinstance(pop, str) else None,
         "attribution": attribution.get("source") if isinstance(attribution, Mapping) else None,
+        # like blackbox_exporter's probe_ip_protocol; only where the round has IPv6 results
+        **({"family": result.family.value} if vantage.dual_stack else {}),
     }
 
 
@@ -107,7 +118,8 @@ def evidence_message(record: Mapping[str, Any]) -> str:
     service = record.get("service")
     who = record.get("vantage") if service in (None, DEFAULT_SERVICE) else (
         f"{record.get('vantage')} · {service}")
-    parts = [f"{who} {record.get('path')} {record.get('state')}",
+    family = f" {record['family']}" if record.get("family") else ""
+    parts = [f"{who} {record.get('path')}{family} {record.get('state')}",
              f": served by {served}" if served else "",
              f", expected {expected}" if expected and expected != served else "",
              f" (+{penalty * 1000:.1f} ms)" if isinstance(penalty, float) and penalty else "",
@@ -190,6 +202,7 @@ def parse_evidence(line: str | Mapping[str, Any]) -> PathEvidence:
         path = Path(_required(record, "path"))
         state = RoutingState(_required(record, "state"))
         started = datetime.fromisoformat(_required(record, "round_started_at"))
+        family = IpFamily(_text(record, "family") or IpFamily.IPV4.value)
     except ValueError as exc:
         raise EvidenceError(str(exc)) from None
     penalty = record.get("penalty_seconds")
@@ -205,5 +218,5 @@ def parse_evidence(line: str | Mapping[str, Any]) -> PathEvidence:
                              Estimator(estimator) if estimator in set(Estimator) else None)
     return PathEvidence(_required(record, "vantage"), path,
                         started.timestamp(), verdict, _text(record, "address"),
-                        _text(record, "pop"), _text(record, "attribution"),
+                        _text(record, "pop"), _text(record, "attribution"), family,
                         _text(record, "service") or DEFAULT_SERVICE)

@@ -296,8 +296,8 @@ def _problems(view: PageView) -> str:
     items = []
     for vantage, path in _problem_paths(view):
         why = f"{path.reason}: {path.detail}" if path.reason else path.detail
-        items.append(f'<li {_where(vantage)} data-path="{_e(path.path)}">'
-                     f"{_state_badge(path.state)} <b>{_e(vantage.label)}</b> {_e(path.path)}"
+        items.append(f'<li {_where(vantage)} data-path="{_e(path.label)}">'
+                     f"{_state_badge(path.state)} <b>{_e(vantage.label)}</b> {_e(path.label)}"
                      f" — {_e(why)}</li>")
     for vantage in view.vantage_points:
         if not vantage.success:
@@ -331,14 +331,14 @@ def _chips(vantage: VantageView, region: str) -> str:
             role = "served expected" if expected else "served"
             marker = STATE_MARKERS.get(path.state, "?")
             chips.append(f'<span class="chip {_state_class(path.state)}"'
-                         f' data-path="{_e(path.path)}" data-role="{role}"'
+                         f' data-path="{_e(path.label)}" data-role="{role}"'
                          f' data-state="{_e(path.state)}"'
-                         f' title="{_e(path.path)} served by {_e(region)}: {_e(path.state)}">'
-                         f"{marker} {_e(path.path)}</span>")
+                         f' title="{_e(path.label)} served by {_e(region)}: {_e(path.state)}">'
+                         f"{marker} {_e(path.label)}</span>")
         elif expected:
-            chips.append(f'<span class="chip expected" data-path="{_e(path.path)}"'
-                         f' data-role="expected" title="{_e(path.path)} should be served by '
-                         f'{_e(region)}">{EXPECTED_MARKER} {_e(path.path)}</span>')
+            chips.append(f'<span class="chip expected" data-path="{_e(path.label)}"'
+                         f' data-role="expected" title="{_e(path.label)} should be served by '
+                         f'{_e(region)}">{EXPECTED_MARKER} {_e(path.label)}</span>')
     return f'<div class="chips">{"".join(chips)}</div>' if chips else ""
 
 
@@ -409,13 +409,13 @@ def _evidence(path: PathView) -> Iterable[str]:
             parts.append(f"cache {cache}")
         if path.upstream_first_byte_seconds is not None:
             parts.append(f"upstream first byte {format_ms(path.upstream_first_byte_seconds)}")
-        yield f"{path.path}: " + ", ".join(parts)
+        yield f"{path.label}: " + ", ".join(parts)
     if path.data_region is not None:
         local = "" if path.data_path_local is not False else f" {STALE_MARKER} not region-local"
-        yield f"{path.path}: data read in {path.data_region}{local}"
+        yield f"{path.label}: data read in {path.data_region}{local}"
     # a conflict is often also a note of the path: say it once
     for line in dict.fromkeys((*path.conflicts, *path.notes)):
-        yield f"{STALE_MARKER} {path.path}: {line}"
+        yield f"{STALE_MARKER} {path.label}: {line}"
 
 
 def _stable(path: PathView) -> str:
@@ -433,8 +433,8 @@ def _vantage_card(vantage: VantageView, now: float, live: LiveOptions | None) ->
         why = f"{path.reason}: {path.detail}" if path.reason else path.detail
         penalty = format_ms(path.penalty_seconds) if path.penalty_seconds else "—"
         rows.append(
-            f'<tr class="path" data-path="{_e(path.path)}" '
-            f'data-state="{_e(path.state)}"><td><b>{_e(path.path)}</b></td>'
+            f'<tr class="path" data-path="{_e(path.label)}" '
+            f'data-state="{_e(path.state)}"><td><b>{_e(path.label)}</b></td>'
             f"<td>{_state_badge(path.state)}{_stable(path)}</td>"
             f"<td>{_region_with_rtt(vantage, path, path.served_region)}</td>"
             f"<td>{_region_with_rtt(vantage, path, path.expected_region)}</td>"

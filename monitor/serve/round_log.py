@@ -24,6 +24,7 @@ def round_log_fields(result: VantageRound, entry: VantageSnapshot | None) -> dic
         stable = entry.routing.get(path_result.path) if entry else None
         paths.append({
             "path": path_result.path.value,
+            **({"family": path_result.family.value} if result.dual_stack else {}),
             "state": verdict.state.value,
             "stable_state": stable.stable.value if stable else None,
             "streak": stable.streak if stable else None,
@@ -41,7 +42,8 @@ def round_log_fields(result: VantageRound, entry: VantageSnapshot | None) -> dic
             timespec="milliseconds"),
         "duration_seconds": round(result.duration_seconds, 6),
         "paths": paths,
-        "regions": {r.region: r.latency_seconds if r.healthy else None for r in result.regions},
+        "regions": {r.region: r.latency_seconds if r.healthy else None
+                    for r in result.regions if r.family is result.families[0]},
         "errors": [{"path": e.path, "reason": e.reason, "message": e.message}
                    for e in result.errors],
         "round": entry.rounds_total if entry else None,
@@ -53,7 +55,8 @@ def round_message(result: VantageRound, entry: VantageSnapshot | None) -> str:
     parts = []
     for path_result in result.paths:
         verdict = path_result.verdict
-        text = f"{path_result.path} {verdict.state}"
+        family = f" {path_result.family}" if result.dual_stack else ""
+        text = f"{path_result.path}{family} {verdict.state}"
         if verdict.served_region:
             text += f" {verdict.served_region}"
         if verdict.expected_region and verdict.expected_region != verdict.served_region:

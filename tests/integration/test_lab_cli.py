@@ -150,7 +150,8 @@ def test_fault_add_says_what_is_wrong_with_the_fault_itself_before_asking_the_wo
                                    "kind=misroute", "vantage=dub"])
     assert missing.exit_code == 2
     assert missing.stderr == ("error: the lab refused the change:\n  misroute needs answer\n"
-                              "  usage: kind=misroute answer=… vantage=… [service=…]\n")
+                              "  usage: kind=misroute answer=… vantage=… [family=…] "
+                              "[service=…]\n")
     listed = runner.invoke(main, ["lab", "fault", "add", "--help"])
     for kind in ("header_mismatch claims=… region=…", "edge_bad_headers edge=… headers=…"):
         assert f"kind={kind}" in listed.output
