@@ -167,13 +167,13 @@ def test_one_family_misrouted_the_other_not(tmp_path: Path, misrouted: IpFamily)
     space = LabelSpace(tuple(LATENCY), REGIONS, tuple(RoutePath), 60.0, 1)
     samples = list(vantage_samples(space, VantageSnapshot.single(
         next(v for v in result.vantage_points if v.vantage == "dub"), space.paths)))
-    observed = {s.labels[1:3]: s.labels[3] for s in samples
+    observed = {s.labels[2:4]: s.labels[4] for s in samples  # after probe and service
                 if s.spec is metric("family_routing_observed_state") and s.value == 1}
     assert observed == {("dns", misrouted.value): "misrouted",
                         ("origin", misrouted.value): "misrouted",
                         ("dns", right.value): "ok", ("origin", right.value): "ok",
                         ("cdn", "ipv4"): "ok", ("cdn", "ipv6"): "ok"}
-    stable = {s.labels[1]: s.labels[2] for s in samples
+    stable = {s.labels[2]: s.labels[3] for s in samples
               if s.spec is metric("routing_state") and s.value == 1}
     assert stable == {"dns": "misrouted", "origin": "misrouted", "cdn": "ok"}
     page = render_page(document, now=result.started_at)

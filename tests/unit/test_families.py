@@ -165,14 +165,14 @@ def test_family_series_exist_only_with_ipv6_and_path_series_follow_the_worst() -
     dual = judged(loaded, evidence(IpFamily.IPV4, EU), evidence(IpFamily.IPV6, US))
     space = LabelSpace.from_config(loaded)
     samples = list(vantage_samples(space, VantageSnapshot.single(dual, space.paths)))
-    observed = {s.labels[1:3]: s.labels[3] for s in samples
+    observed = {s.labels[2:4]: s.labels[4] for s in samples  # after probe and service
                 if s.spec is metric("family_routing_observed_state") and s.value == 1}
     assert observed == {("dns", "ipv4"): "ok", ("origin", "ipv4"): "ok",
                         ("dns", "ipv6"): "misrouted", ("origin", "ipv6"): "misrouted"}
-    stable = {s.labels[1] for s in samples
-              if s.spec is metric("routing_state") and s.value == 1 and s.labels[2] == "misrouted"}
+    stable = {s.labels[2] for s in samples
+              if s.spec is metric("routing_state") and s.value == 1 and s.labels[3] == "misrouted"}
     assert stable == {"dns", "origin"}  # an IPv6 misroute is the path's misroute
-    latency = {(s.labels[1], s.labels[2]) for s in samples
+    latency = {(s.labels[2], s.labels[3]) for s in samples
                if s.spec is metric("family_region_latency_seconds")}
     assert latency == {(f, r) for f in ("ipv4", "ipv6") for r in (US, EU)}
     plain = [s for s in samples if s.spec is metric("region_latency_seconds")]
