@@ -12,7 +12,9 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,7 +28,7 @@ from monitor.lab._scenario import Fault, Scenario, ScenarioError, load_scenario
 from monitor.lab._world import run_world
 from probes.errors import RoutewatchError
 
-__all__ = ["LabError", "LabHandle", "load_lab_scenario", "looks_like_routewatch_config",
+__all__ = ["LabError", "LabHandle", "LabStats", "load_lab_scenario", "looks_like_routewatch_config",
            "start_lab"]
 
 # top-level keys only a routewatch configuration has, and region / vantage point keys likewise
@@ -49,19 +51,71 @@ class LabError(RoutewatchError):
 
 class LabLateness:
     """The lab's own lateness in delivering delayed bytes, for a round judging samples taken
-    against it (a :class:`monitor.round.lag.LagSource`; lab-only)."""
+    against it (a :class:`monitor.round.lag.LagSource`; lab-only).
+
+    Every vantage point of a round collects before it is judged: the fetches are incremental
+    (only what the lab recorded since the last one) and shared (a vantage point asking while a
+    fetch that started after it asked is done needs none of its own), and what is kept is the
+    last :data:`KEEP_S` seconds."""
 
     remote = True
+    KEEP_S = 60.0
 
     def __init__(self, lab: LabHandle) -> None:
         self._lab = lab
         self._late: list[tuple[float, float]] = []
+        self._cursor: int | None = None
+        self._fetched_at = float("-inf")  # monotonic time the last fetch started
+        self._lock: asyncio.Lock | None = None
 
     async def collect(self) -> None:
-        self._late = await asyncio.to_thread(self._lab.lateness)
+        asked = time.monotonic()
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._fetched_at >= asked:  # a fetch that started after we asked covers us
+                return
+            started = time.monotonic()
+            new, self._cursor = await asyncio.to_thread(self._lab.lateness_after, self._cursor)
+            self._fetched_at = started
+            keep_from = started - self.KEEP_S
+            self._late = [item for item in self._late if item[1] >= keep_from] + new
 
     def stalls(self) -> list[tuple[float, float]]:
         return self._late
+
+
+@dataclass(frozen=True)
+class LabStats:
+    """What the lab's world process has cost (CPU seconds) and how late it delivered delayed
+    bytes (a histogram of every delivery, ``bucket_seconds`` wide), cumulative since it started;
+    :meth:`since` gives one interval's share."""
+
+    cpu_seconds: float
+    bucket_seconds: float
+    lateness_histogram: tuple[int, ...]
+
+    def since(self, earlier: LabStats) -> LabStats:
+        return LabStats(self.cpu_seconds - earlier.cpu_seconds, self.bucket_seconds,
+                        tuple(a - b for a, b in zip(self.lateness_histogram,
+                                                    earlier.lateness_histogram, strict=True)))
+
+    @property
+    def deliveries(self) -> int:
+        return sum(self.lateness_histogram)
+
+    def lateness_quantile(self, q: float) -> float | None:
+        """The delivery lateness below which a share ``q`` of deliveries fell (the upper edge of
+        its bucket; the last bucket is open-ended); None without deliveries."""
+        total = self.deliveries
+        if total == 0:
+            return None
+        seen = 0
+        for index, count in enumerate(self.lateness_histogram):
+            seen += count
+            if seen >= q * total:
+                return (index + 1) * self.bucket_seconds
+        return len(self.lateness_histogram) * self.bucket_seconds
 
 
 class LabHandle:
@@ -154,6 +208,30 @@ class LabHandle:
         except LabControlError as exc:
             raise LabError(exc.errors) from None
         return [(float(due), float(sent)) for due, sent in document["late"]]
+
+    def stats(self) -> LabStats:
+        """The world's CPU time and delivery lateness so far (see :class:`LabStats`)."""
+        if not self.running:
+            raise LabError(["the lab world is not running"])
+        try:
+            document = control_request(self.control_address, "GET", "/stats")
+        except LabControlError as exc:
+            raise LabError(exc.errors) from None
+        return LabStats(float(document["cpu_seconds"]), float(document["bucket_seconds"]),
+                        tuple(int(n) for n in document["lateness_histogram"]))
+
+    def lateness_after(self, cursor: int | None) -> tuple[list[tuple[float, float]], int]:
+        """The late deliveries recorded after ``cursor`` (None: the last minute's), and the
+        cursor to ask with next time."""
+        if not self.running:
+            raise LabError(["the lab world is not running"])
+        path = "/lateness" if cursor is None else f"/lateness?after={cursor}"
+        try:
+            document = control_request(self.control_address, "GET", path)
+        except LabControlError as exc:
+            raise LabError(exc.errors) from None
+        return ([(float(due), float(sent)) for due, sent in document["late"]],
+                int(document["next"]))
 
     def lateness_source(self) -> LabLateness:
         """The lab's lateness as a source for ``run_round(lag_sources=...)``."""

@@ -16,6 +16,7 @@ import signal
 import ssl
 import textwrap
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -34,7 +35,15 @@ from monitor.lab._control import ControlServer
 from monitor.lab._dns import DnsDecision, LabDns, ZoneData
 from monitor.lab._edge import EdgeServer, EdgeSettings
 from monitor.lab._origin import OriginBehaviour, OriginServer
-from monitor.lab._proxy import ConnectionPolicy, DelayProxy, LatenessLog, listen_shared
+from monitor.lab._proxy import (
+    LATENESS_BUCKET_S,
+    ConnectionPolicy,
+    DelayProxy,
+    LatenessLog,
+    WakeEstimate,
+    listen_shared,
+    tight_timer_slack,
+)
 from monitor.lab._scenario import Fault, FaultKind, Scenario, ScenarioError
 
 __all__ = ["FaultState", "World", "run_world"]
@@ -151,6 +160,7 @@ class World:
         self.control: ControlServer | None = None
         self._lock = asyncio.Lock()
         self.lateness = LatenessLog()
+        self.wake = WakeEstimate()
 
     # --- start and stop ------------------------------------------------------------------------
 
@@ -174,7 +184,7 @@ class World:
             self.proxies[name] = DelayProxy(
                 loop, region_address(index), origin_address(index), port,
                 functools.partial(self.region_policy, name), admit=self.admit_connection,
-                lateness=self.lateness)
+                lateness=self.lateness, wake=self.wake)
         self.dns = LabDns(DNS_ADDRESS, self._zone_data(), self.dns_decision)
         await self.dns.start()
         origin_tls = ssl.create_default_context(cafile=str(self.ca_path))
@@ -190,7 +200,7 @@ class World:
             self.edge_proxies[name] = DelayProxy(
                 loop, edge_address(k), edge_origin_address(k), port,
                 functools.partial(self.edge_policy, name), admit=self.admit_connection,
-                lateness=self.lateness)
+                lateness=self.lateness, wake=self.wake)
         self.https_port = await listen_shared(
             [*self.proxies.values(), *self.edge_proxies.values()])
         for edge in self.edges.values():
@@ -216,6 +226,11 @@ class World:
             "pops": {n: self.scenario.edges[n].pop for n in self.scenario.edges},
             "open_connections": self.open_connections(),
         }
+
+    def stats(self) -> dict[str, Any]:
+        """The world's CPU time so far and its delivery-lateness histogram (cumulative)."""
+        return {"cpu_seconds": time.process_time(), "bucket_seconds": LATENESS_BUCKET_S,
+                "lateness_histogram": list(self.lateness.histogram)}
 
     def open_connections(self) -> int:
         return sum(len(p.relays) + len(p.sinks)
@@ -385,11 +400,19 @@ class World:
                 await edge.resolve()
         return edge.last_address
 
-    async def control_request(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+    async def control_request(self, method: str, target: str, body: Any) -> tuple[int, Any]:
+        path, _, query = target.partition("?")
         if path == "/world" and method == "GET":
             return 200, self.info()
         if path == "/lateness" and method == "GET":  # the last minute of the lab's lateness
-            return 200, {"late": self.lateness.since(time.monotonic() - _LATENESS_WINDOW_S)}
+            after = urllib.parse.parse_qs(query).get("after", [""])[0]
+            if after.isdigit():  # only what was recorded after this cursor
+                return 200, {"late": self.lateness.after(int(after)),
+                             "next": self.lateness.recorded}
+            return 200, {"late": self.lateness.since(time.monotonic() - _LATENESS_WINDOW_S),
+                         "next": self.lateness.recorded}
+        if path == "/stats" and method == "GET":  # what the lab costs, and how late it delivers
+            return 200, self.stats()
         if path != "/faults":
             return 404, {"errors": [f"no such resource {path}"]}
         current = [f.as_dict() for f in self.state.faults]
@@ -420,6 +443,7 @@ def run_world(conn: Connection, scenario_doc: dict[str, Any], ca_path: str,
     """The world process: start every server, report to the parent, run until told to stop,
     the pipe closes or the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
+    tight_timer_slack()  # the proxies' timers are the world's injected delays
     # select() sleeps to the microsecond; epoll rounds its timeout up to whole milliseconds
     loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
     asyncio.set_event_loop(loop)
