@@ -55,8 +55,9 @@ class LabLateness:
 
     Every vantage point of a round collects before it is judged: the fetches are incremental
     (only what the lab recorded since the last one) and shared (a vantage point asking while a
-    fetch that started after it asked is done needs none of its own), and what is kept is the
-    last :data:`KEEP_S` seconds."""
+    fetch that started after it asked is done needs none of its own). What is kept is one list,
+    grown at its end (so a judge's index of it is extended, not rebuilt), cut back to the last
+    :data:`KEEP_S` seconds once its oldest entry is twice that old."""
 
     remote = True
     KEEP_S = 60.0
@@ -66,20 +67,24 @@ class LabLateness:
         self._late: list[tuple[float, float]] = []
         self._cursor: int | None = None
         self._fetched_at = float("-inf")  # monotonic time the last fetch started
-        self._lock: asyncio.Lock | None = None
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary())
 
     async def collect(self) -> None:
         asked = time.monotonic()
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        async with lock:
             if self._fetched_at >= asked:  # a fetch that started after we asked covers us
                 return
             started = time.monotonic()
             new, self._cursor = await asyncio.to_thread(self._lab.lateness_after, self._cursor)
             self._fetched_at = started
-            keep_from = started - self.KEEP_S
-            self._late = [item for item in self._late if item[1] >= keep_from] + new
+            if self._late and self._late[0][1] < started - 2 * self.KEEP_S:
+                self._late = [item for item in self._late if item[1] >= started - self.KEEP_S]
+            self._late.extend(new)
 
     def stalls(self) -> list[tuple[float, float]]:
         return self._late
@@ -143,6 +148,7 @@ class LabHandle:
         self.vantage_points: dict[str, str] = info["vantage_points"]
         self.edges: dict[str, str] = info["edges"]
         self._stopped = False
+        self._lateness_source: LabLateness | None = None
 
     @property
     def dns_host(self) -> str:
@@ -234,8 +240,11 @@ class LabHandle:
                 int(document["next"]))
 
     def lateness_source(self) -> LabLateness:
-        """The lab's lateness as a source for ``run_round(lag_sources=...)``."""
-        return LabLateness(self)
+        """The lab's lateness as a source for ``run_round(lag_sources=...)`` (one per world:
+        each round fetches only what is new since the last)."""
+        if self._lateness_source is None:
+            self._lateness_source = LabLateness(self)
+        return self._lateness_source
 
     # --- life cycle ------------------------------------------------------------------------------
 

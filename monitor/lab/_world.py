@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import datetime
 import functools
+import gc
 import ipaddress
 import os
 import selectors
@@ -466,6 +467,8 @@ async def _serve(conn: Connection, scenario_doc: dict[str, Any], ca_path: Path,
         world.close()
         conn.send({"error": f"{type(exc).__name__}: {exc}"})
         return
+    gc.collect()
+    gc.freeze()  # the servers' long-lived objects out of every later full collection's way
     conn.send({"ready": info})
     stop = asyncio.Event()
 

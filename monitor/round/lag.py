@@ -99,9 +99,13 @@ class StallLog:
 
     def __init__(self) -> None:
         self._stalls: deque[Stall] = deque(maxlen=_KEEP)
+        self.staircase = _Staircase()  # kept up to date as stalls come, for StallIndex
 
     def add(self, stall: Stall) -> None:
         self._stalls.append(stall)
+        if not self.staircase.extend((stall,)):  # logged out of order: build it when asked
+            self.staircase = _Staircase.of(self._stalls)
+        self.staircase.bound(_KEEP)
 
     def stalls(self) -> Iterable[Stall]:
         return tuple(self._stalls)
@@ -155,11 +159,14 @@ class _Sorted:
 
     def __init__(self, sources: Iterable[LagSource]) -> None:
         staircases = [_staircase(source) for source in sources]
-        if len(staircases) == 1:
-            self._due, self._ran = staircases[0]
+        if len(staircases) == 1:  # lists shared with the source's staircase: read only here
+            self._due, self._ran = staircases[0].due, staircases[0].ran
         else:
-            self._due, self._ran = _reduce((due, ran) for dues, rans in staircases
-                                           for due, ran in zip(dues, rans, strict=True))
+            merged = _Staircase.of(sorted(
+                ((due, ran) for st in staircases for due, ran in zip(st.due, st.ran,
+                                                                      strict=True)),
+                key=lambda stall: (stall[1], -stall[0])))
+            self._due, self._ran = merged.due, merged.ran
 
     def covering(self, span: Span, moments: tuple[float, ...]) -> float:
         """The longest part of ``span`` covered by a stall in progress at one of ``moments``."""
@@ -173,41 +180,77 @@ class _Sorted:
         return worst
 
 
-_Staircase = tuple[list[float], list[float]]  # (due, ran) of the stalls kept, in order
+class _Staircase:
+    """Stalls, less those lying within another (starting no earlier, ending no later): the rest
+    start and end in the same order. Built as stalls come in the order they ended, in constant
+    time each (a stall coming now ends last, so it can only swallow the newest ones kept)."""
 
+    __slots__ = ("base", "due", "ran", "seen")
 
-def _reduce(stalls: Iterable[tuple[float, float]]) -> _Staircase:
-    due: list[float] = []
-    ran: list[float] = []
-    latest = float("-inf")
-    for start, end in sorted(stalls, key=lambda stall: (stall[0], -stall[1])):
-        if end > latest:  # not within a stall that started no later
+    def __init__(self) -> None:
+        self.due: list[float] = []
+        self.ran: list[float] = []
+        self.seen = 0  # stalls of ``base`` taken in
+        self.base: object = None  # the sequence they were taken from, for extending it
+
+    @classmethod
+    def of(cls, stalls: Iterable[tuple[float, float]]) -> _Staircase:
+        built = cls()
+        if not built.extend(stalls):  # not in the order they ended: sort them first
+            built = cls()
+            built.extend(sorted(stalls, key=lambda stall: (stall[1], -stall[0])))
+        return built
+
+    def extend(self, stalls: Iterable[tuple[float, float]]) -> bool:
+        """Take in stalls in the order they ended; False (the rest not taken) at one that ended
+        before the newest kept."""
+        due, ran = self.due, self.ran
+        for start, end in stalls:
+            if ran and end < ran[-1]:
+                return False
+            self.seen += 1
+            while due and due[-1] >= start:  # within this one
+                due.pop()
+                ran.pop()
+            if ran and ran[-1] >= end:  # this one is within the newest kept
+                continue
             due.append(start)
             ran.append(end)
-            latest = end
-    return due, ran
+        return True
+
+    def bound(self, keep: int) -> None:
+        if len(self.due) > 2 * keep:  # the oldest go first, in halves (amortised)
+            del self.due[:-keep], self.ran[:-keep]
 
 
-_STAIRCASES: WeakKeyDictionary[LagSource, tuple[tuple[int, object], _Staircase]] = (
-    WeakKeyDictionary())
+_STAIRCASES: WeakKeyDictionary[LagSource, tuple[object, _Staircase]] = WeakKeyDictionary()
 
 
 def _staircase(source: LagSource) -> _Staircase:
-    """A source's staircase, built again only when its stalls changed (they are only ever
-    appended: the count and the newest one tell)."""
+    """A source's staircase: a :class:`StallLog` keeps its own; another source's is extended
+    while its ``stalls()`` is the same list grown at the end, built again otherwise."""
+    if isinstance(source, StallLog):
+        return source.staircase
     stalls = source.stalls()
     if not isinstance(stalls, list | tuple):
         stalls = tuple(stalls)
-    token = (len(stalls), stalls[-1] if stalls else None)
     try:
         cached = _STAIRCASES.get(source)
     except TypeError:  # a source that cannot be weakly referenced is not cached
-        return _reduce(stalls)
-    if cached is not None and cached[0] == token:
-        return cached[1]
-    built = _reduce(stalls)
-    _STAIRCASES[source] = (token, built)
-    return built
+        return _Staircase.of(stalls)
+    if cached is not None:
+        last, staircase = cached
+        seen = staircase.seen
+        if (staircase.base is stalls and len(stalls) >= seen
+                and (seen == 0 or stalls[seen - 1] is last)
+                and staircase.extend(stalls[seen:])):
+            _STAIRCASES[source] = (stalls[-1] if stalls else None, staircase)
+            return staircase
+    staircase = _Staircase.of(stalls)
+    staircase.base = stalls
+    staircase.seen = len(stalls)
+    _STAIRCASES[source] = (stalls[-1] if stalls else None, staircase)
+    return staircase
 
 
 def disturbance(span: Span, sources: Iterable[LagSource]) -> float:

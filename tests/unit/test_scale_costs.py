@@ -49,6 +49,49 @@ def test_the_stall_index_answers_what_a_scan_of_every_stall_answers(seed: int) -
         assert index.disturbance(span) == pytest.approx(expected, abs=1e-12)
 
 
+class _Growing:
+    """A remote source whose stall list grows in place (as the lab's does)."""
+
+    remote = True
+
+    def __init__(self) -> None:
+        self.late: list[tuple[float, float]] = []
+
+    async def collect(self) -> None:
+        return None
+
+    def stalls(self) -> list[tuple[float, float]]:
+        return self.late
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_an_index_extended_as_stalls_come_answers_as_one_built_at_once(seed: int) -> None:
+    rng = random.Random(seed)
+    lab, local = _Growing(), StallLog()
+    shuffled = StallLog()  # logged out of the order they ended: still exact
+    now = 0.0
+    for _ in range(30):
+        for _ in range(rng.randrange(1, 30)):
+            now += rng.expovariate(300)
+            lab.late.append((now - rng.uniform(0.0005, 0.08), now))
+            local.add(Stall(now - rng.uniform(0.0005, 0.02), now + rng.uniform(0, 0.001)))
+        for _ in range(5):
+            start = rng.uniform(0, now)
+            span = Span(start, start + rng.uniform(0.001, 0.3))
+            middle = (span.start + span.end) / 2
+            expected = max(
+                _reference(span, list(lab.late), (span.start, middle, span.end)),
+                _reference(span, list(local.stalls()), (span.end,)))
+            assert StallIndex([lab, local]).disturbance(span) == pytest.approx(expected)
+    stalls = list(local.stalls())
+    rng.shuffle(stalls)
+    for stall in stalls:
+        shuffled.add(stall)
+    span = Span(now / 2, now / 2 + 0.2)
+    assert StallIndex([shuffled]).disturbance(span) == pytest.approx(
+        StallIndex([local]).disturbance(span))
+
+
 def test_the_stall_index_sees_stalls_added_since_it_was_last_built() -> None:
     log = StallLog()
     log.add(Stall(1.0, 1.01))
