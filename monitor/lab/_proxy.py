@@ -12,10 +12,10 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, Protocol
 
-__all__ = ["ConnectionPolicy", "DelayProxy", "LatenessLog", "WakeEstimate", "listen_shared",
-           "tight_timer_slack"]
+__all__ = ["ConnectionPolicy", "DelayProxy", "InlineUpstream", "LatenessLog", "Sink",
+           "WakeEstimate", "listen_shared", "tight_timer_slack"]
 
 _HIGH_WATER = 1 << 20  # bytes held in one direction before the sender is paused
 _LOW_WATER = 1 << 18
@@ -33,6 +33,29 @@ LATENESS_BUCKET_S = 50e-6
 _LATENESS_BUCKETS = 200  # 0–10 ms; the last bucket holds everything later
 
 _Marker = Literal["eof", "close"]
+
+
+class Sink(Protocol):
+    """Where a direction delivers: an asyncio transport, or a server run in the proxy's own
+    process (:data:`InlineUpstream`)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def can_write_eof(self) -> bool: ...
+
+    def write_eof(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+
+InlineUpstream = Callable[[Callable[[bytes | _Marker], None], Callable[[], None]], Sink]
+"""A server run inside the proxy: given where its bytes go back to the client (after the
+delay) and what to call once it has closed, the sink the client's bytes are delivered to
+(after the delay)."""
 
 
 class LatenessLog:
@@ -107,7 +130,7 @@ class _Direction:
         self._pending = 0
         self._dest_paused = False
         self.source: asyncio.Transport | None = None
-        self.dest: asyncio.Transport | None = None
+        self.dest: Sink | None = None
         self.finished = False  # the close marker went out
         self.dest_read_eof = False  # the peer behind ``dest`` has sent its EOF
         self.eof_written = False
@@ -121,7 +144,7 @@ class _Direction:
         self._arm()
         self._update_source()
 
-    def attach(self, dest: asyncio.Transport) -> None:
+    def attach(self, dest: Sink) -> None:
         self.dest = dest
         self._arm()
 
@@ -183,7 +206,7 @@ class _Direction:
         self._update_source()
 
     @staticmethod
-    def _write_eof(dest: asyncio.Transport) -> None:
+    def _write_eof(dest: Sink) -> None:
         if dest.is_closing():
             return
         try:
@@ -214,7 +237,7 @@ class _Relay:
         self.upward = _Direction(loop, delay_s, proxy.lateness, proxy.wake)
         self.downward = _Direction(loop, delay_s, proxy.lateness, proxy.wake)
         self.client: asyncio.Transport | None = None
-        self.upstream: asyncio.Transport | None = None
+        self.upstream: Sink | None = None
         self.connect_task: asyncio.Task[None] | None = None
 
     def abort(self) -> None:
@@ -263,6 +286,10 @@ class _ClientSide(asyncio.Protocol):
         relay.downward.attach(transport)
         proxy.relays.add(relay)
         self._relay = relay
+        if proxy.inline is not None:  # the server runs here: no second connection to make
+            relay.upstream = proxy.inline(relay.downward.push, relay.side_lost)
+            relay.upward.attach(relay.upstream)
+            return
         relay.connect_task = proxy.loop.create_task(self._connect(relay))
 
     async def _connect(self, relay: _Relay) -> None:
@@ -340,14 +367,18 @@ class DelayProxy:
 
     ``policy(client_address)`` decides per connection: the one-way delay, a blackhole, or
     None to refuse (reset) the connection; ``admit()`` False resets it too (a budget of open
-    connections shared by the world).
+    connections shared by the world). With ``inline``, the server runs in this process on the
+    delayed bytes (no connection to ``upstream_host``: a lab origin costs half the sockets,
+    system calls and loop events per sample).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, address: str, upstream_host: str,
                  upstream_port: int, policy: Callable[[str], ConnectionPolicy | None],
                  *, admit: Callable[[], bool] = lambda: True,
-                 lateness: LatenessLog | None = None, wake: WakeEstimate | None = None) -> None:
+                 lateness: LatenessLog | None = None, wake: WakeEstimate | None = None,
+                 inline: InlineUpstream | None = None) -> None:
         self.loop = loop
+        self.inline = inline
         self.lateness = lateness
         self.wake = wake if wake is not None else WakeEstimate()  # shared by a world's proxies
         self.address = address

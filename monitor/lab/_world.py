@@ -182,10 +182,12 @@ class World:
             index = self.region_index[name]
             port = await origin.start(origin_address(index))
             self.origins[name] = origin
+            # the origin runs inside its proxy (inline): a sample costs one connection, not
+            # two; its own listener stays up for anything that connects to it directly
             self.proxies[name] = DelayProxy(
                 loop, region_address(index), origin_address(index), port,
                 functools.partial(self.region_policy, name), admit=self.admit_connection,
-                lateness=self.lateness, wake=self.wake)
+                lateness=self.lateness, wake=self.wake, inline=origin.inline)
         self.dns = LabDns(DNS_ADDRESS, self._zone_data(), self.dns_decision)
         await self.dns.start()
         origin_tls = ssl.create_default_context(cafile=str(self.ca_path))
