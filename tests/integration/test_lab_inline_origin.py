@@ -85,7 +85,9 @@ def test_head_has_the_headers_and_no_body(lab: LabHandle) -> None:
     with connect(lab) as tls:
         tls.sendall(f"HEAD /health HTTP/1.1\r\nhost: {ORIGIN}\r\n\r\n".encode())
         status, headers, body, _ = read_response(tls)
-    assert status == 200 and body == b"" and headers["content-length"] == "0"
+    assert status == 200
+    assert body == b""
+    assert headers["content-length"] == "0"
 
 
 def test_a_bad_request_gets_400_then_the_close(lab: LabHandle) -> None:
@@ -108,7 +110,8 @@ def test_connection_close_is_answered_then_closed(lab: LabHandle) -> None:
 def test_the_apps_processing_time_is_in_the_first_byte(lab: LabHandle) -> None:
     with connect(lab, "eu-west-1") as tls:
         status, headers, _, first_byte_ms = get(tls, ORIGIN)
-    assert status == 200 and headers["x-origin-region"] == "eu-west-1"
+    assert status == 200
+    assert headers["x-origin-region"] == "eu-west-1"
     assert first_byte_ms >= 40.0  # never sooner than the app takes (a lower bound only)
 
 
