@@ -114,6 +114,7 @@ def measure(regions: int, vantage_points: int, rounds: int) -> dict[str, object]
         "client_cpu_ms": client_cpu * 1000 / max(1, checks),
         "lateness_p50_ms": _ms_or_none(lab_cost.lateness_quantile(0.5) if lab_cost else None),
         "lateness_p99_ms": _ms_or_none(lab_cost.lateness_quantile(0.99) if lab_cost else None),
+        "lab_scheduling": lab_cost.scheduling if lab_cost else "not reported",
     }
 
 
@@ -162,12 +163,12 @@ def main() -> int:
               f"{row['in_deadline']}/{row['rounds']} | {row['round_s']:.2f} s | {row['plan']} |")
     print()
     print("| world | checks done | lab CPU per check | client CPU per check "
-          "| lab delivery lateness p50 / p99 |")
-    print("| --- | --- | --- | --- | --- |")
+          "| lab delivery lateness p50 / p99 | lab scheduling |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:
         print(f"| {row['world']} | {row['checks']} | {row['lab_cpu_ms']:.2f} ms | "
               f"{row['client_cpu_ms']:.2f} ms | {_plain(row['lateness_p50_ms'])} / "
-              f"{_plain(row['lateness_p99_ms'])} ms |")
+              f"{_plain(row['lateness_p99_ms'])} ms | {row['lab_scheduling']} |")
     return 0
 
 

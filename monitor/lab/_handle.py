@@ -99,11 +99,13 @@ class LabStats:
     cpu_seconds: float
     bucket_seconds: float
     lateness_histogram: tuple[int, ...]
+    scheduling: str = "normal"  # how the world's process is scheduled (e.g. SCHED_FIFO 20)
 
     def since(self, earlier: LabStats) -> LabStats:
         return LabStats(self.cpu_seconds - earlier.cpu_seconds, self.bucket_seconds,
                         tuple(a - b for a, b in zip(self.lateness_histogram,
-                                                    earlier.lateness_histogram, strict=True)))
+                                                    earlier.lateness_histogram, strict=True)),
+                        self.scheduling)
 
     @property
     def deliveries(self) -> int:
@@ -224,7 +226,8 @@ class LabHandle:
         except LabControlError as exc:
             raise LabError(exc.errors) from None
         return LabStats(float(document["cpu_seconds"]), float(document["bucket_seconds"]),
-                        tuple(int(n) for n in document["lateness_histogram"]))
+                        tuple(int(n) for n in document["lateness_histogram"]),
+                        str(document.get("scheduling", "normal")))
 
     def lateness_after(self, cursor: int | None) -> tuple[list[tuple[float, float]], int]:
         """The late deliveries recorded after ``cursor`` (None: the last minute's), and the

@@ -46,6 +46,7 @@ from monitor.lab._proxy import (
     tight_timer_slack,
 )
 from monitor.lab._scenario import Fault, FaultKind, Scenario, ScenarioError
+from monitor.lab.netns._router import _raise_priority as raise_priority  # as the router does
 
 __all__ = ["FaultState", "World", "run_world"]
 
@@ -162,6 +163,7 @@ class World:
         self._lock = asyncio.Lock()
         self.lateness = LatenessLog()
         self.wake = WakeEstimate()
+        self.scheduling = "normal"  # how the world's process is scheduled (raise_priority)
 
     # --- start and stop ------------------------------------------------------------------------
 
@@ -233,7 +235,8 @@ class World:
     def stats(self) -> dict[str, Any]:
         """The world's CPU time so far and its delivery-lateness histogram (cumulative)."""
         return {"cpu_seconds": time.process_time(), "bucket_seconds": LATENESS_BUCKET_S,
-                "lateness_histogram": list(self.lateness.histogram)}
+                "lateness_histogram": list(self.lateness.histogram),
+                "scheduling": self.scheduling}
 
     def open_connections(self) -> int:
         return sum(len(p.relays) + len(p.sinks)
@@ -447,22 +450,26 @@ def run_world(conn: Connection, scenario_doc: dict[str, Any], ca_path: str,
     the pipe closes or the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
     tight_timer_slack()  # the proxies' timers are the world's injected delays
+    # ahead of the processes it serves, as a network and remote servers would be: a lab
+    # descheduled by a busy machine delivers late, and every sample then in flight is disturbed
+    scheduling = raise_priority()
     # select() sleeps to the microsecond; epoll rounds its timeout up to whole milliseconds
     loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(_serve(conn, scenario_doc, Path(ca_path), control_port,
-                                       parent_pid))
+                                       parent_pid, scheduling))
     finally:
         loop.close()
         conn.close()
 
 
 async def _serve(conn: Connection, scenario_doc: dict[str, Any], ca_path: Path,
-                 control_port: int, parent_pid: int) -> None:
+                 control_port: int, parent_pid: int, scheduling: str = "normal") -> None:
     loop = asyncio.get_running_loop()
     world = World(Scenario.model_validate(scenario_doc), ca_path=ca_path,
                   control_port=control_port)
+    world.scheduling = scheduling
     try:
         info = await world.start()
     except Exception as exc:
