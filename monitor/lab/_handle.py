@@ -199,32 +199,22 @@ class LabHandle:
         except ScenarioError as exc:
             raise LabError([str(p) for p in exc.problems]) from None
 
-    def _control(self, method: str, body: Any) -> Any:
+    def _control(self, method: str, body: Any, path: str = "/faults") -> Any:
         if not self.running:
             raise LabError(["the lab world is not running"])
         try:
-            return control_request(self.control_address, method, "/faults", body)
+            return control_request(self.control_address, method, path, body)
         except LabControlError as exc:
             raise LabError(exc.errors) from None
 
     def lateness(self) -> list[tuple[float, float]]:
         """When the lab was late in the last minute: (due, sent) in monotonic seconds."""
-        if not self.running:
-            raise LabError(["the lab world is not running"])
-        try:
-            document = control_request(self.control_address, "GET", "/lateness")
-        except LabControlError as exc:
-            raise LabError(exc.errors) from None
+        document = self._control("GET", None, "/lateness")
         return [(float(due), float(sent)) for due, sent in document["late"]]
 
     def stats(self) -> LabStats:
         """The world's CPU time and delivery lateness so far (see :class:`LabStats`)."""
-        if not self.running:
-            raise LabError(["the lab world is not running"])
-        try:
-            document = control_request(self.control_address, "GET", "/stats")
-        except LabControlError as exc:
-            raise LabError(exc.errors) from None
+        document = self._control("GET", None, "/stats")
         return LabStats(float(document["cpu_seconds"]), float(document["bucket_seconds"]),
                         tuple(int(n) for n in document["lateness_histogram"]),
                         str(document.get("scheduling", "normal")))
@@ -232,13 +222,8 @@ class LabHandle:
     def lateness_after(self, cursor: int | None) -> tuple[list[tuple[float, float]], int]:
         """The late deliveries recorded after ``cursor`` (None: the last minute's), and the
         cursor to ask with next time."""
-        if not self.running:
-            raise LabError(["the lab world is not running"])
         path = "/lateness" if cursor is None else f"/lateness?after={cursor}"
-        try:
-            document = control_request(self.control_address, "GET", path)
-        except LabControlError as exc:
-            raise LabError(exc.errors) from None
+        document = self._control("GET", None, path)
         return ([(float(due), float(sent)) for due, sent in document["late"]],
                 int(document["next"]))
 
