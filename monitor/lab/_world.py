@@ -56,8 +56,9 @@ _DEFAULT_REMOTE_READ_MS = 75.0
 CDN_ALIAS = "d111111abcdef8.cloudfront.net"  # the lab distribution's own name
 _PARENT_POLL_S = 0.5
 _LATENESS_WINDOW_S = 60.0
-# relayed connections open at once, world-wide: each holds three descriptors (client side,
-# upstream side, origin side) and select() cannot watch descriptors above 1023
+# relayed connections open at once, world-wide: each holds up to three descriptors (client
+# side, upstream side, origin side; one where the origin runs inline) and select() cannot watch
+# descriptors above 1023
 MAX_OPEN_CONNECTIONS = 250
 
 
