@@ -1,6 +1,7 @@
-"""Which latency estimator reads distance best: ``connect``, ``handshake`` or ``first_byte``,
-side by side, on the packet-level lab (every packet delayed) and on the loopback lab (a TCP
-proxy that delays relayed bytes), with curl as the control in the same run.
+"""Which latency estimator reads distance best: ``auto`` (the default), ``connect``,
+``handshake`` or ``first_byte``, side by side, on the packet-level lab (every packet delayed)
+and on the loopback lab (a TCP proxy that delays relayed bytes), with curl as the control in
+the same run.
 
 World: the ``healthy`` scenario's 3 vantage points x 3 regions and their round trips, the
 vantage points in one network namespace (198.18.1.x), the regions in another (198.18.2.x),
@@ -13,8 +14,11 @@ from the vantage point's address: ``phases`` connect, tls, processing) and from 
 (``--interface``: ``time_connect``, ``time_appconnect - time_connect``, ``time_starttransfer -
 time_pretransfer``), interleaved. Each reading minus the injected round trip is its error; the
 handshake is divided by its round trips (1 for TLS 1.3, 2 for TLS 1.2) only in the row that
-says so. Then the same three estimators against the loopback lab, where connect completes in
-the kernel and reads ~0 whatever the distance.
+says so. ``auto`` is what the default makes of each vantage point's row of samples
+(:func:`monitor.round.baseline.auto_estimators`: connect, or first byte for the row when a
+connect is answered locally); the estimator it chose per row is printed. Then the same
+estimators against the loopback lab, where connect completes in the kernel and reads ~0
+whatever the distance.
 
     .venv/bin/python bench/estimators.py [--samples 10] [--app-ms 15]
 
@@ -40,12 +44,15 @@ from typing import Any
 
 import trustme
 
+from monitor.config import Estimator
 from monitor.lab import load_scenario, start_lab
 from monitor.lab.netns import PacketLab, unavailable_reason
-from probes.http import HttpTarget, probe_http, ssl_context_for
+from monitor.round.baseline import auto_estimators
+from probes.http import HttpEvidence, HttpTarget, TlsSession, probe_http, ssl_context_for
 
 NAME = "global-alb.example.com"
-ESTIMATORS = ("connect", "handshake", "first_byte")
+ESTIMATORS = ("auto", "connect", "handshake", "first_byte")
+_TOOL_ESTIMATORS = {"routewatch": ESTIMATORS, "curl": ESTIMATORS[1:]}
 _CLIENT_NET, _SERVER_NET = "198.18.1.", "198.18.2."
 _CURL_FORMAT = "%{http_code} %{time_connect} %{time_appconnect} %{time_pretransfer} " \
                "%{time_starttransfer}"
@@ -130,6 +137,33 @@ def _cells(scenario_latency: dict[str, dict[str, float]], app_ms: float) -> tupl
     return rtt, cells, origins
 
 
+def add_auto(cells: Sequence[dict[str, Any]], readings: dict[str, Any]) -> list[str]:
+    """Each routewatch reading gets ``auto``: what the default makes of its vantage point's row
+    (every cell from the same source, all samples), decided as a round decides it. Returns one
+    line per row saying what was chosen."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for cell in cells:
+        rows.setdefault(cell["source"], []).append(cell)
+    chosen = []
+    for source, row in rows.items():
+        evidence = {cell["label"]: [HttpEvidence(
+            HttpTarget(NAME, cell["address"]), 200,
+            {"connect": s["connect"], "tls": s["handshake"], "processing": s["first_byte"]},
+            0.0, tls=TlsSession(s["tls"], False, None))
+            for s in readings.get(cell["label"], {}).get("routewatch", []) if s]
+            for cell in row}
+        decided = auto_estimators(evidence)
+        for cell in row:
+            estimator, _ = decided[cell["label"]]
+            key = "connect" if estimator is Estimator.CONNECT else "first_byte"
+            for s in readings.get(cell["label"], {}).get("routewatch", []):
+                if s:
+                    s["auto"] = s[key]
+        reasons = sorted({f"{e.value} ({why})" for e, why in decided.values()})
+        chosen.append(f"{source}: auto chose {', '.join(reasons)}")
+    return chosen
+
+
 def _ms(values: Sequence[float]) -> str:
     if not values:
         return "-"
@@ -141,14 +175,14 @@ def report(title: str, cells: Sequence[dict[str, Any]], readings: dict[str, Any]
     """Print one table (error = reading - injected round trip, ms, median / min) and return
     the median |error| per (tool, estimator) over the first ``honest`` cells."""
     print(f"\n== {title} ==")
-    header = ["cell", "RTT"] + [f"{tool} {e}" for tool in tools for e in ESTIMATORS]
+    header = ["cell", "RTT"] + [f"{tool} {e}" for tool in tools for e in _TOOL_ESTIMATORS[tool]]
     rows = []
     errors: dict[tuple[str, str], list[float]] = {}
     for position, cell in enumerate(cells):
         row = [cell["label"], f"{cell['rtt_s'] * 1000:.0f}"]
         for tool in tools:
             samples = [s for s in readings.get(cell["label"], {}).get(tool, []) if s]
-            for estimator in ESTIMATORS:
+            for estimator in _TOOL_ESTIMATORS[tool]:
                 trips = cell["handshake_trips"] if estimator == "handshake" else 1
                 values = [s[estimator] / trips - cell["rtt_s"] for s in samples]
                 row.append(_ms(values))
@@ -230,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
             readings = json.loads(run.stdout)
             stats = lab.router_stats()
+        for line in add_auto(cells, readings):
+            print(line)
         summary["packet-level lab"] = report(
             f"packet-level lab: error = reading - injected round trip, ms, median / min of "
             f"{samples} (handshake / 2 for TLS 1.2)", cells, readings, tools, honest)
@@ -238,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{stats.lateness_p99_s * 1e6:.0f} us, max {stats.lateness_max_s * 1e6:.0f} us "
               f"({stats.scheduling})")
     loop_cells, loop_readings = _loopback_readings(samples, gap_s)
+    for line in add_auto(loop_cells, loop_readings):
+        print(f"loopback lab {line}")
     summary["loopback lab"] = report(
         f"loopback lab (TCP delay proxy), routewatch only, same estimators, median / min of "
         f"{samples}", loop_cells, loop_readings, ["routewatch"], len(loop_cells))

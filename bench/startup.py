@@ -18,6 +18,8 @@ Variants:
 * the package, as ``deploy/build_lambda_zip.py`` builds it but for this machine's platform
   (``manylinux2014_<machine>`` wheels, the same CPython 3.12 bytecode), run by a CPython 3.12
   with ``-I -S`` and ``sys.dont_write_bytecode`` (Lambda's filesystem is read-only);
+* the same package with dnspython's own feature checks (``importlib.metadata``) instead of
+  ``probes/_dns_features``'s stand-in: the import before that cut;
 * the same package with its ``__pycache__`` folders removed: what ``make lambda-zip`` shipped
   before it compiled bytecode.
 
@@ -57,12 +59,14 @@ CONFIG = ROOT / "examples" / "two-regions.yaml"
 
 # Runs in the measured interpreter: argv = [package dir or "", config or ""]
 _PROBE = build_lambda_zip.BLOCK_EXCLUDED + """
-import json, time
+import json, os, time
 package, config = sys.argv[1], sys.argv[2]
 if package:
     sys.path.insert(0, package)
     sys.dont_write_bytecode = True  # Lambda's /var/task is read-only
 wall, cpu = time.perf_counter(), time.process_time()
+if os.environ.get("ROUTEWATCH_BENCH_DNS_FEATURES"):
+    import dns._features  # dnspython's own feature checks, as before probes/_dns_features
 import monitor.aws.lambda_handler as handler
 imported = (time.perf_counter() - wall, time.process_time() - cpu)
 loaded = None
@@ -72,7 +76,8 @@ if config:
     loaded = (time.perf_counter() - wall, time.process_time() - cpu)
 print(json.dumps({"import": imported, "with_config": loaded,
                   "heavy": sorted(m for m in ("httpx", "pydantic", "yaml", "dns", "rich",
-                                              "airportsdata", "boto3") if m in sys.modules)}))
+                                              "airportsdata", "boto3", "importlib.metadata")
+                                  if m in sys.modules)}))
 """
 
 
@@ -165,6 +170,9 @@ def variants(package: Path | None, python312: str | None, workdir: Path,
             Variant("handler, package with bytecode",
                     [*flags, "-c", _PROBE, str(package), str(config)], _env(),
                     "python3.12 -I -S -c pass"),
+            Variant("handler, package with bytecode, dnspython's feature checks (before)",
+                    [*flags, "-c", _PROBE, str(package), str(config)],
+                    _env(ROUTEWATCH_BENCH_DNS_FEATURES="1"), "python3.12 -I -S -c pass"),
             Variant("handler, package without bytecode (before)",
                     [*flags, "-c", _PROBE, str(bare), str(bare / config.name)], _env(),
                     "python3.12 -I -S -c pass"),

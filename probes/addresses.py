@@ -13,8 +13,30 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from enum import StrEnum
 
-__all__ = ["AddressPolicy", "special_range"]
+__all__ = ["AddressPolicy", "IpFamily", "special_range"]
+
+
+class IpFamily(StrEnum):
+    """An address family: each is resolved (A, AAAA), measured and judged on its own."""
+
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+
+    @property
+    def rdtype(self) -> str:
+        """The DNS record type holding this family's addresses."""
+        return "A" if self is IpFamily.IPV4 else "AAAA"
+
+    @classmethod
+    def of(cls, address: str) -> IpFamily | None:
+        """The family of an IP address (None: not an IP address)."""
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        return cls.IPV4 if parsed.version == 4 else cls.IPV6
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network

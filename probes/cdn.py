@@ -230,6 +230,9 @@ class CdnTarget:
     observe_hit: bool = True
     local_address: str | None = None
     dns_timeout_s: float = 2.0
+    rdtype: str = "A"  # the records resolved for the edge: A, or AAAA for IPv6
+    request_local_address: str | None = None  # the requests' source, when not local_address's
+    # family (the resolver is reached over IPv4, the edge over IPv6)
 
 
 @dataclass(frozen=True)
@@ -261,14 +264,16 @@ async def probe_cdn(
     (an edge address ``address_policy`` refuses is not connected to)."""
     dns_answer = await probe_dns(DnsQuery(
         qname=target.cdn_name, server=target.resolver, port=target.resolver_port,
-        source_address=target.local_address, timeout_s=target.dns_timeout_s))
+        rdtype=target.rdtype, source_address=target.local_address,
+        timeout_s=target.dns_timeout_s))
     if dns_answer.error is not None or not dns_answer.addresses:
         return CdnEvidence(target, dns_answer)
     path = target.path
     if target.cache_bust:
         path += ("&" if "?" in path else "?") + f"routewatch={uuid.uuid4().hex}"
     request = HttpTarget(host=target.cdn_name, address=dns_answer.addresses[0], port=target.port,
-                         path=path, local_address=target.local_address)
+                         path=path, local_address=target.request_local_address
+                         or target.local_address)
 
     async def fetch() -> tuple[HttpEvidence, CdnHeaders | None]:
         evidence = await probe_http(request, ssl_context=ssl_context,

@@ -306,7 +306,11 @@ def alarm_scope(config: Config, region: str,
     elsewhere: dict[str, str] = {}
     for name, vantage in config.vantage_points.items():
         if vantage.region is None:
-            if serve_region == region:
+            if not config.cloudwatch.enabled:
+                elsewhere[name] = ("run by serve, which sends no metrics to CloudWatch "
+                                   "(cloudwatch.enabled is false): its alarms would only ever "
+                                   "see missing data")
+            elif serve_region == region:
                 owned.append(name)
                 default.append(name)
             else:

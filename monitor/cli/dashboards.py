@@ -42,7 +42,7 @@ def build(grafana_dir: Path, cloudwatch_template: Path, check: bool) -> None:
                 continue
             stale.append(path)
             if check:
-                click.echo(f"differs   {path}")
+                click.echo(f"{'differs' if current is not None else 'missing'}   {path}")
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
@@ -50,6 +50,11 @@ def build(grafana_dir: Path, cloudwatch_template: Path, check: bool) -> None:
             fail(f"{path}: {exc}")
         click.echo(f"wrote     {path}")
     if check and stale:
-        click.echo(f"{plural(len(stale), 'file')} out of date: run routewatch dashboards build",
-                   err=True)
+        missing = [path for path in stale if not path.exists()]
+        if len(missing) == len(stale):
+            hint = ("none of them exists here: run it where the files are kept, or give "
+                    "--out and --cloudwatch-template")
+        else:
+            hint = "run routewatch dashboards build (with the same --out/--cloudwatch-template)"
+        click.echo(f"{plural(len(stale), 'file')} out of date: {hint}", err=True)
         raise SystemExit(1)

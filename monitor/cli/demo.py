@@ -46,14 +46,22 @@ def explain(result: RoundResult) -> str:
                 f"Yet {vantage.vantage}'s CloudFront edge {edge_pop(cdn)} reaches "
                 f"{cdn.verdict.served_region}, the right region: edges resolve the origin from "
                 f"their own location, so only clients that bypass the CDN pay.")
-    ok = sum(p.verdict.state is RoutingState.OK for v in result.vantage_points for p in v.paths)
-    total = sum(len(v.paths) for v in result.vantage_points)
+    states = [p.verdict.state for v in result.vantage_points for p in v.paths]
+    ok, failover = states.count(RoutingState.OK), states.count(RoutingState.FAILOVER)
     opening = (f"routewatch measured every region from {len(result.vantage_points)} vantage "
                f"points, then compared the region that answered each path with the region that "
-               f"measured closest. {ok} of {total} paths are served by the closest region.")
-    closing = ("In production this is the post-deploy gate: `routewatch check` exits 1 when a "
-               "path is misrouted, and `routewatch serve` turns it into metrics and alerts."
-               if problems else "Nothing needs attention.")
+               f"measured closest. {ok} of {len(states)} paths are served by the closest region"
+               + (f", {failover} by the closest healthy one while a closer region is down."
+                  if failover else "."))
+    if problems:
+        closing = ("In production this is the post-deploy gate: `routewatch check` exits 1 when "
+                   "a path is misrouted, and `routewatch serve` turns it into metrics and alerts.")
+    elif failover:
+        closing = ("Routing did its job, but a region is down: `routewatch check` exits 0 (1 with "
+                   "--strict) and `routewatch serve`'s RoutewatchRegionDown alert is the page to "
+                   "act on.")
+    else:
+        closing = "Nothing needs attention."
     return " ".join([opening, *sentences, closing])
 
 

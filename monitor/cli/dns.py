@@ -24,6 +24,7 @@ from monitor.aws.route53 import (
 )
 from monitor.cli.options import config_options, config_source, json_option, vantage_option
 from monitor.cli.output import EXIT_ERROR, EXIT_OK, EXIT_ROUTING_PROBLEM, fail
+from monitor.domain.text import printable
 
 __all__ = ["dns"]
 
@@ -88,19 +89,24 @@ def explain_command(config_file: str | None, lab: str | None, vantage_points: tu
     else:
         for row in rows:
             verdict = {True: "agrees", False: "DISAGREES", None: "cannot tell"}[row.agrees]
-            click.echo(f"{row.vantage} (subnet {row.client_subnet or 'none: no ECS'}): {verdict}")
+            _say(f"{row.vantage} (subnet {row.client_subnet or 'none: no ECS'}): {verdict}")
             if row.route53 is not None:
                 said = _answer(row.route53.record_data, row.route53_region)
-                click.echo(f"  route 53 says   {said}"
+                _say(f"  route 53 says   {said}"
                            f"  [{row.route53.response_code} from {row.route53.nameserver}]")
             if row.error:
-                click.echo(f"  route 53 error  {row.error}")
-            click.echo(f"  authoritative   {_answer(row.authoritative, row.authoritative_region)}"
+                _say(f"  route 53 error  {row.error}")
+            _say(f"  authoritative   {_answer(row.authoritative, row.authoritative_region)}"
                        + _not_specific(row.authoritative_reason, row.authoritative_scope))
-            click.echo(f"  resolver        {_answer(row.recursive, row.recursive_region)}")
+            _say(f"  resolver        {_answer(row.recursive, row.recursive_region)}")
     if any(row.route53 is None for row in rows):
         raise SystemExit(EXIT_ERROR)
     raise SystemExit(EXIT_ROUTING_PROBLEM if any(r.agrees is False for r in rows) else EXIT_OK)
+
+
+def _say(line: str) -> None:
+    """One line for a person: what a peer sent (an answer, an error) is escaped."""
+    click.echo(printable(line))
 
 
 def _not_specific(reason: str | None, scope: int | None) -> str:
@@ -121,7 +127,7 @@ def _sweep_document(rows: list[SweepRow]) -> list[dict[str, object]]:
 def render_sweep(rows: list[SweepRow]) -> list[str]:
     """The routing map as text lines: subnet → answered region → nearest region."""
     header = ("SUBNET", "LOCATION", "ANSWERED", "NEAREST", "")
-    table = [header]
+    table: list[tuple[str, ...]] = [header]
     for r in rows:
         if r.mismatch:
             flag = f"MISMATCH (+{r.extra_km:.0f} km)" if r.extra_km is not None else "MISMATCH"
@@ -131,8 +137,8 @@ def render_sweep(rows: list[SweepRow]) -> list[str]:
             flag = f"error: {r.error}"
         else:
             flag = "ok"
-        table.append((r.subnet, r.place, r.answered_region or "-", r.nearest_region or "-",
-                      flag))
+        table.append(tuple(printable(cell) for cell in (
+            r.subnet, r.place, r.answered_region or "-", r.nearest_region or "-", flag)))
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     lines = ["  ".join(row[i].ljust(widths[i]) for i in range(4)) + "  " + row[4]
              for row in table]

@@ -27,6 +27,7 @@ from monitor.lab import (
     ScenarioError,
     builtin_scenarios,
     control_request,
+    fault_usage,
     load_scenario,
     one_fault_errors,
     start_lab,
@@ -192,16 +193,24 @@ def _checked(fault: dict[str, Any]) -> dict[str, Any]:
     try:
         return Fault.model_validate(fault).as_dict()
     except ValidationError as exc:
-        problems = [ConfigProblem(format_key_path(e["loc"]), clean_message(e))
+        problems = [str(ConfigProblem(format_key_path(e["loc"]), clean_message(e)))
                     for e in exc.errors()]
-        _fail_errors([str(problem) for problem in problems])
+        _fail_errors([*problems, f"usage: {fault_usage(FaultKind(fault['kind']))}"])
 
 
-@fault.command("add")
+_FAULT_ADD_HELP = "\n".join([
+    "Add one fault, e.g. `kind=misroute vantage=dub answer=us-east-1`.",
+    "",
+    "\b",
+    "Each kind and its fields ([optional]):",
+    *(f"  {fault_usage(kind)}" for kind in FaultKind),
+])
+
+
+@fault.command("add", help=_FAULT_ADD_HELP, short_help="Add one fault (kinds: see --help).")
 @_control_option
 @click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
 def fault_add(control: str, pairs: tuple[str, ...]) -> None:
-    """Add one fault, e.g. `kind=misroute vantage=dub answer=us-east-1`."""
     _show(_request(control, "POST", _checked(_parse_pairs(pairs))))
 
 

@@ -15,8 +15,10 @@ from rich.text import Text
 from monitor.cli.output import plural
 from monitor.core.model import (
     CdnDetails,
+    IpFamily,
     Path,
     PathResult,
+    RegionLatency,
     RoundResult,
     RoutingState,
     VantageRound,
@@ -37,14 +39,20 @@ def ms(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
-def _region_cell(vantage: VantageRound, path: PathResult, region: str | None) -> Text:
+COMPACT_BELOW = 80
+"""A terminal narrower than this gets region cells without their latency (the regions line
+under the table has them), so the penalty column is never cut."""
+
+
+def _region_cell(vantage: VantageRound, path: PathResult, region: str | None, *,
+                 compact: bool = False) -> Text:
     if region is None:
         return Text("?", style="dim")
     cell = Text(printable(region, 40))
     # the cdn's regions are seen from the edge: this vantage point's latency to them is only
     # shown where it stands in honestly (the same metro, i.e. when a penalty was given)
-    if path.path is not Path.CDN or path.verdict.penalty_seconds is not None:
-        rtt = latency_of(vantage.regions, region, path.verdict.estimator)
+    if not compact and (path.path is not Path.CDN or path.verdict.penalty_seconds is not None):
+        rtt = latency_of(vantage.family_regions(path.family), region, path.verdict.estimator)
         cell.append(f" {ms(rtt)}", style="dim")
     return cell
 
@@ -54,11 +62,16 @@ def edge_pop(path: PathResult) -> str | None:
     return path.details.pop if isinstance(path.details, CdnDetails) else None
 
 
-def _explanations(path: PathResult) -> list[Text]:
+def path_label(vantage: VantageRound, path: PathResult) -> str:
+    """The path's name, with its address family when the round has more than IPv4."""
+    return f"{path.path.value} {path.family}" if vantage.dual_stack else path.path.value
+
+
+def _explanations(vantage: VantageRound, path: PathResult) -> list[Text]:
     """Lines under the table: what the edge said, why a path is not plainly ok, and notes."""
     verdict = path.verdict
     lines: list[Text] = []
-    name = path.path.value
+    name = path_label(vantage, path)
     edge = path.details if isinstance(path.details, CdnDetails) else None
     if edge is not None and edge.pop:
         cache = "→".join(c for c in (edge.cache, edge.cache_repeat) if c)
@@ -74,35 +87,45 @@ def _explanations(path: PathResult) -> list[Text]:
     return lines
 
 
-def vantage_table(vantage: VantageRound) -> Group:
+def vantage_table(vantage: VantageRound, *, compact: bool = False) -> Group:
     title = Text.assemble((printable(vantage.vantage, 64), "bold"),
                           (f" ({vantage.duration_seconds:.2f} s)", "dim"))
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   expand=False)
     table.add_column("path", no_wrap=True, min_width=6)
     table.add_column("state", no_wrap=True, min_width=9)
-    table.add_column("served", min_width=18)
-    table.add_column("closest", min_width=18)
+    table.add_column("served", min_width=14)
+    table.add_column("closest", min_width=14)
     table.add_column("penalty", no_wrap=True, justify="right", min_width=8)
     for path in vantage.paths:
         verdict = path.verdict
-        table.add_row(path.path.value,
+        table.add_row(path_label(vantage, path),
                       Text(verdict.state.value, style=STATE_STYLE[verdict.state]),
-                      _region_cell(vantage, path, verdict.served_region),
-                      _region_cell(vantage, path, verdict.expected_region),
+                      _region_cell(vantage, path, verdict.served_region, compact=compact),
+                      _region_cell(vantage, path, verdict.expected_region, compact=compact),
                       ms(verdict.penalty_seconds) if verdict.penalty_seconds else "—")
-    regions = Text("  regions: ")
-    for index, region in enumerate(sorted(vantage.regions,
+    rows = [_regions_line(vantage.family_regions(family),
+                          f"regions {family}" if vantage.dual_stack else "regions")
+            for family in vantage.families or (IpFamily.IPV4,)]
+    lines = [line for path in vantage.paths for line in _explanations(vantage, path)]
+    return Group(table, *rows, *lines, Text(""))
+
+
+def _regions_line(rows: tuple[RegionLatency, ...], title: str) -> Text:
+    regions = Text(f"  {title}: ")
+    for index, region in enumerate(sorted(rows,
                                           key=lambda r: r.latency_seconds or float("inf"))):
         if index:
             regions.append(" · ")
         name = printable(region.region, 40)
-        if region.healthy:
+        if region.healthy and region.latency_seconds is None:  # up, but no sample to trust
+            why = f" ({printable(str(region.reason))})" if region.reason else ""
+            regions.append(f"{name} —{why}", style="yellow")
+        elif region.healthy:
             regions.append(f"{name} {ms(region.latency_seconds)}", style="green")
         else:
             regions.append(f"{name} down ({printable(str(region.reason))})", style="red")
-    lines = [line for path in vantage.paths for line in _explanations(path)]
-    return Group(table, regions, *lines, Text(""))
+    return regions
 
 
 def console_for_stdout() -> Console:
@@ -113,7 +136,7 @@ def console_for_stdout() -> Console:
 
 def render_round(result: RoundResult, console: Console) -> None:
     for vantage in result.vantage_points:
-        console.print(vantage_table(vantage))
+        console.print(vantage_table(vantage, compact=console.width < COMPACT_BELOW))
     counts = state_counts(result)
     summary = Text(f"{plural(len(result.vantage_points), 'vantage point')}, "
                    f"{plural(sum(counts.values()), 'path')} in {result.duration_seconds:.2f} s: ")

@@ -22,6 +22,7 @@ from pydantic import (
 from monitor.config.loader import reference_error
 from monitor.domain.patterns import POP_CODE as _POP_CODE
 from monitor.domain.patterns import REGION_NAME as _REGION_NAME
+from probes.addresses import IpFamily
 
 __all__ = [
     "AlarmSettings",
@@ -29,6 +30,7 @@ __all__ = [
     "CloudWatchSettings",
     "Config",
     "Estimator",
+    "IpFamily",
     "IpRangesSettings",
     "PopCode",
     "ProbeSettings",
@@ -171,8 +173,10 @@ class Service(_Strict):
 class Region(_Strict):
     """One deployment region: its ALB name and/or addresses."""
 
-    alb_name: str | None = Field(None, description="The region's own ALB DNS name")
-    addresses: tuple[str, ...] = Field((), description="The region's ALB addresses")
+    alb_name: str | None = Field(
+        None, description="The region's own ALB DNS name (resolved A and AAAA, one per family)")
+    addresses: tuple[str, ...] = Field(
+        (), description="The region's ALB addresses, IPv4 and IPv6 (each measured in its family)")
     port: StrictInt | None = Field(None, ge=1, le=65535, description="Overrides service.port")
 
     @field_validator("alb_name")
@@ -205,6 +209,9 @@ class VantagePoint(_Strict):
         None, description="Client subnet sent as EDNS Client Subnet to the authoritative servers"
     )
     source_address: str | None = Field(None, description="Local address to send probes from")
+    source_address_v6: str | None = Field(
+        None, description="Local IPv6 address to send IPv6 probes from (default: the system "
+                          "chooses; source_address when that is an IPv6 address)")
     region: str | None = Field(None, description="The AWS region this vantage point runs in")
     location: str | None = Field(
         None, description="IATA airport code near the vantage point (nominal closest region)"
@@ -232,6 +239,23 @@ class VantagePoint(_Strict):
                 raise ValueError(f"{value!r} is not an IP address") from None
         return value
 
+    @field_validator("source_address_v6")
+    @classmethod
+    def _source_v6(cls, value: str | None) -> str | None:
+        if value is not None and IpFamily.of(value) is not IpFamily.IPV6:
+            raise ValueError(f"{value!r} is not an IPv6 address")
+        return value
+
+    def local_address(self, family: IpFamily) -> str | None:
+        """The address probes of ``family`` are sent from (None: the system chooses)."""
+        if family is IpFamily.IPV4:
+            return self.source_address
+        if self.source_address_v6 is not None:
+            return self.source_address_v6
+        if self.source_address is not None and IpFamily.of(self.source_address) is family:
+            return self.source_address
+        return None
+
     @field_validator("location")
     @classmethod
     def _location(cls, value: str | None) -> str | None:
@@ -249,15 +273,22 @@ class VantagePoint(_Strict):
 class Estimator(StrEnum):
     """How a region's round-trip latency is estimated from its samples (the minimum over them).
 
-    ``first_byte`` (default): request sent → first response byte; one round trip plus the app's
-    own time for the health path (a verdict it gives is checked against network distance, so a
-    slow app near by is not called a distant region: ``slow_app``). ``handshake``: the TLS
-    handshake divided by the round trips its negotiated version costs (TLS 1.3: one; TLS 1.2:
-    two, one when resumed): network distance plus crypto, never the app's time. ``connect``: TCP
-    connect; the cleanest round trip on a real network, but zero on loopback, so unusable in the
-    lab. Every sample measures the handshake and the first byte whatever the estimator.
+    ``auto`` (default): ``connect`` where the TCP peer is the server, else ``first_byte``
+    (below). Decided from the samples themselves: a connect answered by something near (a
+    transparent proxy, a middlebox, the loopback lab's delay proxy) reads far below the
+    handshake's round trip, consistently; then the vantage point's whole row compares by first
+    byte, so every region of it is read alike. Each region row says which estimate it used and
+    why (``estimator``, ``estimator_reason``). ``connect``: TCP connect; the cleanest round trip
+    on a real network (the server's kernel answers it: no TLS, no app), but zero on loopback.
+    ``first_byte``: request sent → first response byte; one round trip plus the app's own time
+    for the health path (a verdict it gives is checked against network distance, so a slow app
+    near by is not called a distant region: ``slow_app``). ``handshake``: the TLS handshake
+    divided by the round trips its negotiated version costs (TLS 1.3: one; TLS 1.2: two, one when
+    resumed): network distance plus crypto, never the app's time. Every sample measures connect,
+    the handshake and the first byte whatever the estimator.
     """
 
+    AUTO = "auto"
     FIRST_BYTE = "first_byte"
     HANDSHAKE = "handshake"
     CONNECT = "connect"
@@ -301,15 +332,29 @@ class ProbeSettings(_Strict):
         description="Most bytes of a response body read (the health JSON); the rest is dropped",
     )
     estimator: Estimator = Field(
-        Estimator.FIRST_BYTE,
-        description="Round-trip estimate: first_byte (request to first byte: includes the app's "
-                    "time; its misroutes are checked against network distance), handshake (the "
-                    "TLS handshake divided by the round trips its version costs; network "
-                    "distance) or connect (TCP connect; zero on loopback, not for the lab)",
+        Estimator.AUTO,
+        description="Round-trip estimate: auto (connect where the TCP peer is the server, else "
+                    "first_byte: decided per round from the samples), connect (TCP connect; "
+                    "zero behind a local proxy), first_byte (request to first byte: includes "
+                    "the app's time; its misroutes are checked against network distance) or "
+                    "handshake (the TLS handshake divided by the round trips its version "
+                    "costs; network distance plus crypto)",
     )
+    families: tuple[IpFamily, ...] = Field(
+        (IpFamily.IPV4, IpFamily.IPV6), min_length=1,
+        description="Address families measured and judged on their own: ipv4 (A records, IPv4 "
+                    "addresses), ipv6 (AAAA, IPv6). A family after the first gives results only "
+                    "where it has addresses (an AAAA answer, a region's IPv6 address)")
     allow_addresses: tuple[str, ...] = Field(
         (), description="Networks a DNS answer may point probes at although they are special "
                         "(loopback, private, link-local …), e.g. [127.0.0.0/8]; others are refused")
+
+    @field_validator("families")
+    @classmethod
+    def _families(cls, value: tuple[IpFamily, ...]) -> tuple[IpFamily, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("each family once")
+        return value
 
     @field_validator("allow_addresses")
     @classmethod

@@ -260,10 +260,10 @@ def attribute(
             claimed.append((owner, by_address, f"{by_address} {address}"))
     if not claimed:
         return Attribution(None, "none")
-    region, source, _ = claimed[0]
+    region, source, shown = claimed[0]
     for other, _, other_shown in claimed[1:]:
         if other != region:
-            conflicts.append(f"{source} says {region}, {other_shown} says {other}")
+            conflicts.append(f"{shown} says {region}, {other_shown} says {other}")
     disputed = bool(conflicts)
     if region not in directory.regions:
         conflicts.append(f"{source} names {region!r}, which is not a configured region")

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from monitor.config import Config, VantagePoint
 from monitor.core.attribution import RegionDirectory
-from monitor.core.model import ErrorRecord, PathResult, RegionLatency, latency_of
+from monitor.core.model import ErrorRecord, IpFamily, PathResult, RegionLatency, latency_of
 from probes.cdn import CdnEvidence
 from probes.dns import DnsEvidence
 from probes.http import HttpEvidence
@@ -52,8 +52,10 @@ class MeasureContext(Protocol):
 
 @dataclass
 class VantageEvidence:
-    """Filled in as measurements land, so a deadline keeps everything already measured."""
+    """Filled in as measurements land, so a deadline keeps everything already measured; one per
+    address family (``family``: which records are resolved and which addresses requested)."""
 
+    family: IpFamily = IpFamily.IPV4
     recursive: DnsEvidence | None = None
     authoritative: DnsEvidence | None = None
     alb_answers: dict[str, DnsEvidence] = field(default_factory=dict)

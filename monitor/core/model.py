@@ -15,6 +15,7 @@ from typing import Literal, TypeAlias
 
 from monitor.config import Estimator
 from monitor.domain.reasons import Reason, reason_of
+from probes.addresses import IpFamily
 from probes.cdn import CacheResult
 from probes.dns import Via
 from probes.errors import ProbeError
@@ -30,6 +31,8 @@ __all__ = [
     "DnsLookup",
     "DnsLookups",
     "ErrorRecord",
+    "EstimatorReason",
+    "IpFamily",
     "OriginDetails",
     "Path",
     "PathDetails",
@@ -44,6 +47,7 @@ __all__ = [
     "VantageRound",
     "frozen_mapping",
     "latency_of",
+    "worst_state",
 ]
 
 
@@ -57,6 +61,16 @@ class RoutingState(StrEnum):
     FAILOVER = "failover"
     MISROUTED = "misrouted"
     UNKNOWN = "unknown"
+
+
+_SEVERITY = {RoutingState.OK: 0, RoutingState.FAILOVER: 1, RoutingState.UNKNOWN: 2,
+             RoutingState.MISROUTED: 3}
+
+
+def worst_state(states: Iterable[RoutingState]) -> RoutingState:
+    """The worst of several states (a confirmed misroute over a doubt over a failover over ok);
+    ok when there are none."""
+    return max(states, key=_SEVERITY.__getitem__, default=RoutingState.OK)
 
 
 class Path(StrEnum):
@@ -98,6 +112,16 @@ class TlsInfo:
                                               if s.cert_not_after is not None), default=None))
 
 
+EstimatorReason: TypeAlias = Literal["configured", "connect_at_server", "connect_local",
+                                     "row_connect_local", "connects_flat", "connect_unverified"]
+"""Why a region row uses its estimator: the config names it; or (``auto``) its connect matched
+the handshake's round trip (``connect_at_server``), was answered far below it by something near
+(``connect_local``: first byte instead), another region of the row's was
+(``row_connect_local``: the row compares alike), every region of the row answered its connect
+within a few ms, as no set of distinct regions can (``connects_flat``: a proxy near by, TLS
+too; first byte), or no sample could tell (``connect_unverified``: first byte)."""
+
+
 @dataclass(frozen=True)
 class RegionLatency:
     """One row of the latency matrix: this vantage point to one region, measured directly.
@@ -105,7 +129,8 @@ class RegionLatency:
     ``latency_seconds`` is the ``estimator``'s estimate (the minimum of ``samples_seconds``);
     beside it every sample measures network distance (``handshake_seconds``: the TLS handshake
     divided by its round trips) and ``first_byte_seconds``; ``app_seconds`` is what the app adds
-    (first byte minus the handshake's round trip).
+    (first byte minus the handshake's round trip); ``connect_seconds`` is the TCP connect
+    (minimum), and ``estimator_reason`` says why the row uses its estimator.
     """
 
     region: str
@@ -120,6 +145,9 @@ class RegionLatency:
     app_seconds: float | None = None
     tls: TlsInfo | None = None
     disturbed_samples: int = 0  # samples left out: taken while the loop or the lab stalled
+    family: IpFamily = IpFamily.IPV4  # which of the region's addresses were measured
+    connect_seconds: float | None = None
+    estimator_reason: EstimatorReason | None = None
 
 
 def latency_of(regions: tuple[RegionLatency, ...], region: str | None,
@@ -247,6 +275,7 @@ class PathResult:
     notes: tuple[str, ...] = ()
     details: PathDetails | None = None
     tls: TlsInfo | None = None  # an HTTP path's TLS session
+    family: IpFamily = IpFamily.IPV4  # the address family resolved and requested
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "phases", frozen_mapping(self.phases))
@@ -315,7 +344,28 @@ class VantageRound:
 
 
     def path(self, path: Path) -> PathResult | None:
-        return next((p for p in self.paths if p.path == path), None)
+        """The path's result; with several address families, the worst family's (the first
+        family's when they are equally bad), so one misrouted family is never hidden."""
+        found = [p for p in self.paths if p.path == path]
+        if not found:
+            return None
+        worst = worst_state(p.verdict.state for p in found)
+        return next(p for p in found if p.verdict.state is worst)
+
+    @property
+    def families(self) -> tuple[IpFamily, ...]:
+        """The address families this round has results for, in order."""
+        return tuple(dict.fromkeys([*(p.family for p in self.paths),
+                                    *(r.family for r in self.regions)]))
+
+    @property
+    def dual_stack(self) -> bool:
+        """Whether any result is not IPv4 (then documents name each result's family)."""
+        return any(family is not IpFamily.IPV4 for family in self.families)
+
+    def family_regions(self, family: IpFamily) -> tuple[RegionLatency, ...]:
+        """The latency-matrix row measured over ``family``."""
+        return tuple(r for r in self.regions if r.family is family)
 
 
 @dataclass(frozen=True)

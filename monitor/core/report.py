@@ -22,6 +22,8 @@ from monitor.core.model import (
     DnsLookup,
     DnsLookups,
     ErrorRecord,
+    EstimatorReason,
+    IpFamily,
     OriginDetails,
     Path,
     PathDetails,
@@ -159,13 +161,20 @@ def dns_document(lookups: DnsLookups) -> dict[str, Any]:
     }
 
 
+def _family(family: IpFamily, dual_stack: bool) -> dict[str, Any]:
+    """The ``family`` key, only in a vantage point that has results beyond IPv4 (an IPv4-only
+    document keeps the keys it always had)."""
+    return {"family": family.value} if dual_stack else {}
+
+
 def vantage_document(vantage: VantageRound) -> dict[str, Any]:
+    dual = vantage.dual_stack
     return {
         "name": vantage.vantage,
         "success": vantage.success,
         "started_at": _iso(vantage.started_at),
         "duration_seconds": vantage.duration_seconds,
-        "paths": [path_document(p) for p in vantage.paths],
+        "paths": [{**path_document(p), **_family(p.family, dual)} for p in vantage.paths],
         "regions": [
             {
                 "region": r.region,
@@ -180,6 +189,9 @@ def vantage_document(vantage: VantageRound) -> dict[str, Any]:
                 "app_seconds": r.app_seconds,
                 **tls_document(r.tls),
                 "disturbed_samples": r.disturbed_samples,
+                "connect_seconds": r.connect_seconds,
+                "estimator_reason": r.estimator_reason,
+                **_family(r.family, dual),
             }
             for r in vantage.regions
         ],
@@ -294,6 +306,11 @@ def _reason(value: Any) -> Reason | None:
     return None if value is None else reason_of(str(value))
 
 
+def _estimator_reason(value: Any) -> EstimatorReason | None:
+    """Why a region used its estimator; a reason this version does not know reads as None."""
+    return value if value in get_args(EstimatorReason) else None
+
+
 def _estimator(value: Any) -> Estimator | None:
     """An estimator named in a document; one this version does not know reads as None."""
     try:
@@ -327,6 +344,10 @@ def _source(value: Any) -> AttributionSource:
     raise ValueError(f"unknown attribution source {value!r}")
 
 
+def _family_from(document: dict[str, Any]) -> IpFamily:
+    return IpFamily(document.get("family", IpFamily.IPV4.value))
+
+
 def _path_from(document: dict[str, Any], where: str) -> PathResult:
     try:
         attribution_doc = document.get("attribution")
@@ -347,7 +368,7 @@ def _path_from(document: dict[str, Any], where: str) -> PathResult:
                           _seconds_by_name(document.get("phases"), "phases"),
                           document.get("address"), document.get("status"),
                           tuple(document.get("notes") or ()), _details_from(path, document),
-                          _tls_from(document))
+                          _tls_from(document), _family_from(document))
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise DocumentError(f"{where}: bad path entry ({exc})") from None
 
@@ -392,7 +413,11 @@ def round_from_document(document: Any, source: str = "document") -> RoundResult:
                               _number(r.get("handshake_seconds"), "handshake_seconds"),
                               _number(r.get("first_byte_seconds"), "first_byte_seconds"),
                               _number(r.get("app_seconds"), "app_seconds"), _tls_from(r),
-                              int(r.get("disturbed_samples") or 0))
+                              int(r.get("disturbed_samples") or 0),
+                              connect_seconds=_number(r.get("connect_seconds"),
+                                                      "connect_seconds"),
+                              estimator_reason=_estimator_reason(r.get("estimator_reason")),
+                              family=_family_from(r))
                 for r in item["regions"])
             errors = tuple(ErrorRecord(e["path"], reason_of(e["reason"]), e["message"])
                            for e in item.get("errors", ()))

@@ -157,13 +157,17 @@ def round_datapoints(result: RoundResult, regions: Collection[str]) -> list[Data
         add("RoundSuccess", 1 if vantage.success else 0, probe)
         add("RoundDuration", _ms(vantage.duration_seconds), probe)
         add("ProbeErrors", len(vantage.errors), probe)
-        add("UnhealthyRegions", sum(1 for r in vantage.regions if not r.healthy), probe)
-        for region in vantage.regions:
+        # the first family's latency row; each path by its worst family (no Family dimension:
+        # an IPv6 misroute shows as the path's, under the dimensions alarms already watch)
+        rows = vantage.family_regions(vantage.families[0]) if vantage.families else ()
+        add("UnhealthyRegions", sum(1 for r in rows if not r.healthy), probe)
+        for region in rows:
             where = ("Region", region_value(region.region))
             add("RegionHealthy", 1 if region.healthy else 0, probe, where)
             if region.healthy and region.latency_seconds is not None:
                 add("RegionLatency", _ms(region.latency_seconds), probe, where)
-        for path in vantage.paths:
+        for path in (found for name in dict.fromkeys(p.path for p in vantage.paths)
+                     if (found := vantage.path(name)) is not None):
             on = ("Path", path.path.value)
             verdict = path.verdict
             add("Misrouted", 1 if verdict.state == RoutingState.MISROUTED else 0, probe, on)

@@ -31,7 +31,14 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from monitor.config import Estimator
-from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict, VantageRound
+from monitor.core.model import (
+    IpFamily,
+    Path,
+    PathResult,
+    RoutingState,
+    RoutingVerdict,
+    VantageRound,
+)
 from monitor.core.report import path_document
 from monitor.domain.reasons import reason_of
 from probes.errors import RoutewatchError
@@ -73,6 +80,8 @@ class PathEvidence:
     address: str | None
     pop: str | None
     attribution: str | None
+    family: IpFamily = IpFamily.IPV4
+
 
 
 _FROM_PATH_DOCUMENT = ("path", "state", "served_region", "expected_region", "penalty_seconds",
@@ -95,6 +104,8 @@ def path_evidence(vantage: VantageRound, result: PathResult) -> dict[str, Any]:
         **{key: document.get(key) for key in _FROM_PATH_DOCUMENT},
         "pop": pop if isinstance(pop, str) else None,
         "attribution": attribution.get("source") if isinstance(attribution, Mapping) else None,
+        # like blackbox_exporter's probe_ip_protocol; only where the round has IPv6 results
+        **({"family": result.family.value} if vantage.dual_stack else {}),
     }
 
 
@@ -102,7 +113,8 @@ def evidence_message(record: Mapping[str, Any]) -> str:
     """A record in one readable line (``serve``'s text logs)."""
     served, expected = record.get("served_region"), record.get("expected_region")
     penalty = record.get("penalty_seconds")
-    parts = [f"{record.get('vantage')} {record.get('path')} {record.get('state')}",
+    family = f" {record['family']}" if record.get("family") else ""
+    parts = [f"{record.get('vantage')} {record.get('path')}{family} {record.get('state')}",
              f": served by {served}" if served else "",
              f", expected {expected}" if expected and expected != served else "",
              f" (+{penalty * 1000:.1f} ms)" if isinstance(penalty, float) and penalty else "",
@@ -137,7 +149,16 @@ def write_round_evidence(vantage: VantageRound, out: TextIO | None = None) -> in
 def log_round_evidence(vantage: VantageRound, logger: logging.Logger = evidence_log) -> None:
     """Log one record per path (``serve``); the JSON log formatter writes its ``fields``."""
     for record in round_evidence(vantage):
-        logger.info(evidence_message(record), extra={"fields": record})
+        logger.log(_level(record), evidence_message(record), extra={"fields": record})
+
+
+def _level(record: Mapping[str, Any]) -> int:
+    """WARNING for a path that needs a person (misrouted, unknown), INFO otherwise, so a log
+    pipeline that alerts on levels sees what the alarms see."""
+    return logging.WARNING if record.get("state") in _NEEDS_A_LOOK else logging.INFO
+
+
+_NEEDS_A_LOOK = frozenset({RoutingState.MISROUTED.value, RoutingState.UNKNOWN.value})
 
 
 # --- reading back --------------------------------------------------------------------------------
@@ -176,6 +197,7 @@ def parse_evidence(line: str | Mapping[str, Any]) -> PathEvidence:
         path = Path(_required(record, "path"))
         state = RoutingState(_required(record, "state"))
         started = datetime.fromisoformat(_required(record, "round_started_at"))
+        family = IpFamily(_text(record, "family") or IpFamily.IPV4.value)
     except ValueError as exc:
         raise EvidenceError(str(exc)) from None
     penalty = record.get("penalty_seconds")
@@ -191,4 +213,4 @@ def parse_evidence(line: str | Mapping[str, Any]) -> PathEvidence:
                              Estimator(estimator) if estimator in set(Estimator) else None)
     return PathEvidence(_required(record, "vantage"), path,
                         started.timestamp(), verdict, _text(record, "address"),
-                        _text(record, "pop"), _text(record, "attribution"))
+                        _text(record, "pop"), _text(record, "attribution"), family)

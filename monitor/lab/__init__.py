@@ -16,8 +16,12 @@ from monitor.lab._addresses import (
     DEFAULT_CONTROL_PORT,
     DNS_ADDRESS,
     edge_address,
+    edge_address_v6,
+    ipv6_addresses,
     region_address,
+    region_address_v6,
     vantage_address,
+    vantage_address_v6,
 )
 from monitor.lab._control import LabControlError, control_request, one_fault_errors
 from monitor.lab._handle import (
@@ -37,6 +41,7 @@ from monitor.lab._scenario import (
     ScenarioError,
     VantageSpec,
     builtin_scenarios,
+    fault_usage,
     load_scenario,
     parse_scenario,
 )
@@ -59,12 +64,17 @@ __all__ = [
     "builtin_scenarios",
     "control_request",
     "edge_address",
+    "edge_address_v6",
+    "fault_usage",
+    "ipv6_addresses",
     "load_lab_scenario",
     "load_scenario",
     "looks_like_routewatch_config",
     "one_fault_errors",
     "parse_scenario",
     "region_address",
+    "region_address_v6",
     "start_lab",
     "vantage_address",
+    "vantage_address_v6",
 ]

@@ -12,7 +12,14 @@ vantage point j        127.30.<j>.1        source address of its probes
 edge k                 127.40.<k>.1        P, delay proxy; source of its DNS queries and fetches
 edge k's server        127.40.<k>.2        free port, the caching HTTPS reverse proxy
 client subnet of j     198.18.<j>.0/24     only inside DNS packets (ECS), never routed
+region i over IPv6     fd00:20:<i>::1      P, the region's IPv6 delay proxy (``ipv6``)
+vantage point j, IPv6  fd00:30:<j>::1      source address of its IPv6 probes (``ipv6``)
+edge k over IPv6       fd00:40:<k>::1      P, the edge's IPv6 delay proxy (``ipv6``)
 =====================  ==================  ==========================================
+
+The IPv6 addresses exist only in a dual-stack world (scenario ``ipv6: true``), which runs where
+they are on ``lo``: a network namespace of its own (:func:`ipv6_addresses` lists what to add;
+the host's ``lo`` has ``::1`` only, and nothing here ever adds an address outside a namespace).
 
 All public HTTPS listeners (regions, edges) share one port P, the config's ``service.port``.
 """
@@ -23,16 +30,23 @@ __all__ = [
     "CONTROL_ADDRESS",
     "DEFAULT_CONTROL_PORT",
     "DNS_ADDRESS",
+    "LAB_IPV6_NETWORK",
     "edge_address",
+    "edge_address_v6",
     "edge_origin_address",
+    "ipv6_addresses",
     "origin_address",
     "region_address",
+    "region_address_v6",
     "vantage_address",
+    "vantage_address_v6",
 ]
 
 DNS_ADDRESS = "127.10.0.1"
 CONTROL_ADDRESS = "127.10.0.254"
 DEFAULT_CONTROL_PORT = 9353
+LAB_IPV6_NETWORK = "fd00::/16"
+"""Where a dual-stack world's IPv6 addresses are (unique local addresses, RFC 4193)."""
 
 
 def region_address(index: int) -> str:
@@ -56,3 +70,25 @@ def edge_address(index: int) -> str:
 def edge_origin_address(index: int) -> str:
     """The private address of the edge's caching server, behind its delay proxy."""
     return f"127.40.{index}.2"
+
+
+def region_address_v6(index: int) -> str:
+    """The IPv6 public address (delay proxy) of the region at 1-based ``index``."""
+    return f"fd00:20:{index:x}::1"
+
+
+def vantage_address_v6(index: int) -> str:
+    return f"fd00:30:{index:x}::1"
+
+
+def edge_address_v6(index: int) -> str:
+    """The IPv6 public address (delay proxy) of the edge at 1-based ``index``."""
+    return f"fd00:40:{index:x}::1"
+
+
+def ipv6_addresses(regions: int, vantage_points: int, edges: int = 0) -> list[str]:
+    """Every IPv6 address a dual-stack world with this many regions, vantage points and edges
+    uses."""
+    return ([region_address_v6(i) for i in range(1, regions + 1)]
+            + [vantage_address_v6(j) for j in range(1, vantage_points + 1)]
+            + [edge_address_v6(k) for k in range(1, edges + 1)])

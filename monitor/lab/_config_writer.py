@@ -7,7 +7,13 @@ from typing import Any
 
 import yaml
 
-from monitor.lab._addresses import region_address, vantage_address
+from monitor.lab._addresses import (
+    LAB_IPV6_NETWORK,
+    region_address,
+    region_address_v6,
+    vantage_address,
+    vantage_address_v6,
+)
 from monitor.lab._scenario import Scenario
 
 __all__ = ["lab_config", "write_config"]
@@ -23,6 +29,7 @@ def lab_config(scenario: Scenario, *, https_port: int, dns: str, ca_file: Path) 
             "resolver": dns,  # the lab's DNS answers a vantage point's own address like ECS
             "client_subnet": subnets[name],
             "source_address": vantage_address(j),
+            **({"source_address_v6": vantage_address_v6(j)} if scenario.ipv6 else {}),
         }
         if vantage.location is not None:
             entry["location"] = vantage.location
@@ -39,13 +46,18 @@ def lab_config(scenario: Scenario, *, https_port: int, dns: str, ca_file: Path) 
             "region_header": service.region_header,
             "ca_file": str(ca_file),
         },
-        "regions": {name: {"addresses": [region_address(i)]}
+        "regions": {name: {"addresses": [region_address(i),
+                                         *([region_address_v6(i)] if scenario.ipv6 else [])]}
                     for i, name in enumerate(scenario.regions, start=1)},
         "vantage_points": vantage_points,
         "authoritative": [dns],
     }
-    # every address of the world is on loopback, which a probe refuses unless allowed
-    document["probe"] = {"allow_addresses": ["127.0.0.0/8"]}
+    # every address of the world is on loopback, which a probe refuses unless allowed; the delay
+    # proxy accepts TCP locally (connect reads ~0), so the world pins the estimate it is judged
+    # by: `auto` detects the proxy, but not in a row whose every region is a few ms away
+    document["probe"] = {"allow_addresses": ["127.0.0.0/8",
+                                             *([LAB_IPV6_NETWORK] if scenario.ipv6 else [])],
+                         "estimator": "first_byte"}
     if scenario.probe is not None:
         document["probe"].update(scenario.probe.model_dump(mode="json", exclude_unset=True))
     if scenario.tolerance is not None:

@@ -39,6 +39,7 @@ class DnsDecision:
     fault: str | None = None  # dns_servfail | dns_timeout | dns_garbage | dns_truncate
     ecs_scope: int = 0
     cname: str | None = None  # the name is an alias of this one, which has the addresses
+    addresses_v6: tuple[str, ...] = ()  # the AAAA answer (a dual-stack world)
 
 
 @dataclass(frozen=True)
@@ -174,10 +175,16 @@ class LabDns:
                 owner = dns.name.from_text(decision.cname)
                 if rdtype == dns.rdatatype.CNAME:
                     return
+            answered = False
             if rdtype in (dns.rdatatype.A, dns.rdatatype.ANY) and decision.addresses:
                 response.answer.append(dns.rrset.from_text_list(
                     owner, TTL, in_class, dns.rdatatype.A, list(decision.addresses)))
-            elif decision.cname is None:
+                answered = True
+            if rdtype in (dns.rdatatype.AAAA, dns.rdatatype.ANY) and decision.addresses_v6:
+                response.answer.append(dns.rrset.from_text_list(
+                    owner, TTL, in_class, dns.rdatatype.AAAA, list(decision.addresses_v6)))
+                answered = True
+            if not answered and decision.cname is None:
                 response.authority.append(self._soa(apex))
             return
         if qname == apex:

@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 # the config's own YAML loader and message formatting, so scenario errors read like config errors
-from monitor.config import ProbeSettings, Tolerance
+from monitor.config import IpFamily, ProbeSettings, Tolerance
 from monitor.config.loader import (
     ConfigError,
     ConfigProblem,
@@ -126,16 +126,18 @@ class VantageSpec(_Strict):
     """A place probes run from: its round trip (ms) to every region."""
 
     latency_ms: dict[str, float]
+    latency_v6_ms: dict[str, float] | None = Field(
+        None, description="Round trips over IPv6 in a dual-stack world (default: latency_ms)")
     location: str | None = None
     region: str | None = None
     client_subnet: str | None = Field(None, description="Default 198.18.<j>.0/24")
 
     _location = field_validator("location")(_iata)
 
-    @field_validator("latency_ms")
+    @field_validator("latency_ms", "latency_v6_ms")
     @classmethod
-    def _rtts(cls, value: dict[str, float]) -> dict[str, float]:
-        for region, rtt in value.items():
+    def _rtts(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for region, rtt in (value or {}).items():
             if not 0 <= rtt <= MAX_RTT_MS:
                 raise ValueError(f"{region}: {rtt} ms is not between 0 and {MAX_RTT_MS:g} ms")
         return value
@@ -208,10 +210,10 @@ class EdgeHeaderFault(StrEnum):
 
 # kind → (required fields, optional fields); any other field set is a mistake
 _FAULT_FIELDS: dict[FaultKind, tuple[frozenset[str], frozenset[str]]] = {
-    FaultKind.MISROUTE: (frozenset({"vantage", "answer"}), frozenset()),
+    FaultKind.MISROUTE: (frozenset({"vantage", "answer"}), frozenset({"family"})),
     FaultKind.REGION_DOWN: (frozenset({"region"}), frozenset({"dns_healthy"})),
     FaultKind.BLACKHOLE: (frozenset({"region"}), frozenset({"dns_healthy"})),
-    FaultKind.SLOW: (frozenset({"region", "extra_ms"}), frozenset({"vantage"})),
+    FaultKind.SLOW: (frozenset({"region", "extra_ms"}), frozenset({"vantage", "family"})),
     FaultKind.HTTP_5XX: (frozenset({"region"}), frozenset({"status", "dns_healthy"})),
     FaultKind.DNS_SERVFAIL: (frozenset(), frozenset({"vantage"})),
     FaultKind.DNS_TIMEOUT: (frozenset(), frozenset({"vantage"})),
@@ -225,16 +227,25 @@ _FAULT_FIELDS: dict[FaultKind, tuple[frozenset[str], frozenset[str]]] = {
 }
 
 
+def fault_usage(kind: FaultKind) -> str:
+    """How to write one fault of ``kind`` as ``lab fault add`` pairs (optional ones in [])."""
+    required, optional = _FAULT_FIELDS[kind]
+    return " ".join([f"kind={kind.value}", *(f"{name}=…" for name in sorted(required)),
+                     *(f"[{name}=…]" for name in sorted(optional))])
+
+
 class Fault(_Strict):
     """One fault of the world, switchable at run time.
 
-    ``misroute`` (vantage, answer): the DNS answers ``answer`` for that vantage point (or edge)
-    while it is healthy. ``region_down`` (region): its listener is closed (connection refused).
+    ``misroute`` (vantage, answer, optional family): the DNS answers ``answer`` for that vantage
+    point (or edge) while it is healthy; with ``family`` (ipv4: A, ipv6: AAAA) only in that
+    family's answer. ``region_down`` (region): its listener is closed (connection refused).
     ``blackhole`` (region): TCP is accepted, nothing is forwarded or answered. Both also fail the
     region's DNS health check unless ``dns_healthy: true``. ``slow`` (region, extra_ms, optional
-    vantage): extra round-trip time. ``http_5xx`` (region, status=503, dns_healthy): the origin
-    answers an error. ``dns_servfail`` / ``dns_timeout`` / ``dns_garbage`` / ``dns_truncate``
-    (optional vantage): SERVFAIL, no answer, malformed bytes, or TC over UDP.
+    vantage, optional family): extra round-trip time. ``http_5xx`` (region, status=503,
+    dns_healthy): the origin answers an error. ``dns_servfail`` / ``dns_timeout`` /
+    ``dns_garbage`` / ``dns_truncate`` (optional vantage): SERVFAIL, no answer, malformed bytes,
+    or TC over UDP.
     ``header_mismatch`` (region, claims): the origin claims to be another region.
     ``dynamodb_remote`` (region, dynamodb_region, read_ms): the data path leaves the region.
     ``edge_down`` (edge): the edge's listener is closed. ``edge_stale_origin`` (edge, optional
@@ -256,6 +267,7 @@ class Fault(_Strict):
     dynamodb_region: str | None = None
     read_ms: float | None = Field(None, ge=0, le=10000)
     headers: EdgeHeaderFault | None = None
+    family: IpFamily | None = None
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> Fault:
@@ -292,6 +304,9 @@ class Scenario(_Strict):
     vantage_points: dict[str, VantageSpec] = Field(min_length=1, max_length=MAX_VANTAGE_POINTS)
     edges: dict[str, EdgeSpec] = Field(default_factory=dict, max_length=MAX_EDGES)
     faults: tuple[Fault, ...] = ()
+    ipv6: bool = Field(False, description="Dual-stack: regions and vantage points get IPv6 "
+                       "addresses (fd00::/16) too, the DNS answers AAAA; the addresses must be on "
+                       "lo, so run it in a network namespace of its own")
     probe: ProbeSettings | None = Field(None, description="Copied into the written config")
     tolerance: Tolerance | None = Field(None, description="Copied into the written config")
 
@@ -331,6 +346,10 @@ class Scenario(_Strict):
             for region in vantage.latency_ms:
                 if region not in regions:
                     items.append(((*loc, "latency_ms", region), "not a region of this scenario"))
+            for region in vantage.latency_v6_ms or {}:
+                if region not in regions:
+                    items.append(((*loc, "latency_v6_ms", region),
+                                  "not a region of this scenario"))
             if vantage.region is not None and vantage.region not in regions:
                 items.append(((*loc, "region"), f"{vantage.region!r} is not a region"))
         subnets: dict[str, str] = {}
@@ -376,6 +395,8 @@ class Scenario(_Strict):
             items.append((("vantage",), f"{fault.vantage!r} is not a {kinds} of this scenario"))
         if fault.edge is not None and fault.edge not in self.edges:
             items.append((("edge",), f"{fault.edge!r} is not an edge of this scenario"))
+        if fault.family is IpFamily.IPV6 and not self.ipv6:
+            items.append((("family",), "this world is IPv4 only (set ipv6: true)"))
         if fault.kind == FaultKind.HEADER_MISMATCH and fault.claims == fault.region:
             items.append((("claims",), "must name a region other than the serving one"))
         return items
@@ -408,6 +429,15 @@ class Scenario(_Strict):
         known = {name: edge.vantage_latency_ms[vantage] for name, edge in self.edges.items()
                  if vantage in edge.vantage_latency_ms}
         return min(known, key=known.__getitem__) if known else None
+
+    def latency(self, name: str, family: IpFamily = IpFamily.IPV4) -> dict[str, float]:
+        """A vantage point's (or edge's) round trips to every region over ``family``."""
+        vantage = self.vantage_points.get(name)
+        if vantage is not None:
+            if family is IpFamily.IPV6 and vantage.latency_v6_ms is not None:
+                return {**vantage.latency_ms, **vantage.latency_v6_ms}
+            return vantage.latency_ms
+        return self.edges[name].latency_ms
 
     def nearest_region(self, vantage: str) -> str:
         """The region with the lowest round trip from a vantage point or edge, ties by order."""

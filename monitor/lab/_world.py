@@ -14,6 +14,7 @@ import ipaddress
 import os
 import selectors
 import signal
+import socket
 import ssl
 import textwrap
 import time
@@ -23,14 +24,20 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from monitor.config import IpFamily
+from monitor.config.loader import ConfigProblem
 from monitor.lab._addresses import (
     CONTROL_ADDRESS,
     DNS_ADDRESS,
     edge_address,
+    edge_address_v6,
     edge_origin_address,
+    ipv6_addresses,
     origin_address,
     region_address,
+    region_address_v6,
     vantage_address,
+    vantage_address_v6,
 )
 from monitor.lab._control import ControlServer
 from monitor.lab._dns import DnsDecision, LabDns, ZoneData
@@ -70,7 +77,7 @@ class FaultState:
     down: frozenset[str] = frozenset()
     blackholed: frozenset[str] = frozenset()
     dns_unhealthy: frozenset[str] = frozenset()
-    misroute: dict[str, str] = field(default_factory=dict)
+    misroute: dict[tuple[str, IpFamily | None], str] = field(default_factory=dict)
     http_status: dict[str, int] = field(default_factory=dict)
     claims: dict[str, str] = field(default_factory=dict)
     dynamodb: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -81,7 +88,7 @@ class FaultState:
     @classmethod
     def build(cls, faults: list[Fault]) -> FaultState:
         down, blackholed, unhealthy, edges_down = set(), set(), set(), set()
-        misroute: dict[str, str] = {}
+        misroute: dict[tuple[str, IpFamily | None], str] = {}
         http_status: dict[str, int] = {}
         claims: dict[str, str] = {}
         dynamodb: dict[str, tuple[str, float]] = {}
@@ -99,7 +106,7 @@ class FaultState:
                 else:
                     http_status[region] = fault.status or 503
             elif kind == FaultKind.MISROUTE:
-                misroute[fault.vantage or ""] = fault.answer or ""
+                misroute[(fault.vantage or "", fault.family)] = fault.answer or ""
             elif kind == FaultKind.HEADER_MISMATCH:
                 claims[region] = fault.claims or region
             elif kind == FaultKind.DYNAMODB_REMOTE:
@@ -115,11 +122,17 @@ class FaultState:
                    misroute, http_status, claims, dynamodb, frozenset(edges_down), stale,
                    bad_headers)
 
-    def extra_ms(self, region: str, client: str | None) -> float:
+    def extra_ms(self, region: str, client: str | None,
+                 family: IpFamily = IpFamily.IPV4) -> float:
         """Extra round trip from ``slow`` faults for this client to this region."""
         return sum(f.extra_ms or 0.0 for f in self.faults
                    if f.kind == FaultKind.SLOW and f.region == region
-                   and (f.vantage is None or f.vantage == client))
+                   and (f.vantage is None or f.vantage == client)
+                   and f.family in (None, family))
+
+    def misrouted(self, client: str, family: IpFamily) -> str | None:
+        """The region a ``misroute`` fault answers for this client in this family, if any."""
+        return self.misroute.get((client, family)) or self.misroute.get((client, None))
 
     def dns_fault(self, client: str | None) -> str | None:
         for fault in self.faults:
@@ -141,10 +154,14 @@ class World:
         self.regions = list(scenario.regions)
         self.region_index = {name: i for i, name in enumerate(self.regions, start=1)}
         self.latency: dict[str, dict[str, float]] = {}
+        self.latency_v6: dict[str, dict[str, float]] = {}
         self.clients: dict[str, str] = {}  # source address → vantage point or edge
         for j, (name, vantage) in enumerate(scenario.vantage_points.items(), start=1):
             self.clients[vantage_address(j)] = name
             self.latency[name] = vantage.latency_ms
+            if scenario.ipv6:
+                self.clients[vantage_address_v6(j)] = name
+                self.latency_v6[name] = scenario.latency(name, IpFamily.IPV6)
         for k, (name, edge) in enumerate(scenario.edges.items(), start=1):
             self.clients[edge_address(k)] = name
             self.latency[name] = edge.latency_ms
@@ -154,9 +171,11 @@ class World:
         self.https_port = 0
         self.origins: dict[str, OriginServer] = {}
         self.proxies: dict[str, DelayProxy] = {}
+        self.proxies_v6: dict[str, DelayProxy] = {}  # a dual-stack world's IPv6 listeners
         self.edge_index = {name: k for k, name in enumerate(scenario.edges, start=1)}
         self.edges: dict[str, EdgeServer] = {}
         self.edge_proxies: dict[str, DelayProxy] = {}
+        self.edge_proxies_v6: dict[str, DelayProxy] = {}
         self._stale_pins: dict[str, str | None] = {}  # edge → origin address it keeps using
         self._stale_faults: dict[str, str | None] = {}  # edge → the answer its pin came from
         self.dns: LabDns | None = None
@@ -170,6 +189,9 @@ class World:
 
     async def start(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
+        if self.scenario.ipv6:
+            _check_ipv6_addresses(len(self.regions), len(self.scenario.vantage_points),
+                                  len(self.scenario.edges))
         service = self.scenario.service
         authority = self._authority()
         server_tls = self._server_tls(authority, (service.origin_name, service.cdn_name))
@@ -191,6 +213,11 @@ class World:
                 loop, region_address(index), origin_address(index), port,
                 functools.partial(self.region_policy, name), admit=self.admit_connection,
                 lateness=self.lateness, wake=self.wake, inline=origin.inline)
+            if self.scenario.ipv6:
+                self.proxies_v6[name] = DelayProxy(
+                    loop, region_address_v6(index), origin_address(index), port,
+                    functools.partial(self.region_policy, name), admit=self.admit_connection,
+                    lateness=self.lateness, wake=self.wake, inline=origin.inline)
         self.dns = LabDns(DNS_ADDRESS, self._zone_data(), self.dns_decision)
         await self.dns.start()
         origin_tls = ssl.create_default_context(cafile=str(self.ca_path))
@@ -207,8 +234,12 @@ class World:
                 loop, edge_address(k), edge_origin_address(k), port,
                 functools.partial(self.edge_policy, name), admit=self.admit_connection,
                 lateness=self.lateness, wake=self.wake)
-        self.https_port = await listen_shared(
-            [*self.proxies.values(), *self.edge_proxies.values()])
+            if self.scenario.ipv6:
+                self.edge_proxies_v6[name] = DelayProxy(
+                    loop, edge_address_v6(k), edge_origin_address(k), port,
+                    functools.partial(self.edge_policy, name), admit=self.admit_connection,
+                    lateness=self.lateness, wake=self.wake)
+        self.https_port = await listen_shared(self._region_proxies())
         for edge in self.edges.values():
             edge.settings = dataclasses.replace(edge.settings, origin_port=self.https_port)
         self.control = ControlServer(CONTROL_ADDRESS, self.control_request)
@@ -226,6 +257,8 @@ class World:
             "dns": f"{DNS_ADDRESS}:{self.dns.port}",
             "control": f"{CONTROL_ADDRESS}:{self.control.port}",
             "regions": {n: region_address(i) for n, i in self.region_index.items()},
+            **({"regions_v6": {n: region_address_v6(i) for n, i in self.region_index.items()}}
+               if self.scenario.ipv6 else {}),
             "vantage_points": {n: a for a, n in self.clients.items()
                                if n in self.scenario.vantage_points},
             "edges": {n: a for a, n in self.clients.items() if n in self.scenario.edges},
@@ -239,12 +272,15 @@ class World:
                 "lateness_histogram": list(self.lateness.histogram),
                 "scheduling": self.scheduling}
 
+    def _region_proxies(self) -> list[DelayProxy]:
+        return [*self.proxies.values(), *self.edge_proxies.values(), *self.proxies_v6.values(),
+                *self.edge_proxies_v6.values()]
+
     def open_connections(self) -> int:
-        return sum(len(p.relays) + len(p.sinks)
-                   for p in [*self.proxies.values(), *self.edge_proxies.values()])
+        return sum(len(p.relays) + len(p.sinks) for p in self._region_proxies())
 
     def close(self) -> None:
-        for proxy in [*self.proxies.values(), *self.edge_proxies.values()]:
+        for proxy in self._region_proxies():
             proxy.close_listener()
         for origin in self.origins.values():
             origin.close()
@@ -301,7 +337,9 @@ class World:
         client = self.clients.get(client_address)
         if client is None:
             return ConnectionPolicy(0.0)  # an unknown client gets no injected delay
-        rtt_ms = self.latency[client][region] + self.state.extra_ms(region, client)
+        family = IpFamily.of(client_address) or IpFamily.IPV4
+        table = self.latency_v6 if family is IpFamily.IPV6 else self.latency
+        rtt_ms = table[client][region] + self.state.extra_ms(region, client, family)
         return ConnectionPolicy(rtt_ms / 2000.0)
 
     def edge_policy(self, edge: str, client_address: str) -> ConnectionPolicy:
@@ -332,17 +370,21 @@ class World:
                     return name, network.prefixlen
         return self.clients.get(source), 0
 
-    def dns_regions(self, client: str | None) -> list[str]:
-        """The latency policy: the healthy region nearest the client; all when none is healthy."""
+    def dns_regions(self, client: str | None,
+                    family: IpFamily = IpFamily.IPV4) -> list[str]:
+        """The latency policy: the healthy region nearest the client (over ``family``); all
+        when none is healthy."""
         healthy = [r for r in self.regions if r not in self.state.dns_unhealthy]
         if not healthy:
             return list(self.regions)  # Route 53 answers every record when all checks fail
-        misrouted = self.state.misroute.get(client or "")
+        misrouted = self.state.misrouted(client or "", family)
         if misrouted in healthy:
             return [misrouted]
         if client is None:
             return healthy[:1]
-        return [min(healthy, key=lambda r: self.latency[client][r])]
+        table = self.latency_v6 if family is IpFamily.IPV6 and client in self.latency_v6 \
+            else self.latency
+        return [min(healthy, key=lambda r: table[client][r])]
 
     def dns_edge(self, client: str | None) -> str | None:
         """The edge the CDN name sends a client to: its nearest (an edge asking: itself)."""
@@ -363,13 +405,19 @@ class World:
         if qname == service.origin_name:
             addresses = tuple(region_address(self.region_index[r])
                               for r in self.dns_regions(client))
-            return DnsDecision(addresses, fault=fault, ecs_scope=scope)
+            addresses_v6 = tuple(region_address_v6(self.region_index[r])
+                                 for r in self.dns_regions(client, IpFamily.IPV6)
+                                 ) if self.scenario.ipv6 else ()
+            return DnsDecision(addresses, fault=fault, ecs_scope=scope,
+                               addresses_v6=addresses_v6)
         edge = self.dns_edge(client)
         if edge is None:
             return DnsDecision((), fault=fault, ecs_scope=scope)  # no edges: NODATA
         # like a CloudFront distribution: the CDN name is an alias of the distribution's name
-        return DnsDecision((edge_address(self.edge_index[edge]),), fault=fault, ecs_scope=scope,
-                           cname=alias if qname == service.cdn_name else None)
+        k = self.edge_index[edge]
+        return DnsDecision((edge_address(k),), fault=fault, ecs_scope=scope,
+                           cname=alias if qname == service.cdn_name else None,
+                           addresses_v6=(edge_address_v6(k),) if self.scenario.ipv6 else ())
 
     # --- run-time control ----------------------------------------------------------------------
 
@@ -377,12 +425,12 @@ class World:
         """Make ``faults`` the active set: open or close listeners to match."""
         async with self._lock:
             self.state = FaultState.build(faults)
-            for region, proxy in self.proxies.items():
+            for region, proxy in [*self.proxies.items(), *self.proxies_v6.items()]:
                 if region in self.state.down:
                     proxy.close_listener()
                 elif not proxy.listening:
                     await proxy.listen(self.https_port)
-            for name, proxy in self.edge_proxies.items():
+            for name, proxy in [*self.edge_proxies.items(), *self.edge_proxies_v6.items()]:
                 if name in self.state.edges_down:
                     proxy.close_listener()
                 elif not proxy.listening:
@@ -443,6 +491,22 @@ class World:
         except OSError as exc:
             return 500, {"errors": [f"cannot apply the faults: {exc}"]}
         return 200, {"faults": [f.as_dict() for f in self.state.faults]}
+
+
+def _check_ipv6_addresses(regions: int, vantage_points: int, edges: int) -> None:
+    """A dual-stack world binds its IPv6 addresses: say which are missing, and where they go."""
+    missing = []
+    for address in ipv6_addresses(regions, vantage_points, edges):
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((address, 0))
+            except OSError:
+                missing.append(address)
+    if missing:
+        raise ScenarioError("ipv6", [ConfigProblem("ipv6", (
+            f"this dual-stack world needs {', '.join(missing)} on lo: run it in a network "
+            f"namespace of its own with those addresses added (ip -6 addr add ADDRESS/128 "
+            f"dev lo), never on the host"))])
 
 
 def run_world(conn: Connection, scenario_doc: dict[str, Any], ca_path: str,

@@ -149,6 +149,21 @@ METRICS: tuple[MetricSpec, ...] = (
            "Consecutive rounds that must agree before a routing state flips."),
     _gauge("routing_penalty_seconds", "seconds", ("probe", "path"),
            "How much slower the served region is than the expected one; absent when unknown."),
+    _gauge("family_region_latency_seconds", "seconds", ("probe", "family", "region"),
+           "Round trip to the region measured directly over one address family (ipv4: its IPv4 "
+           "addresses, ipv6: its IPv6 ones); exported only for a vantage point with IPv6 "
+           "results, absent while the region does not answer in that family."),
+    _gauge("family_path_success", "boolean", ("probe", "path", "family"),
+           "routewatch_path_success per address family (ipv4: A answer and IPv4 requests, ipv6: "
+           "AAAA and IPv6); exported only for a vantage point with IPv6 results."),
+    _gauge("family_routing_observed_state", "boolean", ("probe", "path", "family", "state"),
+           "1 for the routing state this round's verdict gave the path in that address family; "
+           "the path's own series (routewatch_routing_state and the others without a family "
+           "label) follow its worst family. Exported only for a vantage point with IPv6 "
+           "results."),
+    _gauge("family_routing_penalty_seconds", "seconds", ("probe", "path", "family"),
+           "routewatch_routing_penalty_seconds per address family; absent when unknown, and for "
+           "a vantage point without IPv6 results."),
     _gauge("cdn_cache_hit", "boolean", ("probe", "request"),
            "1 if the edge answered from its cache (x-cache Hit or RefreshHit), else 0; request "
            "first is the cache-busted request (a hit means cache busting failed), repeat the same "

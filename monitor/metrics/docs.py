@@ -27,6 +27,7 @@ LABELS: dict[str, str] = {
     "pop": f"a CloudFront POP code such as FRA56-P1 whose airport is known (at most "
            f"{MAX_POP_SERIES} per process), or other",
     "reason": "a reason of docs/runbook.md#reasons: " + ", ".join(r.value for r in Reason),
+    "family": "ipv4, ipv6 (the address family a path or region was measured over)",
     "version": "build_info: routewatch's version (monitor.__version__); tls_version_info: "
                + ", ".join(TLS_VERSIONS) + " or other",
 }

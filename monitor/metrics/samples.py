@@ -128,7 +128,8 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
     for resolver, seconds in _dns_lookups(result).items():
         yield Sample(metric("dns_lookup_seconds"), (probe, resolver), seconds)
 
-    rows = {row.region: row for row in result.regions}
+    first = result.families[0] if result.families else None
+    rows = {row.region: row for row in result.regions if row.family is first}
     for region in space.regions:
         row = rows.get(region)
         latency = _seconds(row.latency_seconds) if row and row.healthy else None
@@ -180,6 +181,9 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
         if penalty is not None and math.isfinite(penalty):
             yield Sample(metric("routing_penalty_seconds"), (probe, path.value), penalty)
 
+    if result.dual_stack:
+        yield from _family_samples(space, result)
+
     if Path.CDN in space.paths:
         cdn = results[Path.CDN]
         details = cdn.details if cdn is not None and isinstance(cdn.details, CdnDetails) else None
@@ -206,7 +210,7 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
             yield Sample(metric("data_read_seconds"), (probe, path.value), read)
 
     tls = [(BASELINE, row.region, row.tls) for row in result.regions
-           if row.region in space.regions and row.tls is not None]
+           if row.region in space.regions and row.tls is not None and row.family is first]
     tls.extend((path.value, bounded_region(verdicts[path].served_region, space.regions) or OTHER,
                 found.tls) for path in http_paths
                if (found := results[path]) is not None and found.tls is not None)
@@ -221,6 +225,30 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
 
     for (path_label, reason), count in sorted(entry.errors_total.items()):
         yield Sample(metric("probe_errors_total"), (probe, path_label, reason), float(count))
+
+
+def _family_samples(space: LabelSpace, result: VantageRound) -> Iterator[Sample]:
+    """The per-family series of a vantage point with IPv6 results, in :data:`METRICS` order."""
+    probe = result.vantage
+    states = tuple(state.value for state in RoutingState)
+    for row in result.regions:
+        latency = _seconds(row.latency_seconds) if row.healthy else None
+        if latency is not None and row.region in space.regions:
+            yield Sample(metric("family_region_latency_seconds"),
+                         (probe, row.family.value, row.region), latency)
+    paths = [p for p in result.paths if p.path in space.paths]
+    for found in paths:
+        yield Sample(metric("family_path_success"), (probe, found.path.value, found.family.value),
+                     _flag(found.verdict.state is not RoutingState.UNKNOWN))
+    for found in paths:
+        yield from _one_hot(metric("family_routing_observed_state"),
+                            (probe, found.path.value, found.family.value),
+                            found.verdict.state.value, states)
+    for found in paths:
+        penalty = found.verdict.penalty_seconds
+        if penalty is not None and math.isfinite(penalty):
+            yield Sample(metric("family_routing_penalty_seconds"),
+                         (probe, found.path.value, found.family.value), penalty)
 
 
 def snapshot_samples(snapshot: Snapshot) -> dict[MetricSpec, list[Sample]]:

@@ -277,8 +277,8 @@ def _problems(view: PageView) -> str:
     items = []
     for vantage, path in _problem_paths(view):
         why = f"{path.reason}: {path.detail}" if path.reason else path.detail
-        items.append(f'<li data-vantage="{_e(vantage.name)}" data-path="{_e(path.path)}">'
-                     f"{_state_badge(path.state)} <b>{_e(vantage.name)}</b> {_e(path.path)}"
+        items.append(f'<li data-vantage="{_e(vantage.name)}" data-path="{_e(path.label)}">'
+                     f"{_state_badge(path.state)} <b>{_e(vantage.name)}</b> {_e(path.label)}"
                      f" — {_e(why)}</li>")
     for vantage in view.vantage_points:
         if not vantage.success:
@@ -293,8 +293,8 @@ def _problems(view: PageView) -> str:
 def _age(finished_at: float, now: float, live: LiveOptions | None) -> str:
     age = now - finished_at
     title = f"finished {_utc(finished_at)}"
-    if live is None:
-        return f'<span class="age" title="{_e(title)}">{_e(format_age(age))} ago</span>'
+    if live is None:  # a saved page: an age would be wrong tomorrow, the time is not
+        return f'<span class="age" title="{_e(title)}">{_e(title)}</span>'
     stale = age > live.stale_after_seconds
     text = f"{STALE_MARKER} stale, " if stale else ""
     return (f'<span class="age{" stale" if stale else ""}" title="{_e(title)}" '
@@ -312,14 +312,14 @@ def _chips(vantage: VantageView, region: str) -> str:
             role = "served expected" if expected else "served"
             marker = STATE_MARKERS.get(path.state, "?")
             chips.append(f'<span class="chip {_state_class(path.state)}"'
-                         f' data-path="{_e(path.path)}" data-role="{role}"'
+                         f' data-path="{_e(path.label)}" data-role="{role}"'
                          f' data-state="{_e(path.state)}"'
-                         f' title="{_e(path.path)} served by {_e(region)}: {_e(path.state)}">'
-                         f"{marker} {_e(path.path)}</span>")
+                         f' title="{_e(path.label)} served by {_e(region)}: {_e(path.state)}">'
+                         f"{marker} {_e(path.label)}</span>")
         elif expected:
-            chips.append(f'<span class="chip expected" data-path="{_e(path.path)}"'
-                         f' data-role="expected" title="{_e(path.path)} should be served by '
-                         f'{_e(region)}">{EXPECTED_MARKER} {_e(path.path)}</span>')
+            chips.append(f'<span class="chip expected" data-path="{_e(path.label)}"'
+                         f' data-role="expected" title="{_e(path.label)} should be served by '
+                         f'{_e(region)}">{EXPECTED_MARKER} {_e(path.label)}</span>')
     return f'<div class="chips">{"".join(chips)}</div>' if chips else ""
 
 
@@ -341,12 +341,17 @@ def _cell(vantage: VantageView, cell: RegionCell | None, region: str, closest: b
             f'<span class="rtt">{_e(format_ms(cell.latency_seconds))}</span>{mark}{chips}</td>')
 
 
+INCOMPLETE = ('<span class="state st-unknown" title="not every path was judged, or the round '
+              'hit its deadline: see the paths and errors">? incomplete</span>')
+"""The mark of a round that did not judge every path (``routewatch_round_success`` 0)."""
+
+
 def _matrix(view: PageView, now: float, live: LiveOptions | None) -> str:
     regions = view.regions
     head = "".join(f'<th scope="col">{_e(r)}</th>' for r in regions)
     rows = []
     for vantage in view.vantage_points:
-        failed = "" if vantage.success else ' <span class="state st-unknown">? round failed</span>'
+        failed = "" if vantage.success else f" {INCOMPLETE}"
         by_region = {c.region: c for c in vantage.regions}
         closest = vantage.closest_region
         cells = "".join(_cell(vantage, by_region.get(r), r, r == closest) for r in regions)
@@ -385,14 +390,13 @@ def _evidence(path: PathView) -> Iterable[str]:
             parts.append(f"cache {cache}")
         if path.upstream_first_byte_seconds is not None:
             parts.append(f"upstream first byte {format_ms(path.upstream_first_byte_seconds)}")
-        yield f"{path.path}: " + ", ".join(parts)
+        yield f"{path.label}: " + ", ".join(parts)
     if path.data_region is not None:
         local = "" if path.data_path_local is not False else f" {STALE_MARKER} not region-local"
-        yield f"{path.path}: data read in {path.data_region}{local}"
-    for conflict in path.conflicts:
-        yield f"{STALE_MARKER} {path.path}: {conflict}"
-    for note in path.notes:
-        yield f"{STALE_MARKER} {path.path}: {note}"
+        yield f"{path.label}: data read in {path.data_region}{local}"
+    # a conflict is often also a note of the path: say it once
+    for line in dict.fromkeys((*path.conflicts, *path.notes)):
+        yield f"{STALE_MARKER} {path.label}: {line}"
 
 
 def _stable(path: PathView) -> str:
@@ -410,8 +414,8 @@ def _vantage_card(vantage: VantageView, now: float, live: LiveOptions | None) ->
         why = f"{path.reason}: {path.detail}" if path.reason else path.detail
         penalty = format_ms(path.penalty_seconds) if path.penalty_seconds else "—"
         rows.append(
-            f'<tr class="path" data-path="{_e(path.path)}" '
-            f'data-state="{_e(path.state)}"><td><b>{_e(path.path)}</b></td>'
+            f'<tr class="path" data-path="{_e(path.label)}" '
+            f'data-state="{_e(path.state)}"><td><b>{_e(path.label)}</b></td>'
             f"<td>{_state_badge(path.state)}{_stable(path)}</td>"
             f"<td>{_region_with_rtt(vantage, path, path.served_region)}</td>"
             f"<td>{_region_with_rtt(vantage, path, path.expected_region)}</td>"
@@ -420,7 +424,7 @@ def _vantage_card(vantage: VantageView, now: float, live: LiveOptions | None) ->
         evidence.extend(_evidence(path))
     evidence.extend(f"{STALE_MARKER} {where}: {reason}: {message}"
                     for where, reason, message in vantage.errors)
-    failed = "" if vantage.success else '<span class="state st-unknown">? round failed</span>'
+    failed = "" if vantage.success else INCOMPLETE
     items = "".join(f'<li class="{"warn" if e.startswith(STALE_MARKER) else ""}">{_e(e)}</li>'
                     for e in evidence)
     table = ('<div class="scroll"><table class="paths"><thead><tr><th>path</th><th>state</th>'

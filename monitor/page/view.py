@@ -67,6 +67,12 @@ class PathView:
     stable_state: str | None = None
     streak: int | None = None
     rounds_required: int | None = None
+    family: str | None = None  # ipv4 / ipv6, in a round with IPv6 results
+
+    @property
+    def label(self) -> str:
+        """The path's name as shown: with its address family when the round has one."""
+        return f"{self.path} {self.family}" if self.family else self.path
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,7 @@ def _path(item: Any, where: str) -> PathView:
         stable_state=_text(document.get("stable_state")),
         streak=_count(document.get("streak")),
         rounds_required=_count(document.get("rounds_required")),
+        family=_text(document.get("family")),  # only in a round with IPv6 results
     )
 
 
@@ -221,6 +228,10 @@ def _vantage(item: Any, where: str) -> VantageView:
     finished_at = (started_at + duration if finished is None
                    else _timestamp(finished, f"{where}.finished_at"))
     regions = _list(document.get("regions", []), f"{where}.regions")
+    families = [r.get("family") if isinstance(r, Mapping) else None for r in regions]
+    if families:  # the matrix shows the first family's row (each path names its own)
+        regions = [r for r, family in zip(regions, families, strict=True)
+                   if family == families[0]]
     paths = _list(document.get("paths", []), f"{where}.paths")
     errors = [e for e in _list(document.get("errors", []), f"{where}.errors")
               if isinstance(e, Mapping)]

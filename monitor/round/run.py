@@ -15,7 +15,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from monitor.config import Config, VantagePoint
@@ -25,6 +25,7 @@ from monitor.core.model import (
     DnsLookup,
     DnsLookups,
     ErrorRecord,
+    IpFamily,
     PathResult,
     RegionLatency,
     RoundPlan,
@@ -43,7 +44,7 @@ from monitor.round.baseline import (
     measure_baseline,
     sample_estimate,
     sample_ok,
-    summarise_region,
+    summarise_row,
 )
 from monitor.round.lag import (
     DISTURBED_S,
@@ -140,8 +141,14 @@ class RoundContext:
         """A paced start slot for one check (see :class:`~monitor.round.pacing.Pacer`)."""
         await self.pacer.slot()
 
-    def enabled_paths(self) -> tuple[PathSpec, ...]:
-        return tuple(spec for spec in self.paths if spec.enabled(self.config))
+    def enabled_paths(self, family: IpFamily = IpFamily.IPV4) -> tuple[PathSpec, ...]:
+        return tuple(spec for spec in self.paths
+                     if spec.enabled(self.config) and family in spec.families)
+
+    @property
+    def families(self) -> tuple[IpFamily, ...]:
+        """The address families each vantage point measures, the always-reported one first."""
+        return self.config.probe.families
 
     @classmethod
     def build(cls, config: Config, *, ip_ranges: IpRanges | None = None,
@@ -169,9 +176,20 @@ class RoundContext:
 
 
 def planned_checks(config: Config, paths: tuple[PathSpec, ...] = PATHS) -> int:
-    """The checks one vantage point's round starts: every baseline sample, every path's."""
-    return (len(config.regions) * config.probe.samples
-            + sum(spec.planned_checks(config) for spec in paths if spec.enabled(config)))
+    """The checks one vantage point's round starts: every baseline sample, every path's; in
+    each further address family, its paths' and the samples of regions configured with an
+    address of it (an ALB name's answer in it is not known before the round)."""
+    first, *others = config.probe.families
+    total = (len(config.regions) * config.probe.samples
+             + sum(spec.planned_checks(config) for spec in paths
+                   if spec.enabled(config) and first in spec.families))
+    for family in others:
+        total += sum(spec.planned_checks(config) for spec in paths
+                     if spec.enabled(config) and family in spec.families)
+        total += config.probe.samples * sum(
+            1 for settings in config.regions.values()
+            if any(IpFamily.of(a) is family for a in settings.addresses))
+    return total
 
 
 def nominal_closest(vantage: VantagePoint, regions: Sequence[str]) -> str | None:
@@ -234,8 +252,7 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
     deadline = started_loop + config.probe.round_deadline_s
     started_wall = time.time()
     started = time.perf_counter()
-    evidence = VantageEvidence()
-    specs = context.enabled_paths()
+    evidence = {family: VantageEvidence(family=family) for family in context.families}
     planned = planned_checks(config, context.paths)
     done = 0
 
@@ -245,10 +262,11 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
         if context.progress is not None:
             context.progress(name, done, planned)
 
-    tasks = [asyncio.create_task(spec.measure(context, vantage, evidence, tick))
-             for spec in specs]
-    tasks.append(asyncio.create_task(_baseline(context, name, evidence, tick)))
-    done_tasks, pending = await asyncio.wait(tasks,
+    tasks = {asyncio.create_task(spec.measure(context, vantage, found, tick)): family
+             for family, found in evidence.items() for spec in context.enabled_paths(family)}
+    tasks.update({asyncio.create_task(_baseline(context, name, found, tick)): family
+                  for family, found in evidence.items()})
+    done_tasks, pending = await asyncio.wait(list(tasks),
                                              timeout=max(0.0, deadline - loop.time()))
     for task in pending:
         task.cancel()
@@ -259,11 +277,13 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
     for task in done_tasks:
         if (exc := task.exception()) is not None:  # a bug, not a measurement: keep the rest
             log.error("%s: measurement crashed", name, exc_info=exc)
+            family = tasks[task]
+            where = "" if family is context.families[0] else f"{family}: "
             crashes.append(ErrorRecord("round", Reason.INTERNAL_ERROR,
-                                       f"{type(exc).__name__}: {exc}"))
+                                       f"{where}{type(exc).__name__}: {exc}"))
     try:
-        result = judge_vantage(context, name, evidence, started_wall,
-                               time.perf_counter() - started, timed_out=bool(pending))
+        result = judge_families(context, name, evidence, started_wall,
+                                time.perf_counter() - started, timed_out=bool(pending))
     except Exception as exc:  # a bug outside the path judges: this vantage point's round only
         log.error("%s: judging crashed", name, exc_info=exc)
         result = VantageRound(name, started_wall, time.perf_counter() - started, (), (),
@@ -276,60 +296,122 @@ async def run_vantage(context: RoundContext, name: str) -> VantageRound:
     return result
 
 
+def _spans_key(vantage_name: str, family: IpFamily) -> str:
+    return vantage_name if family is IpFamily.IPV4 else f"{vantage_name} {family}"
+
+
+def family_addresses(config: Config, family: IpFamily) -> dict[str, list[str]]:
+    """Each region's configured addresses of ``family``; in the first family, a region written
+    with none of it is measured at its addresses as written (as before families existed)."""
+    first = family is config.probe.families[0]
+    found = {}
+    for region, settings in config.regions.items():
+        own = [a for a in settings.addresses if IpFamily.of(a) is family]
+        found[region] = own or (list(settings.addresses) if first else [])
+    return found
+
+
 async def _baseline(context: RoundContext, vantage_name: str, evidence: VantageEvidence,
                     tick: Tick) -> None:
     vantage = context.config.vantage_points[vantage_name]
     config = context.config
-    addresses: dict[str, list[str]] = {}
-    for region, settings in config.regions.items():
-        addresses[region] = list(settings.addresses)
+    family = evidence.family
+    addresses = family_addresses(config, family)
     named = [(r, s.alb_name) for r, s in config.regions.items() if not s.addresses and s.alb_name]
     if named:
         answers = await asyncio.gather(*(
-            probe_dns(dns_query(config, vantage, alb))
+            probe_dns(dns_query(config, vantage, alb, family=family))
             for _, alb in named))
         for (region, _), answer in zip(named, answers, strict=True):
             evidence.alb_answers[region] = answer
             addresses[region] = list(answer.addresses)
-    await measure_baseline(config, addresses, local_address=vantage.source_address,
+    planned = family is config.probe.families[0] or not named  # see planned_checks
+    await measure_baseline(config, {r: a for r, a in addresses.items() if a or planned},
+                           local_address=vantage.local_address(family),
                            ssl_context=context.ssl_context, pacer=context.pacer,
                            into=evidence.baseline,
-                           spans=context.spans.setdefault(vantage_name, {}), on_sample=tick)
+                           spans=context.spans.setdefault(_spans_key(vantage_name, family), {}),
+                           on_sample=tick if planned else None)
 
 
 # --- judging -------------------------------------------------------------------------------------
 
 
-def region_directory(context: RoundContext, evidence: VantageEvidence) -> RegionDirectory:
+def region_directory(context: RoundContext, *evidence: VantageEvidence) -> RegionDirectory:
+    """Which addresses are whose: the configured ones and every family's ALB answers."""
     config = context.config
     alb: dict[str, frozenset[str]] = {}
     for region, settings in config.regions.items():
-        resolved = evidence.alb_answers.get(region)
-        alb[region] = frozenset(settings.addresses) | frozenset(
-            resolved.addresses if resolved else ())
+        resolved = [a for found in evidence if (answer := found.alb_answers.get(region))
+                    for a in answer.addresses]
+        alb[region] = frozenset(settings.addresses) | frozenset(resolved)
     return RegionDirectory(frozenset(config.regions), alb, context.ip_ranges)
 
 
+def has_addresses(config: Config, evidence: VantageEvidence) -> bool:
+    """Whether a family has anything to measure: an answer in it (the origin name, the CDN name,
+    a region's ALB name), or a region written with an address of it."""
+    family = evidence.family
+    answers = [evidence.recursive, evidence.authoritative, *evidence.alb_answers.values(),
+               evidence.cdn.dns if evidence.cdn is not None else None]
+    return (any(answer is not None and answer.addresses for answer in answers)
+            or any(IpFamily.of(a) is family
+                   for settings in config.regions.values() for a in settings.addresses))
+
+
+def judge_families(context: RoundContext, name: str, evidence: Mapping[IpFamily, VantageEvidence],
+                   started_wall: float, duration: float, *, timed_out: bool) -> VantageRound:
+    """Judge each address family on its own (no I/O): the first always, the others where they
+    have addresses. One round's rows and paths, each carrying its family; the round succeeds
+    only when every family's paths were judged."""
+    first, *others = evidence.values()
+    directory = region_directory(context, *evidence.values())
+    result = judge_vantage(context, name, first, started_wall, duration, timed_out=timed_out,
+                           directory=directory)
+    for found in others:
+        if not has_addresses(context.config, found):
+            continue  # a family with no address anywhere: no results, not a failure
+        more = judge_vantage(context, name, found, started_wall, duration, timed_out=timed_out,
+                             directory=directory)
+        paths = tuple(p for p in more.paths if not _not_published(p))
+        if not paths and not more.regions:
+            continue
+        result = dataclasses.replace(
+            result, regions=(*result.regions, *more.regions), paths=(*result.paths, *paths),
+            errors=(*result.errors, *(dataclasses.replace(e, message=f"{found.family}: "
+                                                          f"{e.message}")
+                                      for e in more.errors
+                                      if e.reason is not Reason.DNS_NO_ANSWER)),
+            success=result.success and not timed_out and all(
+                p.verdict.state is not RoutingState.UNKNOWN for p in paths))
+    return result
+
+
 def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
-                  started_wall: float, duration: float, *, timed_out: bool) -> VantageRound:
-    """Turn one vantage point's evidence into verdicts (no I/O)."""
+                  started_wall: float, duration: float, *, timed_out: bool,
+                  directory: RegionDirectory | None = None) -> VantageRound:
+    """Turn one vantage point's evidence of one address family into verdicts (no I/O): the
+    regions with an address of that family (every region in the first family), each path
+    measured in it."""
     config = context.config
     vantage = config.vantage_points[name]
-    spans = context.spans.get(name, {})
+    family = evidence.family
+    spans = context.spans.get(_spans_key(name, family), {})
     stalls = StallIndex(context.lag_sources)
+    measured = [region for region in config.regions
+                if family is config.probe.families[0] or evidence.baseline.get(region)
+                or region in _addressed(config, evidence)]
     trusts = {region: Trust.of(spans.get(region, ()), stalls, context.disturbed_s)
-              for region in config.regions}
-    regions = tuple(
-        summarise_region(region, evidence.baseline.get(region, []), config, finished=not timed_out,
-                         trust=trusts[region])
-        for region in config.regions
-    )
-    directory = region_directory(context, evidence)
+              for region in measured}
+    regions = tuple(dataclasses.replace(row, family=family) for row in summarise_row(
+        evidence.baseline, config, finished=not timed_out, trusts=trusts, regions=measured))
+    directory = directory or region_directory(context, evidence)
 
     def judged(rows: tuple[RegionLatency, ...]) -> list[Judgement]:
         inputs = PathInputs(config, name, vantage, evidence, rows, directory,
                             context.nominal[name])
-        return [j for spec in context.enabled_paths()
+        return [dataclasses.replace(j, result=dataclasses.replace(j.result, family=family))
+                for spec in context.enabled_paths(family)
                 if (j := _judge_guarded(spec, inputs)) is not None]
 
     if any(r.reason is Reason.MEASUREMENT_DISTURBED for r in regions):
@@ -351,6 +433,22 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
                         success)
 
 
+def _not_published(path: PathResult) -> bool:
+    """A path whose name has no record of a further family (NODATA): the app does not offer
+    that path in that family, which is a choice, not a routing problem; it gives no result."""
+    return (path.verdict.state is RoutingState.UNKNOWN
+            and path.verdict.reason is Reason.DNS_NO_ANSWER)
+
+
+def _addressed(config: Config, evidence: VantageEvidence) -> set[str]:
+    """Regions with an address of the evidence's family, configured or answered for its ALB."""
+    family = evidence.family
+    found = {region for region, settings in config.regions.items()
+             if any(IpFamily.of(a) is family for a in settings.addresses)}
+    found.update(region for region, answer in evidence.alb_answers.items() if answer.addresses)
+    return found
+
+
 def _bounded(regions: tuple[RegionLatency, ...], evidence: VantageEvidence, config: Config,
              trusts: dict[str, Trust], *, lower: bool) -> tuple[RegionLatency, ...]:
     """The latency matrix with each disturbed region's samples used after all: as read (an upper
@@ -365,7 +463,8 @@ def _bounded(regions: tuple[RegionLatency, ...], evidence: VantageEvidence, conf
                            else 0.0)
                   for i, sample in enumerate(evidence.baseline.get(row.region, []))
                   if sample_ok(sample)
-                  and (value := sample_estimate(sample, config.probe.estimator)) is not None]
+                  and (value := sample_estimate(sample, row.estimator or config.probe.estimator))
+                  is not None]
         rows.append(dataclasses.replace(row, latency_seconds=min(values) if values else None,
                                         samples_seconds=tuple(values), reason=None,
                                         message=None))

@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.core.model import VantageRound
+from monitor.core.model import RoutingState, VantageRound
 from monitor.metrics import VantageSnapshot
 
 __all__ = ["log_round", "round_log_fields", "round_message"]
@@ -23,6 +23,7 @@ def round_log_fields(result: VantageRound, entry: VantageSnapshot | None) -> dic
         stable = entry.routing.get(path_result.path) if entry else None
         paths.append({
             "path": path_result.path.value,
+            **({"family": path_result.family.value} if result.dual_stack else {}),
             "state": verdict.state.value,
             "stable_state": stable.stable.value if stable else None,
             "streak": stable.streak if stable else None,
@@ -39,7 +40,8 @@ def round_log_fields(result: VantageRound, entry: VantageSnapshot | None) -> dic
             timespec="milliseconds"),
         "duration_seconds": round(result.duration_seconds, 6),
         "paths": paths,
-        "regions": {r.region: r.latency_seconds if r.healthy else None for r in result.regions},
+        "regions": {r.region: r.latency_seconds if r.healthy else None
+                    for r in result.regions if r.family is result.families[0]},
         "errors": [{"path": e.path, "reason": e.reason, "message": e.message}
                    for e in result.errors],
         "round": entry.rounds_total if entry else None,
@@ -51,7 +53,8 @@ def round_message(result: VantageRound, entry: VantageSnapshot | None) -> str:
     parts = []
     for path_result in result.paths:
         verdict = path_result.verdict
-        text = f"{path_result.path} {verdict.state}"
+        family = f" {path_result.family}" if result.dual_stack else ""
+        text = f"{path_result.path}{family} {verdict.state}"
         if verdict.served_region:
             text += f" {verdict.served_region}"
         if verdict.expected_region and verdict.expected_region != verdict.served_region:
@@ -65,10 +68,15 @@ def round_message(result: VantageRound, entry: VantageSnapshot | None) -> str:
     for error in result.errors:
         if error.path == "round":
             parts.append(f"{error.reason}: {error.message}")
-    outcome = "finished" if result.success else "failed"
+    # not success: a path is unknown or the deadline hit; the parts above say which
+    outcome = "finished" if result.success else "incomplete"
     return (f"{result.vantage}: round {outcome} in {result.duration_seconds:.2f}s"
             + (": " + ", ".join(parts) if parts else ""))
 
 
 def log_round(result: VantageRound, entry: VantageSnapshot | None) -> None:
-    round_log.info(round_message(result, entry), extra={"fields": round_log_fields(result, entry)})
+    # WARNING when the round needs a look (a path misrouted or unknown, the round incomplete)
+    needs_a_look = not result.success or any(
+        p.verdict.state in (RoutingState.MISROUTED, RoutingState.UNKNOWN) for p in result.paths)
+    round_log.log(logging.WARNING if needs_a_look else logging.INFO, round_message(result, entry),
+                  extra={"fields": round_log_fields(result, entry)})

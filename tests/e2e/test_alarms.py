@@ -40,7 +40,7 @@ regions:
 vantage_points:
   eu-west-1: {{resolver: 192.0.2.53, region: eu-west-1}}
   laptop: {{resolver: 192.0.2.53}}
-cloudwatch: {{region: eu-west-1}}
+cloudwatch: {{enabled: true, region: eu-west-1}}
 alarms:
   sns_topic_arn: {TOPIC}
   misrouted_datapoints: 3
@@ -190,7 +190,8 @@ def test_apply_is_idempotent_against_moto(moto_server: MotoServer) -> None:  # n
 REGIONAL_TEXT = CONFIG_TEXT.replace(
     "  laptop: {resolver: 192.0.2.53}\n",
     "  laptop: {resolver: 192.0.2.53}\n  us-east-1: {resolver: 192.0.2.53, region: us-east-1}\n",
-).replace("cloudwatch: {region: eu-west-1}", "cloudwatch: {region: us-east-1}").replace(
+).replace("cloudwatch: {enabled: true, region: eu-west-1}",
+         "cloudwatch: {enabled: true, region: us-east-1}").replace(
     "arn:aws:sns:eu-west-1:", "arn:aws:sns:us-east-1:")
 
 
@@ -220,6 +221,20 @@ def test_only_vantage_points_whose_metrics_land_in_the_region_are_planned() -> N
                                                r"us-east-1: a regional probe: its metrics land "
                                                r"in eu-west-1"):
         alarm_scope(cfg, "us-east-1", ["eu-west-1"])
+
+
+def test_serve_without_cloudwatch_gets_no_alarms_that_could_only_see_missing_data() -> None:
+    """A vantage point serve runs while ``cloudwatch.enabled`` is false publishes nothing: its
+    stale alarm would be in ALARM from the start and its misrouted alarms could never fire."""
+    cfg = config(REGIONAL_TEXT.replace("enabled: true, ", ""))
+    home = alarm_scope(cfg, "us-east-1")
+    assert home.planned == ()
+    assert "cloudwatch.enabled is false" in dict(home.elsewhere)["laptop"]
+    with pytest.raises(AlarmConfigError, match=r"^laptop: its metrics do not land in us-east-1: "
+                                               r"run by serve, which sends no metrics"):
+        alarm_scope(cfg, "us-east-1", ["laptop"])
+    # the regional probes publish through their Lambda's EMF whatever serve does
+    assert alarm_scope(cfg, "us-east-1", ["us-east-1"]).planned == ("us-east-1",)
 
 
 def cli(moto_server: MotoServer, tmp_path: Path, text: str,  # noqa: F811
@@ -347,7 +362,8 @@ def test_cli_plan_exit_code_says_whether_changes_are_pending(
 
 
 def test_cli_without_a_region_to_put_the_alarms_in_refuses(tmp_path: Path) -> None:
-    text = CONFIG_TEXT.replace("cloudwatch: {region: eu-west-1}\n", "")
+    text = CONFIG_TEXT.replace("cloudwatch: {enabled: true, region: eu-west-1}\n",
+                               "cloudwatch: {enabled: true}\n")
     result = _cli(tmp_path, text, "plan", "--endpoint-url", "http://127.0.0.1:9")
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == (

@@ -72,13 +72,20 @@ def test_a_newline_in_the_health_region_forges_no_log_line(world: HostileWorld) 
     body = json.dumps({"region": f"eu-west-9\n{forged}\x1b[2J"}).encode()
     world.tls.default = lambda head: http_response(200, body)  # no header: the body names it
     process = start_serve(world)
-    lines = lines_until(process, ": round ")
+    lines: list[str] = []
+    # up to 5 rounds: on a busy machine a round can be measurement_disturbed, whose lines name
+    # the disturbance rather than the region
+    for _ in range(5):
+        lines += lines_until(process, ": round ")
+        lines += lines_until(process, "monitor.evidence: here origin ")
+        if "eu-west-9\\n2026-01-01" in lines[-1]:
+            break
     code, rest = stop(process)
     text = "".join(lines) + rest
     assert code == 0, text
     assert not any(line.startswith(forged) for line in text.splitlines()), text
     assert "\x1b" not in text
-    assert "eu-west-9\\n2026-01-01" in text  # shown, escaped, on the round's own line
+    assert "eu-west-9\\n2026-01-01" in lines[-1], text  # shown, escaped, on the path's line
 
 
 def test_sigterm_during_a_round_logs_no_traceback(world: HostileWorld) -> None:

@@ -39,6 +39,18 @@ def test_explain_names_the_misroute_its_cost_and_the_edge_that_is_right() -> Non
     assert "FRA56-P1 reaches eu-west-1" in text
 
 
+def test_explain_a_failover_is_not_called_nothing_to_see() -> None:
+    """A region down and traffic on the next closest: the opening counts the failover paths as
+    served by the closest healthy region and the closing names the alert to act on."""
+    paths = (_path(RoutePath.DNS, RoutingState.FAILOVER, "us-east-1", "us-east-1"),
+             _path(RoutePath.ORIGIN, RoutingState.OK, "us-east-1", "us-east-1"))
+    regions = (RegionLatency("eu-west-1", None, False), RegionLatency("us-east-1", 0.07, True))
+    text = explain(RoundResult((VantageRound("dub", 0.0, 0.5, regions, paths),), 0.0, 0.5))
+    assert "1 of 2 paths are served by the closest region, 1 by the closest healthy one" in text
+    assert "Nothing needs attention" not in text
+    assert "RoutewatchRegionDown" in text
+
+
 def test_demo_runs_and_explains() -> None:
     run = subprocess.run([sys.executable, "-m", "monitor.cli", "demo"], capture_output=True,
                          text=True, cwd=ROOT, timeout=180, check=False)

@@ -144,11 +144,16 @@ def test_fault_add_says_what_is_wrong_with_the_fault_itself_before_asking_the_wo
     unknown_key = runner.invoke(main, ["lab", "fault", "add", "--control", "127.0.0.1:1",
                                        "kind=region_down", "region=eu-west-1", "colour=red"])
     assert unknown_key.exit_code == 2
-    assert unknown_key.stderr == "error: colour: unknown key\n"
+    assert unknown_key.stderr == ("error: the lab refused the change:\n  colour: unknown key\n"
+                                  "  usage: kind=region_down region=… [dns_healthy=…]\n")
     missing = runner.invoke(main, ["lab", "fault", "add", "--control", "127.0.0.1:1",
                                    "kind=misroute", "vantage=dub"])
     assert missing.exit_code == 2
-    assert missing.stderr == "error: misroute needs answer\n"
+    assert missing.stderr == ("error: the lab refused the change:\n  misroute needs answer\n"
+                              "  usage: kind=misroute answer=… vantage=… [family=…]\n")
+    listed = runner.invoke(main, ["lab", "fault", "add", "--help"])
+    for kind in ("header_mismatch claims=… region=…", "edge_bad_headers edge=… headers=…"):
+        assert f"kind={kind}" in listed.output
     not_yaml = runner.invoke(main, ["lab", "fault", "add", "--control", "127.0.0.1:1", "kind=["])
     assert not_yaml.exit_code == 2
     assert not_yaml.stderr.startswith("error: kind: '[' is not a value")

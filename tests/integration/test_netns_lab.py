@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-import trustme
+from tls_files import write_tls_files
 
 from monitor.lab.netns import PacketLab, unavailable_reason
 from monitor.lab.netns._router import DelayRouter
@@ -91,14 +91,7 @@ asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])))
 
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    folder = tmp_path_factory.mktemp("netns-ca")
-    ca = trustme.CA()
-    issued = ca.issue_cert(NAME)
-    cert, key, ca_file = folder / "cert.pem", folder / "key.pem", folder / "ca.pem"
-    cert.write_bytes(b"".join(pem.bytes() for pem in issued.cert_chain_pems))
-    issued.private_key_pem.write_to_path(str(key))
-    ca.cert_pem.write_to_path(str(ca_file))
-    return cert, key, ca_file
+    return write_tls_files(tmp_path_factory.mktemp("netns-ca"), NAME)
 
 
 @pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))

@@ -11,14 +11,15 @@ from lab_client import calm, injected_rows, round_rows
 
 from monitor.config import VantagePoint, load_config
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
-from monitor.core.model import Path, PathResult, RoutingState, RoutingVerdict
+from monitor.core.model import IpFamily, Path, PathResult, RoutingState, RoutingVerdict
 from monitor.core.paths import PATHS, PathSpec, always
 from monitor.round.run import run_round
 
 
 def test_run_vantage_measures_and_judges_through_the_table(lab_world: LabWorld) -> None:
-    """A fake entry replaces the table: it is measured and judged, nothing else is, and the
-    progress count reaches exactly what was planned."""
+    """A fake entry replaces the table: it is measured (once per address family) and judged
+    (IPv6 has no address in this world: not judged), nothing else is, and the progress count
+    reaches exactly what was planned."""
     loaded = load_config(lab_world("healthy").config_path).config
     measured: list[str] = []
     judged: list[str] = []
@@ -39,11 +40,11 @@ def test_run_vantage_measures_and_judges_through_the_table(lab_world: LabWorld) 
     result = asyncio.run(run_round(loaded, vantage_points=["nyc"], paths=(fake,),
                                    progress=lambda v, done, planned:
                                    progress[v].append((done, planned))))
-    assert measured == [loaded.vantage_points["nyc"].resolver]
+    assert measured == [loaded.vantage_points["nyc"].resolver] * len(loaded.probe.families)
     assert judged == ["nyc"]
     (vantage,) = result.vantage_points
     assert [p.path for p in vantage.paths] == [Path.DNS]
-    planned = len(loaded.regions) * loaded.probe.samples + 2
+    planned = len(loaded.regions) * loaded.probe.samples + 2 * len(loaded.probe.families)
     assert progress["nyc"][-1] == (planned, planned)
 
 
@@ -72,7 +73,9 @@ def test_a_crashing_measurement_is_recorded_and_the_rest_judged(lab_world: LabWo
     def nothing(inputs: PathInputs) -> None:
         return None
 
-    crashing = PathSpec(Path.CDN, broken, nothing, always, lambda _: 1, http=True)
+    # measured in one family only: one crash, one record
+    crashing = PathSpec(Path.CDN, broken, nothing, always, lambda _: 1, http=True,
+                        families=(IpFamily.IPV4,))
     paths = (*(spec for spec in PATHS if spec.path is not Path.CDN), crashing)
     # a round the machine did not disturb, so the verdicts of the paths judged mean something
     v = calm(lambda: asyncio.run(run_round(loaded, vantage_points=["nyc"], paths=paths)),

@@ -63,6 +63,13 @@ def test_header_and_address_that_disagree_are_reported(directory: RegionDirector
                          addresses=["127.20.2.1"]).disputed
 
 
+def test_an_answer_with_addresses_of_two_regions_names_both_addresses(
+        directory: RegionDirectory) -> None:
+    found = attribute(directory, addresses=["127.20.1.1", "127.20.2.1"])
+    assert found.conflicts == (
+        "alb_address 127.20.1.1 says us-east-1, alb_address 127.20.2.1 says eu-west-1",)
+
+
 def test_unconfigured_region_in_header_is_reported(directory: RegionDirectory) -> None:
     found = attribute(directory, header_regions=("sa-east-1",))
     assert any("not a configured region" in c for c in found.conflicts)

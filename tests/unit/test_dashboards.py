@@ -296,3 +296,21 @@ def test_provisioning_loads_the_dashboards_and_a_datasource_of_each_kind() -> No
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for variable in ("ROUTEWATCH_DASHBOARDS", "PROMETHEUS_URL", "GF_PATHS_PROVISIONING"):
         assert variable in readme, f"README does not say how to set {variable}"
+
+
+def test_check_outside_the_repository_says_the_files_are_missing(tmp_path: Path) -> None:
+    """``--check`` where the dashboards are not kept: it says missing (not differs) and how to
+    point it at them, and writes nothing."""
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    out, template = tmp_path / "dashboards", tmp_path / "deploy" / "dashboard.yaml"
+    result = CliRunner().invoke(main, ["dashboards", "build", "--check", "--out", str(out),
+                                       "--cloudwatch-template", str(template)])
+    assert result.exit_code == 1
+    assert f"missing   {template}" in result.output
+    assert "differs" not in result.output
+    assert "none of them exists here" in result.stderr
+    assert not out.exists()
+    assert not template.exists()

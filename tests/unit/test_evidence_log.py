@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from cfnlint.decode.decode import decode_str
-from rounds import sample_round
+from rounds import sample_round, vantage_round
 
 from monitor.cli.serve import JsonLogFormatter
 from monitor.config import parse_config
@@ -155,3 +155,16 @@ def test_the_saved_query_reads_fields_the_record_has_and_is_the_one_documented()
     assert filtered <= FIELDS
     readme = (ROOT / "deploy" / "README.md").read_text(encoding="utf-8")
     assert query.strip() in readme
+
+
+def test_a_path_that_needs_a_look_is_logged_as_a_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A log pipeline that alerts on levels sees the misroute: WARNING for misrouted and
+    unknown paths, INFO for the rest."""
+    with caplog.at_level(logging.INFO, "test.levels"):
+        log_round_evidence(cdn_round(), logging.getLogger("test.levels"))
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]  # the misrouted cdn path
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "test.levels"):
+        log_round_evidence(vantage_round("nyc"), logging.getLogger("test.levels"))
+    assert [r.levelno for r in caplog.records] == [logging.INFO] * 3  # dns, origin, cdn: ok

@@ -56,21 +56,28 @@ from monitor.config import Config
 config = handler._load(Path({config!r})) if {config!r} else None
 print(json.dumps({{"seconds": elapsed, "cpu_seconds": cpu,
                   "loaded": sorted(m for m in sys.modules if m.split(".")[0] in
-                                   ("boto3", "botocore", "s3transfer", "httpx", "airportsdata")),
+                                   ("boto3", "botocore", "s3transfer", "httpx", "airportsdata",
+                                    "yaml") or m == "importlib.metadata"),
                   "validators_built": Config.__pydantic_complete__,
                   "vantage_points": sorted(config.vantage_points) if config else None}}))
 """
 
 # Importing the handler costs importing what it cannot do without (asyncio, ssl, pydantic,
-# dnspython, PyYAML, h11) plus our own modules. Both are timed in the same test, in fresh
+# dnspython's modules, h11) plus our own modules. Both are timed in the same test, in fresh
 # interpreters with bytecode cached, interleaved, CPU time, best of 3: the ratio holds on a shared
 # machine where absolute times do not (0.13-0.34 s of CPU under load 5-14 on the development VM,
-# 4.3 s of wall time was seen at load 15; the ratio measured 1.35-1.63 there; bench/startup.py,
-# BENCHMARKS.md).
-IMPORT_RATIO_BUDGET = 1.9
+# 4.3 s of wall time was seen at load 15; bench/startup.py, BENCHMARKS.md). dnspython is imported
+# as the handler imports it, without its package-metadata feature checks (probes/_dns_features);
+# PyYAML is not (a pre-validated config parses none). Against this smaller control the ratio
+# measured 1.72-1.93 alone at load 4 and 2.19 during the whole suite (1.87-2.00 with dnspython's
+# own feature checks: within the noise, so the assertion on importlib.metadata holds that cut,
+# not this ratio). Budget 2.3: ~185 ms of CPU against the ~190 ms the old one (1.9 x a control
+# with PyYAML and the metadata scan) allowed.
+IMPORT_RATIO_BUDGET = 2.3
 _DEPENDENCIES_PROBE = """
 import time; cpu = time.process_time()
-import asyncio, ssl, json, logging, dataclasses, ipaddress, pydantic, yaml, dns.asyncquery, h11
+import asyncio, ssl, json, logging, dataclasses, ipaddress, pydantic, h11
+import probes._dns_features, dns.asyncquery
 print(time.process_time() - cpu)
 """
 
@@ -107,7 +114,7 @@ def test_the_handler_imports_without_boto3_or_what_the_package_leaves_out(
         handler_cpu.append(_import_handler(tmp_path)[0]["cpu_seconds"])
         dependencies_cpu.append(float(subprocess.run(
             [sys.executable, "-c", _DEPENDENCIES_PROBE], capture_output=True, text=True,
-            env=_bytecode_env(tmp_path), check=True).stdout))
+            cwd=ROOT, env=_bytecode_env(tmp_path), check=True).stdout))
     ratio = min(handler_cpu) / min(dependencies_cpu)
     print(f"cold import of monitor.aws.lambda_handler: {min(handler_cpu) * 1000:.0f} ms CPU, "
           f"{ratio:.2f} x its dependencies' ({min(dependencies_cpu) * 1000:.0f} ms)")

@@ -27,8 +27,11 @@ def test_every_label_is_documented() -> None:
     text = DOC.read_text(encoding="utf-8")
     used = {label for spec in METRICS for label in spec.labels}
     assert used == set(LABELS)
-    for label, values in LABELS.items():
-        assert f"| `{label}` | {values} |" in text
+    section = text[text.index("## Labels"):text.index("## Metrics")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert rows == [f"| `{label}` | {values} |" for label, values in LABELS.items()], (
+        "docs/metrics.md's label table must list each label of monitor/metrics/docs.py's "
+        "LABELS once, in its order, with its values")
 
 
 def test_alert_rules_use_only_defined_metrics() -> None:

@@ -166,3 +166,20 @@ def test_sweep_flags_the_subnet_answered_from_farther_away() -> None:
     assert rows[1].extra_km > 4000
     assert rows[2].error is not None
     assert rows[2].error.startswith("dns_timeout")
+
+
+def test_sweep_text_escapes_what_the_network_sent() -> None:
+    """An error text or a region a peer put control characters in is shown escaped: the routing
+    map cannot move the cursor, recolour the terminal or hide a line."""
+    from monitor.aws.route53 import SweepRow
+    from monitor.cli.dns import render_sweep
+
+    rows = [SweepRow("198.51.100.0/24", "DUB", None, "eu-west-1", (), None, {},
+                     error="bad\x1b[2J\nanswer\u202e"),
+            SweepRow("203.0.113.0/24", "JFK", "us-east-1\r", "us-east-1", (), "127.0.0.1", {})]
+    text = "\n".join(render_sweep(rows))
+    for unsafe in ("\x1b", "\r", "\u202e"):
+        assert unsafe not in text
+    assert "bad\\x1b[2J\\nanswer\\u202e" in text
+    assert "us-east-1\\r" in text
+    assert len(text.splitlines()) == 4  # header, two rows, summary: no injected line

@@ -395,3 +395,26 @@ async def test_regional_vantage_points_are_not_probed_from_here(
     assert set(scheduler.plans) == {"nyc"}
     monkeypatch.setenv("AWS_REGION", "eu-west-1")  # on a machine in eu-west-1 it is local
     assert scheduler_module.probed_here(loaded(text).config) == ["nyc", "dub"]
+
+
+def test_a_round_with_an_unknown_path_is_incomplete_not_failed(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Every path was judged but one is unknown: the log line says the round is incomplete and
+    which path, not that the round (the probe) failed."""
+    from rounds import path_result, vantage_round, verdict
+
+    from monitor.core.model import Path, RoutingState
+    from monitor.serve.round_log import log_round, round_message
+
+    unknown = path_result(Path.ORIGIN, verdict(RoutingState.UNKNOWN, "us-east-1", "eu-west-1",
+                                               None, "evidence_conflict", "header says x"))
+    message = round_message(vantage_round("dub", paths=(Path.DNS, unknown), success=False),
+                            None)
+    assert message.startswith("dub: round incomplete in ")
+    assert "origin unknown" in message
+    assert "failed" not in message
+    with caplog.at_level(logging.INFO, "monitor.rounds"):
+        log_round(vantage_round("dub", paths=(Path.DNS, unknown), success=False), None)
+        log_round(vantage_round("nyc"), None)
+    assert [r.levelno for r in caplog.records if r.name == "monitor.rounds"] == [
+        logging.WARNING, logging.INFO]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from monitor.config import Config
 from monitor.core.evidence import Judgement, Measure, PathInputs
-from monitor.core.model import Path
+from monitor.core.model import IpFamily, Path
 from monitor.core.paths.cdn import cdn_enabled, cdn_planned_checks, judge_cdn, measure_cdn
 from monitor.core.paths.dns import dns_planned_checks, judge_dns, measure_dns
 from monitor.core.paths.origin import judge_origin, measure_origin, origin_planned_checks
@@ -41,6 +41,7 @@ class PathSpec:
     enabled: Callable[[Config], bool]
     planned_checks: Callable[[Config], int]
     http: bool  # an HTTP request: it has phases, a status code and a first byte
+    families: tuple[IpFamily, ...] = tuple(IpFamily)  # the address families it is measured in
 
 
 PATHS: tuple[PathSpec, ...] = (

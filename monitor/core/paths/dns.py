@@ -11,7 +11,14 @@ import asyncio
 from monitor.config import Config, VantagePoint, split_endpoint
 from monitor.core.attribution import attribute
 from monitor.core.evidence import Judgement, MeasureContext, PathInputs, Tick, VantageEvidence
-from monitor.core.model import DnsDetails, DnsFailureDetails, ErrorRecord, Path, PathResult
+from monitor.core.model import (
+    DnsDetails,
+    DnsFailureDetails,
+    ErrorRecord,
+    IpFamily,
+    Path,
+    PathResult,
+)
 from monitor.core.verdict import judge, judge_unknown, unknown_beside_baseline
 from monitor.domain.reasons import Reason
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
@@ -20,14 +27,17 @@ __all__ = ["dns_planned_checks", "dns_query", "judge_dns", "measure_dns", "subne
 
 
 def dns_query(config: Config, vantage: VantagePoint, qname: str, *,
-              authoritative_server: str | None = None) -> DnsQuery:
-    """A query through the vantage point's resolver, or at one authoritative server with ECS."""
+              authoritative_server: str | None = None,
+              family: IpFamily = IpFamily.IPV4) -> DnsQuery:
+    """A query through the vantage point's resolver, or at one authoritative server with ECS,
+    for ``family``'s records (A or AAAA; the query itself goes however the server is reached)."""
     host, port = split_endpoint(authoritative_server or vantage.resolver, 53)
     return DnsQuery(
         qname=qname,
         server=host,
         port=port,
         via="authoritative" if authoritative_server else "recursive",
+        rdtype=family.rdtype,
         client_subnet=vantage.client_subnet if authoritative_server else None,
         source_address=vantage.source_address,
         timeout_s=config.probe.dns_timeout_s,
@@ -56,7 +66,8 @@ async def measure_dns(context: MeasureContext, vantage: VantagePoint,
         await context.slot()
         for server in config.authoritative:  # the first server that answers wins
             evidence.authoritative = await probe_dns(dns_query(
-                config, vantage, config.service.origin_name, authoritative_server=server))
+                config, vantage, config.service.origin_name, authoritative_server=server,
+                family=evidence.family))
             if evidence.authoritative.rcode is not None:
                 break
         tick()
@@ -65,7 +76,7 @@ async def measure_dns(context: MeasureContext, vantage: VantagePoint,
     try:
         await context.slot()
         evidence.recursive = await probe_dns(
-            dns_query(config, vantage, config.service.origin_name))
+            dns_query(config, vantage, config.service.origin_name, family=evidence.family))
         evidence.recursive_done.set()
         tick()
         if beside is not None:
