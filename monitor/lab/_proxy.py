@@ -84,7 +84,8 @@ class LatenessLog:
     def after(self, cursor: int) -> list[tuple[float, float]]:
         """The late deliveries recorded after the first ``cursor`` (those still kept): a reader
         asking again with :attr:`recorded` gets only what is new, so a round's fetches stay
-        small (the whole minute is ~20,000 entries: encoding it stalled the lab ~40 ms)."""
+        small (the whole minute is up to 20,000 entries: encoding it stalled the lab 40–100
+        ms)."""
         new = min(len(self._late), max(0, self.recorded - cursor))
         return list(itertools.islice(self._late, len(self._late) - new, None))
 
@@ -92,7 +93,7 @@ class LatenessLog:
 class WakeEstimate:
     """How late this process's timers fire, as a running average (capped at
     :data:`_WAKE_AHEAD_MAX_S`): a chunk's timer is set that much before its due time and the
-    rest is spun. A fixed 0.3 ms ahead spun ~0.2 ms per delivery on a busy machine, ~0.65 ms of
+    rest is spun. A fixed 0.3 ms ahead spun up to 0.3 ms per delivery, about 0.65 ms of
     the lab's CPU per sample; learning the wake-up keeps the spin to its jitter."""
 
     __slots__ = ("ahead_s",)
