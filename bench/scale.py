@@ -19,10 +19,15 @@ import random
 import statistics
 import sys
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.config import load_config
 from monitor.domain.reasons import Reason
 from monitor.lab import parse_scenario, start_lab
+
+if TYPE_CHECKING:
+    from monitor.lab import LabHandle, LabStats
 from monitor.round.run import run_round
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1", "us-west-2", "eu-central-1",
@@ -55,15 +60,24 @@ def bound_s(injected_ms: float) -> float:
 
 def measure(regions: int, vantage_points: int, rounds: int) -> dict[str, object]:
     text, matrix = world(regions, vantage_points, seed=regions * 100 + vantage_points)
-    cells = within = disturbed = unmeasured = in_deadline = 0
+    cells = within = disturbed = unmeasured = in_deadline = checks = 0
     errors: list[float] = []
     durations: list[float] = []
     plan_note = ""
+
+    def progress(_vantage: str, _done: int, _planned: int) -> None:
+        nonlocal checks
+        checks += 1
+
     with start_lab(parse_scenario(text, name=f"scale{regions}x{vantage_points}")) as lab:
         config = load_config(lab.config_path).config
         with asyncio.Runner() as runner:
+            lab_before = _lab_stats(lab)
+            lab_cpu_before = _process_cpu(lab.process.pid)
+            client_before = time.process_time()
             for _ in range(rounds):
-                result = runner.run(run_round(config, lag_sources=[lab.lateness_source()]))
+                result = runner.run(run_round(config, lag_sources=[lab.lateness_source()],
+                                              progress=progress))
                 durations.append(result.duration_seconds)
                 if result.plan is not None:
                     plan_note = (f"{result.plan.checks} checks, gap "
@@ -85,14 +99,40 @@ def measure(regions: int, vantage_points: int, rounds: int) -> dict[str, object]
                         error = row.latency_seconds - injected / 1000.0
                         errors.append(error)
                         within += abs(error) <= bound_s(injected)
+            client_cpu = time.process_time() - client_before
+            lab_cpu = _process_cpu(lab.process.pid) - lab_cpu_before
+            lab_after = _lab_stats(lab)
+            lab_cost = lab_after.since(lab_before) if lab_after and lab_before else None
     return {
         "world": f"{regions} × {vantage_points}", "cells": cells, "within": within,
         "disturbed": disturbed, "unmeasured": unmeasured, "rounds": rounds,
         "in_deadline": in_deadline,
         "median_ms": statistics.median(errors) * 1000 if errors else None,
         "worst_ms": max(errors, key=abs) * 1000 if errors else None,
-        "round_s": statistics.median(durations), "plan": plan_note,
+        "round_s": statistics.median(durations), "plan": plan_note, "checks": checks,
+        "lab_cpu_ms": lab_cpu * 1000 / max(1, checks),
+        "client_cpu_ms": client_cpu * 1000 / max(1, checks),
+        "lateness_p50_ms": _ms_or_none(lab_cost.lateness_quantile(0.5) if lab_cost else None),
+        "lateness_p99_ms": _ms_or_none(lab_cost.lateness_quantile(0.99) if lab_cost else None),
+        "lab_scheduling": lab_cost.scheduling if lab_cost else "not reported",
     }
+
+
+def _process_cpu(pid: int | None) -> float:
+    """A process's CPU seconds (user + system) from /proc: the lab's world process, whatever
+    version of the lab it runs (so a run of this script can measure an older checkout too)."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _lab_stats(lab: LabHandle) -> LabStats | None:
+    """The lab's delivery lateness, from a lab that reports it (None from an older one)."""
+    stats = getattr(lab, "stats", None)
+    return stats() if stats is not None else None
+
+
+def _ms_or_none(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
 
 
 def ms(value: object) -> str:
@@ -111,7 +151,8 @@ def main() -> int:
         regions, vantage_points = (int(n) for n in size.split("x"))
         rows.append(measure(regions, vantage_points, args.rounds))
     print(f"scale: {args.rounds} rounds per world; {time.monotonic() - started:.0f} s; load "
-          f"average before {load:.1f} (the machine is shared with other work)")
+          f"average before {load:.1f}, after {os.getloadavg()[0]:.1f} (the machine is shared "
+          f"with other work); code: {Path(run_round.__code__.co_filename).parents[2]}")
     print("| world (regions × vantage points) | cells within 3 ms + 10% | disturbed (left out) "
           "| unmeasured | median / worst error | rounds within deadline | round (median) "
           "| plan |")
@@ -120,7 +161,19 @@ def main() -> int:
         print(f"| {row['world']} | {row['within']}/{row['cells']} | {row['disturbed']} | "
               f"{row['unmeasured']} | {ms(row['median_ms'])} / {ms(row['worst_ms'])} ms | "
               f"{row['in_deadline']}/{row['rounds']} | {row['round_s']:.2f} s | {row['plan']} |")
+    print()
+    print("| world | checks done | lab CPU per check | client CPU per check "
+          "| lab delivery lateness p50 / p99 | lab scheduling |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print(f"| {row['world']} | {row['checks']} | {row['lab_cpu_ms']:.2f} ms | "
+              f"{row['client_cpu_ms']:.2f} ms | {_plain(row['lateness_p50_ms'])} / "
+              f"{_plain(row['lateness_p99_ms'])} ms | {row['lab_scheduling']} |")
     return 0
+
+
+def _plain(value: object) -> str:
+    return "—" if not isinstance(value, float) else f"{value:.2f}"
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from monitor.lab._control import LabControlError, control_request, one_fault_err
 from monitor.lab._handle import (
     LabError,
     LabHandle,
+    LabStats,
     load_lab_scenario,
     looks_like_routewatch_config,
     start_lab,
@@ -55,6 +56,7 @@ __all__ = [
     "LabControlError",
     "LabError",
     "LabHandle",
+    "LabStats",
     "RegionSpec",
     "Scenario",
     "ScenarioError",

@@ -31,7 +31,7 @@ _FAULT_INDEX = re.compile(r"^faults\[\d+\](\.|: )?")
 
 _IDLE_TIMEOUT_S = 10.0
 
-# (method, path, parsed JSON body) → (status, JSON document)
+# (method, target (path and query), parsed JSON body) → (status, JSON document)
 Handler = Callable[[str, str, Any], Awaitable[tuple[int, Any]]]
 
 
@@ -86,7 +86,8 @@ class ControlServer:
                 except ValueError as exc:
                     status, document = 400, {"errors": [f"body is not JSON: {exc}"]}
                 else:
-                    status, document = await self._handler(request.method, request.path, body)
+                    status, document = await self._handler(request.method, request.target,
+                                                          body)
             payload = json.dumps(document).encode()
             writer.write(render_response(status, [("content-type", "application/json")],
                                          payload, keep_alive=False))

@@ -12,7 +12,9 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,7 +28,7 @@ from monitor.lab._scenario import Fault, Scenario, ScenarioError, load_scenario
 from monitor.lab._world import run_world
 from probes.errors import RoutewatchError
 
-__all__ = ["LabError", "LabHandle", "load_lab_scenario", "looks_like_routewatch_config",
+__all__ = ["LabError", "LabHandle", "LabStats", "load_lab_scenario", "looks_like_routewatch_config",
            "start_lab"]
 
 # top-level keys only a routewatch configuration has, and region / vantage point keys likewise
@@ -49,19 +51,78 @@ class LabError(RoutewatchError):
 
 class LabLateness:
     """The lab's own lateness in delivering delayed bytes, for a round judging samples taken
-    against it (a :class:`monitor.round.lag.LagSource`; lab-only)."""
+    against it (a :class:`monitor.round.lag.LagSource`; lab-only).
+
+    Every vantage point of a round collects before it is judged: the fetches are incremental
+    (only what the lab recorded since the last one) and shared (a vantage point asking while a
+    fetch that started after it asked is done needs none of its own). What is kept is one list,
+    grown at its end (so a judge's index of it is extended, not rebuilt), cut back to the last
+    :data:`KEEP_S` seconds once its oldest entry is twice that old."""
 
     remote = True
+    KEEP_S = 60.0
 
     def __init__(self, lab: LabHandle) -> None:
         self._lab = lab
         self._late: list[tuple[float, float]] = []
+        self._cursor: int | None = None
+        self._fetched_at = float("-inf")  # monotonic time the last fetch started
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary())
 
     async def collect(self) -> None:
-        self._late = await asyncio.to_thread(self._lab.lateness)
+        asked = time.monotonic()
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        async with lock:
+            if self._fetched_at >= asked:  # a fetch that started after we asked covers us
+                return
+            started = time.monotonic()
+            new, self._cursor = await asyncio.to_thread(self._lab.lateness_after, self._cursor)
+            self._fetched_at = started
+            if self._late and self._late[0][1] < started - 2 * self.KEEP_S:
+                self._late = [item for item in self._late if item[1] >= started - self.KEEP_S]
+            self._late.extend(new)
 
     def stalls(self) -> list[tuple[float, float]]:
         return self._late
+
+
+@dataclass(frozen=True)
+class LabStats:
+    """What the lab's world process has cost (CPU seconds) and how late it delivered delayed
+    bytes (a histogram of every delivery, ``bucket_seconds`` wide), cumulative since it started;
+    :meth:`since` gives one interval's share."""
+
+    cpu_seconds: float
+    bucket_seconds: float
+    lateness_histogram: tuple[int, ...]
+    scheduling: str = "normal"  # how the world's process is scheduled (e.g. SCHED_FIFO 20)
+
+    def since(self, earlier: LabStats) -> LabStats:
+        return LabStats(self.cpu_seconds - earlier.cpu_seconds, self.bucket_seconds,
+                        tuple(a - b for a, b in zip(self.lateness_histogram,
+                                                    earlier.lateness_histogram, strict=True)),
+                        self.scheduling)
+
+    @property
+    def deliveries(self) -> int:
+        return sum(self.lateness_histogram)
+
+    def lateness_quantile(self, q: float) -> float | None:
+        """The delivery lateness below which a share ``q`` of deliveries fell (the upper edge of
+        its bucket; the last bucket is open-ended); None without deliveries."""
+        total = self.deliveries
+        if total == 0:
+            return None
+        seen = 0
+        for index, count in enumerate(self.lateness_histogram):
+            seen += count
+            if seen >= q * total:
+                return (index + 1) * self.bucket_seconds
+        return len(self.lateness_histogram) * self.bucket_seconds
 
 
 class LabHandle:
@@ -89,6 +150,7 @@ class LabHandle:
         self.vantage_points: dict[str, str] = info["vantage_points"]
         self.edges: dict[str, str] = info["edges"]
         self._stopped = False
+        self._lateness_source: LabLateness | None = None
 
     @property
     def dns_host(self) -> str:
@@ -137,27 +199,40 @@ class LabHandle:
         except ScenarioError as exc:
             raise LabError([str(p) for p in exc.problems]) from None
 
-    def _control(self, method: str, body: Any) -> Any:
+    def _control(self, method: str, body: Any, path: str = "/faults") -> Any:
         if not self.running:
             raise LabError(["the lab world is not running"])
         try:
-            return control_request(self.control_address, method, "/faults", body)
+            return control_request(self.control_address, method, path, body)
         except LabControlError as exc:
             raise LabError(exc.errors) from None
 
     def lateness(self) -> list[tuple[float, float]]:
         """When the lab was late in the last minute: (due, sent) in monotonic seconds."""
-        if not self.running:
-            raise LabError(["the lab world is not running"])
-        try:
-            document = control_request(self.control_address, "GET", "/lateness")
-        except LabControlError as exc:
-            raise LabError(exc.errors) from None
+        document = self._control("GET", None, "/lateness")
         return [(float(due), float(sent)) for due, sent in document["late"]]
 
+    def stats(self) -> LabStats:
+        """The world's CPU time and delivery lateness so far (see :class:`LabStats`)."""
+        document = self._control("GET", None, "/stats")
+        return LabStats(float(document["cpu_seconds"]), float(document["bucket_seconds"]),
+                        tuple(int(n) for n in document["lateness_histogram"]),
+                        str(document.get("scheduling", "normal")))
+
+    def lateness_after(self, cursor: int | None) -> tuple[list[tuple[float, float]], int]:
+        """The late deliveries recorded after ``cursor`` (None: the last minute's), and the
+        cursor to ask with next time."""
+        path = "/lateness" if cursor is None else f"/lateness?after={cursor}"
+        document = self._control("GET", None, path)
+        return ([(float(due), float(sent)) for due, sent in document["late"]],
+                int(document["next"]))
+
     def lateness_source(self) -> LabLateness:
-        """The lab's lateness as a source for ``run_round(lag_sources=...)``."""
-        return LabLateness(self)
+        """The lab's lateness as a source for ``run_round(lag_sources=...)`` (one per world:
+        each round fetches only what is new since the last)."""
+        if self._lateness_source is None:
+            self._lateness_source = LabLateness(self)
+        return self._lateness_source
 
     # --- life cycle ------------------------------------------------------------------------------
 

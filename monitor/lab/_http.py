@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-__all__ = ["HttpRequest", "Response", "read_request", "render_response", "serve_connection"]
+__all__ = ["BadRequest", "HttpRequest", "Response", "parse_request", "read_request",
+           "render_response", "serve_connection"]
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_BODY_BYTES = 256 * 1024
@@ -48,6 +49,30 @@ async def read_request(reader: asyncio.StreamReader, timeout_s: float) -> HttpRe
         raise BadRequest("connection closed inside the request head") from None
     except asyncio.LimitOverrunError:
         raise BadRequest("request head too large") from None
+    method, target, version, headers, length = _parse_head(head)
+    body = await asyncio.wait_for(reader.readexactly(length), timeout_s)
+    return HttpRequest(method, target, version, headers, body)
+
+
+def parse_request(buffer: bytes | bytearray) -> tuple[HttpRequest, int] | None:
+    """The first request in ``buffer`` and how many bytes it took, or None while it is not all
+    there (sans I/O, the same bounds as :func:`read_request`)."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        if len(buffer) > MAX_HEAD_BYTES:
+            raise BadRequest("request head too large")
+        return None
+    if end + 4 > MAX_HEAD_BYTES:
+        raise BadRequest("request head too large")
+    method, target, version, headers, length = _parse_head(bytes(buffer[:end + 4]))
+    if len(buffer) < end + 4 + length:
+        return None
+    body = bytes(buffer[end + 4:end + 4 + length])
+    return HttpRequest(method, target, version, headers, body), end + 4 + length
+
+
+def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str], int]:
+    """Request line, headers (lower-case names, repeats joined) and body length of a head."""
     lines = head[:-4].decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
@@ -64,8 +89,7 @@ async def read_request(reader: asyncio.StreamReader, timeout_s: float) -> HttpRe
     length_text = headers.get("content-length", "0")
     if not length_text.isdigit() or int(length_text) > MAX_BODY_BYTES:
         raise BadRequest(f"bad content-length {length_text[:20]!r}")
-    body = await asyncio.wait_for(reader.readexactly(int(length_text)), timeout_s)
-    return HttpRequest(parts[0], parts[1], parts[2], headers, body)
+    return parts[0], parts[1], parts[2], headers, int(length_text)
 
 
 def render_response(status: int, headers: list[tuple[str, str]], body: bytes,

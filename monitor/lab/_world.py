@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import datetime
 import functools
+import gc
 import ipaddress
 import os
 import selectors
@@ -17,6 +18,7 @@ import socket
 import ssl
 import textwrap
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -41,8 +43,17 @@ from monitor.lab._control import ControlServer
 from monitor.lab._dns import DnsDecision, LabDns, ZoneData
 from monitor.lab._edge import EdgeServer, EdgeSettings
 from monitor.lab._origin import OriginBehaviour, OriginServer
-from monitor.lab._proxy import ConnectionPolicy, DelayProxy, LatenessLog, listen_shared
+from monitor.lab._proxy import (
+    LATENESS_BUCKET_S,
+    ConnectionPolicy,
+    DelayProxy,
+    LatenessLog,
+    WakeEstimate,
+    listen_shared,
+    tight_timer_slack,
+)
 from monitor.lab._scenario import Fault, FaultKind, Scenario, ScenarioError
+from monitor.lab.netns._router import _raise_priority as raise_priority  # as the router does
 
 __all__ = ["FaultState", "World", "run_world"]
 
@@ -52,8 +63,9 @@ _DEFAULT_REMOTE_READ_MS = 75.0
 CDN_ALIAS = "d111111abcdef8.cloudfront.net"  # the lab distribution's own name
 _PARENT_POLL_S = 0.5
 _LATENESS_WINDOW_S = 60.0
-# relayed connections open at once, world-wide: each holds three descriptors (client side,
-# upstream side, origin side) and select() cannot watch descriptors above 1023
+# relayed connections open at once, world-wide: each holds up to three descriptors (client
+# side, upstream side, origin side; one where the origin runs inline) and select() cannot watch
+# descriptors above 1023
 MAX_OPEN_CONNECTIONS = 250
 
 
@@ -182,6 +194,8 @@ class World:
         self.control: ControlServer | None = None
         self._lock = asyncio.Lock()
         self.lateness = LatenessLog()
+        self.wake = WakeEstimate()
+        self.scheduling = "normal"  # how the world's process is scheduled (raise_priority)
 
     # --- start and stop ------------------------------------------------------------------------
 
@@ -206,15 +220,17 @@ class World:
             index = self.region_index[name]
             port = await origin.start(origin_address(index))
             self.origins[name] = origin
+            # the origin runs inside its proxy (inline): a sample costs one connection, not
+            # two; its own listener stays up for anything that connects to it directly
             self.proxies[name] = DelayProxy(
                 loop, region_address(index), origin_address(index), port,
                 functools.partial(self.region_policy, name), admit=self.admit_connection,
-                lateness=self.lateness)
+                lateness=self.lateness, wake=self.wake, inline=origin.inline)
             if self.scenario.ipv6:
                 self.proxies_v6[name] = DelayProxy(
                     loop, region_address_v6(index), origin_address(index), port,
                     functools.partial(self.region_policy, name), admit=self.admit_connection,
-                    lateness=self.lateness)
+                    lateness=self.lateness, wake=self.wake, inline=origin.inline)
         self.dns = LabDns(DNS_ADDRESS, self._zone_data(), self.dns_decision)
         await self.dns.start()
         origin_tls = ssl.create_default_context(cafile=str(self.ca_path))
@@ -230,12 +246,12 @@ class World:
             self.edge_proxies[name] = DelayProxy(
                 loop, edge_address(k), edge_origin_address(k), port,
                 functools.partial(self.edge_policy, name), admit=self.admit_connection,
-                lateness=self.lateness)
+                lateness=self.lateness, wake=self.wake)
             if self.scenario.ipv6:
                 self.edge_proxies_v6[name] = DelayProxy(
                     loop, edge_address_v6(k), edge_origin_address(k), port,
                     functools.partial(self.edge_policy, name), admit=self.admit_connection,
-                    lateness=self.lateness)
+                    lateness=self.lateness, wake=self.wake)
         self.https_port = await listen_shared(self._region_proxies())
         for edge in self.edges.values():
             edge.settings = dataclasses.replace(edge.settings, origin_port=self.https_port)
@@ -262,6 +278,12 @@ class World:
             "pops": {n: self.scenario.edges[n].pop for n in self.scenario.edges},
             "open_connections": self.open_connections(),
         }
+
+    def stats(self) -> dict[str, Any]:
+        """The world's CPU time so far and its delivery-lateness histogram (cumulative)."""
+        return {"cpu_seconds": time.process_time(), "bucket_seconds": LATENESS_BUCKET_S,
+                "lateness_histogram": list(self.lateness.histogram),
+                "scheduling": self.scheduling}
 
     def _region_proxies(self) -> list[DelayProxy]:
         return [*self.proxies.values(), *self.edge_proxies.values(), *self.proxies_v6.values(),
@@ -449,11 +471,19 @@ class World:
                 await edge.resolve()
         return edge.last_address
 
-    async def control_request(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+    async def control_request(self, method: str, target: str, body: Any) -> tuple[int, Any]:
+        path, _, query = target.partition("?")
         if path == "/world" and method == "GET":
             return 200, self.info()
         if path == "/lateness" and method == "GET":  # the last minute of the lab's lateness
-            return 200, {"late": self.lateness.since(time.monotonic() - _LATENESS_WINDOW_S)}
+            after = urllib.parse.parse_qs(query).get("after", [""])[0]
+            if after.isdigit():  # only what was recorded after this cursor
+                return 200, {"late": self.lateness.after(int(after)),
+                             "next": self.lateness.recorded}
+            return 200, {"late": self.lateness.since(time.monotonic() - _LATENESS_WINDOW_S),
+                         "next": self.lateness.recorded}
+        if path == "/stats" and method == "GET":  # what the lab costs, and how late it delivers
+            return 200, self.stats()
         if path != "/faults":
             return 404, {"errors": [f"no such resource {path}"]}
         current = [f.as_dict() for f in self.state.faults]
@@ -500,28 +530,35 @@ def run_world(conn: Connection, scenario_doc: dict[str, Any], ca_path: str,
     """The world process: start every server, report to the parent, run until told to stop,
     the pipe closes or the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
+    tight_timer_slack()  # the proxies' timers are the world's injected delays
+    # ahead of the processes it serves, as a network and remote servers would be: a lab
+    # descheduled by a busy machine delivers late, and every sample then in flight is disturbed
+    scheduling = raise_priority()
     # select() sleeps to the microsecond; epoll rounds its timeout up to whole milliseconds
     loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(_serve(conn, scenario_doc, Path(ca_path), control_port,
-                                       parent_pid))
+                                       parent_pid, scheduling))
     finally:
         loop.close()
         conn.close()
 
 
 async def _serve(conn: Connection, scenario_doc: dict[str, Any], ca_path: Path,
-                 control_port: int, parent_pid: int) -> None:
+                 control_port: int, parent_pid: int, scheduling: str = "normal") -> None:
     loop = asyncio.get_running_loop()
     world = World(Scenario.model_validate(scenario_doc), ca_path=ca_path,
                   control_port=control_port)
+    world.scheduling = scheduling
     try:
         info = await world.start()
     except Exception as exc:
         world.close()
         conn.send({"error": f"{type(exc).__name__}: {exc}"})
         return
+    gc.collect()
+    gc.freeze()  # the servers' long-lived objects out of every later full collection's way
     conn.send({"ready": info})
     stop = asyncio.Event()
 
