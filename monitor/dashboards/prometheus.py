@@ -335,6 +335,51 @@ def _cdn(grid: Grid) -> None:
              SERVER_TIMING, width=10, height=8)
 
 
+# --- TLS ---------------------------------------------------------------------------------------
+
+CERT_EXPIRY = PanelDoc(
+    "Certificate expiry",
+    "Time left until the earliest-expiring certificate (leaf or intermediate) each region "
+    "presents, per service, path and region, the soonest over the selected vantage points. "
+    "Orange under 14 days (RoutewatchTlsCertificateExpiry), red under 3 "
+    "(RoutewatchTlsCertificateExpiryCritical). ACM renews 60 days ahead: a short one is a "
+    "stuck renewal or an imported certificate.",
+    "routewatchtlscertificateexpiry", "s")
+
+TLS_VERSION = PanelDoc(
+    "TLS version",
+    "The TLS version each region negotiated, per vantage point, service, path and region. "
+    "TLSv1.2 costs two round trips per new connection where TLSv1.3 costs one.",
+    "routewatchtlscertificateexpiry", "none")
+
+
+def _tls(grid: Grid) -> None:
+    grid.row("TLS")
+    left = (f"min by (service, path, region) "
+            f"({series('tls_cert_expiry_timestamp_seconds', by_region=True)}) - time()")
+    grid.add(
+        table.Panel()
+        .with_target(_query(left, table=True))
+        .with_transformation(_transform(
+            "organize", excludeByName={"Time": True}, renameByName={"Value": "expires in"},
+            indexByName={"service": 0, "path": 1, "region": 2, "expires in": 3}))
+        .thresholds(thresholds("red", (3 * 86400, "orange"), (14 * 86400, "green")))
+        .override_by_name("expires in", [model.DynamicConfigValue(
+            id_val="custom.cellOptions", value=common.TableColoredBackgroundCellOptions())])
+        .sort_by([common_builder.TableSortByFieldState().display_name("expires in")]),
+        CERT_EXPIRY, width=12, height=8)
+    versions = f"max by (probe, service, path, region, version) " \
+               f"({series('tls_version_info', by_region=True)})"
+    grid.add(
+        table.Panel()
+        .with_target(_query(versions, table=True))
+        .with_transformation(_transform(
+            "organize", excludeByName={"Time": True, "Value": True},
+            indexByName={"probe": 0, "service": 1, "path": 2, "region": 3, "version": 4}))
+        .sort_by([common_builder.TableSortByFieldState().display_name("probe")]),
+        TLS_VERSION, width=12, height=8)
+
+
 # --- data path -----------------------------------------------------------------------------------
 
 DATA_LOCALITY = PanelDoc(
@@ -451,4 +496,4 @@ def routing_overview() -> builder.Dashboard:
         .tags(["routewatch", "routing"])
         .refresh("1m").time("now-6h", "now")
         .annotation(_state_changes()),
-        _DS, _variables(), (_routing, _latency, _dns_http, _cdn, _data_path, _probe))
+        _DS, _variables(), (_routing, _latency, _dns_http, _cdn, _tls, _data_path, _probe))
