@@ -342,22 +342,51 @@ def _chips(vantage: VantageView, region: str) -> str:
     return f'<div class="chips">{"".join(chips)}</div>' if chips else ""
 
 
-def _cell(vantage: VantageView, cell: RegionCell | None, region: str, closest: bool) -> str:
+CERT_WARNING_DAYS = 14
+"""A certificate closer than this to its expiry is marked in its cell (the alert rule's
+warning threshold)."""
+
+
+def _certificate(cell: RegionCell, now: float) -> tuple[str, str]:
+    """The cell's TLS line for its title, and a visible mark when the certificate the region
+    presents expires within :data:`CERT_WARNING_DAYS` (or has expired)."""
+    if cell.cert_not_after is None:
+        return (f"\n{cell.tls_version}" if cell.tls_version else ""), ""
+    left = cell.cert_not_after - now
+    title = (f"\n{cell.tls_version or 'TLS'}, certificate until "
+             f"{_utc(cell.cert_not_after)}")
+    if left >= CERT_WARNING_DAYS * 86400:
+        return title, ""
+    text = "expired" if left < 0 else f"{left / 86400:.0f} d"
+    expires = _e(_utc(cell.cert_not_after))
+    return title, (f'<br><small class="cert" title="certificate expires {expires}">'
+                   f"{STALE_MARKER} cert {_e(text)}</small>")
+
+
+def _cell(vantage: VantageView, cell: RegionCell | None, region: str, closest: bool,
+          now: float) -> str:
     where = f'{_where(vantage)} data-region="{_e(region)}"'
     chips = _chips(vantage, region)
     if cell is None:
         return f'<td class="cell nodata" {where}>—{chips}</td>'
-    if not cell.healthy or cell.latency_seconds is None:
-        why = ": ".join(x for x in (cell.reason, cell.message) if x) or "no answer"
-        return (f'<td class="cell down" {where} title="{_e(why)}">'
+    tls, cert = _certificate(cell, now)
+    why = ": ".join(x for x in (cell.reason, cell.message) if x)
+    if not cell.healthy:
+        return (f'<td class="cell down" {where} title="{_e((why or "no answer") + tls)}">'
                 f'<span class="rtt">✗ down</span><br><small>{_e(cell.reason or "")}</small>'
-                f"{chips}</td>")
+                f"{cert}{chips}</td>")
+    if cell.latency_seconds is None:  # it answered, but no sample could be trusted
+        return (f'<td class="cell nodata" {where} title="{_e((why or "no estimate") + tls)}">'
+                f'<span class="rtt">—</span><br><small>{_e(cell.reason or "")}</small>'
+                f"{cert}{chips}</td>")
     mark = (f'<span class="mark" title="closest region">{CLOSEST_MARKER}'
             '<span class="word"> closest</span></span>'
             if closest else "")
+    title = f' title="{_e(tls.lstrip())}"' if tls else ""
     return (f'<td class="cell band-{_band(cell.latency_seconds)}{" closest" if closest else ""}" '
-            f'{where} data-rtt-ms="{cell.latency_seconds * 1000:.1f}">'
-            f'<span class="rtt">{_e(format_ms(cell.latency_seconds))}</span>{mark}{chips}</td>')
+            f'{where} data-rtt-ms="{cell.latency_seconds * 1000:.1f}"{title}>'
+            f'<span class="rtt">{_e(format_ms(cell.latency_seconds))}</span>{mark}{cert}{chips}'
+            "</td>")
 
 
 INCOMPLETE = ('<span class="state st-unknown" title="not every path was judged, or the round '
@@ -373,7 +402,7 @@ def _matrix(view: PageView, now: float, live: LiveOptions | None) -> str:
         failed = "" if vantage.success else f" {INCOMPLETE}"
         by_region = {c.region: c for c in vantage.regions}
         closest = vantage.closest_region
-        cells = "".join(_cell(vantage, by_region.get(r), r, r == closest) for r in regions)
+        cells = "".join(_cell(vantage, by_region.get(r), r, r == closest, now) for r in regions)
         rows.append(f'<tr {_where(vantage)}><th scope="row">{_e(vantage.label)}'
                     f"{failed}<br>{_age(vantage.finished_at, now, live)}</th>{cells}</tr>")
     bands = "".join(f'<span><span class="swatch band-{i}"></span>{_e(label)}</span>'

@@ -43,6 +43,8 @@ class RegionCell:
     healthy: bool
     reason: str | None = None
     message: str | None = None
+    tls_version: str | None = None
+    cert_not_after: float | None = None  # Unix seconds: the earliest expiry presented
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,10 @@ def _timestamp(value: Any, where: str) -> float:
         raise PageDocumentError(f"{where}: bad timestamp {value!r}") from None
 
 
+def _optional_timestamp(value: Any, where: str) -> float | None:
+    return None if value is None else _timestamp(value, where)
+
+
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise PageDocumentError(f"{where}: not an object")
@@ -237,7 +243,9 @@ def _region(item: Any, where: str) -> RegionCell:
         raise PageDocumentError(f"{where}: needs 'region'")
     return RegionCell(str(document["region"]), _seconds(document.get("latency_seconds")),
                       document.get("healthy") is True, _text(document.get("reason")),
-                      _text(document.get("message")))
+                      _text(document.get("message")), _text(document.get("tls_version")),
+                      _optional_timestamp(document.get("cert_not_after"),
+                                          f"{where}.cert_not_after"))
 
 
 def _vantage(item: Any, where: str) -> VantageView:

@@ -291,3 +291,32 @@ def test_a_conflict_that_is_also_a_note_is_listed_once() -> None:
     text = page(document).text()
     assert text.count(conflict) == 1
     assert "data path disputed" in text
+
+
+def test_a_certificate_close_to_expiry_is_marked_in_its_cell() -> None:
+    document = demo_document()
+    fra_regions = document["vantage_points"][0]["regions"]
+    soon = datetime.fromtimestamp(NOW + 5 * 86400 + 600, UTC).isoformat()
+    later = datetime.fromtimestamp(NOW + 80 * 86400, UTC).isoformat()
+    fra_regions[0].update(tls_version="TLSv1.2", cert_not_after=soon)
+    fra_regions[1].update(tls_version="TLSv1.3", cert_not_after=later)
+    root = page(document)
+    close = cell(root, "fra", "us-east-1")
+    assert "⚠ cert 5 d" in close.text()
+    assert "TLSv1.2, certificate until" in close.attrs["title"]
+    far = cell(root, "fra", "eu-west-1")
+    assert "cert" not in far.text()
+    assert "TLSv1.3, certificate until" in far.attrs["title"]
+    expired = demo_document()
+    expired["vantage_points"][0]["regions"][2]["cert_not_after"] = STARTED
+    assert "⚠ cert expired" in cell(page(expired), "fra", "ap-southeast-1").text()
+
+
+def test_a_region_that_answered_without_a_trusted_sample_is_not_called_down() -> None:
+    document = demo_document()
+    document["vantage_points"][0]["regions"][2] = region_doc(
+        "ap-southeast-1", None, True, "measurement_disturbed")
+    found = cell(page(document), "fra", "ap-southeast-1")
+    assert "down" not in found.text()
+    assert "measurement_disturbed" in found.text()
+    assert "nodata" in found.classes()
