@@ -393,17 +393,27 @@ class ProbeSettings(_Strict):
     families: tuple[IpFamily, ...] = Field(
         (IpFamily.IPV4, IpFamily.IPV6), min_length=1,
         description="Address families measured and judged on their own: ipv4 (A records, IPv4 "
-                    "addresses), ipv6 (AAAA, IPv6). A family after the first gives results only "
+                    "addresses), ipv6 (AAAA, IPv6); ipv4 first. ipv6 gives results only "
                     "where it has addresses (an AAAA answer, a region's IPv6 address)")
     allow_addresses: tuple[str, ...] = Field(
         (), description="Networks a DNS answer may point probes at although they are special "
                         "(loopback, private, link-local …), e.g. [127.0.0.0/8]; others are refused")
+
+    @field_validator("families", mode="before")
+    @classmethod
+    def _one_family(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value  # `families: ipv4` is [ipv4]
 
     @field_validator("families")
     @classmethod
     def _families(cls, value: tuple[IpFamily, ...]) -> tuple[IpFamily, ...]:
         if len(set(value)) != len(value):
             raise ValueError("each family once")
+        if value[0] is not IpFamily.IPV4:
+            # the first family is measured at every region's written addresses; IPv6 is
+            # measured beside it, where it has addresses
+            raise ValueError("must start with ipv4 ([ipv4] or [ipv4, ipv6]): IPv6 is measured "
+                             "beside IPv4 where it has addresses; IPv6-only is not supported")
         return value
 
     @field_validator("allow_addresses")

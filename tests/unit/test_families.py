@@ -11,7 +11,7 @@ import dns.message
 import dns.rrset
 import pytest
 
-from monitor.config import Config, IpFamily, parse_config
+from monitor.config import Config, ConfigError, IpFamily, parse_config
 from monitor.core.evidence import VantageEvidence
 from monitor.core.model import Path, RoundResult, RoutingState, VantageRound, worst_state
 from monitor.core.report import round_document, round_from_document
@@ -211,6 +211,13 @@ def test_where_each_family_is_sent_from_and_what_is_planned() -> None:
     assert family_addresses(written_v6, IpFamily.IPV4)[US] == ["fd00:10::1"]  # as written
     with pytest.raises(Exception, match="each family once"):
         parse_config(V4_ONLY + "probe: {families: [ipv4, ipv4]}\n")
+    # IPv6 first would measure the written (IPv4) addresses as the first family and call
+    # them IPv6: refused, with where
+    for families in ("[ipv6, ipv4]", "[ipv6]"):
+        with pytest.raises(ConfigError, match=r"probe\.families: must start with ipv4"):
+            parse_config(V4_ONLY + f"probe: {{families: {families}}}\n", "f.yaml")
+    assert parse_config(V4_ONLY + "probe: {families: ipv4}\n").config.probe.families == (
+        IpFamily.IPV4,)
     with pytest.raises(Exception, match="not an IPv6 address"):
         parse_config(V4_ONLY.replace("location: DUB", "source_address_v6: 127.0.0.9"))
 
