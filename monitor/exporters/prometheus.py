@@ -164,17 +164,31 @@ def health_report(snapshot: Snapshot, now: float) -> HealthReport:
         rounds.setdefault(service, {})[name] = {
             "finished_at": entry.finished_at, "success": entry.result.success,
             "rounds": entry.rounds_total}
+    single = rounds.pop(DEFAULT_SERVICE, None)
     document: dict[str, Any] = {
         "status": "ok" if healthy else "stale",
         "last_round_finished_at": last,
         "seconds_since_last_round": round(since, 3),
         "stale_after_seconds": limit,
-        "vantage_points": rounds.pop(DEFAULT_SERVICE, {}),
+        "vantage_points": single if single is not None else _over_services(rounds),
     }
     if rounds:  # several services: each one's vantage points
         document["services"] = rounds
     document["config_last_reload_successful"] = snapshot.reload_successful
     return HealthReport(healthy, document)
+
+
+def _over_services(rounds: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each vantage point over every service: its latest round, successful only if every
+    service's was (the same keys as a single service's entry)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for entries in rounds.values():
+        for name, entry in entries.items():
+            seen = merged.setdefault(name, dict(entry))
+            seen["finished_at"] = max(seen["finished_at"], entry["finished_at"])
+            seen["success"] = seen["success"] and entry["success"]
+            seen["rounds"] = max(seen["rounds"], entry["rounds"])
+    return dict(sorted(merged.items()))
 
 
 _INDEX = (b"<html><head><title>routewatch</title></head><body><h1>routewatch</h1>"

@@ -100,10 +100,21 @@ def inhibit_rules() -> list[InhibitRule]:
     return [InhibitRule.parse(rule) for rule in config()["inhibit_rules"]]
 
 
+def group_by(alert: Alert) -> list[str]:
+    """The ``group_by`` of the first child route the alert matches (none of them continues),
+    else the top route's."""
+    route = config()["route"]
+    for child in route.get("routes", []):
+        assert not child.get("continue") and "routes" not in child, child
+        if all(Matcher.parse(m).matches(alert) for m in child.get("matchers", [])):
+            found: list[str] = child.get("group_by", route["group_by"])
+            return found
+    top: list[str] = route["group_by"]
+    return top
+
+
 def notifications(alerts: list[Alert]) -> set[tuple[str, tuple[str, ...]]]:
     """(receiver, group key) per notification, the receiver from amtool's routing."""
-    group_by = config()["route"]["group_by"]
-    assert all("group_by" not in r for r in config()["route"].get("routes", []))
     found = set()
     for alert in alerts:
         run = subprocess.run(
@@ -112,7 +123,8 @@ def notifications(alerts: list[Alert]) -> set[tuple[str, tuple[str, ...]]]:
             capture_output=True, text=True, timeout=60, check=False)
         assert run.returncode == 0, run.stdout + run.stderr
         receiver = run.stdout.strip()
-        found.add((receiver, tuple(alert.get(label, "") for label in group_by)))
+        found.add((receiver, tuple(f"{label}={alert.get(label, '')}"
+                                   for label in group_by(alert))))
     return found
 
 
@@ -133,10 +145,11 @@ def test_amtool_check_config() -> None:
 def test_critical_alerts_page_and_warnings_do_not() -> None:
     assert notifications([{"alertname": "RoutewatchRegionDown", "severity": "critical",
                            "service": "api", "region": "eu-west-1"}]) == {
-        ("pager", ("RoutewatchRegionDown", "api", "eu-west-1"))}
+        ("pager", ("alertname=RoutewatchRegionDown", "region=eu-west-1"))}
     assert notifications([{"alertname": "RoutewatchRegionUnhealthy", "severity": "warning",
                            "service": "api", "region": "eu-west-1", "probe": "dub"}]) == {
-        ("team-chat", ("RoutewatchRegionUnhealthy", "api", "eu-west-1"))}
+        ("team-chat", ("alertname=RoutewatchRegionUnhealthy", "service=api",
+                       "region=eu-west-1"))}
 
 
 def test_each_service_is_its_own_notification_and_outage() -> None:
@@ -148,7 +161,8 @@ def test_each_service_is_its_own_notification_and_outage() -> None:
     left = not_inhibited([*api, *app], inhibit_rules())
     assert {(a["alertname"], a["service"]) for a in left} == {
         ("RoutewatchRegionDown", "api"), *((a["alertname"], "app") for a in app)}
-    assert ("pager", ("RoutewatchRegionDown", "api", "eu-west-1")) in notifications(left)
+    assert ("pager", ("alertname=RoutewatchRegionDown", "region=eu-west-1")) in notifications(
+        left)
 
 
 def test_a_region_outage_without_inhibition_notifies_four_times() -> None:
@@ -164,7 +178,8 @@ def test_a_region_outage_without_inhibition_notifies_four_times() -> None:
 def test_a_region_outage_pages_once() -> None:
     left = not_inhibited(expected_alerts(*OUTAGE), inhibit_rules())
     assert [a["alertname"] for a in left] == ["RoutewatchRegionDown"]
-    assert notifications(left) == {("pager", ("RoutewatchRegionDown", "default", "eu-west-1"))}
+    assert notifications(left) == {
+        ("pager", ("alertname=RoutewatchRegionDown", "region=eu-west-1"))}
 
 
 def test_two_routewatch_instances_still_page_once() -> None:
@@ -173,7 +188,20 @@ def test_two_routewatch_instances_still_page_once() -> None:
     left = not_inhibited(alerts, inhibit_rules())
     assert len(left) == 2  # each instance's RegionDown...
     assert notifications(left) == {  # ...grouped
-        ("pager", ("RoutewatchRegionDown", "default", "eu-west-1"))}
+        ("pager", ("alertname=RoutewatchRegionDown", "region=eu-west-1"))}
+
+
+def test_a_region_outage_of_several_services_pages_once() -> None:
+    """Services share regions: the same outage raises one RoutewatchRegionDown per service,
+    each inhibiting its own service's consequences; the page is still one, for the region."""
+    alerts = [{**alert, "service": service} for service in ("api", "app", "assets")
+              for alert in expected_alerts(*OUTAGE)]
+    left = not_inhibited(alerts, inhibit_rules())
+    assert sorted((a["alertname"], a["service"]) for a in left) == [
+        ("RoutewatchRegionDown", "api"), ("RoutewatchRegionDown", "app"),
+        ("RoutewatchRegionDown", "assets")]
+    assert notifications(left) == {
+        ("pager", ("alertname=RoutewatchRegionDown", "region=eu-west-1"))}
 
 
 @pytest.mark.parametrize(("file", "case", "eval_time"), [

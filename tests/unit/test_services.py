@@ -318,10 +318,17 @@ def test_healthz_lists_each_services_vantage_points() -> None:
     from monitor.exporters.prometheus import health_report
 
     store = SnapshotStore(services_config())
-    for service in ("api", "app"):
-        store.publish(dataclasses.replace(vantage_round("dub"), service=service))
+    store.publish(dataclasses.replace(vantage_round("dub", started_at=1000.0), service="api"))
+    store.publish(dataclasses.replace(vantage_round("dub", started_at=990.0, success=False),
+                                      service="app"))
     document = json.loads(json.dumps(health_report(store.current(), 1000.0).document))
-    assert document["vantage_points"] == {}
+    # a reader of vantage_points sees each vantage point with several services too: its
+    # latest round over them, successful only if every service's was
+    (dub,) = document["vantage_points"].values()
+    assert list(document["vantage_points"]) == ["dub"]
+    assert dub["success"] is False
+    assert dub["finished_at"] == max(document["services"][service]["dub"]["finished_at"]
+                                     for service in ("api", "app"))
     assert sorted(document["services"]) == ["api", "app"]
     assert document["services"]["api"]["dub"]["rounds"] == 1
     single = SnapshotStore(parse_config(SINGLE).config)
