@@ -105,7 +105,8 @@ def group_by(alert: Alert) -> list[str]:
     else the top route's."""
     route = config()["route"]
     for child in route.get("routes", []):
-        assert not child.get("continue") and "routes" not in child, child
+        assert not child.get("continue"), child
+        assert "routes" not in child, child
         if all(Matcher.parse(m).matches(alert) for m in child.get("matchers", [])):
             found: list[str] = child.get("group_by", route["group_by"])
             return found
