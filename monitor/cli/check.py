@@ -45,6 +45,7 @@ from monitor.config import Config, local_vantage_points
 from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
 from monitor.core.model import RoundResult
 from monitor.core.report import round_document
+from monitor.domain.text import printable
 from monitor.round.run import run_round
 
 __all__ = ["check", "execute_round"]
@@ -159,6 +160,12 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
             fail(f"--html {html}: cannot write: {exc.strerror}")
     if code == EXIT_NOTHING_MEASURED:
         click.echo("error: no region could be measured from any vantage point", err=True)
+    else:  # a service nothing of which could be measured, beside others that could
+        for item in document["services"]:
+            if item["exit_code"] == EXIT_NOTHING_MEASURED:
+                click.echo(f"error: service {printable(item['name'])}: no region could be "
+                           f"measured from any vantage point (alone it exits "
+                           f"{EXIT_NOTHING_MEASURED})", err=True)
     raise SystemExit(code)
 
 

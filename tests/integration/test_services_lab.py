@@ -205,3 +205,25 @@ probe: {{samples: 50, dns_timeout_s: 0.2, connect_timeout_s: 0.2, request_timeou
     narrowed = asyncio.run(run_round(config, services=["app"]))
     assert narrowed.plan is not None
     assert narrowed.plan.checks == planned_checks(config.for_service("app"))
+
+
+def test_a_service_nothing_of_which_answers_is_named_on_stderr(
+        world: LabHandle, tmp_path: Path) -> None:
+    """app's regions point where nothing listens: the check exits 1 (api was measured), app's
+    own exit code is 3, and stderr names it, so a gate can tell an outage of one service."""
+    import yaml
+
+    document = yaml.safe_load(world.config_path.read_text(encoding="utf-8"))
+    document["services"]["app"]["regions"] = {
+        region: {"addresses": [f"127.99.0.{i}"]}
+        for i, region in enumerate(document["regions"], start=1)}
+    config = tmp_path / "dead-app.yaml"
+    config.write_text(yaml.safe_dump(document), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--config", str(config),
+                          "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         check=False)
+    result = json.loads(run.stdout)
+    assert run.returncode == 1 == result["exit_code"], run.stderr
+    assert {s["name"]: s["exit_code"] for s in result["services"]}["app"] == 3
+    assert ("error: service app: no region could be measured from any vantage point (alone it "
+            "exits 3)") in run.stderr
