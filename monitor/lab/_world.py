@@ -519,7 +519,7 @@ def _check_ipv6_addresses(regions: int, vantage_points: int, edges: int) -> None
             except OSError:
                 missing.append(address)
     if missing:
-        raise ScenarioError("ipv6", [ConfigProblem("ipv6", (
+        raise ScenarioError("lab world", [ConfigProblem("ipv6", (
             f"this dual-stack world needs {', '.join(missing)} on lo: run it in a network "
             f"namespace of its own with those addresses added (ip -6 addr add ADDRESS/128 "
             f"dev lo), never on the host"))])
@@ -555,7 +555,9 @@ async def _serve(conn: Connection, scenario_doc: dict[str, Any], ca_path: Path,
         info = await world.start()
     except Exception as exc:
         world.close()
-        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+        # a mistake the world can name says so itself; anything else names its type
+        conn.send({"error": str(exc) if isinstance(exc, ScenarioError)
+                   else f"{type(exc).__name__}: {exc}"})
         return
     gc.collect()
     gc.freeze()  # the servers' long-lived objects out of every later full collection's way

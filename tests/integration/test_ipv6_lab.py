@@ -190,3 +190,22 @@ def test_a_dual_stack_world_outside_a_namespace_says_where_it_must_run(tmp_path:
     assert done.returncode == 2, done.stderr
     assert "network namespace" in done.stderr
     assert "fd00:20:1::1" in done.stderr
+
+
+def test_outside_a_namespace_the_dual_stack_world_refuses_with_one_clear_line(
+        tmp_path: Path) -> None:
+    """On the host (no ULA addresses on lo) the world never adds any: it refuses to start and
+    names what is missing, in one line without an exception's class name."""
+    scenario = tmp_path / "v6.yaml"
+    scenario.write_text("ipv6: true\nregions: {us-east-1: {}}\n"
+                        "vantage_points:\n  nyc: {latency_ms: {us-east-1: 8}}\n",
+                        encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--lab", str(scenario)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    if run.returncode == 0:
+        pytest.skip("this host has the lab's IPv6 addresses on lo")
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: lab world: ipv6: this dual-stack world needs "
+                                 "fd00:20:1::1, fd00:30:1::1 on lo"), run.stderr
+    assert "Error:" not in run.stderr
+    assert "Traceback" not in run.stderr
