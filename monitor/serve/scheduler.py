@@ -143,7 +143,9 @@ class RoundScheduler:
         if jitter == serve.jitter_s or setting == self._clamp_logged:
             return
         self._clamp_logged = setting
-        log.warning("serve.jitter_s %g s is more than half the interval (%g s): using %g s, so "
+        # a warning only for a jitter the user wrote; the default's clamp is just said
+        level = logging.WARNING if "jitter_s" in serve.model_fields_set else logging.INFO
+        log.log(level, "serve.jitter_s %g s is more than half the interval (%g s): using %g s, so "
                     "rounds stay about one interval apart", serve.jitter_s, serve.interval_s,
                     jitter, extra={"fields": {"event": "jitter_clamped",
                                               "jitter_s": serve.jitter_s,

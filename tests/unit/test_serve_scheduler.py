@@ -378,10 +378,19 @@ async def test_a_jitter_longer_than_the_interval_is_clamped_and_said_once(
         await scheduler.run(install_signals=False)
     assert {job.jitter_s for job in scheduler.plans.values()} == {0.5}
     messages = [r.getMessage() for r in caplog.records if r.name == "monitor.serve.scheduler"]
-    clamped = [m for m in messages if "more than half the interval" in m]
-    assert clamped == ["serve.jitter_s 5 s is more than half the interval (1 s): using 0.5 s, "
-                       "so rounds stay about one interval apart"]
+    clamped = [r for r in caplog.records if "more than half the interval" in r.getMessage()]
+    assert [r.getMessage() for r in clamped] == [
+        "serve.jitter_s 5 s is more than half the interval (1 s): using 0.5 s, so rounds stay "
+        "about one interval apart"]
+    assert clamped[0].levelno == logging.WARNING  # the user wrote that jitter
     assert any("every 1 s (jitter 0.5 s" in m for m in messages), messages
+    caplog.clear()
+    default, _, _ = scheduler_for(CONFIG_YAML.replace(" jitter_s: 0,", ""))
+    default.request_stop()
+    with caplog.at_level(logging.INFO, "monitor.serve.scheduler"):
+        await default.run(install_signals=False)
+    said = [r for r in caplog.records if "more than half the interval" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.INFO]  # the default's clamp is no warning
 
 
 async def test_regional_vantage_points_are_not_probed_from_here(
