@@ -46,7 +46,7 @@ vantage_points:
 authoritative: [205.251.192.1, 205.251.193.1:5353]
 probe: {{samples: 5, dns_timeout_s: 1.5, connect_timeout_s: 2.5, request_timeout_s: 4.0,
         round_deadline_s: 20.0, pace_ms: 5.0, body_limit_bytes: 4096, estimator: handshake,
-        allow_addresses: [127.0.0.0/8, "fd00::/8"], families: [ipv6, ipv4]}}
+        allow_addresses: [127.0.0.0/8, "fd00::/8"], families: [ipv4]}}
 tolerance: {{absolute_ms: 12.5, relative: 0.5, slow_app_ms: 25.0}}
 ip_ranges: {{file: /nonexistent/ip-ranges.json, url: "https://ip-ranges.amazonaws.com/ip-ranges.json",
             cache_dir: /tmp/routewatch-cache, max_age_hours: 12.0}}
