@@ -9,6 +9,9 @@ test keeps the two in step.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from monitor.metrics.catalogue import (
     BASELINE,
     CDN_UPSTREAM_PHASES,
@@ -28,16 +31,37 @@ from monitor.metrics.catalogue import (
     bounded_tls_version,
     metric,
 )
-from monitor.metrics.docs import LABELS, metrics_table_markdown
-from monitor.metrics.samples import CDN_REQUESTS, Sample, snapshot_samples, vantage_samples
-from monitor.metrics.snapshot import (
-    LabelSpace,
-    Snapshot,
-    SnapshotStore,
-    VantageSnapshot,
-    observed_states,
-    path_verdict,
-)
+
+if TYPE_CHECKING:
+    from monitor.metrics.docs import LABELS, metrics_table_markdown
+    from monitor.metrics.samples import CDN_REQUESTS, Sample, snapshot_samples, vantage_samples
+    from monitor.metrics.snapshot import (
+        LabelSpace,
+        Snapshot,
+        SnapshotStore,
+        VantageSnapshot,
+        observed_states,
+        path_verdict,
+    )
+
+# Imported on first use: the Lambda handler needs only the catalogue (its EMF names and bounded
+# labels), not the snapshots, samples and docs serve and the docs build use.
+_LAZY = {
+    **dict.fromkeys(("LABELS", "metrics_table_markdown"), "monitor.metrics.docs"),
+    **dict.fromkeys(("CDN_REQUESTS", "Sample", "snapshot_samples", "vantage_samples"),
+                    "monitor.metrics.samples"),
+    **dict.fromkeys(("LabelSpace", "Snapshot", "SnapshotStore", "VantageSnapshot",
+                     "observed_states", "path_verdict"), "monitor.metrics.snapshot"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "BASELINE",

@@ -108,6 +108,9 @@ def test_the_handler_imports_without_boto3_or_what_the_package_leaves_out(
                 if line.startswith("import time:")}
     assert "monitor.aws.lambda_handler" in imported
     assert not {m for m in imported if m.split(".")[0] in ("boto3", "botocore", "httpx")}
+    # serve's snapshots and samples and the docs build stay out of a cold start
+    assert not imported & {"monitor.metrics.snapshot", "monitor.metrics.samples",
+                           "monitor.metrics.docs"}
     assert report["validators_built"] is False  # pydantic builds them at the first validation
     handler_cpu, dependencies_cpu = [], []
     for _ in range(3):
