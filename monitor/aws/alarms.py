@@ -229,9 +229,11 @@ def alarm_period(config: Config) -> int:
 
 def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = None,
                    paths: Iterable[Path] | None = None,
-                   period_s: int | None = None) -> list[AlarmSpec]:
-    """Every alarm the configuration asks for, in a stable order. ``period_s`` defaults to
-    :func:`alarm_period` (``serve``'s rounds); a Lambda stack passes its schedule's."""
+                   period_s: int | None = None,
+                   services: Sequence[str] | None = None) -> list[AlarmSpec]:
+    """Every alarm the configuration asks for (of the named ``services``, default all), in a
+    stable order. ``period_s`` defaults to :func:`alarm_period` (``serve``'s rounds); a Lambda
+    stack passes its schedule's."""
     settings = config.alarms
     names = list(vantage_points) if vantage_points is not None else list(config.vantage_points)
     path_list = list(paths) if paths is not None else None
@@ -241,7 +243,7 @@ def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = Non
     m = min(settings.misrouted_datapoints, n)
     specs: list[AlarmSpec] = []
     for probe in names:
-        for service, view in config.service_views():
+        for service, view in config.service_views(services or None):
             own = None if service == DEFAULT_SERVICE else service  # as the metrics name it
             for kind in ALARM_KINDS.values():
                 own_paths = enabled_paths(view) if path_list is None else path_list

@@ -59,6 +59,9 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--vantage", "vantage_points", multiple=True, metavar="NAME",
                      help="Only the alarms of these vantage points (repeatable); a regional "
                           "probe only in its own region."),
+        click.option("--service", "services", multiple=True, metavar="NAME",
+                     help="Only the alarms of these services (repeatable); --prune still keeps "
+                          "every configured service's."),
         click.option("--prune", is_flag=True,
                      help="Also delete routewatch alarms that no configured vantage point owns "
                           "in this region."),
@@ -69,7 +72,8 @@ def _options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...], prune: bool,
+def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...],
+          services: tuple[str, ...], prune: bool,
           endpoint_url: str | None) -> tuple[CloudWatchClient, AlarmPlan, AlarmScope]:
     from monitor.aws.clients import AwsError, cloudwatch_client, require_sdk
 
@@ -84,13 +88,18 @@ def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...],
     unknown = [v for v in vantage_points if v not in config.vantage_points]
     if unknown:
         fail(f"unknown vantage point(s): {', '.join(unknown)}")
+    strangers = [s for s in services if s not in config.service_names]
+    if strangers:
+        fail(f"unknown service(s): {', '.join(strangers)} "
+             f"(configured: {', '.join(config.service_names)})")
     target = region or config.cloudwatch.region
     if target is None:
         fail("cloudwatch.region is not set, so where serve sends its metrics is not known: set "
              "it, or give --region (the alarms must be in the region the metrics land in)")
     try:
         scope = alarm_scope(config, target, list(vantage_points) or None)
-        desired = desired_alarms(config, vantage_points=scope.planned)
+        desired = desired_alarms(config, vantage_points=scope.planned,
+                                 services=list(services) or None)
         owned = {spec.name for spec in desired_alarms(config, vantage_points=scope.owned)}
         period = alarm_period(config)
     except AlarmConfigError as exc:
@@ -127,12 +136,14 @@ def alarms() -> None:
 @alarms.command("plan")
 @_options
 def plan_command(config_file: str, region: str | None, vantage_points: tuple[str, ...],
+                 services: tuple[str, ...],
                  prune: bool, endpoint_url: str | None) -> None:
     """Show what apply would create, update or delete; change nothing.
 
     Exit code 0: no changes; 4: changes pending; 2: error.
     """
-    _, alarm_plan, _ = _plan(config_file, region, vantage_points, prune, endpoint_url)
+    _, alarm_plan, _ = _plan(config_file, region, vantage_points, services, prune,
+                             endpoint_url)
     for change in alarm_plan.changes:
         click.echo(f"  {change.describe()}")
         if change.spec is not None:
@@ -145,11 +156,13 @@ def plan_command(config_file: str, region: str | None, vantage_points: tuple[str
 @alarms.command("apply")
 @_options
 def apply_command(config_file: str, region: str | None, vantage_points: tuple[str, ...],
+                  services: tuple[str, ...],
                   prune: bool, endpoint_url: str | None) -> None:
     """Create or update the alarms so they match the configuration (idempotent)."""
     from monitor.aws.clients import AwsError
 
-    client, alarm_plan, scope = _plan(config_file, region, vantage_points, prune, endpoint_url)
+    client, alarm_plan, scope = _plan(config_file, region, vantage_points, services, prune,
+                                      endpoint_url)
     for change in alarm_plan.pending:
         click.echo(f"  {change.describe()}")
     try:

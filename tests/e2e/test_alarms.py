@@ -505,3 +505,29 @@ def test_services_alarms_apply_and_prune_against_moto(
     assert pruned.exit_code == 0, pruned.output
     assert alarm_names(moto_server, "eu-west-1") == names_of(config(without_app), "laptop")
     assert all("-api-" in name for name in alarm_names(moto_server, "eu-west-1"))
+
+
+@pytest.mark.e2e
+def test_service_narrows_the_plan_and_prune_keeps_the_other_services(
+        moto_server: MotoServer, tmp_path: Path) -> None:  # noqa: F811
+    """``--service api`` creates only api's alarms; with ``--prune`` app's, still configured,
+    are kept, and an unknown service is a one-line error."""
+    moto_server.reset()
+    cfg = config(SERVICES_TEXT)
+    everything = {s.name for s in desired_alarms(cfg, vantage_points=["laptop"])}
+    api = {s.name for s in desired_alarms(cfg, vantage_points=["laptop"], services=["api"])}
+    assert api
+    assert api < everything
+    assert all("-api-" in name for name in api)
+    applied = cli(moto_server, tmp_path, SERVICES_TEXT, "apply", "--service", "api")
+    assert applied.exit_code == 0, applied.output
+    assert alarm_names(moto_server, "eu-west-1") == api
+    assert cli(moto_server, tmp_path, SERVICES_TEXT, "apply").exit_code == 0
+    assert alarm_names(moto_server, "eu-west-1") == everything
+    pruned = cli(moto_server, tmp_path, SERVICES_TEXT, "apply", "--service", "api", "--prune")
+    assert pruned.exit_code == 0, pruned.output
+    assert "delete" not in pruned.output
+    assert alarm_names(moto_server, "eu-west-1") == everything
+    unknown = cli(moto_server, tmp_path, SERVICES_TEXT, "plan", "--service", "web")
+    assert unknown.exit_code == 2
+    assert unknown.stderr.strip() == "error: unknown service(s): web (configured: api, app)"
