@@ -226,7 +226,8 @@ def render_view(view: PageView, *, now: float, live: LiveOptions | None = None) 
 def _where(vantage: VantageView) -> str:
     """The data attributes naming a vantage point's round (and its service, when several)."""
     service = f' data-service="{_e(vantage.service)}"' if vantage.service is not None else ""
-    return f'data-vantage="{_e(vantage.name)}"{service}'
+    family = f' data-family="{_e(vantage.family)}"' if vantage.family is not None else ""
+    return f'data-vantage="{_e(vantage.name)}"{service}{family}'
 
 
 def _services(view: PageView) -> str:

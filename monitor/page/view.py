@@ -9,6 +9,7 @@ Optional keys the live page adds: a vantage point's ``finished_at`` and a path's
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -92,11 +93,13 @@ class VantageView:
     paths: tuple[PathView, ...]
     errors: tuple[tuple[str, str, str], ...] = ()  # (where, reason, message)
     service: str | None = None  # one of several services (None: the configuration's one)
+    family: str | None = None  # ipv4 / ipv6 in a round with IPv6 results (a row per family)
 
     @property
     def label(self) -> str:
-        """``fra``, or ``fra · api`` for one of several services."""
-        return self.name if self.service is None else f"{self.name} · {self.service}"
+        """``fra``, ``fra · api`` for one of several services, ``fra · ipv6`` for one address
+        family of a dual-stack round."""
+        return " · ".join(part for part in (self.name, self.service, self.family) if part)
 
     @property
     def has_problem(self) -> bool:
@@ -248,6 +251,31 @@ def _region(item: Any, where: str) -> RegionCell:
                                           f"{where}.cert_not_after"))
 
 
+def _vantages(item: Any, where: str) -> list[VantageView]:
+    """A vantage point's round as the page draws it: one view, or one per address family when
+    the round has IPv6 results (each family's latency row and paths side by side; the round's
+    errors on the first)."""
+    whole = _vantage(item, where)
+    document = _mapping(item, where)
+    regions = _list(document.get("regions", []), f"{where}.regions")
+    families = list(dict.fromkeys(
+        str(r["family"]) for r in regions if isinstance(r, Mapping) and r.get("family")))
+    if len(families) < 2:
+        return [whole]
+    cells = [(r.get("family"), cell) for r, cell in zip(regions, _cells(regions, where),
+                                                         strict=True) if isinstance(r, Mapping)]
+    return [dataclasses.replace(
+        whole, family=family,
+        regions=tuple(cell for own, cell in cells if own == family),
+        paths=tuple(p for p in whole.paths if (p.family or families[0]) == family),
+        errors=whole.errors if index == 0 else ())
+        for index, family in enumerate(families)]
+
+
+def _cells(regions: list[Any], where: str) -> list[RegionCell]:
+    return [_region(r, f"{where}.regions[{i}]") for i, r in enumerate(regions)]
+
+
 def _vantage(item: Any, where: str) -> VantageView:
     document = _mapping(item, where)
     if "name" not in document:
@@ -305,8 +333,8 @@ def page_view(document: Any) -> PageView:
         started_at=None if started is None else _timestamp(started, "document.started_at"),
         duration_seconds=_seconds(top.get("duration_seconds")),
         summary=_counts(top.get("summary")),
-        vantage_points=tuple(_vantage(v, f"vantage_points[{i}]")
-                             for i, v in enumerate(vantage_points)),
+        vantage_points=tuple(view for i, v in enumerate(vantage_points)
+                             for view in _vantages(v, f"vantage_points[{i}]")),
         remote_failures=tuple(RemoteFailure(str(f.get("region", "")), str(f.get("reason", "")),
                                             str(f.get("message", ""))) for f in failures),
         services=tuple(ServiceView(str(s["name"]), _counts(s.get("summary"))) for s in services),

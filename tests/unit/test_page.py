@@ -320,3 +320,29 @@ def test_a_region_that_answered_without_a_trusted_sample_is_not_called_down() ->
     assert "down" not in found.text()
     assert "measurement_disturbed" in found.text()
     assert "nodata" in found.classes()
+
+
+def test_a_dual_stack_round_has_a_matrix_row_per_family() -> None:
+    """dub misrouted over IPv6 only: the IPv6 row holds the IPv6 round trips and the misrouted
+    origin's chip; the IPv4 row its own (a path's round trip is its family's)."""
+    def fam(doc: dict[str, Any], family: str) -> dict[str, Any]:
+        return {**doc, "family": family}
+
+    dub = vantage_doc("dub", [
+        fam(region_doc("us-east-1", 0.070), "ipv4"), fam(region_doc("eu-west-1", 0.006), "ipv4"),
+        fam(region_doc("us-east-1", 0.071), "ipv6"), fam(region_doc("eu-west-1", 0.009), "ipv6"),
+    ], [
+        fam(path_doc("origin", "ok", "eu-west-1", "eu-west-1"), "ipv4"),
+        fam(path_doc("origin", "misrouted", "us-east-1", "eu-west-1", penalty=0.062,
+                     reason="slower_region"), "ipv6"),
+    ])
+    document = {**demo_document(), "vantage_points": [dub]}
+    root = page(document)
+    rows = {(c.attrs["data-family"], c.attrs["data-region"]): c for c in cells(root)}
+    assert set(rows) == {(f, r) for f in ("ipv4", "ipv6") for r in ("us-east-1", "eu-west-1")}
+    assert rows[("ipv6", "eu-west-1")].attrs["data-rtt-ms"] == "9.0"
+    assert rows[("ipv4", "eu-west-1")].attrs["data-rtt-ms"] == "6.0"
+    assert ("origin ipv6", "served", "✗ origin ipv6") in chips(rows[("ipv6", "us-east-1")])
+    assert not chips(rows[("ipv4", "us-east-1")])
+    assert "dub · ipv6" in root.text()
+    assert "dub · ipv4" in root.text()
