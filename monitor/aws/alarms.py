@@ -250,7 +250,22 @@ def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = Non
                 for path in (own_paths if kind.per_path else [None]):
                     specs.append(_alarm(config, kind, probe, own, path, period, (n, m),
                                         actions))
+    _refuse_name_clashes(specs)
     return specs
+
+
+def _refuse_name_clashes(specs: Sequence[AlarmSpec]) -> None:
+    """Names join vantage point and service with ``-``, which both may contain: ``dub-api`` and
+    service ``x``, ``dub`` and service ``api-x`` would share alarms. Refused, not overwritten."""
+    owners: dict[str, tuple[str, str | None]] = {}
+    for spec in specs:
+        owner = (spec.probe, spec.service)
+        first = owners.setdefault(spec.name, owner)
+        if first != owner:
+            raise AlarmConfigError(
+                f"alarm {spec.name} would belong to vantage point {first[0]!r} (service "
+                f"{first[1]!r}) and to vantage point {owner[0]!r} (service {owner[1]!r}): "
+                f"rename one of them")
 
 
 def _alarm(config: Config, kind: AlarmKind, probe: str, service: str | None, path: Path | None,

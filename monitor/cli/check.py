@@ -122,6 +122,7 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
         config = loaded.config
         for warning in loaded.warnings:
             click.echo(f"warning: {warning}", err=True)
+        plan_services(config, services)  # an unknown one is exit 2 before anything is probed
         if remote:
             try:
                 invoker = boto3_invoker(config.alarms.function_name, endpoint_url=endpoint_url)

@@ -623,6 +623,10 @@ class Config(_Strict):
             problems.append((("services",), "give service (one application) or services "
                                             "(several, by name), not both"))
         for name, entry in (self.services or {}).items():
+            if name == DEFAULT_SERVICE:
+                problems.append((("services", name), f"{DEFAULT_SERVICE!r} names the singular "
+                                 "service: form's one service (metrics, alarms and pages leave "
+                                 "it out); give this service another name"))
             for region in entry.regions or {}:
                 if region not in self.regions:
                     problems.append((("services", name, "regions", region),

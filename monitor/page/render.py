@@ -258,7 +258,7 @@ def _header(view: PageView, now: float, live: LiveOptions | None) -> str:
         f"{STATE_MARKERS.get(state, '?')} {count} {_e(state)}</span>"
         for state, count in counts.items())
     problems = sum(1 for _ in _problem_paths(view))
-    failed = [v.label for v in view.vantage_points if not v.success]
+    failed = _incomplete_rounds(view)
     if problems or failed or view.remote_failures:
         worst = next((s for s in ("misrouted", "unknown", "failover") if counts.get(s)), "unknown")
         text = []
@@ -266,7 +266,7 @@ def _header(view: PageView, now: float, live: LiveOptions | None) -> str:
             total = sum(len(v.paths) for v in view.vantage_points)
             text.append(f"{problems} of {total} path{'s' if total != 1 else ''} not ok")
         if failed:
-            text.append(f"{len(failed)} round{'s' if len(failed) != 1 else ''} failed")
+            text.append(f"{len(failed)} round{'s' if len(failed) != 1 else ''} incomplete")
         if view.remote_failures:
             text.append(f"{len(view.remote_failures)} regional probe(s) did not answer")
         banner = (f'<div class="banner {_state_class(worst)}">{STATE_MARKERS[worst]} '
@@ -293,6 +293,16 @@ def _header(view: PageView, now: float, live: LiveOptions | None) -> str:
             f'{banner}<div class="summary">{chips}</div>')
 
 
+def _incomplete_rounds(view: PageView) -> list[VantageView]:
+    """The rounds that did not judge every path, each once (a dual-stack round is drawn as a
+    view per family, the round's errors on the first)."""
+    seen: dict[tuple[str, str | None], VantageView] = {}
+    for vantage in view.vantage_points:
+        if not vantage.success:
+            seen.setdefault((vantage.name, vantage.service), vantage)
+    return list(seen.values())
+
+
 def _problems(view: PageView) -> str:
     items = []
     for vantage, path in _problem_paths(view):
@@ -300,11 +310,13 @@ def _problems(view: PageView) -> str:
         items.append(f'<li {_where(vantage)} data-path="{_e(path.label)}">'
                      f"{_state_badge(path.state)} <b>{_e(vantage.label)}</b> {_e(path.label)}"
                      f" — {_e(why)}</li>")
-    for vantage in view.vantage_points:
-        if not vantage.success:
-            reasons = "; ".join(f"{r}: {m}" for w, r, m in vantage.errors if w == "round")
-            items.append(f"<li>{_state_badge('unknown')} <b>{_e(vantage.label)}</b> round "
-                         f"failed{_e(': ' + reasons if reasons else '')}</li>")
+    for vantage in _incomplete_rounds(view):
+        reasons = "; ".join(f"{r}: {m}" for w, r, m in vantage.errors if w == "round")
+        # a round error (the deadline) failed the round; otherwise a path could not be judged
+        outcome = f"failed: {reasons}" if reasons else "incomplete: not every path was judged"
+        label = " · ".join(part for part in (vantage.name, vantage.service) if part)
+        items.append(f"<li>{_state_badge('unknown')} <b>{_e(label)}</b> round {_e(outcome)}"
+                     "</li>")
     items.extend(f"<li>{_state_badge('unknown')} regional probe <b>{_e(f.region)}</b> did not "
                  f"answer — {_e(f.reason)}: {_e(f.message)}</li>" for f in view.remote_failures)
     return f'<ul class="problems">{"".join(items)}</ul>' if items else ""
@@ -358,7 +370,9 @@ def _certificate(cell: RegionCell, now: float) -> tuple[str, str]:
              f"{_utc(cell.cert_not_after)}")
     if left >= CERT_WARNING_DAYS * 86400:
         return title, ""
-    text = "expired" if left < 0 else f"{left / 86400:.0f} d"
+    # whole days left, rounded down (13.6 days is "13 d"); under a day, hours
+    text = ("expired" if left < 0 else f"{int(left // 86400)} d" if left >= 86400
+            else f"{int(left // 3600)} h")
     expires = _e(_utc(cell.cert_not_after))
     return title, (f'<br><small class="cert" title="certificate expires {expires}">'
                    f"{STALE_MARKER} cert {_e(text)}</small>")

@@ -531,3 +531,15 @@ def test_service_narrows_the_plan_and_prune_keeps_the_other_services(
     unknown = cli(moto_server, tmp_path, SERVICES_TEXT, "plan", "--service", "web")
     assert unknown.exit_code == 2
     assert unknown.stderr.strip() == "error: unknown service(s): web (configured: api, app)"
+
+
+def test_two_owners_of_one_alarm_name_are_refused() -> None:
+    """Vantage point dub-api with service x and dub with service api-x would share the name
+    routewatch-dub-api-x-…: refused with both owners named, never one overwriting the other."""
+    text = (SERVICES_TEXT.replace("  api: {", "  api-x: {").replace("  app: {", "  x: {")
+            .replace("  laptop: {resolver: 192.0.2.53}\n",
+                     "  dub: {resolver: 192.0.2.53}\n  dub-api: {resolver: 192.0.2.53}\n"))
+    with pytest.raises(AlarmConfigError, match=r"^alarm routewatch-dub-api-x-\S+ would belong to "
+                                               r"vantage point 'dub' \(service 'api-x'\) and to "
+                                               r"vantage point 'dub-api' \(service 'x'\)"):
+        desired_alarms(config(text))

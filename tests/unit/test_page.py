@@ -310,6 +310,11 @@ def test_a_certificate_close_to_expiry_is_marked_in_its_cell() -> None:
     expired = demo_document()
     expired["vantage_points"][0]["regions"][2]["cert_not_after"] = STARTED
     assert "⚠ cert expired" in cell(page(expired), "fra", "ap-southeast-1").text()
+    for left, shown in ((13.6 * 86400, "⚠ cert 13 d"), (5.5 * 3600, "⚠ cert 5 h")):
+        close_call = demo_document()
+        close_call["vantage_points"][0]["regions"][0]["cert_not_after"] = (
+            datetime.fromtimestamp(NOW + left, UTC).isoformat())
+        assert shown in cell(page(close_call), "fra", "us-east-1").text()  # rounded down
 
 
 def test_a_region_that_answered_without_a_trusted_sample_is_not_called_down() -> None:
@@ -346,3 +351,18 @@ def test_a_dual_stack_round_has_a_matrix_row_per_family() -> None:
     assert not chips(rows[("ipv4", "us-east-1")])
     assert "dub · ipv6" in root.text()
     assert "dub · ipv4" in root.text()
+
+
+def test_an_incomplete_round_is_counted_once_and_says_why() -> None:
+    """A path that could not be judged makes the round incomplete (not failed); a dual-stack
+    round drawn as two rows is still one round in the banner and the problems list."""
+    document = demo_document()
+    fra = document["vantage_points"][0]
+    fra["success"] = False
+    for item in (*fra["regions"], *fra["paths"]):
+        item["family"] = "ipv4"
+    fra["regions"] = [*fra["regions"], {**region_doc("eu-west-1", 0.03), "family": "ipv6"}]
+    text = page(document).text()
+    assert "1 round incomplete" in text
+    assert text.count("fra round incomplete: not every path was judged") == 1
+    assert "round failed" not in text

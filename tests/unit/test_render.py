@@ -42,3 +42,17 @@ def test_a_region_up_but_without_a_trusted_sample_says_why() -> None:
                                  (*base.regions, disturbed), base.paths, base.errors, base.dns,
                                  base.success), 120)
     assert "ap-southeast-1 — (measurement_disturbed)" in text
+
+
+def test_a_failover_warning_names_the_family_of_a_dual_stack_round() -> None:
+    import dataclasses
+
+    from monitor.cli.render import failover_warnings
+    from monitor.core.model import IpFamily, Path
+
+    base = vantage_round("dub", state=RoutingState.FAILOVER, paths=(Path.ORIGIN,))
+    v6 = dataclasses.replace(base.paths[0], family=IpFamily.IPV6)
+    dual = dataclasses.replace(base, paths=(base.paths[0], v6))
+    assert [w.split(" failed over")[0] for w in failover_warnings(round_of(dual))] == [
+        "warning: dub origin ipv4", "warning: dub origin ipv6"]
+    assert failover_warnings(round_of(base))[0].startswith("warning: dub origin failed over")

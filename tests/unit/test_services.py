@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -123,6 +124,9 @@ def test_the_addresses_a_service_writes_are_allowed_like_the_regions() -> None:
      ["line 12: services.assets.regions.us-east-1.surprise: unknown key"]),
     ("services: {}\n" + SINGLE.split("\n", 2)[2],
      ["line 1: services: must not be empty"]),
+    (SERVICES.replace("  api: {", "  default: {"),
+     ["line 3: services.default: 'default' names the singular service: form's one service "
+      "(metrics, alarms and pages leave it out); give this service another name"]),
 ])
 def test_bad_services_are_typed_errors_with_their_location(text: str,
                                                            problems: list[str]) -> None:
@@ -352,3 +356,22 @@ def test_a_regional_probes_rounds_replace_the_local_ones_for_every_service() -> 
     assert [(v.vantage, v.service, v.duration_seconds) for v in merged.vantage_points] == [
         ("laptop", "api", 0.001), ("laptop", "app", 0.001), ("dub", "api", 0.002),
         ("dub", "app", 0.002)]
+
+
+def test_check_remote_refuses_an_unknown_service_before_invoking_anything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every vantage point runs in a region (no local round): an unknown --service is still
+    exit 2 naming the services, not an empty round that reads as an outage (exit 3)."""
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    config = tmp_path / "remote.yaml"
+    monkeypatch.delenv("AWS_REGION", raising=False)  # no vantage point runs here
+    config.write_text(SERVICES.replace("53}", "53, region: us-east-1}")
+                      .replace("54}", "54, region: eu-west-1}")
+                      .replace("192.0.2.", "127.0.2."), encoding="utf-8")
+    run = CliRunner().invoke(main, ["check", "--config", str(config), "--remote", "--service",
+                                    "nope", "--endpoint-url", "http://127.0.0.1:9"])
+    assert run.exit_code == 2, run.output
+    assert run.stderr.startswith("error: unknown service(s): nope (configured: ")
