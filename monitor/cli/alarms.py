@@ -38,6 +38,7 @@ from monitor.aws.alarms import (
     topic_region_warning,
 )
 from monitor.aws.alarms import apply as apply_plan
+from monitor.cli.options import plan_services
 from monitor.cli.output import fail, fail_config
 from monitor.config import ConfigError, load_config
 
@@ -88,10 +89,7 @@ def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...],
     unknown = [v for v in vantage_points if v not in config.vantage_points]
     if unknown:
         fail(f"unknown vantage point(s): {', '.join(unknown)}")
-    strangers = [s for s in services if s not in config.service_names]
-    if strangers:
-        fail(f"unknown service(s): {', '.join(strangers)} "
-             f"(configured: {', '.join(config.service_names)})")
+    chosen = plan_services(config, services)
     target = region or config.cloudwatch.region
     if target is None:
         fail("cloudwatch.region is not set, so where serve sends its metrics is not known: set "
@@ -99,7 +97,7 @@ def _plan(config_file: str, region: str | None, vantage_points: tuple[str, ...],
     try:
         scope = alarm_scope(config, target, list(vantage_points) or None)
         desired = desired_alarms(config, vantage_points=scope.planned,
-                                 services=list(services) or None)
+                                 services=chosen)
         owned = {spec.name for spec in desired_alarms(config, vantage_points=scope.owned)}
         period = alarm_period(config)
     except AlarmConfigError as exc:

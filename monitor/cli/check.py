@@ -62,7 +62,8 @@ def ip_ranges_or_warn(config: Config) -> IpRanges | None:
 
 
 def execute_round(config: Config, *, vantage_points: tuple[str, ...] = (),
-                  services: tuple[str, ...] = (), show_progress: bool = True) -> RoundResult:
+                  services: tuple[str, ...] | None = None,
+                  show_progress: bool = True) -> RoundResult:
     """Run one round with a progress bar on stderr (when it is a terminal)."""
     return asyncio.run(round_with_progress(
         config, plan_vantage_points(config, vantage_points), services=services,
@@ -70,15 +71,14 @@ def execute_round(config: Config, *, vantage_points: tuple[str, ...] = (),
 
 
 async def round_with_progress(config: Config, names: list[str], *,
-                              services: tuple[str, ...] = (),
+                              services: tuple[str, ...] | None = None,
                               show_progress: bool = True) -> RoundResult:
-    """One round from ``names`` (for ``services``, default every one), as a coroutine (so
-    remote invokes can run beside it)."""
+    """One round from ``names`` (for ``services``, checked by :func:`plan_services`; None: every
+    one), as a coroutine (so remote invokes can run beside it)."""
     ip_ranges = ip_ranges_or_warn(config)
     console = Console(stderr=True)
-    chosen = plan_services(config, services)
     if not show_progress or not console.is_terminal:
-        return await run_round(config, vantage_points=names, services=chosen,
+        return await run_round(config, vantage_points=names, services=services,
                                ip_ranges=ip_ranges)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
@@ -88,7 +88,7 @@ async def round_with_progress(config: Config, names: list[str], *,
         def advance(vantage: str, done: int, planned: int) -> None:
             progress.update(tasks[vantage], completed=done, total=planned)
 
-        return await run_round(config, vantage_points=names, services=chosen,
+        return await run_round(config, vantage_points=names, services=services,
                                ip_ranges=ip_ranges, progress=advance)
 
 
@@ -122,16 +122,16 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
         config = loaded.config
         for warning in loaded.warnings:
             click.echo(f"warning: {warning}", err=True)
-        plan_services(config, services)  # an unknown one is exit 2 before anything is probed
+        chosen = plan_services(config, services)  # unknown: exit 2 before anything is probed
         if remote:
             try:
                 invoker = boto3_invoker(config.alarms.function_name, endpoint_url=endpoint_url)
             except AwsError as exc:
                 fail(str(exc))
-            result, failures = asyncio.run(_remote_round(config, vantage_points, services,
+            result, failures = asyncio.run(_remote_round(config, vantage_points, chosen,
                                                          remote_timeout, invoker, quiet=as_json))
         else:
-            result = execute_round(config, vantage_points=vantage_points, services=services,
+            result = execute_round(config, vantage_points=vantage_points, services=chosen,
                                    show_progress=not as_json)
     document = round_document(result, strict=strict)
     code = remote_exit_code(result, failures, strict=strict)
@@ -171,7 +171,7 @@ def check(config_file: str | None, lab: str | None, vantage_points: tuple[str, .
 
 
 async def _remote_round(config: Config, vantage_points: tuple[str, ...],
-                        services: tuple[str, ...], timeout_s: float, invoker: Invoker, *,
+                        services: tuple[str, ...] | None, timeout_s: float, invoker: Invoker, *,
                         quiet: bool) -> tuple[RoundResult, list[RegionFailure]]:
     """The local round (vantage points that run nowhere else) beside every regional probe; a
     regional round replaces the local vantage point of the same name."""

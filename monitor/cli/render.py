@@ -169,8 +169,7 @@ def _state_line(line: Text, result: RoundResult) -> Text:
 
 def failover_warnings(result: RoundResult) -> list[str]:
     """One line per path that failed over (exit 0 unless --strict, but worth saying)."""
-    return [f"warning: {round_name(v)} {p.path.value}"
-            f"{f' {p.family.value}' if v.dual_stack else ''} failed over: "
+    return [f"warning: {round_name(v)} {path_label(v, p)} failed over: "
             f"{printable(p.verdict.detail)}"
             for v in result.vantage_points for p in v.paths
             if p.verdict.state is RoutingState.FAILOVER]

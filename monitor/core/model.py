@@ -22,6 +22,7 @@ from probes.errors import ProbeError
 from probes.http import TlsSession
 
 __all__ = [
+    "PROBLEM_STATES",
     "Attribution",
     "AttributionSource",
     "CdnDetails",
@@ -62,6 +63,10 @@ class RoutingState(StrEnum):
     MISROUTED = "misrouted"
     UNKNOWN = "unknown"
 
+
+PROBLEM_STATES = frozenset({RoutingState.MISROUTED, RoutingState.UNKNOWN})
+"""The states that need a person: a routing problem (exit 1, a WARNING log line); failover
+joins them only with ``--strict``."""
 
 _SEVERITY = {RoutingState.OK: 0, RoutingState.FAILOVER: 1, RoutingState.UNKNOWN: 2,
              RoutingState.MISROUTED: 3}

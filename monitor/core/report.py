@@ -13,6 +13,7 @@ from typing import Any, get_args
 from monitor import __version__
 from monitor.config import DEFAULT_SERVICE, Estimator
 from monitor.core.model import (
+    PROBLEM_STATES,
     Attribution,
     AttributionSource,
     CdnDetails,
@@ -251,7 +252,7 @@ def round_document(result: RoundResult, *, strict: bool = False) -> dict[str, An
 def exit_code(result: RoundResult, *, strict: bool = False) -> int:
     """0 when every path is ok (or failover, unless strict); 1 for any routing problem; 3 when
     no region could be measured from any vantage point (for any service: the worst over them)."""
-    bad = {RoutingState.MISROUTED, RoutingState.UNKNOWN}
+    bad = set(PROBLEM_STATES)
     if strict:
         bad.add(RoutingState.FAILOVER)
     if all(not any(r.healthy for r in v.regions) for v in result.vantage_points):

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 from monitor.config import DEFAULT_SERVICE, Estimator
 from monitor.core.model import (
+    PROBLEM_STATES,
     IpFamily,
     Path,
     PathResult,
@@ -160,10 +161,7 @@ def log_round_evidence(vantage: VantageRound, logger: logging.Logger = evidence_
 def _level(record: Mapping[str, Any]) -> int:
     """WARNING for a path that needs a person (misrouted, unknown), INFO otherwise, so a log
     pipeline that alerts on levels sees what the alarms see."""
-    return logging.WARNING if record.get("state") in _NEEDS_A_LOOK else logging.INFO
-
-
-_NEEDS_A_LOOK = frozenset({RoutingState.MISROUTED.value, RoutingState.UNKNOWN.value})
+    return logging.WARNING if record.get("state") in PROBLEM_STATES else logging.INFO
 
 
 # --- reading back --------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ class RegionCell:
     message: str | None = None
     tls_version: str | None = None
     cert_not_after: float | None = None  # Unix seconds: the earliest expiry presented
+    family: str | None = None  # ipv4 / ipv6 in a round with IPv6 results
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,8 @@ def _region(item: Any, where: str) -> RegionCell:
                       document.get("healthy") is True, _text(document.get("reason")),
                       _text(document.get("message")), _text(document.get("tls_version")),
                       _optional_timestamp(document.get("cert_not_after"),
-                                          f"{where}.cert_not_after"))
+                                          f"{where}.cert_not_after"),
+                      _text(document.get("family")))
 
 
 def _vantages(item: Any, where: str) -> list[VantageView]:
@@ -256,24 +258,15 @@ def _vantages(item: Any, where: str) -> list[VantageView]:
     the round has IPv6 results (each family's latency row and paths side by side; the round's
     errors on the first)."""
     whole = _vantage(item, where)
-    document = _mapping(item, where)
-    regions = _list(document.get("regions", []), f"{where}.regions")
-    families = list(dict.fromkeys(
-        str(r["family"]) for r in regions if isinstance(r, Mapping) and r.get("family")))
+    families = list(dict.fromkeys(cell.family for cell in whole.regions))
     if len(families) < 2:
         return [whole]
-    cells = [(r.get("family"), cell) for r, cell in zip(regions, _cells(regions, where),
-                                                         strict=True) if isinstance(r, Mapping)]
     return [dataclasses.replace(
         whole, family=family,
-        regions=tuple(cell for own, cell in cells if own == family),
+        regions=tuple(cell for cell in whole.regions if cell.family == family),
         paths=tuple(p for p in whole.paths if (p.family or families[0]) == family),
         errors=whole.errors if index == 0 else ())
         for index, family in enumerate(families)]
-
-
-def _cells(regions: list[Any], where: str) -> list[RegionCell]:
-    return [_region(r, f"{where}.regions[{i}]") for i, r in enumerate(regions)]
 
 
 def _vantage(item: Any, where: str) -> VantageView:
@@ -286,10 +279,6 @@ def _vantage(item: Any, where: str) -> VantageView:
     finished_at = (started_at + duration if finished is None
                    else _timestamp(finished, f"{where}.finished_at"))
     regions = _list(document.get("regions", []), f"{where}.regions")
-    families = [r.get("family") if isinstance(r, Mapping) else None for r in regions]
-    if families:  # the matrix shows the first family's row (each path names its own)
-        regions = [r for r, family in zip(regions, families, strict=True)
-                   if family == families[0]]
     paths = _list(document.get("paths", []), f"{where}.paths")
     errors = [e for e in _list(document.get("errors", []), f"{where}.errors")
               if isinstance(e, Mapping)]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.config import DEFAULT_SERVICE
-from monitor.core.model import RoutingState, VantageRound
+from monitor.core.model import PROBLEM_STATES, VantageRound
 from monitor.metrics import VantageSnapshot
 
 __all__ = ["log_round", "round_log_fields", "round_message"]
@@ -81,6 +81,6 @@ def round_message(result: VantageRound, entry: VantageSnapshot | None) -> str:
 def log_round(result: VantageRound, entry: VantageSnapshot | None) -> None:
     # WARNING when the round needs a look (a path misrouted or unknown, the round incomplete)
     needs_a_look = not result.success or any(
-        p.verdict.state in (RoutingState.MISROUTED, RoutingState.UNKNOWN) for p in result.paths)
+        p.verdict.state in PROBLEM_STATES for p in result.paths)
     round_log.log(logging.WARNING if needs_a_look else logging.INFO, round_message(result, entry),
                   extra={"fields": round_log_fields(result, entry)})
