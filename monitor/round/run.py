@@ -192,9 +192,7 @@ def planned_checks(config: Config, paths: tuple[PathSpec, ...] = PATHS) -> int:
     for family in others:
         total += sum(spec.planned_checks(config) for spec in paths
                      if spec.enabled(config) and family in spec.families)
-        total += config.probe.samples * sum(
-            1 for settings in config.regions.values()
-            if any(IpFamily.of(a) is family for a in settings.addresses))
+        total += config.probe.samples * len(_written(config, family))
     return total
 
 
@@ -436,8 +434,7 @@ def has_addresses(config: Config, evidence: VantageEvidence) -> bool:
     answers = [evidence.recursive, evidence.authoritative, *evidence.alb_answers.values(),
                evidence.cdn.dns if evidence.cdn is not None else None]
     return (any(answer is not None and answer.addresses for answer in answers)
-            or any(IpFamily.of(a) is family
-                   for settings in config.regions.values() for a in settings.addresses))
+            or bool(_written(config, family)))
 
 
 def judge_families(context: RoundContext, name: str, evidence: Mapping[IpFamily, VantageEvidence],
@@ -523,11 +520,15 @@ def _not_published(path: PathResult) -> bool:
 
 def _addressed(config: Config, evidence: VantageEvidence) -> set[str]:
     """Regions with an address of the evidence's family, configured or answered for its ALB."""
-    family = evidence.family
-    found = {region for region, settings in config.regions.items()
-             if any(IpFamily.of(a) is family for a in settings.addresses)}
+    found = _written(config, evidence.family)
     found.update(region for region, answer in evidence.alb_answers.items() if answer.addresses)
     return found
+
+
+def _written(config: Config, family: IpFamily) -> set[str]:
+    """The regions the configuration writes with an address of ``family``."""
+    return {region for region, settings in config.regions.items()
+            if any(IpFamily.of(a) is family for a in settings.addresses)}
 
 
 def _bounded(regions: tuple[RegionLatency, ...], evidence: VantageEvidence, config: Config,
