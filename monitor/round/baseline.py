@@ -148,10 +148,17 @@ def sample_ok(evidence: HttpEvidence) -> bool:
     return evidence.error is None and status_ok(evidence.status)
 
 
+def _answered(samples: Sequence[HttpEvidence],
+              trust: Trust) -> tuple[list[HttpEvidence], list[HttpEvidence]]:
+    """The samples that got an answer, and those of them taken undisturbed."""
+    answered = [(i, s) for i, s in enumerate(samples) if sample_ok(s)]
+    return [s for _, s in answered], [s for i, s in answered if trust.clean(i)]
+
+
 def _usable(samples: Sequence[HttpEvidence], trust: Trust) -> list[HttpEvidence]:
     """The samples ``auto`` decides on: the clean answered ones, else every answered one."""
-    answered = [(i, s) for i, s in enumerate(samples) if sample_ok(s)]
-    return [s for i, s in answered if trust.clean(i)] or [s for _, s in answered]
+    answered, clean = _answered(samples, trust)
+    return clean or answered
 
 
 def summarise_row(baseline: Mapping[str, Sequence[HttpEvidence]], config: Config, *,
@@ -184,8 +191,7 @@ def summarise_region(
     if chosen is None and config.probe.estimator is Estimator.AUTO:
         chosen = auto_estimators({region: _usable(samples, trust)})[region]
     estimator, why = chosen or (config.probe.estimator, "configured")
-    answered = [(i, s) for i, s in enumerate(samples) if sample_ok(s)]
-    clean = [s for i, s in answered if trust.clean(i)]
+    answered, clean = _answered(samples, trust)
     good = [value for s in clean if (value := sample_estimate(s, estimator)) is not None]
     tls = TlsInfo.summary(s.tls for s in samples)
     disturbed = trust.disturbed
