@@ -28,6 +28,7 @@ machine the neighbours can then not preempt it, so its wall time is its own work
 share caches and memory bandwidth). ``--priority normal`` measures as any process runs.
 
     .venv/bin/python bench/startup.py [--runs 15] [--package-dir DIR] [--bytecode-python PATH]
+                                      [--compare-package DIR]
 
 Without ``--package-dir`` it builds one into ``build/bench-lambda-<machine>/`` (pip downloads
 the wheels; ~20 s). Results go in BENCHMARKS.md.
@@ -146,7 +147,7 @@ def build_package(bytecode_python: str | None) -> Path:
 
 
 def variants(package: Path | None, python312: str | None, workdir: Path,
-             prefix: Sequence[str] = ()) -> list[Variant]:
+             prefix: Sequence[str] = (), compare: Path | None = None) -> list[Variant]:
     venv = sys.executable
     cache = workdir / "pycache"
     found: list[Variant] = [
@@ -177,6 +178,12 @@ def variants(package: Path | None, python312: str | None, workdir: Path,
                     [*flags, "-c", _PROBE, str(bare), str(bare / config.name)], _env(),
                     "python3.12 -I -S -c pass"),
         ]
+        if compare is not None:
+            found.append(Variant(
+                f"handler, package of {compare.name} (--compare-package)",
+                [*flags, "-c", _PROBE, str(compare),
+                 str(compare / build_lambda_zip.BUNDLED_CONFIG)], _env(),
+                "python3.12 -I -S -c pass"))
     for variant in found:
         variant.command = [*prefix, *variant.command]
     return found
@@ -190,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bytecode-python", help="a CPython 3.12 (default: found as the "
                                                   "build script finds it)")
     parser.add_argument("--no-package", action="store_true", help="only the dev venv")
+    parser.add_argument("--compare-package", type=Path,
+                        help="another unzipped package (e.g. built from an earlier commit), "
+                             "measured interleaved with this one")
     parser.add_argument("--priority", choices=("realtime", "normal"),
                         default="realtime" if os.geteuid() == 0 and shutil.which("chrt")
                         else "normal",
@@ -216,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           + (f", package run by {python312}" if python312 else ""))
     with tempfile.TemporaryDirectory(prefix="routewatch-startup-") as tmp:
         prefix = ["chrt", "-f", "10"] if args.priority == "realtime" else []
-        measured = variants(package, python312, Path(tmp), prefix)
+        measured = variants(package, python312, Path(tmp), prefix, args.compare_package)
         for variant in measured:  # warm-up: writes the dev venv's bytecode cache, fills caches
             variant.run()
             variant.runs.clear()
@@ -245,6 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for row in [header, *rows]:
         print("  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w)
                         for i, (v, w) in enumerate(zip(row, widths, strict=True))))
+    compared = [v for v in measured if v.name.endswith("(--compare-package)")]
+    this = by_name.get("handler, package with bytecode")
+    if compared and this is not None:
+        ratio = (statistics.median(r.import_wall for r in this.runs)
+                 / statistics.median(r.import_wall for r in compared[0].runs))
+        print(f"import wall, this package / {compared[0].name}: {ratio:.2f}")
     for variant in measured:
         if variant.runs:
             print(f"loaded after import + config load ({variant.name}): "

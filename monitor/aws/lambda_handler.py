@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ def _ranges(config: Config) -> IpRanges | None:
         return None
     if settings.url is not None and settings.cache_dir is None:
         # the only writable place in a Lambda
-        settings = settings.model_copy(update={"cache_dir": Path("/tmp/routewatch")})
+        settings = replace(settings, cache_dir=Path("/tmp/routewatch"))
     key = f"{settings.file}|{settings.url}"
     if key not in _ip_ranges:
         try:

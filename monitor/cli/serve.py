@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from monitor.cli.options import config_options, config_source
 from monitor.cli.output import fail
 from monitor.config import Config, LoadedConfig, ServeSettings
+from monitor.config.validation import validate_section
 from monitor.core.attribution import IpRangesError, load_ip_ranges
 from monitor.core.model import RoundResult, VantageRound
 from monitor.domain.text import printable
@@ -114,10 +115,10 @@ def _override(loaded: LoadedConfig, serve_settings: dict[str, float]) -> LoadedC
         return loaded
     config = loaded.config
     try:
-        settings = ServeSettings.model_validate({**config.serve.model_dump(), **serve_settings})
+        settings = validate_section(ServeSettings, {**asdict(config.serve), **serve_settings})
     except ValidationError as exc:
         fail(f"invalid serve settings: {exc}")
-    return replace(loaded, config=config.model_copy(update={"serve": settings}))
+    return replace(loaded, config=replace(config, serve=settings))
 
 
 @click.command("serve")

@@ -4,18 +4,18 @@ Load with :func:`load_config`; a bad file raises :class:`ConfigError` carrying o
 :class:`ConfigProblem` per mistake (key path, line where known, message). Production pitfalls that
 are legal but will bite (a host name with ``_``) come back as warnings on :class:`LoadedConfig`.
 
-Files by job: :mod:`~monitor.config.schema` (the models), :mod:`~monitor.config.loader` (the
+Files by job: :mod:`~monitor.config.schema` (the configuration's types: frozen dataclasses that
+load no pydantic), :mod:`~monitor.config.validation` (the pydantic validator and JSON Schema
+built from them, imported when a file is validated), :mod:`~monitor.config.loader` (the
 line-aware YAML loader and problem reports, shared with the lab), :mod:`~monitor.config.policy`
 (what a valid configuration implies at run time).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
-
-from pydantic import ValidationError
 
 from monitor.config.loader import (
     ConfigError,
@@ -102,9 +102,13 @@ def parse_config(text: str, source: str = "<config>", *,
     Relative file paths (``service.ca_file``) are resolved against ``relative_to`` (the config
     file's folder), so configs can travel with their CA; the files named are checked now, not at
     the first round."""
+    from pydantic import ValidationError
+
+    from monitor.config.validation import validate_config
+
     document = yaml_document(text, source)
     try:
-        config = Config.model_validate(document)
+        config = validate_config(document)
     except ValidationError as exc:
         raise ConfigError(source, validation_problems(document, exc)) from None
     configured = config
@@ -123,12 +127,12 @@ def _ca_files_relative_to(config: Config, folder: Path) -> Config:
         ca_file = service.ca_file
         if ca_file is None or ca_file.is_absolute():
             return service
-        return service.model_copy(update={"ca_file": folder / ca_file})
+        return replace(service, ca_file=folder / ca_file)
 
     if config.services is not None:
-        return config.model_copy(update={"services": {
-            name: resolved(entry) for name, entry in config.services.items()}})
-    return config.model_copy(update={"single_service": resolved(config.service)})
+        return replace(config, services={
+            name: resolved(entry) for name, entry in config.services.items()})
+    return replace(config, single_service=resolved(config.service))
 
 
 def load_config(path: str | Path) -> LoadedConfig:
@@ -139,4 +143,6 @@ def load_config(path: str | Path) -> LoadedConfig:
 
 def config_schema() -> dict[str, Any]:
     """JSON Schema of the configuration file, for editors."""
-    return Config.model_json_schema()
+    from monitor.config.validation import adapter
+
+    return adapter(Config).json_schema()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
-from pydantic_core import PydanticCustomError
+from typing import TYPE_CHECKING, Any
 
 from probes.errors import RoutewatchError
+
+if TYPE_CHECKING:  # pydantic loads with the validator, not with the configuration's types
+    from pydantic import ValidationError
+    from pydantic_core import PydanticCustomError
 
 __all__ = [
     "ConfigError",
@@ -71,8 +72,10 @@ _REFERENCES = "references"
 
 
 def reference_error(*problems: tuple[KeyPath, str]) -> PydanticCustomError:
-    """A whole-file check's problems, raised from a model validator; each keeps its key path
+    """A whole-file check's problems, raised from a section's ``check``; each keeps its key path
     (and so its line) in :func:`validation_problems`."""
+    from pydantic_core import PydanticCustomError
+
     summary = "; ".join(f"{format_key_path(loc)}: {msg}" for loc, msg in problems)
     return PydanticCustomError(_REFERENCES, "{summary}",
                                {"summary": summary, "problems": list(problems)})

@@ -1,30 +1,33 @@
-"""The configuration's schema: pydantic v2 models, strict, unknown keys rejected, frozen."""
+"""The configuration's schema: frozen dataclasses, strict, unknown keys rejected.
+
+The classes are plain dataclasses, so importing them (every part of routewatch does, the Lambda
+handler at each cold start) loads no validator library. What a field accepts beyond its type is
+written in its annotation, pydantic's way (``Annotated[int, Field(ge=1, ...)]``,
+``AfterValidator``); annotations are not evaluated at import (``from __future__ import
+annotations``), and :mod:`monitor.config.validation`, which only the loader imports, reads them
+and builds the pydantic validator (and the JSON Schema) from them. A class's checks across its
+fields are its ``check`` method (:class:`~monitor.config.validation` runs it after the fields
+validate).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictFloat,
-    StrictInt,
-    field_validator,
-    model_validator,
-)
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from monitor.config.loader import empty_entries, reference_error
 from monitor.domain.patterns import POP_CODE as _POP_CODE
 from monitor.domain.patterns import REGION_NAME as _REGION_NAME
 from probes.addresses import IpFamily
 from probes.errors import RoutewatchError
+
+if TYPE_CHECKING:  # in annotations only; monitor.config.validation supplies them
+    from pydantic import AfterValidator, BeforeValidator, Field, StrictFloat, StrictInt
 
 __all__ = [
     "DEFAULT_SERVICE",
@@ -35,7 +38,6 @@ __all__ = [
     "Estimator",
     "IpFamily",
     "IpRangesSettings",
-    "PopCode",
     "ProbeSettings",
     "Region",
     "ServeSettings",
@@ -55,11 +57,19 @@ _HOST_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
-class _Strict(BaseModel):
-    # validators are built at the first validation, not at import: a cold start that loads a
-    # pre-validated configuration (the Lambda package) never builds them
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
-                              defer_build=True)
+class _Section:
+    """A part of the configuration. pydantic validates it (and writes its JSON Schema) through
+    :func:`monitor.config.validation.section_schema`, which reads its annotations."""
+
+    __slots__ = ()
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from monitor.config.validation import section_schema
+
+        return section_schema(cls, handler)
+
+
 
 
 def _host(value: str) -> str:
@@ -68,10 +78,22 @@ def _host(value: str) -> str:
     return value.rstrip(".").lower()
 
 
+def _optional_host(value: str | None) -> str | None:
+    return None if value is None else _host(value)
+
+
 def _endpoint(value: str, default_port: int) -> str:
     """Normalise ``address`` or ``address:port`` (``[v6]:port``) and validate the address."""
     host, port = split_endpoint(value, default_port)
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _dns_endpoint(value: str) -> str:
+    return _endpoint(value, 53)
+
+
+def _dns_endpoints(value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_endpoint(item, 53) for item in value)
 
 
 def split_endpoint(value: str, default_port: int) -> tuple[str, int]:
@@ -121,6 +143,11 @@ def split_listen(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def _listen(value: str) -> str:
+    split_listen(value)  # validated when the file loads, not when serve starts
+    return value.strip()
+
+
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ValueError(f"port {text!r} is not between 1 and 65535")
@@ -133,64 +160,22 @@ def _region_name(name: str) -> str:
     return name
 
 
-def _vantage_name(name: str) -> str:
+def _label_name(name: str) -> str:
     if not _LABEL_NAME.match(name):
         raise ValueError(f"{name!r} is not a valid name (lower case letters, digits, - and _)")
     return name
 
 
-RegionName = Annotated[str, AfterValidator(_region_name)]
-VantageName = Annotated[str, AfterValidator(_vantage_name)]
-ServiceName = Annotated[str, AfterValidator(_vantage_name)]
+def _health_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError("must start with '/'")
+    return value
 
 
-class Service(_Strict):
-    """The watched application: its latency-routed origin name and CDN name."""
-
-    origin_name: str = Field(description="Latency-routed origin name, e.g. global-alb.example.com")
-    cdn_name: str | None = Field(
-        None, description="CloudFront name clients use, e.g. app.example.com"
-    )
-    port: StrictInt = Field(443, ge=1, le=65535, description="HTTPS port of the origin and the CDN")
-    health_path: str = Field("/health", description="Path answering the app contract")
-    region_header: str = Field("x-origin-region", description="Response header naming the region")
-    ca_file: Path | None = Field(
-        None, description="PEM bundle to verify certificates against (default: system store)"
-    )
-
-    _check_origin = field_validator("origin_name", "cdn_name")(
-        lambda v: None if v is None else _host(v)
-    )
-
-    @field_validator("health_path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must start with '/'")
-        return value
-
-    @field_validator("region_header")
-    @classmethod
-    def _header(cls, value: str) -> str:
-        if not _HEADER_NAME.match(value):
-            raise ValueError(f"{value!r} is not a valid HTTP header name")
-        return value.lower()
-
-
-class ServiceRegion(_Strict):
-    """A region as one service reaches it: its own ALB name and/or addresses and port; whatever
-    is not given is the top-level region's."""
-
-    alb_name: str | None = Field(None, description="This service's ALB DNS name in the region")
-    addresses: tuple[str, ...] = Field((), description="This service's ALB addresses")
-    port: StrictInt | None = Field(None, ge=1, le=65535, description="Overrides the port")
-
-    _alb = field_validator("alb_name")(lambda v: None if v is None else _host(v))
-
-    @field_validator("addresses")
-    @classmethod
-    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _ip_addresses(value)
+def _header_name(value: str) -> str:
+    if not _HEADER_NAME.match(value):
+        raise ValueError(f"{value!r} is not a valid HTTP header name")
+    return value.lower()
 
 
 def _ip_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -202,17 +187,118 @@ def _ip_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
+def _subnet(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a subnet such as 198.51.100.0/24") from None
+
+
+def _source_address(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
+def _source_address_v6(value: str | None) -> str | None:
+    if value is not None and IpFamily.of(value) is not IpFamily.IPV6:
+        raise ValueError(f"{value!r} is not an IPv6 address")
+    return value
+
+
+def _location(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.fullmatch(r"[A-Za-z]{3}", value):
+        raise ValueError(f"{value!r} is not a three-letter IATA airport code")
+    from monitor.domain.geo import airport_location  # the airport table loads only when needed
+
+    if airport_location(value) is None:
+        raise ValueError(f"{value.upper()!r} is not a known IATA airport code")
+    return value.upper()
+
+
+def _one_family(value: object) -> object:
+    return [value] if isinstance(value, str) else value  # `families: ipv4` is [ipv4]
+
+
+def _families(value: tuple[IpFamily, ...]) -> tuple[IpFamily, ...]:
+    if len(set(value)) != len(value):
+        raise ValueError("each family once")
+    if value[0] is not IpFamily.IPV4:
+        # the first family is measured at every region's written addresses; IPv6 is measured
+        # beside it, where it has addresses
+        raise ValueError("must start with ipv4 ([ipv4] or [ipv4, ipv6]): IPv6 is measured "
+                         "beside IPv4 where it has addresses; IPv6-only is not supported")
+    return value
+
+
+def _networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return tuple(str(ipaddress.ip_network(item, strict=False)) for item in value)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (give networks such as 127.0.0.0/8 or fd00::/8)") from None
+
+
+def _https_url(value: str | None) -> str | None:
+    if value is not None and not value.lower().startswith("https://"):
+        raise ValueError(f"{value!r} must be an https:// URL (what it serves decides "
+                         f"attribution, so it must not be forgeable on the way)")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Service(_Section):
+    """The watched application: its latency-routed origin name and CDN name."""
+
+    origin_name: Annotated[str, AfterValidator(_host), Field(
+        description="Latency-routed origin name, e.g. global-alb.example.com")]
+    cdn_name: Annotated[str | None, AfterValidator(_optional_host), Field(
+        description="CloudFront name clients use, e.g. app.example.com")] = None
+    port: Annotated[StrictInt, Field(
+        ge=1, le=65535, description="HTTPS port of the origin and the CDN")] = 443
+    health_path: Annotated[str, AfterValidator(_health_path), Field(
+        description="Path answering the app contract")] = "/health"
+    region_header: Annotated[str, AfterValidator(_header_name), Field(
+        description="Response header naming the region")] = "x-origin-region"
+    ca_file: Annotated[Path | None, Field(
+        description="PEM bundle to verify certificates against (default: system store)")] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceRegion(_Section):
+    """A region as one service reaches it: its own ALB name and/or addresses and port; whatever
+    is not given is the top-level region's."""
+
+    alb_name: Annotated[str | None, AfterValidator(_optional_host), Field(
+        description="This service's ALB DNS name in the region")] = None
+    addresses: Annotated[tuple[str, ...], AfterValidator(_ip_addresses), Field(
+        description="This service's ALB addresses")] = ()
+    port: Annotated[StrictInt | None, Field(
+        ge=1, le=65535, description="Overrides the port")] = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServiceEntry(Service):
     """One of ``services``: a watched application with its own names and, per region, its own
     ALBs (``regions``: absent → every top-level region as written there; present → only the
     regions named, each with its endpoints or, left empty, the top-level ones)."""
 
-    regions: dict[RegionName, ServiceRegion] | None = Field(
-        None, description="The regions this service runs in (names of the top-level regions), "
-                          "with its own alb_name/addresses/port where they differ")
-
     # `eu-west-1:` with nothing after it: the top-level region as it is
-    _empty_entries = field_validator("regions", mode="before")(empty_entries)
+    regions: Annotated[
+        dict[Annotated[str, AfterValidator(_region_name)], ServiceRegion] | None,
+        BeforeValidator(empty_entries),
+        Field(description="The regions this service runs in (names of the top-level regions), "
+                          "with its own alb_name/addresses/port where they differ")] = None
+
+    def service(self) -> Service:
+        """The application without its ``regions`` (what a per-service view watches)."""
+        return Service(**{name: getattr(self, name) for name in Service.__dataclass_fields__})
 
 
 DEFAULT_SERVICE = "default"
@@ -225,76 +311,42 @@ class SeveralServices(RoutewatchError, LookupError):
     :meth:`Config.service_views` (or ``--service NAME``)."""
 
 
-class Region(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class Region(_Section):
     """One deployment region: its ALB name and/or addresses."""
 
-    alb_name: str | None = Field(
-        None, description="The region's own ALB DNS name (resolved A and AAAA, one per family)")
-    addresses: tuple[str, ...] = Field(
-        (), description="The region's ALB addresses, IPv4 and IPv6 (each measured in its family)")
-    port: StrictInt | None = Field(None, ge=1, le=65535, description="Overrides service.port")
+    alb_name: Annotated[str | None, AfterValidator(_optional_host), Field(
+        description="The region's own ALB DNS name (resolved A and AAAA, one per family)")] = None
+    addresses: Annotated[tuple[str, ...], AfterValidator(_ip_addresses), Field(
+        description="The region's ALB addresses, IPv4 and IPv6 (each measured in its family)",
+    )] = ()
+    port: Annotated[StrictInt | None, Field(
+        ge=1, le=65535, description="Overrides service.port")] = None
 
-    @field_validator("alb_name")
-    @classmethod
-    def _alb(cls, value: str | None) -> str | None:
-        return None if value is None else _host(value)
-
-    @field_validator("addresses")
-    @classmethod
-    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _ip_addresses(value)
-
-    @model_validator(mode="after")
-    def _reachable(self) -> Region:
+    def check(self) -> None:
         if not self.alb_name and not self.addresses:
             raise ValueError("give alb_name or addresses (how to reach the region directly)")
-        return self
 
 
-class VantagePoint(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class VantagePoint(_Section):
     """A place probes run from."""
 
-    resolver: str = Field(description="Recursive resolver, address[:port]")
-    client_subnet: str | None = Field(
-        None, description="Client subnet sent as EDNS Client Subnet to the authoritative servers"
-    )
-    source_address: str | None = Field(None, description="Local address to send probes from")
-    source_address_v6: str | None = Field(
-        None, description="Local IPv6 address to send IPv6 probes from (default: the system "
-                          "chooses; source_address when that is an IPv6 address)")
-    region: str | None = Field(None, description="The AWS region this vantage point runs in")
-    location: str | None = Field(
-        None, description="IATA airport code near the vantage point (nominal closest region)"
-    )
-
-    _resolver = field_validator("resolver")(lambda v: _endpoint(v, 53))
-
-    @field_validator("client_subnet")
-    @classmethod
-    def _subnet(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return str(ipaddress.ip_network(value, strict=False))
-        except ValueError:
-            raise ValueError(f"{value!r} is not a subnet such as 198.51.100.0/24") from None
-
-    @field_validator("source_address")
-    @classmethod
-    def _source(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                raise ValueError(f"{value!r} is not an IP address") from None
-        return value
-
-    @field_validator("source_address_v6")
-    @classmethod
-    def _source_v6(cls, value: str | None) -> str | None:
-        if value is not None and IpFamily.of(value) is not IpFamily.IPV6:
-            raise ValueError(f"{value!r} is not an IPv6 address")
-        return value
+    resolver: Annotated[str, AfterValidator(_dns_endpoint), Field(
+        description="Recursive resolver, address[:port]")]
+    client_subnet: Annotated[str | None, AfterValidator(_subnet), Field(
+        description="Client subnet sent as EDNS Client Subnet to the authoritative servers",
+    )] = None
+    source_address: Annotated[str | None, AfterValidator(_source_address), Field(
+        description="Local address to send probes from")] = None
+    source_address_v6: Annotated[str | None, AfterValidator(_source_address_v6), Field(
+        description="Local IPv6 address to send IPv6 probes from (default: the system "
+                    "chooses; source_address when that is an IPv6 address)")] = None
+    region: Annotated[str | None, Field(
+        description="The AWS region this vantage point runs in")] = None
+    location: Annotated[str | None, AfterValidator(_location), Field(
+        description="IATA airport code near the vantage point (nominal closest region)",
+    )] = None
 
     def local_address(self, family: IpFamily) -> str | None:
         """The address probes of ``family`` are sent from (None: the system chooses)."""
@@ -305,19 +357,6 @@ class VantagePoint(_Strict):
         if self.source_address is not None and IpFamily.of(self.source_address) is family:
             return self.source_address
         return None
-
-    @field_validator("location")
-    @classmethod
-    def _location(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not re.fullmatch(r"[A-Za-z]{3}", value):
-            raise ValueError(f"{value!r} is not a three-letter IATA airport code")
-        from monitor.domain.geo import airport_location  # the airport table loads only when needed
-
-        if airport_location(value) is None:
-            raise ValueError(f"{value.upper()!r} is not a known IATA airport code")
-        return value.upper()
 
 
 class Estimator(StrEnum):
@@ -344,232 +383,186 @@ class Estimator(StrEnum):
     CONNECT = "connect"
 
 
-class Tolerance(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class Tolerance(_Section):
     """A worse region within tolerance is not a misroute: penalty ≤ max(absolute, relative×best)."""
 
-    absolute_ms: StrictFloat = Field(
-        10.0, ge=0, description="Penalty in milliseconds always tolerated (jitter, not routing)"
-    )
-    relative: StrictFloat = Field(
-        0.25, ge=0, le=10,
-        description="Penalty tolerated as a fraction of the closest region's round trip",
-    )
-    slow_app_ms: StrictFloat = Field(
-        50.0, ge=0, description="App time (first byte minus the handshake's round trip) beyond "
+    absolute_ms: Annotated[StrictFloat, Field(
+        ge=0, description="Penalty in milliseconds always tolerated (jitter, not routing)")] = 10.0
+    relative: Annotated[StrictFloat, Field(
+        ge=0, le=10,
+        description="Penalty tolerated as a fraction of the closest region's round trip")] = 0.25
+    slow_app_ms: Annotated[StrictFloat, Field(
+        ge=0, description="App time (first byte minus the handshake's round trip) beyond "
         "which a serving region is reported as slow_app (and a first-byte misroute that network "
-        "distance does not confirm is not one); 0 turns this off")
+        "distance does not confirm is not one); 0 turns this off")] = 50.0
 
 
-class ProbeSettings(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class ProbeSettings(_Section):
     """How each round measures: samples, timeouts, the round deadline, pacing, the estimator."""
 
-    samples: StrictInt = Field(3, ge=1, le=50, description="Baseline samples per region")
-    dns_timeout_s: StrictFloat = Field(2.0, gt=0, le=60, description="Seconds for one DNS query")
-    connect_timeout_s: StrictFloat = Field(
-        3.0, gt=0, le=60, description="Seconds for one TCP connect (and TLS handshake)"
-    )
-    request_timeout_s: StrictFloat = Field(
-        5.0, gt=0, le=120, description="Seconds for one HTTPS request, all phases"
-    )
-    round_deadline_s: StrictFloat = Field(
-        15.0, gt=0, le=600, description="Hard limit for one round"
-    )
-    pace_ms: StrictFloat = Field(
-        10.0, ge=0, le=1000, description="Gap between check starts (bursts distort timings)"
-    )
-    body_limit_bytes: StrictInt = Field(
-        65536, ge=0, le=16 * 1024 * 1024,
+    samples: Annotated[StrictInt, Field(
+        ge=1, le=50, description="Baseline samples per region")] = 3
+    dns_timeout_s: Annotated[StrictFloat, Field(
+        gt=0, le=60, description="Seconds for one DNS query")] = 2.0
+    connect_timeout_s: Annotated[StrictFloat, Field(
+        gt=0, le=60, description="Seconds for one TCP connect (and TLS handshake)")] = 3.0
+    request_timeout_s: Annotated[StrictFloat, Field(
+        gt=0, le=120, description="Seconds for one HTTPS request, all phases")] = 5.0
+    round_deadline_s: Annotated[StrictFloat, Field(
+        gt=0, le=600, description="Hard limit for one round")] = 15.0
+    pace_ms: Annotated[StrictFloat, Field(
+        ge=0, le=1000, description="Gap between check starts (bursts distort timings)")] = 10.0
+    body_limit_bytes: Annotated[StrictInt, Field(
+        ge=0, le=16 * 1024 * 1024,
         description="Most bytes of a response body read (the health JSON); the rest is dropped",
-    )
-    estimator: Estimator = Field(
-        Estimator.AUTO,
+    )] = 65536
+    estimator: Annotated[Estimator, Field(
         description="Round-trip estimate: auto (connect where the TCP peer is the server, else "
                     "first_byte: decided per round from the samples), connect (TCP connect; "
                     "zero behind a local proxy), first_byte (request to first byte: includes "
                     "the app's time; its misroutes are checked against network distance) or "
                     "handshake (the TLS handshake divided by the round trips its version "
-                    "costs; network distance plus crypto)",
-    )
-    families: tuple[IpFamily, ...] = Field(
-        (IpFamily.IPV4, IpFamily.IPV6), min_length=1,
+                    "costs; network distance plus crypto)")] = Estimator.AUTO
+    families: Annotated[tuple[IpFamily, ...], Field(
+        min_length=1,
         description="Address families measured and judged on their own: ipv4 (A records, IPv4 "
-                    "addresses), ipv6 (AAAA, IPv6); ipv4 first. ipv6 gives results only "
-                    "where it has addresses (an AAAA answer, a region's IPv6 address)")
-    allow_addresses: tuple[str, ...] = Field(
-        (), description="Networks a DNS answer may point probes at although they are special "
-                        "(loopback, private, link-local …), e.g. [127.0.0.0/8]; others are refused")
+                    "addresses), ipv6 (AAAA, IPv6); ipv4 first. ipv6 gives results only where "
+                    "it has addresses (an AAAA answer, a region's IPv6 address)",
+    ), BeforeValidator(_one_family), AfterValidator(_families)] = (IpFamily.IPV4, IpFamily.IPV6)
+    allow_addresses: Annotated[tuple[str, ...], AfterValidator(_networks), Field(
+        description="Networks a DNS answer may point probes at although they are special "
+                    "(loopback, private, link-local …), e.g. [127.0.0.0/8]; others are refused",
+    )] = ()
 
-    @field_validator("families", mode="before")
-    @classmethod
-    def _one_family(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value  # `families: ipv4` is [ipv4]
-
-    @field_validator("families")
-    @classmethod
-    def _families(cls, value: tuple[IpFamily, ...]) -> tuple[IpFamily, ...]:
-        if len(set(value)) != len(value):
-            raise ValueError("each family once")
-        if value[0] is not IpFamily.IPV4:
-            # the first family is measured at every region's written addresses; IPv6 is
-            # measured beside it, where it has addresses
-            raise ValueError("must start with ipv4 ([ipv4] or [ipv4, ipv6]): IPv6 is measured "
-                             "beside IPv4 where it has addresses; IPv6-only is not supported")
-        return value
-
-    @field_validator("allow_addresses")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        try:
-            return tuple(str(ipaddress.ip_network(item, strict=False)) for item in value)
-        except ValueError as exc:
-            raise ValueError(f"{exc} (give networks such as 127.0.0.0/8 or fd00::/8)") from None
-
-    @model_validator(mode="after")
-    def _deadline(self) -> ProbeSettings:
+    def check(self) -> None:
         if self.round_deadline_s < self.request_timeout_s:
             raise ValueError("round_deadline_s must be at least request_timeout_s")
-        return self
 
 
-class IpRangesSettings(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class IpRangesSettings(_Section):
     """AWS ip-ranges.json, used to attribute an address to a region when nothing better exists."""
 
-    file: Path | None = Field(None, description="A local copy of ip-ranges.json (wins over url)")
-    url: str | None = Field(
-        None, description="https URL of ip-ranges.json, e.g. "
-                          "https://ip-ranges.amazonaws.com/ip-ranges.json"
-    )
-    cache_dir: Path | None = Field(
-        None, description="Where the downloaded file is cached (default ~/.cache/routewatch)"
-    )
-    max_age_hours: StrictFloat = Field(
-        24.0, gt=0, description="Download again when the cached file is older than this"
-    )
-
-    @field_validator("url")
-    @classmethod
-    def _https(cls, value: str | None) -> str | None:
-        if value is not None and not value.lower().startswith("https://"):
-            raise ValueError(f"{value!r} must be an https:// URL (what it serves decides "
-                             f"attribution, so it must not be forgeable on the way)")
-        return value
+    file: Annotated[Path | None, Field(
+        description="A local copy of ip-ranges.json (wins over url)")] = None
+    url: Annotated[str | None, AfterValidator(_https_url), Field(
+        description="https URL of ip-ranges.json, e.g. "
+                    "https://ip-ranges.amazonaws.com/ip-ranges.json")] = None
+    cache_dir: Annotated[Path | None, Field(
+        description="Where the downloaded file is cached (default ~/.cache/routewatch)")] = None
+    max_age_hours: Annotated[StrictFloat, Field(
+        gt=0, description="Download again when the cached file is older than this")] = 24.0
 
 
-class CdnSettings(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class CdnSettings(_Section):
     """The CDN path: what is requested through CloudFront and how its POPs map to regions."""
 
-    path: str = Field("/health", description="Path requested through the CDN")
-    cache_bust: bool = Field(True, description="Add a unique query string")
-    observe_hit: bool = Field(True, description="Repeat the request once to observe a cache hit")
-    pop_regions: dict[str, str] = Field(
-        default_factory=dict, description="Pin a POP prefix (e.g. FRA or FRA56-P1) to a region"
-    )
+    path: Annotated[str, Field(description="Path requested through the CDN")] = "/health"
+    cache_bust: Annotated[bool, Field(description="Add a unique query string")] = True
+    observe_hit: Annotated[bool, Field(
+        description="Repeat the request once to observe a cache hit")] = True
+    pop_regions: Annotated[dict[str, str], Field(
+        description="Pin a POP prefix (e.g. FRA or FRA56-P1) to a region",
+    )] = field(default_factory=dict)
 
 
-class ServeSettings(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class ServeSettings(_Section):
     """``routewatch serve``: the schedule of rounds and where /metrics listens."""
 
-    interval_s: StrictFloat = Field(
-        60.0, ge=1, le=86400, description="Seconds between two rounds of one vantage point"
-    )
-    jitter_s: StrictFloat = Field(
-        5.0, ge=0, le=3600,
+    interval_s: Annotated[StrictFloat, Field(
+        ge=1, le=86400, description="Seconds between two rounds of one vantage point")] = 60.0
+    jitter_s: Annotated[StrictFloat, Field(
+        ge=0, le=3600,
         description="Up to this many seconds of random delay per round (at most half the "
-                    "interval is used)",
-    )
-    misfire_grace_s: StrictFloat = Field(
-        30.0, ge=0, description="A round that could not start on time still runs this late"
-    )
-    hysteresis_rounds: StrictInt = Field(
-        3, ge=1, le=100, description="Rounds that must agree to flip"
-    )
-    listen: str = Field(
-        "127.0.0.1:9465", description="Address:port of /metrics and /healthz ([v6]:port for IPv6)"
-    )
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, value: str) -> str:
-        split_listen(value)  # validated when the file loads, not when serve starts
-        return value.strip()
+                    "interval is used)")] = 5.0
+    misfire_grace_s: Annotated[StrictFloat, Field(
+        ge=0, description="A round that could not start on time still runs this late")] = 30.0
+    hysteresis_rounds: Annotated[StrictInt, Field(
+        ge=1, le=100, description="Rounds that must agree to flip")] = 3
+    listen: Annotated[str, AfterValidator(_listen), Field(
+        description="Address:port of /metrics and /healthz ([v6]:port for IPv6)",
+    )] = "127.0.0.1:9465"
 
 
-class CloudWatchSettings(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class CloudWatchSettings(_Section):
     """``serve`` also sends every round to CloudWatch (PutMetricData; needs the aws extra)."""
 
-    enabled: bool = Field(False, description="Send rounds to CloudWatch")
-    namespace: str = Field("RouteWatch", description="CloudWatch namespace of the metrics")
-    region: str | None = Field(
-        None, description="Region the metrics go to (default: the AWS default region)"
-    )
-    buffer_limit: StrictInt = Field(
-        10000, ge=1, description="Datapoints held while CloudWatch is unreachable (oldest dropped)"
-    )
+    enabled: Annotated[bool, Field(description="Send rounds to CloudWatch")] = False
+    namespace: Annotated[str, Field(
+        description="CloudWatch namespace of the metrics")] = "RouteWatch"
+    region: Annotated[str | None, Field(
+        description="Region the metrics go to (default: the AWS default region)")] = None
+    buffer_limit: Annotated[StrictInt, Field(
+        ge=1, description="Datapoints held while CloudWatch is unreachable (oldest dropped)",
+    )] = 10000
 
 
-class AlarmSettings(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class AlarmSettings(_Section):
     """The CloudWatch alarms (``routewatch alarms``), the regional probes and Route 53's zone."""
 
-    sns_topic_arn: str | None = Field(
-        None, description="SNS topic the alarms notify (in the alarms' region); none: silent"
-    )
-    misrouted_datapoints: StrictInt = Field(
-        3, ge=1, description="M of 'M of N': periods that must be bad for an alarm"
-    )
-    misrouted_evaluation_periods: StrictInt = Field(
-        5, ge=1, description="N of 'M of N': periods an alarm looks at"
-    )
-    period_s: StrictInt | None = Field(
-        None, ge=1, description="Alarm period in seconds, a multiple of 60 (the metrics' "
-                                 "resolution); default: derived from serve.interval_s and "
-                                 "serve.jitter_s, the shortest period that always holds a round"
-    )
-    function_name: str = Field("routewatch-probe", description="Lambda name in each region")
-    hosted_zone_id: str | None = Field(
-        None, description="Route 53 hosted zone of the origin name (for dns explain)"
-    )
+    sns_topic_arn: Annotated[str | None, Field(
+        description="SNS topic the alarms notify (in the alarms' region); none: silent")] = None
+    misrouted_datapoints: Annotated[StrictInt, Field(
+        ge=1, description="M of 'M of N': periods that must be bad for an alarm")] = 3
+    misrouted_evaluation_periods: Annotated[StrictInt, Field(
+        ge=1, description="N of 'M of N': periods an alarm looks at")] = 5
+    period_s: Annotated[StrictInt | None, Field(
+        ge=1, description="Alarm period in seconds, a multiple of 60 (the metrics' "
+                          "resolution); default: derived from serve.interval_s and "
+                          "serve.jitter_s, the shortest period that always holds a round",
+    )] = None
+    function_name: Annotated[str, Field(
+        description="Lambda name in each region")] = "routewatch-probe"
+    hosted_zone_id: Annotated[str | None, Field(
+        description="Route 53 hosted zone of the origin name (for dns explain)")] = None
 
 
-class Config(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class Config(_Section):
     """The whole configuration file."""
 
-    # exactly one of service / services (checked in _cross_references), said to editors too
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
-                              defer_build=True, json_schema_extra={"oneOf": [
-                                  {"required": ["service"]}, {"required": ["services"]}]})
+    # exactly one of service / services (checked in check()), said to editors too
+    json_schema_extra: ClassVar[dict[str, Any]] = {
+        "oneOf": [{"required": ["service"]}, {"required": ["services"]}]}
 
-    single_service: Service | None = Field(
-        None, alias="service",
-        description="The watched application (one; its name is 'default'); or give services")
-    services: dict[ServiceName, ServiceEntry] | None = Field(
-        None, min_length=1,
-        description="The watched applications by name (the service label), sharing regions "
-                    "and vantage points; instead of service")
-    regions: dict[RegionName, Region] = Field(
-        min_length=1, description="Every region the app runs in, by AWS region name"
-    )
-    vantage_points: dict[VantageName, VantagePoint] = Field(
-        min_length=1, description="Places the probes run from, by name (the probe label)"
-    )
-    authoritative: tuple[str, ...] = Field(
-        (), description="The zone's authoritative name servers, address[:port]"
-    )
-    probe: ProbeSettings = Field(default_factory=ProbeSettings,
-                                 description="How each round measures")
-    tolerance: Tolerance = Field(
-        default_factory=Tolerance,
-        description="How much slower a region may be before it is a misroute")
-    ip_ranges: IpRangesSettings = Field(
-        default_factory=IpRangesSettings,
-        description="AWS ip-ranges.json for attributing addresses")
-    cdn: CdnSettings = Field(default_factory=CdnSettings, description="The CDN path")
-    serve: ServeSettings = Field(default_factory=ServeSettings, description="routewatch serve")
-    cloudwatch: CloudWatchSettings = Field(
-        default_factory=CloudWatchSettings, description="CloudWatch export from serve")
-    alarms: AlarmSettings = Field(default_factory=AlarmSettings,
-                                  description="CloudWatch alarms and Route 53")
-
-    _auth = field_validator("authoritative")(lambda v: tuple(_endpoint(x, 53) for x in v))
+    single_service: Annotated[Service | None, Field(
+        alias="service",
+        description="The watched application (one; its name is 'default'); or give services",
+    )] = None
+    services: Annotated[
+        dict[Annotated[str, AfterValidator(_label_name)], ServiceEntry] | None, Field(
+            min_length=1,
+            description="The watched applications by name (the service label), sharing regions "
+                        "and vantage points; instead of service")] = None
+    regions: Annotated[dict[Annotated[str, AfterValidator(_region_name)], Region], Field(
+        min_length=1, description="Every region the app runs in, by AWS region name")]
+    vantage_points: Annotated[dict[Annotated[str, AfterValidator(_label_name)], VantagePoint],
+                              Field(min_length=1, description="Places the probes run from, by "
+                                                              "name (the probe label)")]
+    authoritative: Annotated[tuple[str, ...], AfterValidator(_dns_endpoints), Field(
+        description="The zone's authoritative name servers, address[:port]")] = ()
+    probe: Annotated[ProbeSettings, Field(
+        description="How each round measures")] = field(default_factory=ProbeSettings)
+    tolerance: Annotated[Tolerance, Field(
+        description="How much slower a region may be before it is a misroute",
+    )] = field(default_factory=Tolerance)
+    ip_ranges: Annotated[IpRangesSettings, Field(
+        description="AWS ip-ranges.json for attributing addresses",
+    )] = field(default_factory=IpRangesSettings)
+    cdn: Annotated[CdnSettings, Field(
+        description="The CDN path")] = field(default_factory=CdnSettings)
+    serve: Annotated[ServeSettings, Field(
+        description="routewatch serve")] = field(default_factory=ServeSettings)
+    cloudwatch: Annotated[CloudWatchSettings, Field(
+        description="CloudWatch export from serve")] = field(default_factory=CloudWatchSettings)
+    alarms: Annotated[AlarmSettings, Field(
+        description="CloudWatch alarms and Route 53")] = field(default_factory=AlarmSettings)
 
     @property
     def service(self) -> Service:
@@ -598,23 +591,19 @@ class Config(_Strict):
                 raise KeyError(name)
             return self
         entry = self.services[name]
-        service = Service.model_construct(
-            _fields_set=entry.model_fields_set - {"regions"},
-            **{key: getattr(entry, key) for key in Service.model_fields})
         regions = dict(self.regions)
         if entry.regions is not None:
             regions = {region: _merged(self.regions[region], own)
                        for region, own in entry.regions.items()}
-        return self.model_copy(update={"single_service": service, "services": None,
-                                       "regions": regions})
+        return replace(self, single_service=entry.service(), services=None, regions=regions)
 
     def service_views(self, names: Sequence[str] | None = None) -> tuple[tuple[str, Config], ...]:
         """(name, :meth:`for_service` view) of every (or each named) service, in order."""
         return tuple((name, self.for_service(name))
                      for name in (self.service_names if names is None else names))
 
-    @model_validator(mode="after")
-    def _cross_references(self) -> Config:
+    def check(self) -> None:
+        """The whole file's cross-references (every problem at once, each at its key)."""
         problems: list[tuple[tuple[int | str, ...], str]] = []
         if self.single_service is None and self.services is None:
             problems.append((("service",), "required key is missing (or give services: "
@@ -645,17 +634,13 @@ class Config(_Strict):
                                  f"{pop!r} is not a POP code such as FRA56-P1"))
         if problems:
             raise reference_error(*problems)
-        return self
 
 
 def _merged(shared: Region, own: ServiceRegion) -> Region:
     """A top-level region with what one service sets for it instead (its ALB, its port)."""
-    update: dict[str, object] = {}
+    region = shared
     if own.alb_name is not None or own.addresses:
-        update = {"alb_name": own.alb_name, "addresses": own.addresses}
+        region = replace(region, alb_name=own.alb_name, addresses=own.addresses)
     if own.port is not None:
-        update["port"] = own.port
-    return shared.model_copy(update=update) if update else shared
-
-
-PopCode = Annotated[str, Field(pattern=_POP_CODE.pattern)]
+        region = replace(region, port=own.port)
+    return region

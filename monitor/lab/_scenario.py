@@ -327,8 +327,10 @@ class Scenario(_Strict):
     ipv6: bool = Field(False, description="Dual-stack: regions and vantage points get IPv6 "
                        "addresses (fd00::/16) too, the DNS answers AAAA; the addresses must be on "
                        "lo, so run it in a network namespace of its own")
-    probe: ProbeSettings | None = Field(None, description="Copied into the written config")
-    tolerance: Tolerance | None = Field(None, description="Copied into the written config")
+    probe: ProbeSettings | None = Field(
+        None, description="Copied into the written config (what differs from the defaults)")
+    tolerance: Tolerance | None = Field(
+        None, description="Copied into the written config (what differs from the defaults)")
 
     # `us-east-1:` with nothing after it is a region with defaults
     _empty_regions = field_validator("regions", mode="before")(empty_entries)

@@ -143,8 +143,8 @@ class RoundScheduler:
         if jitter == serve.jitter_s or setting == self._clamp_logged:
             return
         self._clamp_logged = setting
-        # a warning only for a jitter the user wrote; the default's clamp is just said
-        level = logging.WARNING if "jitter_s" in serve.model_fields_set else logging.INFO
+        # a warning only for a jitter the user chose; the default's clamp is just said
+        level = logging.WARNING if serve.jitter_s != ServeSettings().jitter_s else logging.INFO
         log.log(level, "serve.jitter_s %g s is more than half the interval (%g s): using %g s, so "
                     "rounds stay about one interval apart", serve.jitter_s, serve.interval_s,
                     jitter, extra={"fields": {"event": "jitter_clamped",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -40,8 +41,7 @@ def test_the_lab_pins_first_byte_and_auto_detects_the_local_connect(
     [dub] = document(pinned)["vantage_points"]
     assert {(r["estimator"], r["estimator_reason"]) for r in dub["regions"]} == {
         ("first_byte", "configured")}
-    auto = pinned.model_copy(update={"probe": pinned.probe.model_copy(
-        update={"estimator": Estimator.AUTO})})
+    auto = replace(pinned, probe=replace(pinned.probe, estimator=Estimator.AUTO))
     [dub] = document(auto)["vantage_points"]
     rows = {r["region"]: r for r in dub["regions"]}
     for row in rows.values():

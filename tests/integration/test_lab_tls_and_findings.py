@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -65,10 +66,9 @@ def worlds() -> Iterator[dict[str, LabHandle]]:
 def config_of(world: LabHandle, *, slow_app_ms: float | None = None, **probe: Any) -> Config:
     config = load_config(world.config_path).config
     if probe:
-        config = config.model_copy(update={"probe": config.probe.model_copy(update=probe)})
+        config = replace(config, probe=replace(config.probe, **probe))
     if slow_app_ms is not None:
-        config = config.model_copy(update={"tolerance": config.tolerance.model_copy(
-            update={"slow_app_ms": slow_app_ms})})
+        config = replace(config, tolerance=replace(config.tolerance, slow_app_ms=slow_app_ms))
     return config
 
 

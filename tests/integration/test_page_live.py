@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from page_dom import cells, misrouted_paths, parse_html
@@ -79,8 +80,8 @@ def test_snapshot_document_adds_finish_time_and_stable_state(store: SnapshotStor
 def test_refresh_follows_the_interval_within_bounds(store: SnapshotStore) -> None:
     options = live_options(store.current())
     assert (options.refresh_seconds, options.stale_after_seconds) == (10, 30.0)
-    fast = SnapshotStore(make_config().model_copy(update={"serve": make_config().serve.model_copy(
-        update={"interval_s": 1.0})}))
+    fast = SnapshotStore(replace(make_config(), serve=replace(make_config().serve,
+                                                              interval_s=1.0)))
     assert live_options(fast.current()).refresh_seconds == 5
 
 

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Awaitable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -193,8 +194,7 @@ def test_dns_servfail_is_unknown_naming_servfail(world: LabHandle,
     ("dns_timeout", "dns_timeout"), ("dns_garbage", "dns_malformed")])
 def test_dns_faults_have_typed_reasons(world: LabHandle, healthy_config: Config, fault: str,
                                        reason: str) -> None:
-    config = healthy_config.model_copy(update={"probe": healthy_config.probe.model_copy(
-        update={"dns_timeout_s": 0.5})})
+    config = replace(healthy_config, probe=replace(healthy_config.probe, dns_timeout_s=0.5))
     world.set_faults([{"kind": fault}])
     result = round_of(config)
     for v in result.vantage_points:
@@ -213,9 +213,9 @@ def test_blackhole_ends_at_the_deadline_and_judges_the_rest(world: LabHandle,
     victim = next(r for r in regions if r not in closest)
     world.set_faults([{"kind": "blackhole", "region": victim}])
     deadline = 2.0
-    config = healthy_config.model_copy(update={"probe": healthy_config.probe.model_copy(
-        update={"round_deadline_s": deadline, "request_timeout_s": 1.0,
-                "connect_timeout_s": 0.5})})
+    config = replace(healthy_config, probe=replace(
+        healthy_config.probe, round_deadline_s=deadline, request_timeout_s=1.0,
+        connect_timeout_s=0.5))
     result, lag = asyncio.run(lagging(run_round(config)))
     for v in result.vantage_points:
         # no vantage point's round outlives the deadline, plus judging, plus however late this

@@ -5,6 +5,7 @@ is resolved from. (The example is only read here, never run: it names public res
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,8 @@ from monitor.config import Service, VantagePoint
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 EXAMPLE = (ROOT / "examples" / "two-regions.yaml").read_text(encoding="utf-8")
-KEYS = [("service", key) for key in Service.model_fields] + [
-    ("vantage_points", key) for key in VantagePoint.model_fields]
+KEYS = [("service", item.name) for item in fields(Service)] + [
+    ("vantage_points", item.name) for item in fields(VantagePoint)]
 
 
 @pytest.mark.parametrize(("section", "key"), KEYS, ids=[f"{s}.{k}" for s, k in KEYS])

@@ -372,7 +372,8 @@ async def test_a_second_stop_cancels_rounds_in_flight() -> None:
 
 async def test_a_jitter_longer_than_the_interval_is_clamped_and_said_once(
         caplog: pytest.LogCaptureFixture) -> None:
-    scheduler, _, _ = scheduler_for(CONFIG_YAML.replace("jitter_s: 0", "jitter_s: 5"))
+    # a jitter other than the default (5 s) is the user's choice: clamping it is a warning
+    scheduler, _, _ = scheduler_for(CONFIG_YAML.replace("jitter_s: 0", "jitter_s: 4"))
     scheduler.request_stop()  # run() schedules, says what it does, and stops at once
     with caplog.at_level(logging.INFO, "monitor.serve.scheduler"):
         await scheduler.run(install_signals=False)
@@ -380,9 +381,9 @@ async def test_a_jitter_longer_than_the_interval_is_clamped_and_said_once(
     messages = [r.getMessage() for r in caplog.records if r.name == "monitor.serve.scheduler"]
     clamped = [r for r in caplog.records if "more than half the interval" in r.getMessage()]
     assert [r.getMessage() for r in clamped] == [
-        "serve.jitter_s 5 s is more than half the interval (1 s): using 0.5 s, so rounds stay "
+        "serve.jitter_s 4 s is more than half the interval (1 s): using 0.5 s, so rounds stay "
         "about one interval apart"]
-    assert clamped[0].levelno == logging.WARNING  # the user wrote that jitter
+    assert clamped[0].levelno == logging.WARNING
     assert any("every 1 s (jitter 0.5 s" in m for m in messages), messages
     caplog.clear()
     default, _, _ = scheduler_for(CONFIG_YAML.replace(" jitter_s: 0,", ""))
