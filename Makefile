@@ -48,6 +48,9 @@ test: lint typecheck unit
 # single-service rounds and 50 checks (services.py, ~4 minutes); the Lambda handler's cold start
 # (startup.py, ~1 minute), the latency estimators on the packet-level lab (estimators.py, root,
 # ~3 minutes) and serve's RSS over 10,000 rounds (soak.py, ~10-25 minutes).
+# valgrind: bench/startup.py counts the handler's import in instructions (callgrind), the figure
+# a busy machine cannot move
+bench: DEBIAN_PACKAGES += valgrind
 bench: $(STAMP) system-deps
 	@failed=""; for b in accuracy scrape_flood busy_machine scale services startup estimators soak; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || failed="$$failed $$b"; done; \

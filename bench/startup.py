@@ -23,6 +23,12 @@ Variants:
 * the same package with its ``__pycache__`` folders removed: what ``make lambda-zip`` shipped
   before it compiled bytecode.
 
+``--compare-package DIR`` adds another unzipped package (e.g. built from an earlier commit) to
+the interleaved runs and prints this package's import over it. Last, when valgrind is installed
+(``make bench`` installs it as root), the import from each package is counted in instructions
+(callgrind): a figure that the machine's load and its host's noise do not move (repeatable to
+~0.1 %), to compare two builds where wall times of a shared VM drift from hour to hour.
+
 As root, every measured process runs at real-time priority (``chrt -f 10``): on a shared
 machine the neighbours can then not preempt it, so its wall time is its own work (they still
 share caches and memory bandwidth). ``--priority normal`` measures as any process runs.
@@ -189,6 +195,52 @@ def variants(package: Path | None, python312: str | None, workdir: Path,
     return found
 
 
+_IMPORT_ONLY = """
+import sys
+sys.path.insert(0, sys.argv[1])
+sys.dont_write_bytecode = True
+import monitor.aws.lambda_handler
+"""
+
+
+def instructions(command: Sequence[str]) -> int | None:
+    """Instructions ``command`` executes, counted by valgrind's callgrind: the same for the same
+    binary and inputs whatever else the machine does (None without valgrind)."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="routewatch-callgrind-") as tmp:
+        result = subprocess.run([valgrind, "--tool=callgrind",
+                                 f"--callgrind-out-file={tmp}/out", *command],
+                                capture_output=True, text=True, timeout=600, check=False)
+    found = [line for line in result.stderr.splitlines() if "Collected :" in line]
+    if result.returncode != 0 or not found:
+        raise RuntimeError(f"callgrind: exit {result.returncode}: {result.stderr[-1000:]}")
+    return int(found[-1].rsplit(":", 1)[1].strip())
+
+
+def print_instructions(python312: str, package: Path, compare: Path | None) -> None:
+    flags = [python312, "-I", "-S"]
+    counted = [("python3.12 -I -S -c pass", [*flags, "-c", "pass"]),
+               ("import the handler, this package", [*flags, "-c", _IMPORT_ONLY, str(package)])]
+    if compare is not None:
+        counted.append((f"import the handler, package of {compare.name}",
+                        [*flags, "-c", _IMPORT_ONLY, str(compare)]))
+    counts = {name: instructions(command) for name, command in counted}
+    if None in counts.values():
+        print("\ninstructions: skipped (no valgrind)")
+        return
+    start = counts["python3.12 -I -S -c pass"] or 0
+    print("\ninstructions (valgrind callgrind; repeatable to ~0.1 %, whatever the load):")
+    for name, count in counts.items():
+        print(f"  {name}: {count:,}" + (f" ({(count or 0) - start:,} beyond -c pass)"
+                                       if count != start else ""))
+    if compare is not None:
+        this, other = list(counts.values())[1:]
+        print(f"  beyond -c pass, this package / package of {compare.name}: "
+              f"{((this or 0) - start) / ((other or 0) - start):.2f}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -265,6 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if variant.runs:
             print(f"loaded after import + config load ({variant.name}): "
                   f"{', '.join(variant.runs[0].loaded)}")
+    if package is not None and python312 is not None:
+        print_instructions(python312, package, args.compare_package)
     return 0
 
 
