@@ -12,8 +12,9 @@ holds it (the lab allows 127/8).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from enum import StrEnum
+
+from probes.records import record
 
 __all__ = ["AddressPolicy", "IpFamily", "special_range"]
 
@@ -86,7 +87,7 @@ def special_range(address: str) -> str | None:
     return _kind(parsed)
 
 
-@dataclass(frozen=True)
+@record
 class AddressPolicy:
     """Which addresses a probe may connect to: globally routable unicast, plus ``allowed``."""
 

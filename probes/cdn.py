@@ -13,7 +13,7 @@ import re
 import ssl
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
@@ -22,6 +22,7 @@ from probes.dns import DnsEvidence, DnsQuery, probe_dns
 from probes.errors import ProbeError, ProbeReason
 from probes.http import HttpEvidence, HttpTarget, probe_http
 from probes.patterns import POP_CODE
+from probes.records import record
 
 __all__ = [
     "POP_CODE",
@@ -53,7 +54,7 @@ MAX_SERVER_TIMING_ENTRIES = 64  # more is not CloudFront: stop parsing, report i
 MAX_SERVER_TIMING_MS = 1e6  # a "dur" over ~17 minutes measured nothing real: dropped, reported
 
 
-@dataclass(frozen=True)
+@record
 class HeaderProblem:
     """A header that could not be understood; ``reason`` is a bounded label value."""
 
@@ -62,14 +63,14 @@ class HeaderProblem:
     message: str
 
 
-@dataclass(frozen=True)
+@record
 class ServerTimingEntry:
     name: str
     duration_seconds: float | None = None
     description: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class CdnHeaders:
     pop: str | None  # a valid POP code, "other" for anything else, None when absent
     pop_raw: str | None
@@ -218,7 +219,7 @@ def parse_cdn_headers(headers: Sequence[tuple[str, str]], region_header: str) ->
     )
 
 
-@dataclass(frozen=True)
+@record
 class CdnTarget:
     cdn_name: str
     resolver: str
@@ -235,7 +236,7 @@ class CdnTarget:
     # family (the resolver is reached over IPv4, the edge over IPv6)
 
 
-@dataclass(frozen=True)
+@record
 class CdnEvidence:
     target: CdnTarget
     dns: DnsEvidence

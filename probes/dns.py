@@ -13,11 +13,11 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 # before dnspython: its feature checks cost ~20 ms of a cold start (see the module)
 from probes import _dns_features  # noqa: F401
+from probes.records import record
 
 # isort: split
 import dns.asyncbackend
@@ -50,7 +50,7 @@ Via: TypeAlias = Literal["recursive", "authoritative"]
 """Who a query goes to: a recursive resolver, or an authoritative server (no recursion, ECS)."""
 
 
-@dataclass(frozen=True)
+@record
 class DnsQuery:
     """What to ask and whom: ``server`` is an IP address, ``via`` says which role it plays."""
 
@@ -64,7 +64,7 @@ class DnsQuery:
     timeout_s: float = 2.0
 
 
-@dataclass(frozen=True)
+@record
 class DnsEvidence:
     qname: str
     server: str

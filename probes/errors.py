@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from typing import ClassVar, Literal, TypeAlias, TypeVar
+
+from probes.records import record
 
 __all__ = [
     "AddressNotAllowed",
@@ -181,7 +182,7 @@ Protocol: TypeAlias = Literal["dns", "http"]
 """Which probe met the library error: the same ``TimeoutError`` is a DNS or an HTTP timeout."""
 
 
-@dataclass(frozen=True)
+@record
 class _Failure:
     """What a rule may say about a failure: the library exception that matched, and the probe's
     own timeout."""
@@ -190,7 +191,7 @@ class _Failure:
     timeout_s: float | None
 
 
-@dataclass(frozen=True)
+@record
 class _Rule:
     protocol: Protocol
     types: tuple[type[BaseException], ...]

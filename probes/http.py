@@ -37,6 +37,7 @@ import h11
 
 from probes.addresses import AddressPolicy
 from probes.errors import AddressNotAllowed, HttpError, ProbeTimeout, http_error
+from probes.records import record
 
 __all__ = [
     "PHASES",
@@ -58,7 +59,7 @@ _MAX_HEAD_BYTES = 100 * 1024  # a response head larger than this is not a health
 _READ_BYTES = 65536
 
 
-@dataclass(frozen=True)
+@record
 class HttpTarget:
     """``host`` is the name sent as Host and SNI; ``address`` is where the TCP connection goes."""
 
@@ -103,7 +104,7 @@ def _not_after_seconds(text: str) -> float | None:
         return None
 
 
-@dataclass(frozen=True)
+@record
 class TlsSession:
     """What the TLS handshake settled: the version, whether a session was resumed, and the
     earliest expiry (Unix seconds) of the certificates the server presented."""
@@ -152,7 +153,7 @@ def header_list(headers: Iterable[tuple[str, str]], name: str) -> tuple[str, ...
                  for element in (part.strip() for part in value.split(",")) if element)
 
 
-@dataclass(frozen=True)
+@record
 class HttpEvidence:
     target: HttpTarget
     status: int | None

@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from monitor.config import DEFAULT_SERVICE, Config
 from monitor.core.model import Path
 from monitor.core.paths import enabled_paths
 from probes.errors import RoutewatchError
+from probes.records import record
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -90,7 +91,7 @@ class AlarmConfigError(RoutewatchError, ValueError):
     change."""
 
 
-@dataclass(frozen=True)
+@record
 class AlarmKind:
     """How one kind of alarm reads its metric; M-of-N kinds take the config's M and N."""
 
@@ -130,7 +131,7 @@ _COMPARED = ("AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",
              "ComparisonOperator", "TreatMissingData")
 
 
-@dataclass(frozen=True)
+@record
 class AlarmSpec:
     """One wanted alarm, as PutMetricAlarm will receive it."""
 
@@ -306,7 +307,7 @@ def _alarm(config: Config, kind: AlarmKind, probe: str, service: str | None, pat
 # --- where ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class AlarmScope:
     """Which vantage points' alarms belong in one region.
 
@@ -375,7 +376,7 @@ def alarm_scope(config: Config, region: str,
 # --- plan and apply ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class AlarmChange:
     action: str  # create | update | delete | unchanged
     name: str
@@ -388,7 +389,7 @@ class AlarmChange:
         return f"{symbol} {self.action:<9} {self.name}{detail}"
 
 
-@dataclass(frozen=True)
+@record
 class AlarmPlan:
     changes: tuple[AlarmChange, ...] = field(default=())
 

@@ -23,7 +23,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -38,6 +37,7 @@ from monitor.core.report import (
     round_from_document,
 )
 from monitor.domain.text import printable
+from probes.records import record
 
 __all__ = [
     "InvokeAnswer",
@@ -58,7 +58,7 @@ __all__ = [
 _PAYLOAD_LIMIT = 6 * 1024 * 1024  # a synchronous invoke answers at most 6 MB
 
 
-@dataclass(frozen=True)
+@record
 class InvokeAnswer:
     """What one synchronous invoke returned: the payload and whether the function raised."""
 
@@ -74,7 +74,7 @@ RemoteProgress = Callable[[str, str], None]
 """(region, message): called when a region answers or fails, and while waiting."""
 
 
-@dataclass(frozen=True)
+@record
 class RegionFailure:
     """A region whose probe gave no usable round; ``reason`` is a bounded label value."""
 
@@ -87,7 +87,7 @@ class RegionFailure:
         return f"{self.region}: no answer ({self.reason}): {self.message}"
 
 
-@dataclass(frozen=True)
+@record
 class RegionAnswer:
     region: str
     result: RoundResult

@@ -19,7 +19,6 @@ import asyncio
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from monitor.config import Config, split_endpoint
@@ -29,6 +28,7 @@ from monitor.domain.geo import REGION_LOCATIONS, airport_location, great_circle_
 from monitor.domain.reasons import Reason
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
 from probes.errors import RoutewatchError
+from probes.records import record
 
 if TYPE_CHECKING:
     from mypy_boto3_route53 import Route53Client
@@ -50,7 +50,7 @@ __all__ = [
 Resolve = Callable[[DnsQuery], Awaitable[DnsEvidence]]
 
 
-@dataclass(frozen=True)
+@record
 class Route53Answer:
     """Route 53's ``TestDNSAnswer`` response."""
 
@@ -130,7 +130,7 @@ async def resolve_albs(config: Config, resolver: str, *, resolve: Resolve = prob
 # --- explain -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class DnsExplanation:
     """For one vantage point: Route 53's answer for its subnet next to what the probe resolved."""
 
@@ -235,7 +235,7 @@ class SubnetsFileError(RoutewatchError, ValueError):
     """A subnets file line that cannot be read; the message names the line."""
 
 
-@dataclass(frozen=True)
+@record
 class SubnetLocation:
     """A client subnet and where its clients are."""
 
@@ -294,7 +294,7 @@ def vantage_subnets(config: Config) -> list[SubnetLocation]:
     return rows
 
 
-@dataclass(frozen=True)
+@record
 class SweepRow:
     """One subnet of the routing map."""
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from monitor.cli.output import fail, fail_config
 from monitor.config import Config, ConfigError, LoadedConfig, load_config, local_vantage_points
+from probes.records import record
 
 if TYPE_CHECKING:
     from monitor.lab import LabHandle, Scenario
@@ -72,7 +72,7 @@ def json_option(command: F) -> F:
                         help="Print JSON on stdout.")(command)
 
 
-@dataclass(frozen=True)
+@record
 class ConfigSource:
     """The configuration a command runs with, how to read it again (SIGHUP), and the lab world
     it came from, if any."""

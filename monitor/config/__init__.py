@@ -13,7 +13,7 @@ line-aware YAML loader and problem reports, shared with the lab), :mod:`~monitor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,6 +53,7 @@ from monitor.config.schema import (
     split_endpoint,
     split_listen,
 )
+from probes.records import record
 
 ServiceT = TypeVar("ServiceT", bound=Service)
 
@@ -88,7 +89,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class LoadedConfig:
     config: Config
     source: str

@@ -3,11 +3,11 @@ and the lab's scenario files: every mistake comes back with its key path and lin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from probes.errors import RoutewatchError
+from probes.records import record
 
 if TYPE_CHECKING:  # pydantic loads with the validator, not with the configuration's types
     from pydantic import ValidationError
@@ -30,7 +30,7 @@ __all__ = [
 
 
 
-@dataclass(frozen=True)
+@record
 class ConfigProblem:
     """One mistake in a configuration file."""
 

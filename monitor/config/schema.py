@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
@@ -25,6 +25,7 @@ from monitor.domain.patterns import POP_CODE as _POP_CODE
 from monitor.domain.patterns import REGION_NAME as _REGION_NAME
 from probes.addresses import IpFamily
 from probes.errors import RoutewatchError
+from probes.records import record
 
 if TYPE_CHECKING:  # in annotations only; monitor.config.validation supplies them
     from pydantic import AfterValidator, BeforeValidator, Field, StrictFloat, StrictInt
@@ -252,7 +253,7 @@ def _https_url(value: str | None) -> str | None:
     return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Service(_Section):
     """The watched application: its latency-routed origin name and CDN name."""
 
@@ -270,7 +271,7 @@ class Service(_Section):
         description="PEM bundle to verify certificates against (default: system store)")] = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ServiceRegion(_Section):
     """A region as one service reaches it: its own ALB name and/or addresses and port; whatever
     is not given is the top-level region's."""
@@ -283,7 +284,7 @@ class ServiceRegion(_Section):
         ge=1, le=65535, description="Overrides the port")] = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ServiceEntry(Service):
     """One of ``services``: a watched application with its own names and, per region, its own
     ALBs (``regions``: absent → every top-level region as written there; present → only the
@@ -311,7 +312,7 @@ class SeveralServices(RoutewatchError, LookupError):
     :meth:`Config.service_views` (or ``--service NAME``)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Region(_Section):
     """One deployment region: its ALB name and/or addresses."""
 
@@ -328,7 +329,7 @@ class Region(_Section):
             raise ValueError("give alb_name or addresses (how to reach the region directly)")
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class VantagePoint(_Section):
     """A place probes run from."""
 
@@ -383,7 +384,7 @@ class Estimator(StrEnum):
     CONNECT = "connect"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Tolerance(_Section):
     """A worse region within tolerance is not a misroute: penalty ≤ max(absolute, relative×best)."""
 
@@ -398,7 +399,7 @@ class Tolerance(_Section):
         "distance does not confirm is not one); 0 turns this off")] = 50.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ProbeSettings(_Section):
     """How each round measures: samples, timeouts, the round deadline, pacing, the estimator."""
 
@@ -441,7 +442,7 @@ class ProbeSettings(_Section):
             raise ValueError("round_deadline_s must be at least request_timeout_s")
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class IpRangesSettings(_Section):
     """AWS ip-ranges.json, used to attribute an address to a region when nothing better exists."""
 
@@ -456,7 +457,7 @@ class IpRangesSettings(_Section):
         gt=0, description="Download again when the cached file is older than this")] = 24.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CdnSettings(_Section):
     """The CDN path: what is requested through CloudFront and how its POPs map to regions."""
 
@@ -469,7 +470,7 @@ class CdnSettings(_Section):
     )] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ServeSettings(_Section):
     """``routewatch serve``: the schedule of rounds and where /metrics listens."""
 
@@ -488,7 +489,7 @@ class ServeSettings(_Section):
     )] = "127.0.0.1:9465"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CloudWatchSettings(_Section):
     """``serve`` also sends every round to CloudWatch (PutMetricData; needs the aws extra)."""
 
@@ -502,7 +503,7 @@ class CloudWatchSettings(_Section):
     )] = 10000
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class AlarmSettings(_Section):
     """The CloudWatch alarms (``routewatch alarms``), the regional probes and Route 53's zone."""
 
@@ -523,7 +524,7 @@ class AlarmSettings(_Section):
         description="Route 53 hosted zone of the origin name (for dns explain)")] = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Config(_Section):
     """The whole configuration file."""
 

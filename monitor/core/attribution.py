@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from monitor.config import IpRangesSettings
 from monitor.core.model import Attribution, AttributionSource
 from monitor.domain.patterns import REGION_NAME
 from probes.errors import RoutewatchError
+from probes.records import record
 
 if TYPE_CHECKING:
     import httpx
@@ -53,7 +54,7 @@ MAX_IP_RANGES_BYTES = 64 * 1024 * 1024  # AWS's file is ~2 MB; a bounded read al
 MAX_ATTRIBUTED_ADDRESSES = 16  # an answer with 4,000 addresses is attributed by its first few
 
 
-@dataclass(frozen=True)
+@record
 class IpRanges:
     """AWS prefixes by region, indexed for longest-prefix match: one dictionary lookup per
     distinct prefix length (at most 33 for IPv4, 129 for IPv6), whatever the file's size."""
@@ -217,7 +218,7 @@ def header_senders(claims: Mapping[str, Sequence[str]]) -> Mapping[str, frozense
     return {claimed: frozenset(regions) for claimed, regions in senders.items()}
 
 
-@dataclass(frozen=True)
+@record
 class RegionDirectory:
     """Everything known about where regions live, built once per round."""
 

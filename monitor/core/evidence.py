@@ -19,6 +19,7 @@ from monitor.core.model import ErrorRecord, IpFamily, PathResult, RegionLatency,
 from probes.cdn import CdnEvidence
 from probes.dns import DnsEvidence
 from probes.http import HttpEvidence
+from probes.records import record
 
 __all__ = [
     "BaselineSamples",
@@ -71,7 +72,7 @@ Measure = Callable[[MeasureContext, VantagePoint, VantageEvidence, Tick],
 """A path's measurement: fills its part of the evidence, calls ``tick`` once per planned check."""
 
 
-@dataclass(frozen=True)
+@record
 class PathInputs:
     """Everything a path judge may read; judges are pure functions of this."""
 
@@ -87,7 +88,7 @@ class PathInputs:
         return latency_of(self.regions, region)
 
 
-@dataclass(frozen=True)
+@record
 class Judgement:
     """A judge's answer: the path's result and the probe errors it found on the way."""
 

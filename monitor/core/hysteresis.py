@@ -12,14 +12,14 @@ starting as ``unknown`` would page on every restart.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from monitor.core.model import Path, RoutingState
+from probes.records import record
 
 __all__ = ["Hysteresis", "observe_paths"]
 
 
-@dataclass(frozen=True)
+@record
 class Hysteresis:
     """One vantage point and path's routing state, debounced over ``rounds_required`` rounds."""
 

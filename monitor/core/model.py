@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, TypeAlias
@@ -20,6 +20,7 @@ from probes.cdn import CacheResult
 from probes.dns import Via
 from probes.errors import ProbeError
 from probes.http import TlsSession
+from probes.records import record
 
 __all__ = [
     "PROBLEM_STATES",
@@ -87,7 +88,7 @@ class Path(StrEnum):
     CDN = "cdn"
 
 
-@dataclass(frozen=True)
+@record
 class TlsInfo:
     """The TLS a region or path negotiated: its version, the round trips its handshake costs
     (TLS 1.3: 1; TLS 1.2: 2, resumed 1) and the earliest expiry (Unix seconds) of the
@@ -127,7 +128,7 @@ within a few ms, as no set of distinct regions can (``connects_flat``: a proxy n
 too; first byte), or no sample could tell (``connect_unverified``: first byte)."""
 
 
-@dataclass(frozen=True)
+@record
 class RegionLatency:
     """One row of the latency matrix: this vantage point to one region, measured directly.
 
@@ -171,7 +172,7 @@ AttributionSource: TypeAlias = Literal["header", "health_json", "alb_address", "
 """Which evidence named the serving region, strongest first (``none``: nothing did)."""
 
 
-@dataclass(frozen=True)
+@record
 class Attribution:
     """Which region answered, from which evidence; disagreeing evidence is kept in ``conflicts``."""
 
@@ -181,7 +182,7 @@ class Attribution:
     disputed: bool = False  # two sources name different regions: which one answered is unclear
 
 
-@dataclass(frozen=True)
+@record
 class RoutingVerdict:
     state: RoutingState
     served_region: str | None
@@ -195,7 +196,7 @@ class RoutingVerdict:
 # --- each path's own evidence --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class DnsDetails:
     """The ``dns`` path: what the vantage point's resolver answered, and what the authoritative
     servers answer for its client subnet (``ecs_answered`` false when they were not asked or
@@ -211,14 +212,14 @@ class DnsDetails:
     ecs_reason: Reason | None = None
 
 
-@dataclass(frozen=True)
+@record
 class DnsFailureDetails:
     """The ``dns`` path when the resolver's answer was an error: its rcode, if any came."""
 
     rcode: str | None
 
 
-@dataclass(frozen=True)
+@record
 class DataPath:
     """Where the serving region read its data (the health JSON's DynamoDB fields); ``local`` is
     None when which region served is disputed (then nobody can say whether the data stayed)."""
@@ -240,14 +241,14 @@ class DataPath:
                    read_seconds)
 
 
-@dataclass(frozen=True)
+@record
 class OriginDetails:
     """The ``origin`` path's response beyond the verdict; ``data_path`` when the app reports it."""
 
     data_path: DataPath | None = None
 
 
-@dataclass(frozen=True)
+@record
 class CdnDetails:
     """The ``cdn`` path: what the edge reported (POP, cache results, Server-Timing seconds)."""
 
@@ -266,7 +267,7 @@ PathDetails: TypeAlias = DnsDetails | DnsFailureDetails | OriginDetails | CdnDet
 """A path's own evidence, one frozen type per path."""
 
 
-@dataclass(frozen=True)
+@record
 class PathResult:
     """The verdict for one path plus the evidence it rests on."""
 
@@ -286,7 +287,7 @@ class PathResult:
         object.__setattr__(self, "phases", frozen_mapping(self.phases))
 
 
-@dataclass(frozen=True)
+@record
 class ErrorRecord:
     """A probe error of the round: where it happened (a path, ``baseline`` or ``round``), why."""
 
@@ -304,7 +305,7 @@ ResolverRole: TypeAlias = Via
 """Who a DNS query went to: the vantage point's resolver, or the zone's servers with ECS."""
 
 
-@dataclass(frozen=True)
+@record
 class DnsLookup:
     """One DNS query of the round as it went (the JSON document's ``dns`` entries)."""
 
@@ -320,7 +321,7 @@ class DnsLookup:
     error: str | None = None  # the error's reason
 
 
-@dataclass(frozen=True)
+@record
 class DnsLookups:
     """The round's lookups of the origin name, by resolver role (None: not made)."""
 
@@ -333,7 +334,7 @@ class DnsLookups:
         return tuple((role, lookup) for role, lookup in found if lookup is not None)
 
 
-@dataclass(frozen=True)
+@record
 class VantageRound:
     """One vantage point's round."""
 
@@ -373,7 +374,7 @@ class VantageRound:
         return tuple(r for r in self.regions if r.family is family)
 
 
-@dataclass(frozen=True)
+@record
 class RoundPlan:
     """How a round's check starts were spread: ``checks`` starts ``gap_seconds`` apart, planned
     to take ``planned_seconds`` of a ``deadline_seconds`` deadline; ``fits`` false when even the
@@ -386,7 +387,7 @@ class RoundPlan:
     fits: bool
 
 
-@dataclass(frozen=True)
+@record
 class RoundResult:
     vantage_points: tuple[VantageRound, ...]
     started_at: float

@@ -4,7 +4,6 @@ datasource variable, a description and a link to its section of docs/runbook.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol, Self
 
 from monitor.dashboards._sdk import (
@@ -17,6 +16,7 @@ from monitor.dashboards._sdk import (
     statetimeline,
     timeseries,
 )
+from probes.records import record
 
 __all__ = [
     "DATASOURCE_VARIABLE",
@@ -55,7 +55,7 @@ def datasource_ref(plugin: str) -> common.DataSourceRef:
     return common.DataSourceRef(type_val=plugin, uid=f"${{{DATASOURCE_VARIABLE}}}")
 
 
-@dataclass(frozen=True)
+@record
 class PanelDoc:
     """What a panel shows and which runbook section tells what to do about it."""
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -27,6 +26,7 @@ import yaml
 from monitor.config import CloudWatchSettings
 from monitor.dashboards._layout import RUNBOOK_URL
 from monitor.exporters.cloudwatch import CLOUDWATCH_METRICS
+from probes.records import record
 
 __all__ = ["PERIOD_S", "ROWS", "Search", "WidgetRow", "dashboard_template"]
 
@@ -48,7 +48,7 @@ _ALARM_ARNS_PATTERN = f"^({_ARN}(,{_ARN})*)?$"
 _PROBE, _PATH, _REGION_DIM = "${PROP('Dim.Probe')}", "${PROP('Dim.Path')}", "${PROP('Dim.Region')}"
 
 
-@dataclass(frozen=True)
+@record
 class Search:
     """One EMF metric, found by a search over exactly the dimensions it is emitted with."""
 
@@ -63,7 +63,7 @@ class Search:
                 f"{PERIOD_S})")
 
 
-@dataclass(frozen=True)
+@record
 class WidgetRow:
     """A row of widgets, one per probe region, each showing these searches."""
 

@@ -10,10 +10,10 @@ step).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from probes.errors import ProbeReason
+from probes.records import record
 
 __all__ = ["REASONS", "Reason", "ReasonKind", "ReasonSpec", "reason_of", "reasons_table_markdown"]
 
@@ -99,7 +99,7 @@ class ReasonKind(StrEnum):
     AWS = "AWS / CloudWatch export"
 
 
-@dataclass(frozen=True)
+@record
 class ReasonSpec:
     reason: Reason
     kind: ReasonKind

@@ -30,13 +30,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from monitor.config import DEFAULT_SERVICE, CloudWatchSettings
 from monitor.core.model import RoundResult, RoutingState
 from monitor.metrics import OTHER, bounded_reason
+from probes.records import record
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -70,7 +70,7 @@ _MAX_REQUEST_BYTES = 900_000  # PutMetricData accepts 1 MB; keep a margin for th
 _EMF_MAX_METRICS = 100  # EMF: at most 100 metrics per directive
 
 
-@dataclass(frozen=True)
+@record
 class CloudWatchMetric:
     """One metric of the namespace: its unit, dimensions, meaning, and the Prometheus metric of
     :data:`monitor.metrics.METRICS` it mirrors (None for the exporter's own)."""
@@ -125,7 +125,7 @@ CLOUDWATCH_METRICS: dict[str, CloudWatchMetric] = {m.name: m for m in (
 )}
 
 
-@dataclass(frozen=True)
+@record
 class Datapoint:
     """One value of one metric at one time, with its dimensions (name, value) in order."""
 
@@ -313,7 +313,7 @@ DROPPED_DATAPOINTS = "cloudwatch_dropped_datapoints_total"
 DROP_REASONS = ("buffer_full", "request_failed")
 
 
-@dataclass(frozen=True)
+@record
 class FlushOutcome:
     requests: int
     sent: int

@@ -26,7 +26,6 @@ import json
 import logging
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -43,6 +42,7 @@ from monitor.core.model import (
 from monitor.core.report import path_document
 from monitor.domain.reasons import reason_of
 from probes.errors import RoutewatchError
+from probes.records import record
 
 __all__ = [
     "EVENT",
@@ -69,7 +69,7 @@ class EvidenceError(RoutewatchError, ValueError):
     """A line that is not an evidence record of this version; the message says what is wrong."""
 
 
-@dataclass(frozen=True)
+@record
 class PathEvidence:
     """One path's verdict in one round, with where it was measured from and what answered (a
     record read back by :func:`parse_evidence`)."""
@@ -154,8 +154,8 @@ def write_round_evidence(vantage: VantageRound, out: TextIO | None = None) -> in
 
 def log_round_evidence(vantage: VantageRound, logger: logging.Logger = evidence_log) -> None:
     """Log one record per path (``serve``); the JSON log formatter writes its ``fields``."""
-    for record in round_evidence(vantage):
-        logger.log(_level(record), evidence_message(record), extra={"fields": record})
+    for entry in round_evidence(vantage):
+        logger.log(_level(entry), evidence_message(entry), extra={"fields": entry})
 
 
 def _level(record: Mapping[str, Any]) -> int:

@@ -24,7 +24,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -35,6 +34,7 @@ from prometheus_client.registry import Collector
 
 from monitor.config import DEFAULT_SERVICE, split_listen
 from monitor.metrics import METRICS, MetricSpec, MetricType, Snapshot, snapshot_samples
+from probes.records import record
 
 __all__ = [
     "STALE_INTERVALS",
@@ -143,7 +143,7 @@ class Exposition:
             return cached[1]
 
 
-@dataclass(frozen=True)
+@record
 class HealthReport:
     healthy: bool
     document: dict[str, Any]

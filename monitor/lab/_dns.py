@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import cast
 
 import dns.edns
@@ -22,6 +21,8 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from probes.records import record
+
 __all__ = ["DnsDecision", "LabDns", "ZoneData"]
 
 TTL = 60
@@ -31,7 +32,7 @@ _TCP_MAX_CONNECTIONS = 50  # the world's select() loop must stay below FD_SETSIZ
 _NO_EDNS_PAYLOAD = 512
 
 
-@dataclass(frozen=True)
+@record
 class DnsDecision:
     """How to answer one client right now: an address list, or a fault."""
 
@@ -42,7 +43,7 @@ class DnsDecision:
     addresses_v6: tuple[str, ...] = ()  # the AAAA answer (a dual-stack world)
 
 
-@dataclass(frozen=True)
+@record
 class ZoneData:
     """The names the server is authoritative for."""
 

@@ -34,6 +34,7 @@ from monitor.lab._http import (
     Response,
     serve_connection,
 )
+from probes.records import record
 
 __all__ = ["EdgeServer", "EdgeSettings"]
 
@@ -47,7 +48,7 @@ _MAX_AGE = re.compile(r"(?:^|,)\s*(s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNOREC
 _NO_STORE = re.compile(r"(?:^|,)\s*(no-store|no-cache|private)\b", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@record
 class EdgeSettings:
     name: str
     pop: str

@@ -14,7 +14,6 @@ import tempfile
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,6 +26,7 @@ from monitor.lab._control import LabControlError, control_request, one_fault_err
 from monitor.lab._scenario import Fault, Scenario, ScenarioError, load_scenario
 from monitor.lab._world import run_world
 from probes.errors import RoutewatchError
+from probes.records import record
 
 __all__ = ["LabError", "LabHandle", "LabStats", "load_lab_scenario", "looks_like_routewatch_config",
            "start_lab"]
@@ -90,7 +90,7 @@ class LabLateness:
         return self._late
 
 
-@dataclass(frozen=True)
+@record
 class LabStats:
     """What the lab's world process has cost (CPU seconds) and how late it delivered delayed
     bytes (a histogram of every delivery, ``bucket_seconds`` wide), cumulative since it started;

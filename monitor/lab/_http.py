@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from http import HTTPStatus
+
+from probes.records import record
 
 __all__ = ["BadRequest", "HttpRequest", "Response", "parse_request", "read_request",
            "render_response", "serve_connection"]
@@ -15,7 +17,7 @@ MAX_HEAD_BYTES = 16 * 1024
 MAX_BODY_BYTES = 256 * 1024
 
 
-@dataclass(frozen=True)
+@record
 class HttpRequest:
     method: str
     target: str

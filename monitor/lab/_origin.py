@@ -7,7 +7,6 @@ import contextlib
 import json
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 from monitor.lab._http import (
@@ -21,12 +20,13 @@ from monitor.lab._http import (
     render_response,
     serve_connection,
 )
+from probes.records import record
 
 __all__ = ["InlineOrigin", "OriginBehaviour", "OriginServer"]
 
 
 
-@dataclass(frozen=True)
+@record
 class OriginBehaviour:
     """How the origin answers right now (faults included)."""
 

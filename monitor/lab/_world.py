@@ -19,7 +19,7 @@ import ssl
 import textwrap
 import time
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from monitor.lab._proxy import (
 )
 from monitor.lab._scenario import Fault, FaultKind, Scenario, ScenarioError
 from monitor.lab.netns._router import _raise_priority as raise_priority  # as the router does
+from probes.records import record
 
 __all__ = ["FaultState", "World", "run_world"]
 
@@ -69,7 +70,7 @@ _LATENESS_WINDOW_S = 60.0
 MAX_OPEN_CONNECTIONS = 250
 
 
-@dataclass(frozen=True)
+@record
 class FaultState:
     """The active faults, indexed the way the servers ask about them."""
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
 from enum import StrEnum
 
 from monitor.core.paths import PATHS
 from monitor.domain.geo import airport_location
 from monitor.domain.patterns import POP_CODE
 from monitor.domain.reasons import reason_of
+from probes.records import record
 
 __all__ = [
     "BASELINE",
@@ -79,7 +79,7 @@ class MetricType(StrEnum):
     COUNTER = "counter"
 
 
-@dataclass(frozen=True)
+@record
 class MetricSpec:
     """One metric: ``name`` is the exposed Prometheus name (counters end in ``_total``)."""
 

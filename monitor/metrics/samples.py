@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from monitor import __version__
@@ -33,11 +32,12 @@ from monitor.metrics.catalogue import (
     metric,
 )
 from monitor.metrics.snapshot import LabelSpace, Snapshot, VantageSnapshot, path_verdict
+from probes.records import record
 
 __all__ = ["CDN_REQUESTS", "Sample", "snapshot_samples", "vantage_samples"]
 
 
-@dataclass(frozen=True)
+@record
 class Sample:
     spec: MetricSpec
     labels: tuple[str, ...]

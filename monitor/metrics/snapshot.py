@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from types import MappingProxyType
 
 from monitor.config import DEFAULT_SERVICE, Config
@@ -19,6 +19,7 @@ from monitor.core.model import Path, RoutingState, RoutingVerdict, VantageRound
 from monitor.core.paths import enabled_paths
 from monitor.domain.reasons import Reason
 from monitor.metrics.catalogue import MetricType, bounded_reason, error_path, metric
+from probes.records import record
 
 __all__ = [
     "LabelSpace",
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class LabelSpace:
     """The bounded label values the configuration allows."""
 
@@ -61,7 +62,7 @@ RoundKey = tuple[str, str]
 """(service, vantage point): whose latest round a snapshot entry is."""
 
 
-@dataclass(frozen=True)
+@record
 class VantageSnapshot:
     """A vantage point's latest round with what serving adds: hysteresis and counters."""
 
@@ -80,7 +81,7 @@ class VantageSnapshot:
                    1, MappingProxyType(_count_errors({}, result)))
 
 
-@dataclass(frozen=True)
+@record
 class Snapshot:
     """Everything one scrape exports."""
 

@@ -14,11 +14,11 @@ import hashlib
 import html
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from monitor.page.view import PageView, PathView, RegionCell, VantageView, page_view
+from probes.records import record
 
 __all__ = [
     "LATENCY_BANDS",
@@ -44,7 +44,7 @@ CLOSEST_MARKER = "★"
 STALE_MARKER = "⚠"
 
 
-@dataclass(frozen=True)
+@record
 class LiveOptions:
     """What the live page (``serve``'s ``/``) adds: refresh, stale marking, links."""
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from monitor.config import DEFAULT_SERVICE
 from probes.errors import RoutewatchError
+from probes.records import record
 
 __all__ = [
     "PageDocumentError",
@@ -35,7 +35,7 @@ class PageDocumentError(RoutewatchError, ValueError):
     """The document is not a routewatch round document (its ``where`` says which part)."""
 
 
-@dataclass(frozen=True)
+@record
 class RegionCell:
     """One cell of the latency matrix as the document gives it."""
 
@@ -49,7 +49,7 @@ class RegionCell:
     family: str | None = None  # ipv4 / ipv6 in a round with IPv6 results
 
 
-@dataclass(frozen=True)
+@record
 class PathView:
     """One path's verdict and the evidence the page shows beside it."""
 
@@ -81,7 +81,7 @@ class PathView:
         return f"{self.path} {self.family}" if self.family else self.path
 
 
-@dataclass(frozen=True)
+@record
 class VantageView:
     """One vantage point's latest round."""
 
@@ -118,7 +118,7 @@ class VantageView:
         return min(measured)[1] if measured else None
 
 
-@dataclass(frozen=True)
+@record
 class RemoteFailure:
     """A regional probe that did not answer (``check --remote``)."""
 
@@ -127,7 +127,7 @@ class RemoteFailure:
     message: str
 
 
-@dataclass(frozen=True)
+@record
 class ServiceView:
     """One of several services: how many of its paths ended in each state."""
 
@@ -140,7 +140,7 @@ class ServiceView:
         return next((s for s in ("misrouted", "unknown", "failover") if counts.get(s)), "ok")
 
 
-@dataclass(frozen=True)
+@record
 class PageView:
     """The whole round: what the page draws."""
 

@@ -11,7 +11,6 @@ import asyncio
 import ssl
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from monitor.config import Config, Estimator, address_policy
 from monitor.core.evidence import BaselineSamples
@@ -22,6 +21,7 @@ from monitor.domain.reasons import Reason, reason_of
 from monitor.round.lag import DISTURBED_S, MIN_CLEAN_SAMPLES, Span, StallIndex
 from monitor.round.pacing import Pacer
 from probes.http import PHASES, HttpEvidence, HttpTarget, probe_http
+from probes.records import record
 
 __all__ = ["LOCAL_CONNECT_FRACTION", "LOCAL_CONNECT_GAP_S", "BaselineSamples", "SampleSpans",
            "Trust", "app_time", "auto_estimators", "connect_is_local", "connects_flat",
@@ -32,7 +32,7 @@ SampleSpans = dict[str, list[Span]]
 """Region → each baseline sample's timed phase as a span of loop time, in sample order."""
 
 
-@dataclass(frozen=True)
+@record
 class Trust:
     """How far a region's samples can be trusted: each sample's disturbance (seconds of its span
     the loop or the lab stalled), in the order of its samples."""

@@ -21,9 +21,10 @@ import bisect
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 from weakref import WeakKeyDictionary
+
+from probes.records import record
 
 __all__ = [
     "DISTURBED_S",
@@ -68,7 +69,7 @@ class Stall(NamedTuple):
         return self.ran - self.due
 
 
-@dataclass(frozen=True)
+@record
 class Span:
     """One sample's span of loop time (monotonic seconds)."""
 

@@ -10,10 +10,10 @@ rounds run at start, spread out (bursts distort the timings); after a reload tha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.config import ServeSettings
+from probes.records import record
 
 __all__ = [
     "MAX_JITTER_FRACTION",
@@ -39,7 +39,7 @@ def effective_jitter(serve: ServeSettings) -> float:
     return min(serve.jitter_s, serve.interval_s * MAX_JITTER_FRACTION)
 
 
-@dataclass(frozen=True)
+@record
 class JobPlan:
     """One vantage point's job: when its first round runs and how the later ones follow."""
 
@@ -52,7 +52,7 @@ class JobPlan:
     coalesce: bool = True
 
 
-@dataclass(frozen=True)
+@record
 class Replan:
     """What a reload changes: jobs to remove, to add, and to reschedule with new settings."""
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from monitor.config import Config, ConfigError, LoadedConfig
 from monitor.core.attribution import IpRanges, IpRangesError, load_ip_ranges
+from probes.records import record
 
 __all__ = ["ConfigLoader", "Reloaded", "load_again", "log_reloaded"]
 
@@ -19,7 +19,7 @@ ConfigLoader = Callable[[], LoadedConfig]
 """Loads and validates the configuration again (SIGHUP); raises ConfigError when it is bad."""
 
 
-@dataclass(frozen=True)
+@record
 class Reloaded:
     """A new configuration that passed validation, with its IP ranges loaded."""
 

@@ -11,7 +11,6 @@ one entry here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from monitor.config import Config
 from monitor.core.evidence import Judgement, Measure, PathInputs
@@ -19,6 +18,7 @@ from monitor.core.model import IpFamily, Path
 from monitor.core.paths.cdn import cdn_enabled, cdn_planned_checks, judge_cdn, measure_cdn
 from monitor.core.paths.dns import dns_planned_checks, judge_dns, measure_dns
 from monitor.core.paths.origin import judge_origin, measure_origin, origin_planned_checks
+from probes.records import record
 
 __all__ = ["PATHS", "PathJudge", "PathSpec", "always", "enabled_paths", "path_spec"]
 
@@ -31,7 +31,7 @@ def always(config: Config) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@record
 class PathSpec:
     """Everything the rest of routewatch needs to know about one path."""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from monitor.config import Config, VantagePoint, address_policy
 from monitor.core.attribution import attribute, region_name
@@ -29,12 +28,13 @@ from monitor.core.paths.http_status import status_problem
 from monitor.core.verdict import judge, judge_unknown, unknown_beside_baseline
 from monitor.domain.reasons import Reason
 from probes.http import HttpEvidence, HttpTarget, probe_http
+from probes.records import record
 
 __all__ = ["HealthDocument", "judge_origin", "measure_origin", "origin_attribution",
            "origin_health", "origin_planned_checks", "parse_health", "read_health"]
 
 
-@dataclass(frozen=True)
+@record
 class HealthDocument:
     """The app contract's health JSON as far as it could be read; ``problem`` (with its typed
     ``reason``) says what was wrong with it."""

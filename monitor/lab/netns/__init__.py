@@ -30,11 +30,11 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from probes.errors import RoutewatchError
+from probes.records import record
 
 __all__ = ["BENCH_NETWORK", "NetnsUnavailable", "PacketLab", "RouterStats",
            "unavailable_reason"]
@@ -62,7 +62,7 @@ def unavailable_reason() -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class RouterStats:
     """What the router did: packets forwarded and dropped, how late packets left (seconds),
     and the scheduling it got (real-time FIFO as root)."""
