@@ -46,6 +46,8 @@ _SECTION, _FIELDS = "$section", "fields"
 _ENUM, _VALUE = "$enum", "value"
 _PATH = "$path"
 _TUPLE = "$tuple"
+_SECTION_KEYS = frozenset({_SECTION, _FIELDS})
+_ENUM_KEYS = frozenset({_ENUM, _VALUE})
 
 
 def prevalidated_path(config_path: Path) -> Path:
@@ -112,6 +114,8 @@ def _encoded(value: Any) -> Any:
     if isinstance(value, tuple):
         return {_TUPLE: [_encoded(item) for item in value]}
     if isinstance(value, dict):
+        if value.keys() in (_SECTION_KEYS, _ENUM_KEYS, {_PATH}, {_TUPLE}):
+            raise TypeError(f"a mapping with the keys of a tag: {sorted(value)}")
         return {key: _encoded(item) for key, item in value.items()}
     if value is None or isinstance(value, str | int | float | bool):
         return value
@@ -126,24 +130,26 @@ def encode_config(config: Config) -> Any:
 def _schema_types() -> dict[str, type[Any]]:
     """The classes a stored configuration may name: the schema's sections and enums."""
     return {name: kind for name, kind in vars(schema).items() if isinstance(kind, type) and (
-        dataclasses.is_dataclass(kind) or issubclass(kind, Enum))}
+        dataclasses.is_dataclass(kind) or (issubclass(kind, Enum) and len(kind) > 0))}
 
 
 def _decoded(value: Any, types: dict[str, type[Any]]) -> Any:
+    """A stored value rebuilt; a mapping is a tag only when its keys are exactly the tag's."""
     if isinstance(value, list):
         return [_decoded(item, types) for item in value]
     if not isinstance(value, dict):
         return value
-    if _SECTION in value:
+    keys = value.keys()
+    if keys == _SECTION_KEYS:
         kind = types[value[_SECTION]]
-        if not dataclasses.is_dataclass(kind):
-            raise TypeError(f"{value[_SECTION]} is not a section")
+        if not dataclasses.is_dataclass(kind) or not isinstance(value[_FIELDS], dict):
+            raise TypeError(f"{value[_SECTION]}: not a section with fields")
         return kind(**{name: _decoded(item, types) for name, item in value[_FIELDS].items()})
-    if _ENUM in value:
+    if keys == _ENUM_KEYS:
         return types[value[_ENUM]](value[_VALUE])
-    if _PATH in value:
+    if keys == {_PATH}:
         return Path(value[_PATH])
-    if _TUPLE in value:
+    if keys == {_TUPLE}:
         return tuple(_decoded(item, types) for item in value[_TUPLE])
     return {key: _decoded(item, types) for key, item in value.items()}
 

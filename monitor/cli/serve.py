@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from monitor.cli.options import config_options, config_source
 from monitor.cli.output import fail
 from monitor.config import Config, LoadedConfig, ServeSettings
+from monitor.config.loader import validation_problems
 from monitor.config.validation import validate_section
 from monitor.core.attribution import IpRangesError, load_ip_ranges
 from monitor.core.model import RoundResult, VantageRound
@@ -117,7 +118,8 @@ def _override(loaded: LoadedConfig, serve_settings: dict[str, float]) -> LoadedC
     try:
         settings = validate_section(ServeSettings, {**asdict(config.serve), **serve_settings})
     except ValidationError as exc:
-        fail(f"invalid serve settings: {exc}")
+        fail("invalid serve settings: " + "; ".join(
+            str(problem) for problem in validation_problems({}, exc, ("serve",))))
     return replace(loaded, config=replace(config, serve=settings))
 
 

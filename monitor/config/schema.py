@@ -1,13 +1,14 @@
 """The configuration's schema: frozen dataclasses, strict, unknown keys rejected.
 
-The classes are plain dataclasses, so importing them (every part of routewatch does, the Lambda
-handler at each cold start) loads no validator library. What a field accepts beyond its type is
-written in its annotation, pydantic's way (``Annotated[int, Field(ge=1, ...)]``,
-``AfterValidator``); annotations are not evaluated at import (``from __future__ import
+The classes are frozen dataclasses (``@record``), so importing them (every part of routewatch
+does, the Lambda handler at each cold start) loads no validator library. What a field accepts
+beyond its type is written in its annotation, pydantic's way (``Annotated[int, Field(ge=1,
+...)]``, ``AfterValidator``); annotations are not evaluated at import (``from __future__ import
 annotations``), and :mod:`monitor.config.validation`, which only the loader imports, reads them
 and builds the pydantic validator (and the JSON Schema) from them. A class's checks across its
-fields are its ``check`` method (:class:`~monitor.config.validation` runs it after the fields
-validate).
+fields are its ``check`` method, run after its fields validate. Constructing a class directly
+validates nothing: data from a user goes through :func:`monitor.config.load_config` or
+:func:`monitor.config.validation.validate_section`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import field, replace
+from dataclasses import field, fields, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
@@ -28,7 +29,15 @@ from probes.errors import RoutewatchError
 from probes.records import record
 
 if TYPE_CHECKING:  # in annotations only; monitor.config.validation supplies them
-    from pydantic import AfterValidator, BeforeValidator, Field, StrictFloat, StrictInt
+    from pydantic import (
+        AfterValidator,
+        BeforeValidator,
+        Field,
+        GetCoreSchemaHandler,
+        StrictFloat,
+        StrictInt,
+    )
+    from pydantic_core import CoreSchema
 
 __all__ = [
     "DEFAULT_SERVICE",
@@ -62,15 +71,12 @@ class _Section:
     """A part of the configuration. pydantic validates it (and writes its JSON Schema) through
     :func:`monitor.config.validation.section_schema`, which reads its annotations."""
 
-    __slots__ = ()
-
     @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+    def __get_pydantic_core_schema__(cls, source: Any,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
         from monitor.config.validation import section_schema
 
         return section_schema(cls, handler)
-
-
 
 
 def _host(value: str) -> str:
@@ -299,7 +305,7 @@ class ServiceEntry(Service):
 
     def service(self) -> Service:
         """The application without its ``regions`` (what a per-service view watches)."""
-        return Service(**{name: getattr(self, name) for name in Service.__dataclass_fields__})
+        return Service(**{item.name: getattr(self, item.name) for item in fields(Service)})
 
 
 DEFAULT_SERVICE = "default"

@@ -7,8 +7,6 @@ from typing import Any
 
 import yaml
 
-from monitor.config import ProbeSettings, Tolerance
-from monitor.config.validation import adapter
 from monitor.lab._addresses import (
     LAB_IPV6_NETWORK,
     region_address,
@@ -63,13 +61,10 @@ def lab_config(scenario: Scenario, *, https_port: int, dns: str, ca_file: Path) 
     document["probe"] = {"allow_addresses": ["127.0.0.0/8",
                                              *([LAB_IPV6_NETWORK] if scenario.ipv6 else [])],
                          "estimator": "first_byte"}
-    # what the scenario sets other than the defaults
     if scenario.probe is not None:
-        document["probe"].update(adapter(ProbeSettings).dump_python(
-            scenario.probe, mode="json", exclude_defaults=True))
+        document["probe"].update(scenario.probe.model_dump(mode="json", exclude_unset=True))
     if scenario.tolerance is not None:
-        document["tolerance"] = adapter(Tolerance).dump_python(
-            scenario.tolerance, mode="json", exclude_defaults=True)
+        document["tolerance"] = scenario.tolerance.model_dump(mode="json", exclude_unset=True)
     return document
 
 

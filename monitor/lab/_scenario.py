@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -35,8 +35,19 @@ from monitor.config.loader import (
     validation_problems,
     yaml_document,
 )
+from monitor.config.validation import model_of
 from monitor.domain.patterns import POP_CODE as _POP_CODE
 from monitor.domain.patterns import REGION_NAME as _REGION_NAME
+
+# A scenario's probe and tolerance settings, validated by the configuration's own rules and kept
+# as its validator's models, which know the keys the scenario wrote: those alone are copied into
+# the written config (what the scenario leaves out keeps the lab's choice, e.g. first_byte).
+if TYPE_CHECKING:
+    ProbeOverrides = BaseModel
+    ToleranceOverrides = BaseModel
+else:
+    ProbeOverrides = model_of(ProbeSettings)
+    ToleranceOverrides = model_of(Tolerance)
 
 __all__ = [
     "EdgeSpec",
@@ -327,10 +338,9 @@ class Scenario(_Strict):
     ipv6: bool = Field(False, description="Dual-stack: regions and vantage points get IPv6 "
                        "addresses (fd00::/16) too, the DNS answers AAAA; the addresses must be on "
                        "lo, so run it in a network namespace of its own")
-    probe: ProbeSettings | None = Field(
-        None, description="Copied into the written config (what differs from the defaults)")
-    tolerance: Tolerance | None = Field(
-        None, description="Copied into the written config (what differs from the defaults)")
+    probe: ProbeOverrides | None = Field(None, description="Copied into the written config")
+    tolerance: ToleranceOverrides | None = Field(
+        None, description="Copied into the written config")
 
     # `us-east-1:` with nothing after it is a region with defaults
     _empty_regions = field_validator("regions", mode="before")(empty_entries)

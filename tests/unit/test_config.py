@@ -117,3 +117,38 @@ def test_unknown_region_name_warns() -> None:
     warnings = parse_config(text).warnings
     assert warnings == ("regions.us-eest-1: not an AWS region routewatch knows (a typo?); "
                         "distance rules (cdn, location) cannot use it",)
+
+
+MINIMAL = """
+service: {origin_name: global-alb.example.com}
+regions: {us-east-1: {addresses: [192.0.2.20]}}
+vantage_points: {laptop: {resolver: 192.0.2.53}}
+"""
+
+
+def test_a_section_validates_from_data_and_passes_as_an_instance() -> None:
+    """The types are dataclasses that validate nothing when built; data goes through the
+    validator, which takes an instance as it is (a pydantic model may hold one)."""
+    from pydantic import ValidationError
+
+    from monitor.config import ProbeSettings, Region, ServeSettings
+    from monitor.config.validation import validate_section
+
+    serve = parse_config(MINIMAL).config.serve
+    assert validate_section(ServeSettings, serve) is serve
+    assert validate_section(ServeSettings, {"interval_s": 30.0}).interval_s == 30.0
+    with pytest.raises(ValidationError, match="round_deadline_s must be at least"):
+        validate_section(ProbeSettings, {"round_deadline_s": 1.0, "request_timeout_s": 2.0})
+    with pytest.raises(ValidationError, match="give alb_name or addresses"):
+        validate_section(Region, {})
+    assert Region().addresses == ()  # built directly: not validated
+
+
+def test_loading_a_configuration_is_what_imports_pydantic() -> None:
+    """The configuration's types load no validator: the Lambda's cold start depends on it."""
+    code = ("import sys; import monitor.config, monitor.aws.packaged_config; "
+            "print('pydantic' in sys.modules); "
+            f"monitor.config.parse_config({MINIMAL!r}); print('pydantic' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parents[2])
+    assert run.stdout.split() == ["False", "True"]

@@ -226,3 +226,26 @@ def test_written_config_validates(name: str, tmp_path: Path) -> None:
     assert config.service.cdn_name == ("app.example.com" if scenario.edges else None)
     if scenario.probe is not None:
         assert config.probe.round_deadline_s == scenario.probe.round_deadline_s
+
+
+def test_the_written_config_takes_the_probe_keys_the_scenario_wrote(tmp_path: Path) -> None:
+    """Only what the scenario wrote overrides the lab's own choices, a default value included
+    (the lab pins first_byte; a scenario asking for auto gets auto)."""
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+
+    def written(probe: str) -> dict[str, object]:
+        scenario = parse_scenario(BASE + probe, "s.yaml")
+        document = lab_config(scenario, https_port=4443, dns="127.10.0.1:5353",
+                              ca_file=tmp_path / "ca.pem")
+        return dict(document["probe"])
+
+    assert written("")["estimator"] == "first_byte"
+    assert written("probe: {samples: 5}\n") == {
+        "allow_addresses": ["127.0.0.0/8"], "estimator": "first_byte", "samples": 5}
+    assert written("probe: {estimator: auto, samples: 3}\n")["estimator"] == "auto"
+    assert written("probe: {allow_addresses: [127.0.0.0/8]}\n")["allow_addresses"] == [
+        "127.0.0.0/8"]
+    assert problems(BASE + "probe: {samples: '3'}\n") == [
+        "line 5: probe.samples: Input should be a valid integer"]
+    assert problems(BASE + "probe: {round_deadline_s: 1.0, request_timeout_s: 2.0}\n") == [
+        "line 5: probe: round_deadline_s must be at least request_timeout_s"]

@@ -14,11 +14,12 @@ import trustme
 from monitor.aws.packaged_config import (
     _config_digest,
     construct_config,
+    encode_config,
     load_packaged_config,
     prevalidated_path,
     write_prevalidated,
 )
-from monitor.config import ConfigError, load_config
+from monitor.config import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).parents[2]
 
@@ -209,3 +210,20 @@ def test_an_unusable_document_is_left_to_the_loader(tmp_path: Path) -> None:
         construct_config({**config, "$section": "Nothing"})
     with pytest.raises(TypeError):
         construct_config({"$section": "Region", "fields": {}})  # a section, not a Config
+
+
+def test_a_mapping_is_a_tag_only_with_exactly_the_tags_keys() -> None:
+    config = parse_config(MINIMAL_CONFIG).config
+    document = encode_config(config)
+    assert construct_config(document) == config
+    with pytest.raises(TypeError):
+        construct_config({"$section": "Config", "fields": []})
+    fields = dict(document["fields"])
+    # a mapping that carries a tag's key among others stays a mapping
+    fields["cdn"] = {"$section": "CdnSettings", "fields": {
+        "pop_regions": {"$tuple": ["x"], "FRA": "us-east-1"}}}
+    rebuilt = construct_config({"$section": "Config", "fields": fields})
+    assert rebuilt.cdn.pop_regions == {"$tuple": ["x"], "FRA": "us-east-1"}
+    with pytest.raises(TypeError):  # and one that could be read as a tag is not stored
+        encode_config(dataclasses.replace(config, cdn=dataclasses.replace(
+            config.cdn, pop_regions={"$path": "/x"})))

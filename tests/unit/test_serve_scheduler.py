@@ -372,7 +372,8 @@ async def test_a_second_stop_cancels_rounds_in_flight() -> None:
 
 async def test_a_jitter_longer_than_the_interval_is_clamped_and_said_once(
         caplog: pytest.LogCaptureFixture) -> None:
-    # a jitter other than the default (5 s) is the user's choice: clamping it is a warning
+    # a jitter other than the default (5 s) is the user's choice: clamping it is a warning (the
+    # types keep no record of which keys a file wrote, so a jitter_s: 5 written out is the default)
     scheduler, _, _ = scheduler_for(CONFIG_YAML.replace("jitter_s: 0", "jitter_s: 4"))
     scheduler.request_stop()  # run() schedules, says what it does, and stops at once
     with caplog.at_level(logging.INFO, "monitor.serve.scheduler"):
