@@ -1,18 +1,26 @@
 """``@record``: a frozen dataclass whose comparison, hash and repr are not compiled per class.
 
 ``dataclasses.dataclass(frozen=True)`` writes six methods of every class as source text and
-compiles each one with ``exec``: on CPython 3.12 about 0.9 ms a class, so the ~60 result and
-configuration classes the Lambda handler imports cost a fifth of its cold start. ``@record`` is
-that dataclass with ``eq=False, repr=False`` (three methods compiled: ``__init__``,
-``__setattr__``, ``__delattr__``) and then gives it ``__eq__``, ``__hash__`` and ``__repr__``
-made of ``operator.attrgetter`` closures over its fields, which compile nothing (0.37 ms a class
-against 0.90 for an 8-field class on CPython 3.12; ``bench/startup.py`` measures the handler).
+compiles each one with ``exec``: on CPython 3.12 about 0.9 ms for an 8-field class, and the ~60
+result and configuration classes the Lambda handler imports were the largest part of its cold
+start after pydantic. ``@record`` is that dataclass with ``eq=False, repr=False`` (three methods
+compiled: ``__init__``, ``__setattr__``, ``__delattr__``) and then gives it ``__eq__``,
+``__hash__`` and ``__repr__`` made of ``operator.attrgetter`` closures over its fields, which
+compile nothing: defining a class costs 30-50 % less (more for wider classes; BENCHMARKS.md).
 
-They behave as the generated ones: equal when of the same class with equal compared fields
-(``NotImplemented`` for another class), hashed over the compared fields (or ``hash=``), a repr
-of the ``repr=True`` fields that says ``...`` for a cycle; a method the class body defines is
-kept, as ``dataclass`` keeps it. ``dataclasses.fields``/``replace``/``asdict`` work as on any
-dataclass. Type checkers see a frozen dataclass (PEP 681).
+They behave as the ones CPython 3.11 and 3.12 generate: equal when of the same class with equal
+compared fields, compared as tuples (so a field holding the same NaN object is equal to itself;
+3.13's dataclasses compare field by field), ``NotImplemented`` for another class; hashed over
+the compared fields (or ``hash=``); a repr of the ``repr=True`` fields that says ``...`` for a
+cycle. A method the class body defines is kept, as ``dataclass`` keeps it (``__hash__ = None``
+keeps a class unhashable). ``dataclasses.fields``/``replace``/``asdict`` work as on any
+dataclass; type checkers see a frozen dataclass (PEP 681).
+
+The price: ``==`` and ``hash`` cost about twice the generated ones per call (a few hundred ns;
+nothing on a probe's path is bound by them); ``__dataclass_params__`` says ``eq=False,
+repr=False``, so pytest's attribute-by-attribute diff of a failed ``==`` and ``pprint``'s
+one-field-a-line layout do not apply (the repr still shows every field), and ruff's
+dataclass rules (RUF008, RUF009) do not see these classes.
 """
 
 from __future__ import annotations
@@ -21,20 +29,14 @@ import dataclasses
 from collections.abc import Callable
 from operator import attrgetter
 from reprlib import recursive_repr
-from typing import TYPE_CHECKING, Any, TypeVar, overload
-
-if TYPE_CHECKING:
-    from typing_extensions import dataclass_transform
-else:  # typing_extensions costs a cold start ~3 ms for what only type checkers read
-    def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
-        return lambda function: function
+from typing import Any, TypeVar, dataclass_transform, overload
 
 __all__ = ["record"]
 
 C = TypeVar("C")
 
 
-def _values(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+def _field_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     """``self`` → the tuple of its fields ``names`` (what the generated methods compare)."""
     if not names:
         return lambda self: ()
@@ -44,34 +46,35 @@ def _values(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     return attrgetter(*names)
 
 
-def _give(cls: type[Any], name: str, method: Callable[..., Any]) -> None:
+def _set_method(cls: type[Any], name: str, method: Callable[..., Any]) -> None:
     method.__qualname__ = f"{cls.__qualname__}.{name}"
+    method.__module__ = cls.__module__
     setattr(cls, name, method)
 
 
 def _methods(cls: type[Any]) -> None:
     fields = dataclasses.fields(cls)
-    own = cls.__dict__
+    own = dict(cls.__dict__)  # the class body's, before any method is set here
     if "__eq__" not in own:
-        compared = _values(tuple(f.name for f in fields if f.compare))
+        compared = _field_getter(tuple(f.name for f in fields if f.compare))
 
         def __eq__(self: Any, other: Any) -> Any:
             if other.__class__ is self.__class__:
                 return compared(self) == compared(other)
             return NotImplemented
 
-        _give(cls, "__eq__", __eq__)
+        _set_method(cls, "__eq__", __eq__)
     # as dataclass decides: a __hash__ of the body is kept; the None that Python sets for a
     # body that defines __eq__ alone is not one
     own_hash = own.get("__hash__", dataclasses.MISSING)
     if own_hash is dataclasses.MISSING or (own_hash is None and "__eq__" in own):
-        hashed = _values(tuple(f.name for f in fields
+        hashed = _field_getter(tuple(f.name for f in fields
                                if (f.compare if f.hash is None else f.hash)))
 
         def __hash__(self: Any) -> int:
             return hash(hashed(self))
 
-        _give(cls, "__hash__", __hash__)
+        _set_method(cls, "__hash__", __hash__)
     if "__repr__" not in own:
         shown = tuple(f.name for f in fields if f.repr)
 
@@ -80,7 +83,7 @@ def _methods(cls: type[Any]) -> None:
             return (f"{self.__class__.__qualname__}("
                     + ", ".join(f"{name}={getattr(self, name)!r}" for name in shown) + ")")
 
-        _give(cls, "__repr__", __repr__)
+        _set_method(cls, "__repr__", __repr__)
 
 
 @overload
