@@ -185,13 +185,16 @@ def _header_name(value: str) -> str:
     return value.lower()
 
 
-def _ip_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
-    for item in value:
-        try:
-            ipaddress.ip_address(item)
-        except ValueError:
-            raise ValueError(f"{item!r} is not an IP address") from None
+def _ip_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
     return value
+
+
+def _ip_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_ip_address(item) for item in value)
 
 
 def _subnet(value: str | None) -> str | None:
@@ -204,12 +207,7 @@ def _subnet(value: str | None) -> str | None:
 
 
 def _source_address(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IP address") from None
-    return value
+    return None if value is None else _ip_address(value)
 
 
 def _source_address_v6(value: str | None) -> str | None:
