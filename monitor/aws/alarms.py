@@ -242,12 +242,14 @@ def desired_alarms(config: Config, *, vantage_points: Sequence[str] | None = Non
     period = alarm_period(config) if period_s is None else period_s
     n = settings.misrouted_evaluation_periods
     m = min(settings.misrouted_datapoints, n)
+    # each service as the metrics name it (None: the singular one), with its paths
+    per_service = [(None if service == DEFAULT_SERVICE else service,
+                    enabled_paths(view) if path_list is None else path_list)
+                   for service, view in config.service_views(services or None)]
     specs: list[AlarmSpec] = []
     for probe in names:
-        for service, view in config.service_views(services or None):
-            own = None if service == DEFAULT_SERVICE else service  # as the metrics name it
+        for own, own_paths in per_service:
             for kind in ALARM_KINDS.values():
-                own_paths = enabled_paths(view) if path_list is None else path_list
                 for path in (own_paths if kind.per_path else [None]):
                     specs.append(_alarm(config, kind, probe, own, path, period, (n, m),
                                         actions))

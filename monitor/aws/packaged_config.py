@@ -70,7 +70,7 @@ def prevalidated_document(config_path: Path) -> dict[str, Any] | None:
     what :func:`write_prevalidated` stores; None when the configuration cannot be used without
     the loader at run time (a relative ``ca_file`` resolves against the folder it runs in)."""
     loaded = load_config(config_path)
-    ca_files = [view.service.ca_file for _, view in loaded.config.service_views()]
+    ca_files = [service.ca_file for _, service in loaded.config.service_settings()]
     if any(ca_files) and (loaded.config.services is not None
                           or not _written_absolute(config_path)):
         return None

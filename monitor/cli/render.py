@@ -7,6 +7,8 @@ markup) through :func:`~monitor.domain.text.printable` (no control characters re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich import box
 from rich.console import Console, Group
 from rich.table import Table
@@ -148,17 +150,17 @@ def render_round(result: RoundResult, console: Console) -> None:
     services = service_rounds(result)
     if len(services) > 1 or DEFAULT_SERVICE not in services:
         for service, own in services.items():
-            console.print(_state_line(Text(f"{printable(service, 64)}: "), own))
+            console.print(_state_line(Text(f"{printable(service, 64)}: "), state_counts(own)))
     vantage_points = len({v.vantage for v in result.vantage_points})
+    counts = state_counts(result)
     console.print(_state_line(Text(
         f"{plural(vantage_points, 'vantage point')}, "
         + (f"{plural(len(services), 'service')}, " if len(services) > 1 else "")
-        + f"{plural(sum(state_counts(result).values()), 'path')} in "
-          f"{result.duration_seconds:.2f} s: "), result))
+        + f"{plural(sum(counts.values()), 'path')} in "
+          f"{result.duration_seconds:.2f} s: "), counts))
 
 
-def _state_line(line: Text, result: RoundResult) -> Text:
-    counts = state_counts(result)
+def _state_line(line: Text, counts: Mapping[str, int]) -> Text:
     for index, state in enumerate(RoutingState):
         if index:
             line.append(", ")

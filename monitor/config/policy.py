@@ -33,11 +33,10 @@ def file_problems(config: Config, configured: Config | None = None) -> list[tupl
     then keeps the old configuration), not as a failure in every round. ``configured`` is the
     configuration as written (paths not yet resolved), for the messages."""
     problems: list[tuple[KeyPath, str]] = []
-    as_written = dict((configured or config).service_views())
-    for name, view in config.service_views():
-        where: KeyPath = ("service",) if config.services is None else ("services", name)
+    as_written = dict((configured or config).service_settings())
+    for where, service in config.service_settings():
         problems.extend(((*where, "ca_file"), message) for message in _ca_file_problems(
-            view.service.ca_file, as_written[name].service.ca_file))
+            service.ca_file, as_written[where].ca_file))
     ranges = config.ip_ranges.file
     if ranges is not None and ranges.exists() and not ranges.is_file():
         # a missing file is only a warning at run time (attribution goes on without it)
@@ -73,10 +72,10 @@ def production_warnings(config: Config) -> list[str]:
     """Legal settings that will fail in production."""
     warnings = []
     names: dict[str, str | None] = {}
-    for service_name, view in config.service_views():
-        key = "service" if config.services is None else f"services.{service_name}"
-        names[f"{key}.origin_name"] = view.service.origin_name
-        names[f"{key}.cdn_name"] = view.service.cdn_name
+    for where, service in config.service_settings():
+        key = ".".join(where)
+        names[f"{key}.origin_name"] = service.origin_name
+        names[f"{key}.cdn_name"] = service.cdn_name
     for key, name in names.items():
         if name and "_" in name:
             warnings.append(

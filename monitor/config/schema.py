@@ -602,6 +602,13 @@ class Config(_Section):
                        for region, own in entry.regions.items()}
         return replace(self, single_service=entry.service(), services=None, regions=regions)
 
+    def service_settings(self) -> tuple[tuple[tuple[str, ...], Service], ...]:
+        """Each service's own settings with the key path they are written at (``service`` or
+        ``services.NAME``), without building a view of the whole configuration."""
+        if self.services is None:
+            return ((("service",), self.service),)
+        return tuple((("services", name), entry) for name, entry in self.services.items())
+
     def service_views(self, names: Sequence[str] | None = None) -> tuple[tuple[str, Config], ...]:
         """(name, :meth:`for_service` view) of every (or each named) service, in order."""
         return tuple((name, self.for_service(name))

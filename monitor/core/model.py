@@ -373,6 +373,13 @@ class VantageRound:
         """The latency-matrix row measured over ``family``."""
         return tuple(r for r in self.regions if r.family is family)
 
+    @property
+    def primary_regions(self) -> tuple[RegionLatency, ...]:
+        """The first family's latency-matrix row: the one the family-less series, metrics and
+        logs report (none when the round has no results)."""
+        families = self.families
+        return self.family_regions(families[0]) if families else ()
+
 
 @record
 class RoundPlan:

@@ -4,7 +4,7 @@ datasource variable, a description and a link to its section of docs/runbook.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from monitor.dashboards._sdk import (
     builder,
@@ -29,6 +29,7 @@ __all__ = [
     "assemble",
     "datasource_ref",
     "legend",
+    "multi_variable",
     "runbook_url",
     "state_timeline",
     "thresholds",
@@ -53,6 +54,15 @@ def runbook_url(anchor: str) -> str:
 def datasource_ref(plugin: str) -> common.DataSourceRef:
     """The dashboard's datasource variable, so one JSON file works with any datasource uid."""
     return common.DataSourceRef(type_val=plugin, uid=f"${{{DATASOURCE_VARIABLE}}}")
+
+
+def multi_variable(name: str, label: str, datasource: common.DataSourceRef, query: Any,
+                   all_value: str) -> builder.QueryVariable:
+    """A variable of several values picked from a query (refreshed with the time range, sorted;
+    ``all_value`` matches every value: ``.*`` in PromQL, ``*`` in CloudWatch)."""
+    return (builder.QueryVariable(name).label(label).datasource(datasource).query(query)
+            .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True)
+            .all_value(all_value).sort(model.VariableSort.ALPHABETICAL_ASC))
 
 
 @record

@@ -16,6 +16,8 @@ several ``services`` also publishes (empty with the singular ``service:``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from monitor.config import CloudWatchSettings
 from monitor.dashboards._layout import (
     Grid,
@@ -23,6 +25,7 @@ from monitor.dashboards._layout import (
     Target,
     assemble,
     datasource_ref,
+    multi_variable,
     state_timeline,
     thresholds,
     timeseries_panel,
@@ -36,6 +39,7 @@ from monitor.dashboards._sdk import (
     common,
     common_builder,
     model,
+    statetimeline,
 )
 from monitor.exporters.cloudwatch import CLOUDWATCH_METRICS, service_dimensions
 
@@ -106,16 +110,24 @@ _VERDICT_METRICS = {
 }
 
 
+def _verdicts(names: Sequence[str], label: str, *,
+              per_service: bool = False) -> statetimeline.Panel:
+    """The verdict metrics ``names`` (of :data:`_VERDICT_METRICS`) as coloured strips, one query
+    each, ``label`` before the verdict's name."""
+    refs = [chr(ord("A") + i) for i in range(len(names))]
+    panel = state_timeline(
+        [metric_query(name, "Maximum", f"{label} · {_VERDICT_METRICS[name][0]}", ref,
+                      per_service=per_service) for ref, name in zip(refs, names, strict=True)],
+        {0: ("no", "transparent")})
+    for ref, name in zip(refs, names, strict=True):
+        panel = panel.override_by_query(ref, _yes_as(*_VERDICT_METRICS[name]))
+    return panel
+
+
 def _routing(grid: Grid) -> None:
     grid.row("Routing")
-    refs = [chr(ord("A") + i) for i in range(len(_VERDICT_METRICS))]
-    panel = state_timeline(
-        [metric_query(name, "Maximum", f"{_PROBE} · {_PATH} · {text}", ref)
-         for ref, (name, (text, _)) in zip(refs, _VERDICT_METRICS.items(), strict=True)],
-        {0: ("no", "transparent")})
-    for ref, (text, colour) in zip(refs, _VERDICT_METRICS.values(), strict=True):
-        panel = panel.override_by_query(ref, _yes_as(text, colour))
-    grid.add(panel, VERDICTS, width=24, height=9)
+    grid.add(_verdicts(tuple(_VERDICT_METRICS), f"{_PROBE} · {_PATH}"), VERDICTS,
+             width=24, height=9)
     grid.add(state_timeline(
         [metric_query("ServedRegion", "Maximum", f"{_PROBE} · {_PATH} · served by {_REGION}", "A"),
          metric_query("ExpectedRegion", "Maximum", f"{_PROBE} · {_PATH} · closest {_REGION}",
@@ -227,15 +239,8 @@ SERVICE_PENALTY = PanelDoc(
 
 def _services(grid: Grid) -> None:
     grid.row("Services")
-    panel = state_timeline(
-        [metric_query("Misrouted", "Maximum", f"{_PROBE} · {_SERVICE} · {_PATH} · misrouted",
-                      "A", per_service=True),
-         metric_query("Unknown", "Maximum", f"{_PROBE} · {_SERVICE} · {_PATH} · unknown", "B",
-                      per_service=True)],
-        {0: ("no", "transparent")})
-    panel = panel.override_by_query("A", _yes_as("misrouted", "red"))
-    panel = panel.override_by_query("B", _yes_as("unknown", "purple"))
-    grid.add(panel, SERVICE_VERDICTS, width=14, height=9)
+    grid.add(_verdicts(("Misrouted", "Unknown"), f"{_PROBE} · {_SERVICE} · {_PATH}",
+                       per_service=True), SERVICE_VERDICTS, width=14, height=9)
     grid.add(timeseries_panel(metric_query("RoutingPenalty", "Maximum",
                                            f"{_PROBE} · {_SERVICE} · {_PATH}",
                                            per_service=True)),
@@ -270,12 +275,8 @@ def _variables() -> list[builder.QueryVariable | builder.DatasourceVariable
         builder.DatasourceVariable("datasource").label("CloudWatch").type("cloudwatch"),
         builder.QueryVariable("region").label("Region").datasource(_DS).query(regions)
         .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD),
-        builder.QueryVariable("probe").label("Probe").datasource(_DS).query(probes)
-        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True)
-        .all_value("*").sort(model.VariableSort.ALPHABETICAL_ASC),
-        builder.QueryVariable("service").label("Service").datasource(_DS).query(services)
-        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True)
-        .all_value("*").sort(model.VariableSort.ALPHABETICAL_ASC),
+        multi_variable("probe", "Probe", _DS, probes, "*"),
+        multi_variable("service", "Service", _DS, services, "*"),
         builder.TextBoxVariable("alarm_prefix").label("Alarm name prefix")
         .default_value("routewatch-"),
     ]

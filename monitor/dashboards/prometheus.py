@@ -16,6 +16,7 @@ from monitor.dashboards._layout import (
     assemble,
     datasource_ref,
     legend,
+    multi_variable,
     state_timeline,
     thresholds,
     timeseries_panel,
@@ -472,18 +473,12 @@ def _state_changes() -> builder.AnnotationQuery:
 def _variables() -> list[builder.QueryVariable | builder.DatasourceVariable]:
     return [
         builder.DatasourceVariable("datasource").label("Prometheus").type("prometheus"),
-        builder.QueryVariable(VANTAGE_VARIABLE).label("Vantage point").datasource(_DS)
-        .query(f"label_values({metric('round_success').name}, probe)")
-        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True)
-        .all_value(".*").sort(model.VariableSort.ALPHABETICAL_ASC),
-        builder.QueryVariable(SERVICE_VARIABLE).label("Service").datasource(_DS)
-        .query(f"label_values({metric('round_success').name}, service)")
-        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True)
-        .all_value(".*").sort(model.VariableSort.ALPHABETICAL_ASC),
-        builder.QueryVariable(REGION_VARIABLE).label("Region").datasource(_DS)
-        .query(f"label_values({metric('region_healthy').name}, region)")
-        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True)
-        .all_value(".*").sort(model.VariableSort.ALPHABETICAL_ASC),
+        multi_variable(VANTAGE_VARIABLE, "Vantage point", _DS,
+                       f"label_values({metric('round_success').name}, probe)", ".*"),
+        multi_variable(SERVICE_VARIABLE, "Service", _DS,
+                       f"label_values({metric('round_success').name}, service)", ".*"),
+        multi_variable(REGION_VARIABLE, "Region", _DS,
+                       f"label_values({metric('region_healthy').name}, region)", ".*"),
     ]
 
 

@@ -180,7 +180,7 @@ def round_datapoints(result: RoundResult, regions: Collection[str]) -> list[Data
         add("ProbeErrors", len(vantage.errors), probe)
         # the first family's latency row; each path by its worst family (no Family dimension:
         # an IPv6 misroute shows as the path's, under the dimensions alarms already watch)
-        rows = vantage.family_regions(vantage.families[0]) if vantage.families else ()
+        rows = vantage.primary_regions
         add("UnhealthyRegions", sum(1 for r in rows if not r.healthy), probe)
         for region in rows:
             where = ("Region", region_value(region.region))

@@ -51,13 +51,12 @@ class LabError(RoutewatchError):
 
 class LabLateness:
     """The lab's own lateness in delivering delayed bytes, for a round judging samples taken
-    against it (a :class:`monitor.round.lag.LagSource`; lab-only).
+    against it (a :class:`monitor.round.lag.LagSource`; lab-only; :meth:`LabHandle.lateness_source`
+    shares its fetches between the rounds that end together).
 
-    Every vantage point of a round collects before it is judged: the fetches are incremental
-    (only what the lab recorded since the last one) and shared (a vantage point asking while a
-    fetch that started after it asked is done needs none of its own). What is kept is one list,
-    grown at its end (so a judge's index of it is extended, not rebuilt), cut back to the last
-    :data:`KEEP_S` seconds once its oldest entry is twice that old."""
+    The fetches are incremental (only what the lab recorded since the last one). What is kept is
+    one list, grown at its end (so a judge's index of it is extended, not rebuilt), cut back to
+    the last :data:`KEEP_S` seconds once its oldest entry is twice that old."""
 
     remote = True
     KEEP_S = 60.0
@@ -66,28 +65,50 @@ class LabLateness:
         self._lab = lab
         self._late: list[tuple[float, float]] = []
         self._cursor: int | None = None
-        self._fetched_at = float("-inf")  # monotonic time the last fetch started
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary())
 
     async def collect(self) -> None:
-        asked = time.monotonic()
+        started = time.monotonic()
+        new, self._cursor = await asyncio.to_thread(self._lab.lateness_after, self._cursor)
+        if self._late and self._late[0][1] < started - 2 * self.KEEP_S:
+            self._late = [item for item in self._late if item[1] >= started - self.KEEP_S]
+        self._late.extend(new)
+
+    def stalls(self) -> list[tuple[float, float]]:
+        return self._late
+
+
+class SharedCollect:
+    """:class:`LabLateness` as the rounds ask it (a :class:`monitor.round.lag.LagSource`): every
+    vantage point's (and service's) round asks at its end (``collect``); the callers that ask
+    while a fetch runs share the next one, so fifty rounds ending together cost two fetches, not
+    fifty (each an RPC, run in a thread while other rounds still measure). Every caller still
+    gets a fetch that started after it asked. One lock per event loop: a source may outlive the
+    loop of one ``asyncio.run``."""
+
+    def __init__(self, source: LabLateness) -> None:
+        self._source = source
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary())
+        self._started = 0
+
+    @property
+    def remote(self) -> bool:
+        return self._source.remote
+
+    async def collect(self) -> None:
+        asked = self._started
         loop = asyncio.get_running_loop()
         lock = self._locks.get(loop)
         if lock is None:
             lock = self._locks[loop] = asyncio.Lock()
         async with lock:
-            if self._fetched_at >= asked:  # a fetch that started after we asked covers us
+            if self._started > asked:  # a fetch started after we asked, and it has finished
                 return
-            started = time.monotonic()
-            new, self._cursor = await asyncio.to_thread(self._lab.lateness_after, self._cursor)
-            self._fetched_at = started
-            if self._late and self._late[0][1] < started - 2 * self.KEEP_S:
-                self._late = [item for item in self._late if item[1] >= started - self.KEEP_S]
-            self._late.extend(new)
+            self._started += 1
+            await self._source.collect()
 
     def stalls(self) -> list[tuple[float, float]]:
-        return self._late
+        return self._source.stalls()
 
 
 @record
@@ -150,7 +171,7 @@ class LabHandle:
         self.vantage_points: dict[str, str] = info["vantage_points"]
         self.edges: dict[str, str] = info["edges"]
         self._stopped = False
-        self._lateness_source: LabLateness | None = None
+        self._lateness_source: SharedCollect | None = None
 
     @property
     def dns_host(self) -> str:
@@ -209,8 +230,7 @@ class LabHandle:
 
     def lateness(self) -> list[tuple[float, float]]:
         """When the lab was late in the last minute: (due, sent) in monotonic seconds."""
-        document = self._control("GET", None, "/lateness")
-        return [(float(due), float(sent)) for due, sent in document["late"]]
+        return self.lateness_after(None)[0]
 
     def stats(self) -> LabStats:
         """The world's CPU time and delivery lateness so far (see :class:`LabStats`)."""
@@ -227,11 +247,12 @@ class LabHandle:
         return ([(float(due), float(sent)) for due, sent in document["late"]],
                 int(document["next"]))
 
-    def lateness_source(self) -> LabLateness:
+    def lateness_source(self) -> SharedCollect:
         """The lab's lateness as a source for ``run_round(lag_sources=...)`` (one per world:
-        each round fetches only what is new since the last)."""
+        each fetch asks only what is new since the last, and the rounds ending together share
+        one)."""
         if self._lateness_source is None:
-            self._lateness_source = LabLateness(self)
+            self._lateness_source = SharedCollect(LabLateness(self))
         return self._lateness_source
 
     # --- life cycle ------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ class OriginServer:
     async def start(self, address: str) -> int:
         self._server = await asyncio.start_server(
             self._serve, address, 0, ssl=self._ssl, limit=MAX_HEAD_BYTES, backlog=256,
-            ssl_handshake_timeout=10.0,
+            ssl_handshake_timeout=_HANDSHAKE_TIMEOUT_S,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
@@ -104,7 +104,7 @@ class OriginServer:
         return InlineOrigin(self._ssl, self._behaviour, self._answer, deliver, lost)
 
 
-_HANDSHAKE_TIMEOUT_S = 10.0  # as the listening server's ssl_handshake_timeout
+_HANDSHAKE_TIMEOUT_S = 10.0  # the listening server's ssl_handshake_timeout, the inline one's too
 _SHUTDOWN_TIMEOUT_S = 30.0  # as asyncio's ssl_shutdown_timeout: waiting for the client to close
 _READ_BYTES = 65536
 

@@ -121,11 +121,11 @@ class _Direction:
     """One direction of a relayed connection: chunks leave ``delay_s`` after they arrived."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, delay_s: float,
-                 lateness: LatenessLog | None = None, wake: WakeEstimate | None = None) -> None:
+                 lateness: LatenessLog | None, wake: WakeEstimate) -> None:
         self._loop = loop
         self._delay_s = delay_s
         self._lateness = lateness
-        self._wake = wake if wake is not None else WakeEstimate()
+        self._wake = wake
         self._queue: deque[tuple[float, bytes | _Marker]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._pending = 0

@@ -183,12 +183,13 @@ class World:
         self.state = FaultState()
         self.https_port = 0
         self.origins: dict[str, OriginServer] = {}
-        self.proxies: dict[str, DelayProxy] = {}
-        self.proxies_v6: dict[str, DelayProxy] = {}  # a dual-stack world's IPv6 listeners
+        # each region's and edge's listeners: its IPv4 one, and in a dual-stack world its IPv6
+        self.region_proxies: dict[str, list[DelayProxy]] = {}
         self.edge_index = {name: k for k, name in enumerate(scenario.edges, start=1)}
         self.edges: dict[str, EdgeServer] = {}
-        self.edge_proxies: dict[str, DelayProxy] = {}
-        self.edge_proxies_v6: dict[str, DelayProxy] = {}
+        self.edge_proxies: dict[str, list[DelayProxy]] = {}
+        self._all_proxies: list[DelayProxy] = []
+        self.origin_names = scenario.origin_names()  # origin name → its service
         self._stale_pins: dict[str, str | None] = {}  # edge → origin address it keeps using
         self._stale_faults: dict[str, str | None] = {}  # edge → the answer its pin came from
         self.dns: LabDns | None = None
@@ -207,7 +208,7 @@ class World:
                                   len(self.scenario.edges))
         service = self.scenario.service
         authority = self._authority()
-        origin_names = tuple(self.scenario.origin_names())
+        origin_names = tuple(self.origin_names)
         server_tls = self._server_tls(authority, (*origin_names, service.cdn_name))
         for name in self.regions:
             spec = self.scenario.regions[name]
@@ -223,15 +224,13 @@ class World:
             self.origins[name] = origin
             # the origin runs inside its proxy (inline): a sample costs one connection, not
             # two; its own listener stays up for anything that connects to it directly
-            self.proxies[name] = DelayProxy(
-                loop, region_address(index), origin_address(index), port,
-                functools.partial(self.region_policy, name), admit=self.admit_connection,
-                lateness=self.lateness, wake=self.wake, inline=origin.inline)
-            if self.scenario.ipv6:
-                self.proxies_v6[name] = DelayProxy(
-                    loop, region_address_v6(index), origin_address(index), port,
-                    functools.partial(self.region_policy, name), admit=self.admit_connection,
-                    lateness=self.lateness, wake=self.wake, inline=origin.inline)
+            self.region_proxies[name] = [
+                DelayProxy(loop, address, origin_address(index), port,
+                           functools.partial(self.region_policy, name, family),
+                           admit=self.admit_connection, lateness=self.lateness, wake=self.wake,
+                           inline=origin.inline)
+                for address, family in self._listen_on(region_address(index),
+                                                       region_address_v6(index))]
         self.dns = LabDns(DNS_ADDRESS, self._zone_data(), self.dns_decision)
         await self.dns.start()
         origin_tls = ssl.create_default_context(cafile=str(self.ca_path))
@@ -244,16 +243,15 @@ class World:
                 header_fault=functools.partial(self._header_fault, name))
             port = await edge.start(edge_origin_address(k))
             self.edges[name] = edge
-            self.edge_proxies[name] = DelayProxy(
-                loop, edge_address(k), edge_origin_address(k), port,
-                functools.partial(self.edge_policy, name), admit=self.admit_connection,
-                lateness=self.lateness, wake=self.wake)
-            if self.scenario.ipv6:
-                self.edge_proxies_v6[name] = DelayProxy(
-                    loop, edge_address_v6(k), edge_origin_address(k), port,
-                    functools.partial(self.edge_policy, name), admit=self.admit_connection,
-                    lateness=self.lateness, wake=self.wake)
-        self.https_port = await listen_shared(self._region_proxies())
+            self.edge_proxies[name] = [
+                DelayProxy(loop, address, edge_origin_address(k), port,
+                           functools.partial(self.edge_policy, name), admit=self.admit_connection,
+                           lateness=self.lateness, wake=self.wake)
+                for address, _ in self._listen_on(edge_address(k), edge_address_v6(k))]
+        self._all_proxies = [proxy for proxies in (*self.region_proxies.values(),
+                                                   *self.edge_proxies.values())
+                             for proxy in proxies]
+        self.https_port = await listen_shared(self._all_proxies)
         for edge in self.edges.values():
             edge.settings = dataclasses.replace(edge.settings, origin_port=self.https_port)
         self.control = ControlServer(CONTROL_ADDRESS, self.control_request)
@@ -286,15 +284,17 @@ class World:
                 "lateness_histogram": list(self.lateness.histogram),
                 "scheduling": self.scheduling}
 
-    def _region_proxies(self) -> list[DelayProxy]:
-        return [*self.proxies.values(), *self.edge_proxies.values(), *self.proxies_v6.values(),
-                *self.edge_proxies_v6.values()]
+    def _listen_on(self, address: str, address_v6: str) -> list[tuple[str, IpFamily]]:
+        """Where one region's (or edge's) proxies listen: its IPv4 address, and its IPv6 one in
+        a dual-stack world."""
+        return [(address, IpFamily.IPV4),
+                *([(address_v6, IpFamily.IPV6)] if self.scenario.ipv6 else [])]
 
     def open_connections(self) -> int:
-        return sum(len(p.relays) + len(p.sinks) for p in self._region_proxies())
+        return sum(len(p.relays) + len(p.sinks) for p in self._all_proxies)
 
     def close(self) -> None:
-        for proxy in self._region_proxies():
+        for proxy in self._all_proxies:
             proxy.close_listener()
         for origin in self.origins.values():
             origin.close()
@@ -332,7 +332,7 @@ class World:
 
     def _zone_data(self) -> ZoneData:
         service = self.scenario.service
-        apexes = {n.split(".", 1)[1] for n in (*self.scenario.origin_names(), service.cdn_name)}
+        apexes = {n.split(".", 1)[1] for n in (*self.origin_names, service.cdn_name)}
         if self.scenario.edges:
             apexes.add(CDN_ALIAS.split(".", 1)[1])
         origin_apex = service.origin_name.split(".", 1)[1]
@@ -345,13 +345,14 @@ class World:
     def admit_connection(self) -> bool:
         return self.open_connections() < MAX_OPEN_CONNECTIONS
 
-    def region_policy(self, region: str, client_address: str) -> ConnectionPolicy:
+    def region_policy(self, region: str, family: IpFamily,
+                      client_address: str) -> ConnectionPolicy:
+        """The delay for a client of ``region``'s listener of ``family``."""
         if region in self.state.blackholed:
             return ConnectionPolicy(0.0, blackhole=True)
         client = self.clients.get(client_address)
         if client is None:
             return ConnectionPolicy(0.0)  # an unknown client gets no injected delay
-        family = IpFamily.of(client_address) or IpFamily.IPV4
         table = self.latency_v6 if family is IpFamily.IPV6 else self.latency
         rtt_ms = table[client][region] + self.state.extra_ms(region, client, family)
         return ConnectionPolicy(rtt_ms / 2000.0)
@@ -413,7 +414,7 @@ class World:
     def dns_decision(self, qname: str, source: str, ecs_address: str | None) -> DnsDecision | None:
         service = self.scenario.service
         alias = CDN_ALIAS if self.edge_index else None
-        origins = self.scenario.origin_names()
+        origins = self.origin_names
         if qname not in origins and qname not in (service.cdn_name, alias):
             return None
         client, scope = self.client_of(source, ecs_address)
@@ -442,16 +443,14 @@ class World:
         """Make ``faults`` the active set: open or close listeners to match."""
         async with self._lock:
             self.state = FaultState.build(faults)
-            for region, proxy in [*self.proxies.items(), *self.proxies_v6.items()]:
-                if region in self.state.down:
-                    proxy.close_listener()
-                elif not proxy.listening:
-                    await proxy.listen(self.https_port)
-            for name, proxy in [*self.edge_proxies.items(), *self.edge_proxies_v6.items()]:
-                if name in self.state.edges_down:
-                    proxy.close_listener()
-                elif not proxy.listening:
-                    await proxy.listen(self.https_port)
+            for proxies, down in ((self.region_proxies, self.state.down),
+                                  (self.edge_proxies, self.state.edges_down)):
+                for name, listeners in proxies.items():
+                    for proxy in listeners:
+                        if name in down:
+                            proxy.close_listener()
+                        elif not proxy.listening:
+                            await proxy.listen(self.https_port)
             for name, edge in self.edges.items():
                 if name not in self.state.stale_edges:
                     self._stale_pins.pop(name, None)
@@ -478,11 +477,9 @@ class World:
             return 200, self.info()
         if path == "/lateness" and method == "GET":  # the last minute of the lab's lateness
             after = urllib.parse.parse_qs(query).get("after", [""])[0]
-            if after.isdigit():  # only what was recorded after this cursor
-                return 200, {"late": self.lateness.after(int(after)),
-                             "next": self.lateness.recorded}
-            return 200, {"late": self.lateness.since(time.monotonic() - _LATENESS_WINDOW_S),
-                         "next": self.lateness.recorded}
+            late = (self.lateness.after(int(after)) if after.isdigit()  # recorded after a cursor
+                    else self.lateness.since(time.monotonic() - _LATENESS_WINDOW_S))
+            return 200, {"late": late, "next": self.lateness.recorded}
         if path == "/stats" and method == "GET":  # what the lab costs, and how late it delivers
             return 200, self.stats()
         if path != "/faults":

@@ -128,8 +128,8 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
     for resolver, seconds in _dns_lookups(result).items():
         yield Sample(metric("dns_lookup_seconds"), (*labels, resolver), seconds)
 
-    first = result.families[0] if result.families else None
-    rows = {row.region: row for row in result.regions if row.family is first}
+    primary = result.primary_regions
+    rows = {row.region: row for row in primary}
     for region in space.regions:
         row = rows.get(region)
         latency = _seconds(row.latency_seconds) if row and row.healthy else None
@@ -210,8 +210,8 @@ def vantage_samples(space: LabelSpace, entry: VantageSnapshot) -> Iterator[Sampl
         if read is not None:
             yield Sample(metric("data_read_seconds"), (*labels, path.value), read)
 
-    tls = [(BASELINE, row.region, row.tls) for row in result.regions
-           if row.region in space.regions and row.tls is not None and row.family is first]
+    tls = [(BASELINE, row.region, row.tls) for row in primary
+           if row.region in space.regions and row.tls is not None]
     tls.extend((path.value, bounded_region(verdicts[path].served_region, space.regions) or OTHER,
                 found.tls) for path in http_paths
                if (found := results[path]) is not None and found.tls is not None)

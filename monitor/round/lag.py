@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import math
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -294,13 +295,7 @@ class LagMonitor(StallLog):
 
     def recent_max(self, window_s: float) -> float:
         """The longest stall that ended in the last ``window_s`` seconds (newest first)."""
-        since = time.monotonic() - window_s
-        worst = 0.0
-        for due, ran in reversed(self._stalls):  # bounded by _KEEP
-            if ran < since:
-                break
-            worst = max(worst, ran - due)
-        return worst
+        return self.longest_between(time.monotonic() - window_s, math.inf)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

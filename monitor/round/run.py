@@ -15,7 +15,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from monitor.config import Config, VantagePoint
@@ -58,7 +58,7 @@ from probes.dns import DnsEvidence, probe_dns
 from probes.errors import RoutewatchError
 from probes.http import ssl_context_for, warm_up
 
-__all__ = ["Preparation", "Progress", "RoundContext", "SharedCollect", "UnknownService",
+__all__ = ["Preparation", "Progress", "RoundContext", "UnknownService",
            "UnknownVantagePoint", "run_round"]
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,7 @@ class RoundContext:
         await self.pacer.slot()
 
     def enabled_paths(self, family: IpFamily = IpFamily.IPV4) -> tuple[PathSpec, ...]:
-        return tuple(spec for spec in self.paths
-                     if spec.enabled(self.config) and family in spec.families)
+        return _enabled(self.config, self.paths, family)
 
     @property
     def families(self) -> tuple[IpFamily, ...]:
@@ -185,15 +184,17 @@ def planned_checks(config: Config, paths: tuple[PathSpec, ...] = PATHS) -> int:
     """The checks one vantage point's round starts: every baseline sample, every path's; in
     each further address family, its paths' and the samples of regions configured with an
     address of it (an ALB name's answer in it is not known before the round)."""
-    first, *others = config.probe.families
-    total = (len(config.regions) * config.probe.samples
-             + sum(spec.planned_checks(config) for spec in paths
-                   if spec.enabled(config) and first in spec.families))
-    for family in others:
-        total += sum(spec.planned_checks(config) for spec in paths
-                     if spec.enabled(config) and family in spec.families)
-        total += config.probe.samples * len(_written(config, family))
-    return total
+    first = config.probe.families[0]
+    return sum(config.probe.samples * len(config.regions if family is first
+                                          else _written(config, family))
+               + sum(spec.planned_checks(config) for spec in _enabled(config, paths, family))
+               for family in config.probe.families)
+
+
+def _enabled(config: Config, paths: Sequence[PathSpec], family: IpFamily
+             ) -> tuple[PathSpec, ...]:
+    """The paths measured in ``family`` for this configuration."""
+    return tuple(spec for spec in paths if spec.enabled(config) and family in spec.families)
 
 
 def nominal_closest(vantage: VantagePoint, regions: Sequence[str]) -> str | None:
@@ -238,8 +239,6 @@ async def run_round(
         raise UnknownService(f"unknown service(s): {', '.join(missing)} "
                              f"(configured: {', '.join(config.service_names)})")
     views = config.service_views(services or None)
-    if len(views) > 1:  # every service's round asks them when it ends: one fetch per wave
-        lag_sources = [SharedCollect(source) for source in lag_sources]
     checks = len(names) * sum(planned_checks(view) for _, view in views)
     contexts: list[RoundContext] = []
     counts: dict[tuple[str, str], tuple[int, int]] = {}  # (service, vantage) → done, planned
@@ -271,33 +270,6 @@ async def run_round(
     finally:
         lag.release()
     return RoundResult(tuple(rounds), started_wall, time.perf_counter() - started, plan)
-
-
-class SharedCollect:
-    """A lag source that several services' rounds ask at the end of each (``collect``): the
-    callers that ask while a fetch runs share the next one, so fifty services ending together
-    cost two fetches, not fifty (each an RPC to the lab, run in a thread while other services
-    still measure). Every caller still gets a fetch that started after it asked."""
-
-    def __init__(self, source: LagSource) -> None:
-        self._source = source
-        self._lock = asyncio.Lock()
-        self._started = 0
-
-    @property
-    def remote(self) -> bool:
-        return self._source.remote
-
-    async def collect(self) -> None:
-        asked = self._started
-        async with self._lock:
-            if self._started > asked:  # a fetch started after we asked, and it has finished
-                return
-            self._started += 1
-            await self._source.collect()
-
-    def stalls(self) -> Iterable[tuple[float, float]]:
-        return self._source.stalls()
 
 
 async def _service_vantage(context: RoundContext, service: str, name: str) -> VantageRound:
@@ -444,13 +416,14 @@ def judge_families(context: RoundContext, name: str, evidence: Mapping[IpFamily,
     only when every family's paths were judged."""
     first, *others = evidence.values()
     directory = region_directory(context, *evidence.values())
+    stalls = StallIndex(context.lag_sources)
     result = judge_vantage(context, name, first, started_wall, duration, timed_out=timed_out,
-                           directory=directory)
+                           directory=directory, stalls=stalls)
     for found in others:
         if not has_addresses(context.config, found):
             continue  # a family with no address anywhere: no results, not a failure
         more = judge_vantage(context, name, found, started_wall, duration, timed_out=timed_out,
-                             directory=directory)
+                             directory=directory, stalls=stalls)
         paths = tuple(p for p in more.paths if not _not_published(p))
         if not paths and not more.regions:
             continue
@@ -467,7 +440,7 @@ def judge_families(context: RoundContext, name: str, evidence: Mapping[IpFamily,
 
 def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
                   started_wall: float, duration: float, *, timed_out: bool,
-                  directory: RegionDirectory | None = None) -> VantageRound:
+                  directory: RegionDirectory, stalls: StallIndex) -> VantageRound:
     """Turn one vantage point's evidence of one address family into verdicts (no I/O): the
     regions with an address of that family (every region in the first family), each path
     measured in it."""
@@ -475,15 +448,14 @@ def judge_vantage(context: RoundContext, name: str, evidence: VantageEvidence,
     vantage = config.vantage_points[name]
     family = evidence.family
     spans = context.spans.get(_spans_key(name, family), {})
-    stalls = StallIndex(context.lag_sources)
+    addressed = _addressed(config, evidence)
     measured = [region for region in config.regions
                 if family is config.probe.families[0] or evidence.baseline.get(region)
-                or region in _addressed(config, evidence)]
+                or region in addressed]
     trusts = {region: Trust.of(spans.get(region, ()), stalls, context.disturbed_s)
               for region in measured}
     regions = tuple(dataclasses.replace(row, family=family) for row in summarise_row(
         evidence.baseline, config, finished=not timed_out, trusts=trusts, regions=measured))
-    directory = directory or region_directory(context, evidence)
 
     def judged(rows: tuple[RegionLatency, ...]) -> list[Judgement]:
         inputs = PathInputs(config, name, vantage, evidence, rows, directory,

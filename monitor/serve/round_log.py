@@ -19,12 +19,13 @@ round_log = logging.getLogger("monitor.rounds")
 def round_log_fields(result: VantageRound, entry: VantageSnapshot | None) -> dict[str, Any]:
     """The structured log record of one vantage point's round (one JSON line in json mode)."""
     paths = []
+    dual_stack = result.dual_stack
     for path_result in result.paths:
         verdict = path_result.verdict
         stable = entry.routing.get(path_result.path) if entry else None
         paths.append({
             "path": path_result.path.value,
-            **({"family": path_result.family.value} if result.dual_stack else {}),
+            **({"family": path_result.family.value} if dual_stack else {}),
             "state": verdict.state.value,
             "stable_state": stable.stable.value if stable else None,
             "streak": stable.streak if stable else None,
@@ -43,7 +44,7 @@ def round_log_fields(result: VantageRound, entry: VantageSnapshot | None) -> dic
         "duration_seconds": round(result.duration_seconds, 6),
         "paths": paths,
         "regions": {r.region: r.latency_seconds if r.healthy else None
-                    for r in result.regions if r.family is result.families[0]},
+                    for r in result.primary_regions},
         "errors": [{"path": e.path, "reason": e.reason, "message": e.message}
                    for e in result.errors],
         "round": entry.rounds_total if entry else None,
@@ -53,9 +54,10 @@ def round_log_fields(result: VantageRound, entry: VantageSnapshot | None) -> dic
 def round_message(result: VantageRound, entry: VantageSnapshot | None) -> str:
     """The same round as one line for people."""
     parts = []
+    dual_stack = result.dual_stack
     for path_result in result.paths:
         verdict = path_result.verdict
-        family = f" {path_result.family}" if result.dual_stack else ""
+        family = f" {path_result.family}" if dual_stack else ""
         text = f"{path_result.path}{family} {verdict.state}"
         if verdict.served_region:
             text += f" {verdict.served_region}"

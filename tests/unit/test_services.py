@@ -274,7 +274,7 @@ def test_the_routing_page_names_each_service_and_its_worst_state() -> None:
 def test_services_ending_together_share_the_lab_lateness_fetches() -> None:
     """Callers that ask while a fetch runs share the next fetch, which starts after they asked:
     three callers, two fetches; a caller after them all gets a fetch of its own."""
-    from monitor.round.run import SharedCollect
+    from monitor.lab._handle import SharedCollect
 
     class Source:
         remote = True
