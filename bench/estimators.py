@@ -42,11 +42,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import trustme
-
 from monitor.config import Estimator
 from monitor.lab import load_scenario, start_lab
-from monitor.lab.netns import PacketLab, unavailable_reason
+from monitor.lab.netns import PacketLab, unavailable_reason, write_tls_files
 from monitor.round.baseline import auto_estimators
 from probes.http import HttpEvidence, HttpTarget, TlsSession, probe_http, ssl_context_for
 
@@ -245,12 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rtt, cells, origins = _cells(latency, args.app_ms)
         with tempfile.TemporaryDirectory(prefix="routewatch-estimators-") as tmp, \
                 PacketLab(rtt) as lab:
-            ca = trustme.CA()
-            issued = ca.issue_cert(NAME)
-            cert, key, ca_file = Path(tmp, "cert.pem"), Path(tmp, "key.pem"), Path(tmp, "ca.pem")
-            cert.write_bytes(b"".join(pem.bytes() for pem in issued.cert_chain_pems))
-            issued.private_key_pem.write_to_path(str(key))
-            ca.cert_pem.write_to_path(str(ca_file))
+            cert, key, ca_file = write_tls_files(Path(tmp), NAME)
             ports = lab.start_origins(cert, key, origins)
             for cell in cells:
                 cell["port"] = ports[cell["address"]]

@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from scale import REGIONS as SCALE_REGIONS  # bench/ is this script's folder
+from scale import bound_s
 
 from monitor.config import load_config
 from monitor.core.model import VantageRound
@@ -46,8 +48,7 @@ from monitor.lab import LabHandle, parse_scenario, start_lab
 from monitor.round.run import run_round
 
 ROOT = Path(__file__).resolve().parents[1]
-REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1", "us-west-2", "eu-central-1",
-           "ap-northeast-1", "sa-east-1", "ap-south-1", "ca-central-1", "eu-north-1")
+REGIONS = SCALE_REGIONS[:10]
 INTERVAL_S = 60.0
 
 
@@ -62,10 +63,6 @@ def world(services: int, regions: int, seed: int) -> tuple[str, dict[str, float]
                      for i in range(services)},
     }
     return json.dumps(document), rtts
-
-
-def bound_ms(injected_ms: float) -> float:
-    return 3.0 + 0.1 * injected_ms
 
 
 class Tally:
@@ -93,7 +90,7 @@ class Tally:
             else:
                 error = latency * 1000 - self.injected[region]
                 self.errors.append(error)
-                self.within += abs(error) <= bound_ms(self.injected[region])
+                self.within += abs(error) / 1000.0 <= bound_s(self.injected[region])
 
     def error_text(self) -> str:
         if not self.errors:

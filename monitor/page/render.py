@@ -17,7 +17,14 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.page.view import PageView, PathView, RegionCell, VantageView, page_view
+from monitor.page.view import (
+    PageView,
+    PathView,
+    RegionCell,
+    VantageView,
+    page_view,
+    worst_counted,
+)
 from probes.records import record
 
 __all__ = [
@@ -260,7 +267,7 @@ def _header(view: PageView, now: float, live: LiveOptions | None) -> str:
     problems = sum(1 for _ in _problem_paths(view))
     failed = _incomplete_rounds(view)
     if problems or failed or view.remote_failures:
-        worst = next((s for s in ("misrouted", "unknown", "failover") if counts.get(s)), "unknown")
+        worst = worst_counted(counts, "unknown")
         text = []
         if problems:
             total = sum(len(v.paths) for v in view.vantage_points)

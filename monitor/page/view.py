@@ -28,6 +28,7 @@ __all__ = [
     "ServiceView",
     "VantageView",
     "page_view",
+    "worst_counted",
 ]
 
 
@@ -136,8 +137,15 @@ class ServiceView:
 
     @property
     def worst(self) -> str:
-        counts = dict(self.summary)
-        return next((s for s in ("misrouted", "unknown", "failover") if counts.get(s)), "ok")
+        return worst_counted(dict(self.summary), "ok")
+
+
+_WORST_FIRST = ("misrouted", "unknown", "failover")  # the states that are not ok, worst first
+
+
+def worst_counted(counts: Mapping[str, int], default: str) -> str:
+    """The worst state that is not ok and has a count, else ``default``."""
+    return next((state for state in _WORST_FIRST if counts.get(state)), default)
 
 
 @record

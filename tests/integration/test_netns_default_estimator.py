@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 from lab_client import Converged, accuracy_ms, assert_agrees
-from tls_files import write_tls_files
 
-from monitor.lab.netns import PacketLab, unavailable_reason
+from monitor.lab.netns import PacketLab, unavailable_reason, write_tls_files
 
 ROOT = Path(__file__).parents[2]
 NAME = "global-alb.example.com"

@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from tls_files import write_tls_files
 
-from monitor.lab.netns import PacketLab, unavailable_reason
+from monitor.lab.netns import PacketLab, unavailable_reason, write_tls_files
 from monitor.lab.netns._router import DelayRouter
 
 ROOT = Path(__file__).parents[2]

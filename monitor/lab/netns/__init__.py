@@ -37,7 +37,7 @@ from probes.errors import RoutewatchError
 from probes.records import record
 
 __all__ = ["BENCH_NETWORK", "NetnsUnavailable", "PacketLab", "RouterStats",
-           "unavailable_reason"]
+           "unavailable_reason", "write_tls_files"]
 
 BENCH_NETWORK = ipaddress.IPv4Network("198.18.0.0/15")
 _START_TIMEOUT_S = 20.0
@@ -239,3 +239,17 @@ class PacketLab:
 def _stop_all() -> None:
     for lab in list(_running):
         lab.stop()
+
+
+def write_tls_files(folder: Path, name: str) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a certificate for ``name`` (trustme), for :meth:`PacketLab.start_origins`
+    to serve and its probes to trust: the chain, its private key and the CA, in ``folder``."""
+    import trustme  # the lab's own certificates; not needed to build the namespaces
+
+    ca = trustme.CA()
+    issued = ca.issue_cert(name)
+    cert, key, ca_file = folder / "cert.pem", folder / "key.pem", folder / "ca.pem"
+    cert.write_bytes(b"".join(pem.bytes() for pem in issued.cert_chain_pems))
+    issued.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+    return cert, key, ca_file
