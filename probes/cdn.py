@@ -17,7 +17,7 @@ from dataclasses import field
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
-from probes.addresses import AddressPolicy
+from probes.addresses import AddressPolicy, IpFamily
 from probes.dns import DnsEvidence, DnsQuery, probe_dns
 from probes.errors import ProbeError, ProbeReason
 from probes.http import HttpEvidence, HttpTarget, probe_http
@@ -35,6 +35,7 @@ __all__ = [
     "parse_server_timing",
     "pop_code",
     "probe_cdn",
+    "request_source",
 ]
 
 
@@ -236,6 +237,18 @@ class CdnTarget:
     # family (the resolver is reached over IPv4, the edge over IPv6)
 
 
+def request_source(target: CdnTarget, edge: str) -> str | None:
+    """The address the requests to ``edge`` are sent from: ``request_local_address``, else the
+    resolver's source when it is of the edge's family, else the system's choice (an IPv4
+    source cannot send to an IPv6 edge)."""
+    if target.request_local_address is not None:
+        return target.request_local_address
+    if target.local_address is not None and \
+            IpFamily.of(target.local_address) is IpFamily.of(edge):
+        return target.local_address
+    return None
+
+
 @record
 class CdnEvidence:
     target: CdnTarget
@@ -272,9 +285,9 @@ async def probe_cdn(
     path = target.path
     if target.cache_bust:
         path += ("&" if "?" in path else "?") + f"routewatch={uuid.uuid4().hex}"
-    request = HttpTarget(host=target.cdn_name, address=dns_answer.addresses[0], port=target.port,
-                         path=path, local_address=target.request_local_address
-                         or target.local_address)
+    edge = dns_answer.addresses[0]
+    request = HttpTarget(host=target.cdn_name, address=edge, port=target.port, path=path,
+                         local_address=request_source(target, edge))
 
     async def fetch() -> tuple[HttpEvidence, CdnHeaders | None]:
         evidence = await probe_http(request, ssl_context=ssl_context,

@@ -271,9 +271,10 @@ class World:
             "regions": {n: region_address(i) for n, i in self.region_index.items()},
             **({"regions_v6": {n: region_address_v6(i) for n, i in self.region_index.items()}}
                if self.scenario.ipv6 else {}),
-            "vantage_points": {n: a for a, n in self.clients.items()
-                               if n in self.scenario.vantage_points},
-            "edges": {n: a for a, n in self.clients.items() if n in self.scenario.edges},
+            # the IPv4 addresses (a dual-stack world's clients also hold the IPv6 ones)
+            "vantage_points": {n: vantage_address(j)
+                               for j, n in enumerate(self.scenario.vantage_points, start=1)},
+            "edges": {n: edge_address(k) for n, k in self.edge_index.items()},
             "pops": {n: self.scenario.edges[n].pop for n in self.scenario.edges},
             "open_connections": self.open_connections(),
         }

@@ -91,3 +91,19 @@ def test_pop_ranking_by_distance_and_pins() -> None:
         "eu-west-1")
     assert pop_region_ranking("QQQ1-P1", regions, {}) is None
     assert pop_region_ranking("QQQ1-P1", regions, {"QQQ1-P1": "us-east-1"}) == ("us-east-1",)
+
+
+def test_an_ipv6_edge_is_not_requested_from_an_ipv4_source() -> None:
+    """A vantage point with only an IPv4 source_address: its IPv6 requests leave from an address
+    the system chooses, not from the IPv4 one (which an IPv6 socket cannot bind)."""
+    from probes.cdn import CdnTarget, request_source
+
+    ipv4_only = CdnTarget(cdn_name="app.example.com", resolver="127.0.0.53",
+                          local_address="127.30.1.1", rdtype="AAAA")
+    assert request_source(ipv4_only, "::1") is None
+    assert request_source(ipv4_only, "127.0.0.1") == "127.30.1.1"
+    own_v6 = CdnTarget(cdn_name="app.example.com", resolver="127.0.0.53",
+                       local_address="127.30.1.1", rdtype="AAAA", request_local_address="::1")
+    assert request_source(own_v6, "::1") == "::1"
+    assert request_source(CdnTarget(cdn_name="app.example.com", resolver="127.0.0.53"),
+                          "127.0.0.1") is None
