@@ -53,7 +53,7 @@ from monitor.lab._proxy import (
     tight_timer_slack,
 )
 from monitor.lab._scenario import Fault, FaultKind, Scenario, ScenarioError
-from monitor.lab.netns._router import _raise_priority as raise_priority  # as the router does
+from monitor.lab.netns._router import raise_priority  # the world runs as the router does
 from probes.records import record
 
 __all__ = ["FaultState", "World", "run_world"]

@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 
-__all__ = ["DelayRouter", "open_tun"]
+__all__ = ["DelayRouter", "open_tun", "raise_priority"]
 
 _TUNSETIFF = 0x400454CA
 _IFF_TUN = 0x0001
@@ -130,7 +130,7 @@ class DelayRouter:
                         print(json.dumps(self.stats()), flush=True)
 
 
-def _raise_priority() -> str:
+def raise_priority() -> str:
     """Run ahead of the processes it serves, as a network would: real-time FIFO scheduling
     when allowed (root), else a lower nice value; returns which. The loop is bounded (it
     blocks in select whenever nothing is due), and the kernel keeps 5% of each second for
@@ -162,7 +162,7 @@ def main() -> int:
         print(json.dumps({"error": f"cannot create TUN devices: {exc}"}), flush=True)
         return 1
     router = DelayRouter(fds[0], fds[1], {(s, d): float(v) for s, d, v in spec["one_way_s"]})
-    router.scheduling = _raise_priority()
+    router.scheduling = raise_priority()
     print(json.dumps({"ready": True, "scheduling": router.scheduling}), flush=True)
     router.run(control, rest)
     return 0
